@@ -1,0 +1,1 @@
+"""Streaming speech recognition with a stateful LSTM-CTC acoustic model."""

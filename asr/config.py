@@ -1,0 +1,135 @@
+"""Frozen configuration dataclasses, loaded from TOML in ``configs/``.
+
+Unknown keys are an error, named with the file and section they came from, so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["FeatureConfig", "ModelConfig", "ExperimentConfig", "load_config", "from_dict"]
+
+T = TypeVar("T")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel front end. Frames are ``win_length`` samples long, ``hop_length`` apart."""
+
+    sample_rate: int = 16000
+    n_mels: int = 80
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    f_min: float = 20.0
+    f_max: float = 7600.0
+
+    def __post_init__(self) -> None:
+        _require(self.sample_rate == 16000, "features.sample_rate must be 16000 (audio is resampled on load)")
+        _require(self.n_mels > 0, "features.n_mels must be positive")
+        _require(0 < self.hop_length <= self.win_length <= self.n_fft, "features need 0 < hop_length <= win_length <= n_fft")
+        _require(0 <= self.f_min < self.f_max <= self.sample_rate / 2, "features need 0 <= f_min < f_max <= sample_rate / 2")
+
+    @property
+    def frame_ms(self) -> float:
+        return 1000.0 * self.hop_length / self.sample_rate
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Stacked unidirectional LSTM with a CTC output layer.
+
+    Input frames (one per feature hop) are stacked ``stack_frames`` at a time, which sets the
+    output rate (3 x 10 ms = 30 ms). Each output step may also see ``lookahead_frames`` future
+    feature frames; that is the model's whole algorithmic lookahead, ``lookahead_frames`` x hop.
+    """
+
+    n_mels: int = 80
+    stack_frames: int = 3
+    lookahead_frames: int = 0
+    layers: int = 3
+    hidden: int = 384
+    proj: int = 192  # 0 disables the LSTM projection
+    vocab_size: int = 29
+    dropout: float = 0.0
+
+    MAX_LOOKAHEAD_FRAMES = 30  # 300 ms at a 10 ms hop: the bound on how far the model may peek ahead
+
+    def __post_init__(self) -> None:
+        _require(self.stack_frames >= 1, "model.stack_frames must be >= 1")
+        _require(
+            0 <= self.lookahead_frames <= self.MAX_LOOKAHEAD_FRAMES,
+            f"model.lookahead_frames must be in [0, {self.MAX_LOOKAHEAD_FRAMES}]",
+        )
+        _require(self.layers >= 1 and self.hidden >= 1, "model.layers and model.hidden must be >= 1")
+        _require(0 <= self.proj < self.hidden, "model.proj must be 0 (off) or smaller than model.hidden")
+        _require(self.vocab_size >= 2, "model.vocab_size must be >= 2 (blank plus one symbol)")
+        _require(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
+
+    @property
+    def input_dim(self) -> int:
+        """Width of one stacked input step: (stack_frames + lookahead_frames) x n_mels."""
+        return (self.stack_frames + self.lookahead_frames) * self.n_mels
+
+    @property
+    def output_dim(self) -> int:
+        return self.proj or self.hidden
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one TOML file in ``configs/`` describes."""
+
+    features: FeatureConfig = FeatureConfig()
+    model: ModelConfig = ModelConfig()
+
+    def __post_init__(self) -> None:
+        _require(
+            self.features.n_mels == self.model.n_mels,
+            f"model.n_mels ({self.model.n_mels}) must equal features.n_mels ({self.features.n_mels})",
+        )
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys raise ValueError naming ``where``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a table, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from error
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read an ExperimentConfig from a TOML file; missing sections take their defaults."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: invalid TOML: {error}") from None
+    sections = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
+    features = from_dict(FeatureConfig, raw.get("features", {}), f"{path} [features]")
+    model = from_dict(ModelConfig, raw.get("model", {}), f"{path} [model]")
+    try:
+        return ExperimentConfig(features=features, model=model)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

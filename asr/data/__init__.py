@@ -1,0 +1,1 @@
+"""Manifests, and later the synthetic corpus and augmentation."""

@@ -1,0 +1,85 @@
+"""Render transcripts as txt, json, jsonl, SRT and WebVTT."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from asr.decoding import Transcript, Word
+
+__all__ = ["FORMATS", "FileTranscript", "render", "caption_cues"]
+
+FORMATS = ("txt", "json", "jsonl", "srt", "vtt")
+
+MAX_CUE_CHARS = 42  # a common subtitle line length
+MAX_CUE_SECONDS = 6.0
+MAX_CUE_GAP_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class FileTranscript:
+    audio: str  # the path as the user gave it
+    transcript: Transcript
+    duration: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"audio": self.audio, **self.transcript.to_dict(), "duration": round(self.duration, 3)}
+
+
+def caption_cues(words: tuple[Word, ...]) -> list[tuple[float, float, str]]:
+    """Group words into (start, end, text) cues of readable length, split at pauses."""
+    cues: list[list[Word]] = []
+    for word in words:
+        if cues:
+            cue = cues[-1]
+            text_length = sum(len(w.word) + 1 for w in cue) + len(word.word)
+            fits = (
+                text_length <= MAX_CUE_CHARS
+                and word.end - cue[0].start <= MAX_CUE_SECONDS
+                and word.start - cue[-1].end <= MAX_CUE_GAP_SECONDS
+            )
+            if fits:
+                cue.append(word)
+                continue
+        cues.append([word])
+    return [(cue[0].start, cue[-1].end, " ".join(w.word for w in cue)) for cue in cues]
+
+
+def _timestamp(seconds: float, decimal: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def _srt(transcript: Transcript) -> str:
+    blocks = [
+        f"{index}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n"
+        for index, (start, end, text) in enumerate(caption_cues(transcript.words), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def _vtt(transcript: Transcript) -> str:
+    blocks = [
+        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n"
+        for start, end, text in caption_cues(transcript.words)
+    ]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def render(result: FileTranscript, fmt: str) -> str:
+    """The text of one file's output in ``fmt`` (one of FORMATS), ending in a newline."""
+    if fmt == "txt":
+        return result.transcript.text + "\n"
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "jsonl":
+        return json.dumps(result.to_dict(), ensure_ascii=False) + "\n"
+    if fmt == "srt":
+        return _srt(result.transcript)
+    if fmt == "vtt":
+        return _vtt(result.transcript)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

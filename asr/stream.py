@@ -1,0 +1,153 @@
+"""Per-stream state and the batched streaming engine that the server, mic and files all drive.
+
+Shape legend: B streams in a step, T model steps, D step width, V vocabulary,
+F feature frames, W window length in samples.
+
+A ``Stream`` owns everything one audio source needs between chunks: the resampler and
+feature tails, the stacker's leftover frames, the LSTM state and the decoder state.
+``StreamingRecognizer.step(streams)`` advances any number of streams with one batched
+forward pass; a single stream's ``accept_waveform`` is a step with a batch of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from asr.audio import SAMPLE_RATE, StreamingResampler
+from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path
+from asr.decoding import GreedyCTCDecoder, GreedyState, Transcript
+from asr.features import FrameStacker, LogMel, StreamingLogMel
+from asr.model import LSTMState, stack_states, unstack_states
+
+__all__ = ["resolve_device", "Stream", "StreamingRecognizer"]
+
+
+def resolve_device(name: str | torch.device | None = None) -> torch.device:
+    """``None``/"auto" -> CUDA when available, else CPU; an unavailable CUDA request is an error."""
+    if name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was requested but no CUDA device is available")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {name!r}; use cpu or cuda")
+    return device
+
+
+class Stream:
+    """One audio source: its buffered audio, feature and stacker tails, LSTM and decoder state."""
+
+    def __init__(self, recognizer: StreamingRecognizer, sample_rate: int = SAMPLE_RATE) -> None:
+        self.recognizer = recognizer
+        self.sample_rate = sample_rate
+        self._resampler = StreamingResampler(sample_rate, SAMPLE_RATE)
+        self._features = StreamingLogMel(recognizer.logmel)
+        config = recognizer.model.config
+        self._stacker = FrameStacker(config.stack_frames, config.lookahead_frames)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio and state; the stream can be used for a new utterance."""
+        self._resampler.reset()
+        self._features.reset()
+        self._stacker.reset()
+        self._audio: list[torch.Tensor] = []
+        self.state: LSTMState | None = None
+        self.decoder_state = GreedyState()
+        self.samples_received = 0  # at 16 kHz, after resampling
+        self.finished = False
+
+    def feed(self, samples: torch.Tensor) -> None:
+        """Queue (N,) float32 samples at this stream's sample rate; a later ``step`` processes them."""
+        if self.finished:
+            raise ValueError("stream is finished; call reset() to start a new one")
+        resampled = self._resampler.accept(samples)
+        self.samples_received += resampled.numel()
+        self._audio.append(resampled)
+
+    def take_frames(self) -> torch.Tensor:
+        """(F, W) feature frames completed by the queued audio (consumes the queue)."""
+        audio = torch.cat(self._audio) if self._audio else torch.zeros(0)
+        self._audio = []
+        return self._features.take_frames(audio)
+
+    def stack(self, logmel: torch.Tensor) -> torch.Tensor:
+        """(F, mels) -> (T, D) model steps completed so far."""
+        return self._stacker.accept(logmel)
+
+    @property
+    def partial_text(self) -> str:
+        return self.recognizer.decoder.text(self.decoder_state)
+
+    def accept_waveform(self, samples: torch.Tensor) -> str:
+        """Process (N,) samples now and return the partial text so far."""
+        self.feed(samples)
+        self.recognizer.step([self])
+        return self.partial_text
+
+    def finish(self) -> Transcript:
+        """End of audio: process everything still buffered and return the final transcript."""
+        if not self.finished:
+            tail = self._resampler.flush()
+            self.samples_received += tail.numel()
+            self._audio.append(tail)
+            self.recognizer.step([self])
+            self.finished = True
+        return self.recognizer.decoder.transcript(self.decoder_state)
+
+
+class StreamingRecognizer:
+    """Holds the model and steps many streams through it in one batched forward pass."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device | None = None) -> None:
+        self.device = resolve_device(device)
+        self.model = checkpoint.model.to(self.device).eval()
+        self.tokenizer = checkpoint.tokenizer
+        self.logmel = LogMel(checkpoint.features)
+        config = self.model.config
+        step_seconds = config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
+        self.decoder = GreedyCTCDecoder(self.tokenizer, step_seconds)
+
+    @classmethod
+    def from_pretrained(cls, model: str | None = None, device: str | torch.device | None = None) -> StreamingRecognizer:
+        """Load ``model`` (a path, a folder or a name under ``models/``; None for the default)."""
+        return cls(load_checkpoint(resolve_model_path(model)), device=device)
+
+    def create_stream(self, sample_rate: int = SAMPLE_RATE) -> Stream:
+        return Stream(self, sample_rate)
+
+    @torch.inference_mode()
+    def step(self, streams: Sequence[Stream]) -> list[torch.Tensor]:
+        """Process every stream's queued audio with one forward pass.
+
+        Returns each stream's new (T_i, V) log-probs on the CPU (T_i may be 0).
+        """
+        frames = [stream.take_frames() for stream in streams]
+        counts = [f.shape[0] for f in frames]
+        logmel = self.logmel.frames_to_logmel(torch.cat(frames))
+        steps = [stream.stack(feats) for stream, feats in zip(streams, logmel.split(counts))]
+        outputs = [torch.zeros(0, len(self.tokenizer)) for _ in streams]
+        active = [i for i, x in enumerate(steps) if x.shape[0] > 0]
+        if not active:
+            return outputs
+        lengths = torch.tensor([steps[i].shape[0] for i in active])
+        batch = pad_sequence([steps[i] for i in active], batch_first=True).to(self.device)  # (B, T, D)
+        state = stack_states([self._state_of(streams[i]) for i in active])
+        ragged = bool((lengths != lengths[0]).any())
+        log_probs, state = self.model(batch, state, lengths if ragged else None)  # (B, T, V)
+        best_log_probs, best_tokens = log_probs.max(dim=-1)  # (B, T) each
+        log_probs, best_probs, best_tokens = log_probs.cpu(), best_log_probs.exp().cpu(), best_tokens.cpu()
+        for row, (i, stream_state) in enumerate(zip(active, unstack_states(state))):
+            stream, length = streams[i], int(lengths[row])
+            stream.state = stream_state
+            self.decoder.advance_best(
+                stream.decoder_state, best_tokens[row, :length].tolist(), best_probs[row, :length].tolist()
+            )
+            outputs[i] = log_probs[row, :length]
+        return outputs
+
+    def _state_of(self, stream: Stream) -> LSTMState:
+        return stream.state if stream.state is not None else self.model.init_state(1, self.device)

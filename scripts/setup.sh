@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent setup: Debian packages, then the project virtualenv (.venv) with the package installed.
+# Safe to run again: each step checks what is already there and does only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox)
+VENV=.venv
+PYTHON=${PYTHON:-python3}
+
+missing_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
+done
+if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then
+    missing_apt+=(python3-venv)
+fi
+if [ ${#missing_apt[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing_apt[*]}"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+# Reinstall only when the dependency list changed since the last successful install.
+stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "setup: installing Python packages into $VENV (torch is large; the first run takes a while)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi
+echo "setup: ready ($("$VENV/bin/python" -c 'import torch, torchaudio; print("torch", torch.__version__, "torchaudio", torchaudio.__version__)'))"

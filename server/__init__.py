@@ -1,0 +1,1 @@
+"""The websocket daemon (``asr serve``). Imports ``asr``; ``asr`` never imports it."""

@@ -1,0 +1,73 @@
+"""Streaming log-mel and frame stacking equal their whole-signal versions for any chunking."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asr.config import FeatureConfig
+from asr.features import FrameStacker, LogMel, StreamingLogMel, stack_frames
+from tests.conftest import synth_signal
+
+LOGMEL = LogMel(FeatureConfig())
+SIGNAL = torch.from_numpy(synth_signal(1.5, seed=7))
+
+
+def split(tensor: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(tensor[start : start + size])
+        start += size
+    pieces.append(tensor[start:])
+    return pieces
+
+
+def test_offline_shapes_and_frame_count() -> None:
+    features = LOGMEL(SIGNAL)
+    assert features.shape == ((SIGNAL.numel() - 400) // 160 + 1, 80)
+    assert torch.isfinite(features).all()
+    assert LOGMEL(SIGNAL[:399]).shape == (0, 80)
+
+
+def test_logmel_matches_torchaudio_melspectrogram() -> None:
+    """Same energies as torchaudio's transform, which frames by n_fft with the window centered in it."""
+    import torchaudio
+
+    offset = (512 - 400) // 2
+    reference = torchaudio.transforms.MelSpectrogram(
+        sample_rate=16000, n_fft=512, win_length=400, hop_length=160, f_min=20.0, f_max=7600.0,
+        n_mels=80, center=False, norm="slaney", mel_scale="slaney",
+    )(SIGNAL)
+    ours = LOGMEL(SIGNAL[offset:])[: reference.shape[1]]
+    assert torch.allclose(ours, torch.log(reference.clamp_min(1e-10)).T, atol=1e-3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=20))
+def test_streaming_logmel_equals_offline_for_any_chunking(chunk_sizes: list[int]) -> None:
+    streaming = StreamingLogMel(LOGMEL)
+    streamed = torch.cat([streaming.accept(piece) for piece in split(SIGNAL, chunk_sizes)])
+    offline = LOGMEL(SIGNAL)
+    assert streamed.shape == offline.shape
+    assert (streamed - offline).abs().max() <= 1e-5
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    stack=st.integers(min_value=1, max_value=4),
+    lookahead=st.integers(min_value=0, max_value=5),
+    chunk_sizes=st.lists(st.integers(min_value=0, max_value=30), max_size=15),
+)
+def test_streaming_stacker_equals_offline(stack: int, lookahead: int, chunk_sizes: list[int]) -> None:
+    features = torch.randn(97, 5)
+    stacker = FrameStacker(stack, lookahead)
+    streamed = torch.cat([stacker.accept(piece) for piece in split(features, chunk_sizes)])
+    assert torch.equal(streamed, stack_frames(features, stack, lookahead))
+
+
+def test_stack_frames_layout() -> None:
+    features = torch.arange(8.0).reshape(8, 1)
+    assert stack_frames(features, 3).tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert stack_frames(features, 3, lookahead=2).tolist() == [[0, 1, 2, 3, 4], [3, 4, 5, 6, 7]]
+    assert stack_frames(features[:4], 3, lookahead=2).shape == (0, 5)
