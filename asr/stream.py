@@ -125,6 +125,8 @@ class StreamingRecognizer:
 
         Returns each stream's new (T_i, V) log-probs on the CPU (T_i may be 0).
         """
+        if not streams:
+            return []
         frames = [stream.take_frames() for stream in streams]
         counts = [f.shape[0] for f in frames]
         logmel = self.logmel.frames_to_logmel(torch.cat(frames))

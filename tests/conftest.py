@@ -12,16 +12,32 @@ import torch
 
 from asr.checkpoint import Checkpoint, random_checkpoint
 from asr.config import ExperimentConfig, ModelConfig
+from asr.decoding import Transcript
+from asr.features import LogMel
 
 TINY = ExperimentConfig(model=ModelConfig(layers=2, hidden=48, proj=24))
 TINY_LOOKAHEAD = ExperimentConfig(model=ModelConfig(layers=2, hidden=32, proj=0, lookahead_frames=2))
 
 
-def lively(checkpoint: Checkpoint, scale: float = 25.0) -> Checkpoint:
-    """Sharpen a random model's output layer so its best token changes often (it 'says' things)."""
+def lively(checkpoint: Checkpoint) -> Checkpoint:
+    """Make a random model 'say' many words: CMVN from test audio, a livelier LSTM, a sharper output."""
+    features = LogMel(checkpoint.features)(torch.from_numpy(synth_signal(5.0, seed=99)))
+    checkpoint.model.set_cmvn(features.mean(0), features.std(0))
     with torch.no_grad():
-        checkpoint.model.output.weight.mul_(scale)
+        for parameter in checkpoint.model.lstm.parameters():
+            parameter.mul_(4.0)
+        checkpoint.model.output.weight.mul_(25.0)
+        checkpoint.model.output.bias[checkpoint.tokenizer.space_id] += 15.0
     return checkpoint
+
+
+def assert_same_transcript(a: Transcript, b: Transcript, conf_tolerance: float = 1e-4) -> None:
+    """Equal text, words and times; confidences equal up to float rounding."""
+    assert a.text == b.text
+    assert [(w.word, round(w.start, 6), round(w.end, 6)) for w in a.words] == [
+        (w.word, round(w.start, 6), round(w.end, 6)) for w in b.words
+    ]
+    assert all(abs(x.conf - y.conf) <= conf_tolerance for x, y in zip(a.words, b.words))
 
 
 @pytest.fixture(scope="session")
