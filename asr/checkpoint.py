@@ -7,8 +7,6 @@ refused with a message instead of failing somewhere deep in the model.
 from __future__ import annotations
 
 import dataclasses
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +88,7 @@ def _read_payload(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: is a directory; expected a checkpoint file (model.pt)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+    except Exception as error:  # torch's safe unpickler raises many types (KeyError, EOFError, ...) on garbage
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or not a torch file: {first_line})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -91,8 +91,8 @@ def transcribe_all(
     paths: Sequence[str],
     fmt: str,
     out_dir: Path | None = None,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
 ) -> int:
     """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed.
 
@@ -100,6 +100,7 @@ def transcribe_all(
     finishes). With it, each file gets ``<out_dir>/<name>.<fmt>``, except jsonl, which
     collects every file in ``<out_dir>/transcripts.jsonl``.
     """
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     items = list(collect_inputs(paths))
     failures: list[tuple[str, str]] = [item for item in items if isinstance(item, tuple)]
     files = [item for item in items if isinstance(item, InputFile)]

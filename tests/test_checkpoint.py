@@ -1,0 +1,98 @@
+"""Checkpoints round-trip, and a mismatched or damaged file is refused with a precise message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.checkpoint import CheckpointError, load_checkpoint, random_checkpoint, resolve_model_path, save_checkpoint, MODELS_DIR
+from tests.conftest import TINY
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    checkpoint = random_checkpoint(TINY, seed=5)
+    checkpoint.model.set_cmvn(torch.linspace(-3, 3, 80), torch.linspace(0.5, 2, 80))
+    path = tmp_path / "model.pt"
+    save_checkpoint(checkpoint, path)
+    return path
+
+
+def test_round_trip_keeps_weights_cmvn_tokens_and_configs(saved: Path) -> None:
+    original = random_checkpoint(TINY, seed=5)
+    loaded = load_checkpoint(saved)
+    assert loaded.model.config == TINY.model and loaded.features == TINY.features
+    assert loaded.tokenizer.tokens == original.tokenizer.tokens
+    for name, tensor in original.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], tensor), name
+    assert torch.equal(loaded.model.cmvn_mean, torch.linspace(-3, 3, 80))
+    assert loaded.metadata == {"trained": False, "seed": 5}
+    assert not loaded.model.training
+
+
+def tamper(path: Path, change) -> None:
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.update(format="something-else"), "not an asr-lstm-ctc checkpoint"),
+        (lambda p: p.update(format_version=99), "format version 99; this program reads version 1"),
+        (lambda p: p.pop("cmvn"), "missing entries: cmvn"),
+        (lambda p: p["model_config"].update(hidden=64), "weights do not match model_config"),
+        (lambda p: p["model_config"].update(colour="red"), "model_config: unknown key"),
+        (lambda p: p["feature_config"].update(n_mels=40), r"model.n_mels \(80\) must equal features.n_mels \(40\)"),
+        (lambda p: p.update(tokens=p["tokens"][:-1]), "28 tokens but model_config.vocab_size is 29"),
+        (lambda p: p.update(tokens=["a", "<blank>"] + p["tokens"][2:]), "first token must be"),
+        (lambda p: p["cmvn"].update(std=torch.zeros(80)), "positive std"),
+        (lambda p: p["cmvn"].update(mean=torch.zeros(40)), "shape"),
+        (lambda p: p["state_dict"].pop("output.bias"), "Missing key"),
+    ],
+)
+def test_mismatched_checkpoints_are_refused_with_the_reason(saved: Path, change, message: str) -> None:
+    tamper(saved, change)
+    with pytest.raises(CheckpointError, match=message) as caught:
+        load_checkpoint(saved)
+    assert str(saved) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data[: len(data) // 2], "not a readable checkpoint"),
+        (lambda data: b"", "not a readable checkpoint"),
+        (lambda data: b"hello, I am a text file\n" * 10, "not a readable checkpoint"),
+    ],
+)
+def test_damaged_files_are_refused(saved: Path, damage, message: str) -> None:
+    saved.write_bytes(damage(saved.read_bytes()))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(saved)
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
+
+
+def test_save_is_atomic_and_leaves_no_partial_file(saved: Path) -> None:
+    assert [p.name for p in saved.parent.iterdir()] == ["model.pt"]
+
+
+def test_model_names_resolve_under_models(tmp_path: Path) -> None:
+    assert resolve_model_path(None) == MODELS_DIR / "untrained-tiny" / "model.pt"
+    assert resolve_model_path("other") == MODELS_DIR / "other" / "model.pt"
+    assert resolve_model_path(str(tmp_path)) == tmp_path / "model.pt"
+    assert resolve_model_path("x/y.pt") == Path("x/y.pt")
+
+
+def test_shipped_default_model_loads() -> None:
+    checkpoint = load_checkpoint(resolve_model_path(None))
+    assert checkpoint.metadata.get("trained") is False  # until the trained model lands

@@ -1,0 +1,132 @@
+"""The ``asr`` command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from asr.checkpoint import Checkpoint, save_checkpoint
+from asr.cli import main
+from asr.data.manifest import ManifestEntry, write_manifest
+from asr.stream import StreamingRecognizer
+from asr.transcribe import transcribe_file
+from tests.conftest import synth_signal
+
+ASR = Path(sys.executable).with_name("asr")
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Checkpoint) -> Path:
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_checkpoint(tiny_checkpoint, path)
+    return path
+
+
+@pytest.fixture
+def audio_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "audio"
+    (folder / "sub").mkdir(parents=True)
+    soundfile.write(folder / "one.wav", synth_signal(1.5, seed=1), 16000)
+    soundfile.write(folder / "sub" / "two.flac", synth_signal(2.0, sample_rate=44100, seed=2), 44100)
+    return folder
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ASR), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_jsonl_to_stdout_follows_the_contract(model_path: Path, audio_dir: Path) -> None:
+    given = str(audio_dir / "one.wav")
+    result = run_cli("transcribe", "--model", str(model_path), "--format", "jsonl", given)
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    record = json.loads(line)
+    assert set(record) == {"audio", "text", "words", "duration"}
+    assert record["audio"] == given
+    assert record["duration"] == pytest.approx(1.5, abs=0.01)
+    assert record["text"] == " ".join(w["word"] for w in record["words"])
+    assert len(record["words"]) >= 2
+    for word in record["words"]:
+        assert set(word) == {"word", "start", "end", "conf"}
+        assert 0 <= word["start"] < word["end"] <= record["duration"] + 1e-6 and 0 <= word["conf"] <= 1
+
+
+def test_corrupt_file_among_good_ones_fails_after_finishing_the_rest(model_path: Path, audio_dir: Path) -> None:
+    bad = audio_dir / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00garbage" * 20)
+    result = run_cli("transcribe", "--model", str(model_path), "--format", "jsonl", str(audio_dir / "one.wav"), str(bad), str(audio_dir / "sub" / "two.flac"), str(audio_dir / "absent.wav"))
+    assert result.returncode == 1
+    assert [json.loads(line)["audio"] for line in result.stdout.splitlines()] == [str(audio_dir / "one.wav"), str(audio_dir / "sub" / "two.flac")]
+    assert f"error: {bad}: unsupported or corrupt audio" in result.stderr
+    assert f"error: {audio_dir / 'absent.wav'}: no such file or directory" in result.stderr
+    assert "2 of 4 inputs failed" in result.stderr
+
+
+def test_every_format_into_an_output_folder(model_path: Path, audio_dir: Path, tmp_path: Path) -> None:
+    recognizer = StreamingRecognizer.from_pretrained(str(model_path), device="cpu")
+    expected = transcribe_file(recognizer, audio_dir / "sub" / "two.flac")
+    out = tmp_path / "out"
+    for fmt in ("txt", "json", "jsonl", "srt", "vtt"):
+        assert main(["transcribe", "--model", str(model_path), "--format", fmt, "-o", str(out), str(audio_dir)]) == 0
+    assert (out / "sub" / "two.txt").read_text() == expected.transcript.text + "\n"
+    record = json.loads((out / "sub" / "two.json").read_text())
+    assert record["text"] == expected.transcript.text and len(record["words"]) == len(expected.transcript.words)
+    jsonl = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
+    assert [r["audio"] for r in jsonl] == [str(audio_dir / "one.wav"), str(audio_dir / "sub" / "two.flac")]
+    srt = (out / "sub" / "two.srt").read_text()
+    assert srt.startswith("1\n00:00:0") and " --> " in srt
+    assert " ".join(line for line in srt.splitlines() if line and not line[0].isdigit()) == expected.transcript.text
+    vtt = (out / "sub" / "two.vtt").read_text()
+    assert vtt.startswith("WEBVTT\n\n00:00:0")
+    assert not list(out.rglob("*.partial"))
+
+
+def test_manifest_input(model_path: Path, audio_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_manifest([ManifestEntry(audio_dir / "one.wav", "x"), ManifestEntry(audio_dir / "sub" / "two.flac", "y")], audio_dir / "list.jsonl")
+    assert main(["transcribe", "--model", str(model_path), "--format", "jsonl", str(audio_dir / "list.jsonl")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_long_file_in_blocks_equals_one_pass(model_path: Path, tmp_path: Path) -> None:
+    """A 25 s file runs in 10 s blocks; its transcript equals feeding the whole signal at once."""
+    signal = synth_signal(25.0, seed=4)
+    path = tmp_path / "long.wav"
+    soundfile.write(path, signal, 16000, subtype="FLOAT")
+    recognizer = StreamingRecognizer.from_pretrained(str(model_path), device="cpu")
+    stream = recognizer.create_stream()
+    stream.feed(torch.from_numpy(signal))
+    whole = stream.finish()
+    blocked = transcribe_file(recognizer, path).transcript
+    assert blocked.text == whole.text
+    assert [(w.word, w.start, w.end) for w in blocked.words] == [(w.word, w.start, w.end) for w in whole.words]
+
+
+def test_bad_model_is_a_clear_error(tmp_path: Path, audio_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(np.arange(100, dtype=np.int64).tobytes())
+    assert main(["transcribe", "--model", str(junk), str(audio_dir / "one.wav")]) == 2
+    assert f"{junk}: not a readable checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["transcribe"], ["init-model"]])
+def test_help_explains_each_command(command: list[str]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: asr" in result.stdout
+    if command == ["transcribe"]:
+        for option in ("--model", "--format", "--output-dir", "--device", "jsonl", "srt", "vtt"):
+            assert option in result.stdout
+
+
+def test_init_model_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parent.parent / "configs" / "model" / "tiny.toml"
+    out = tmp_path / "m" / "model.pt"
+    assert main(["init-model", "--config", str(config), "-o", str(out), "--seed", "7"]) == 0
+    assert StreamingRecognizer.from_pretrained(str(out.parent), device="cpu").model.config.hidden == 64

@@ -1,0 +1,40 @@
+"""TOML configs: defaults, validation, and unknown keys named with their file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asr.config import ExperimentConfig, ModelConfig, load_config
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "model").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path: Path) -> None:
+    assert isinstance(load_config(path), ExperimentConfig)
+
+
+def test_unknown_key_and_section_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[model]\nlayers = 2\nhiden = 10\n")
+    with pytest.raises(ValueError, match=r"bad.toml \[model\]: unknown key\(s\) hiden"):
+        load_config(path)
+    path.write_text("[modle]\nlayers = 2\n")
+    with pytest.raises(ValueError, match="unknown section"):
+        load_config(path)
+
+
+def test_invalid_values_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[model]\nproj = 500\nhidden = 100\n")
+    with pytest.raises(ValueError, match="model.proj"):
+        load_config(path)
+    with pytest.raises(ValueError, match="lookahead_frames"):
+        ModelConfig(lookahead_frames=31)
+    with pytest.raises(ValueError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    path.write_text("[model\n")
+    with pytest.raises(ValueError, match="invalid TOML"):
+        load_config(path)
