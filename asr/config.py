@@ -58,8 +58,8 @@ class ModelConfig:
     stack_frames: int = 3
     lookahead_frames: int = 0
     layers: int = 3
-    hidden: int = 384
-    proj: int = 192  # 0 disables the LSTM projection
+    hidden: int = 320
+    proj: int = 160  # 0 disables the LSTM projection
     vocab_size: int = 29
     dropout: float = 0.0
 

@@ -57,6 +57,7 @@ class GreedyState:
     previous_token: int = 0  # best token of the last step seen (blank before any step)
     steps_seen: int = 0
     emissions: list[_Emission] = field(default_factory=list)
+    text: str = ""  # kept up to date as tokens arrive: no leading or doubled spaces
 
 
 class GreedyCTCDecoder:
@@ -83,12 +84,22 @@ class GreedyCTCDecoder:
                     last.peak_prob = max(last.peak_prob, prob)
                 else:
                     state.emissions.append(_Emission(token, step, step, prob))
+                    self._append_text(state, token)
             state.previous_token = token
         state.steps_seen += len(tokens)
 
+    def _append_text(self, state: GreedyState, token: int) -> None:
+        if token != self.tokenizer.space_id:
+            state.text += self.tokenizer.tokens[token]
+        elif state.text and not state.text.endswith(" "):
+            state.text += " "
+
     def text(self, state: GreedyState) -> str:
-        """The text decoded so far, with outer spaces stripped and inner runs collapsed."""
-        return " ".join(self.tokenizer.decode([e.token for e in state.emissions]).split())
+        """The text decoded so far, with outer spaces stripped and inner runs collapsed.
+
+        Kept incrementally, so reading the partial every step costs O(1), not O(stream length).
+        """
+        return state.text.rstrip(" ")
 
     def transcript(self, state: GreedyState) -> Transcript:
         """Text plus words with start, end (seconds) and confidence."""

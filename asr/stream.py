@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from asr.audio import SAMPLE_RATE, StreamingResampler
 from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path
@@ -68,13 +68,13 @@ class Stream:
         self.samples_received += resampled.numel()
         self._audio.append(resampled)
 
-    def take_frames(self) -> torch.Tensor:
+    def take_frames(self) -> np.ndarray:
         """(F, W) feature frames completed by the queued audio (consumes the queue)."""
-        audio = torch.cat(self._audio) if self._audio else torch.zeros(0)
+        audio = self._audio[0] if len(self._audio) == 1 else torch.cat(self._audio) if self._audio else torch.zeros(0)
         self._audio = []
-        return self._features.take_frames(audio)
+        return self._features.take_frames(audio.numpy())
 
-    def stack(self, logmel: torch.Tensor) -> torch.Tensor:
+    def stack(self, logmel: np.ndarray) -> np.ndarray:
         """(F, mels) -> (T, D) model steps completed so far."""
         return self._stacker.accept(logmel)
 
@@ -110,6 +110,7 @@ class StreamingRecognizer:
         config = self.model.config
         step_seconds = config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
         self.decoder = GreedyCTCDecoder(self.tokenizer, step_seconds)
+        self._no_output = torch.zeros(0, len(self.tokenizer))  # (0, V): a stream with no new steps
 
     @classmethod
     def from_pretrained(cls, model: str | None = None, device: str | torch.device | None = None) -> StreamingRecognizer:
@@ -128,26 +129,29 @@ class StreamingRecognizer:
         if not streams:
             return []
         frames = [stream.take_frames() for stream in streams]
-        counts = [f.shape[0] for f in frames]
-        logmel = self.logmel.frames_to_logmel(torch.cat(frames))
-        steps = [stream.stack(feats) for stream, feats in zip(streams, logmel.split(counts))]
-        outputs = [torch.zeros(0, len(self.tokenizer)) for _ in streams]
-        active = [i for i, x in enumerate(steps) if x.shape[0] > 0]
+        logmel = self.logmel.frames_to_logmel(torch.from_numpy(np.concatenate(frames))).numpy()  # (sum F, mels)
+        ends = np.cumsum([len(f) for f in frames]).tolist()
+        steps = [stream.stack(logmel[end - len(f) : end]) for stream, f, end in zip(streams, frames, ends)]
+        outputs = [self._no_output] * len(streams)
+        active = [i for i, x in enumerate(steps) if len(x)]
         if not active:
             return outputs
-        lengths = torch.tensor([steps[i].shape[0] for i in active])
-        batch = pad_sequence([steps[i] for i in active], batch_first=True).to(self.device)  # (B, T, D)
+        lengths = [len(steps[i]) for i in active]
+        batch = np.zeros((len(active), max(lengths), self.model.config.input_dim), dtype=np.float32)  # (B, T, D)
+        for row, i in enumerate(active):
+            batch[row, : lengths[row]] = steps[i]
         state = stack_states([self._state_of(streams[i]) for i in active])
-        ragged = bool((lengths != lengths[0]).any())
-        log_probs, state = self.model(batch, state, lengths if ragged else None)  # (B, T, V)
+        ragged = min(lengths) != max(lengths)
+        batch_tensor = torch.from_numpy(batch).to(self.device)
+        log_probs, state = self.model(batch_tensor, state, torch.tensor(lengths) if ragged else None)  # (B, T, V)
         best_log_probs, best_tokens = log_probs.max(dim=-1)  # (B, T) each
-        log_probs, best_probs, best_tokens = log_probs.cpu(), best_log_probs.exp().cpu(), best_tokens.cpu()
+        # one transfer and one tolist for the whole batch: per-stream tensor ops dominate at large B
+        best_probs, best_tokens = best_log_probs.exp().cpu().tolist(), best_tokens.cpu().tolist()
+        log_probs = log_probs.cpu()
         for row, (i, stream_state) in enumerate(zip(active, unstack_states(state))):
-            stream, length = streams[i], int(lengths[row])
+            stream, length = streams[i], lengths[row]
             stream.state = stream_state
-            self.decoder.advance_best(
-                stream.decoder_state, best_tokens[row, :length].tolist(), best_probs[row, :length].tolist()
-            )
+            self.decoder.advance_best(stream.decoder_state, best_tokens[row][:length], best_probs[row][:length])
             outputs[i] = log_probs[row, :length]
         return outputs
 
