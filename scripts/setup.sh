@@ -8,6 +8,11 @@ APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox)
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "setup: error: needs Python 3.11 or newer as '$PYTHON' (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+fi
+
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
