@@ -22,7 +22,6 @@ __all__ = [
     "AudioError",
     "load_audio",
     "iter_audio",
-    "audio_duration",
     "pcm16_to_float",
     "float_to_pcm16",
     "float32_bytes_to_float",
@@ -110,13 +109,6 @@ def iter_audio(path: str | Path, block_seconds: float = 30.0, sample_rate: int =
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read a whole file as (N,) float32 mono at ``sample_rate``. See ``iter_audio`` for errors."""
     return torch.cat(list(iter_audio(path, sample_rate=sample_rate)))
-
-
-def audio_duration(path: str | Path) -> float:
-    """Duration in seconds from the file header, without decoding."""
-    path = Path(path)
-    with _open(path) as handle:
-        return handle.frames / handle.samplerate
 
 
 def pcm16_to_float(data: bytes) -> torch.Tensor:

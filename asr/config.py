@@ -40,10 +40,6 @@ class FeatureConfig:
         _require(0 < self.hop_length <= self.win_length <= self.n_fft, "features need 0 < hop_length <= win_length <= n_fft")
         _require(0 <= self.f_min < self.f_max <= self.sample_rate / 2, "features need 0 <= f_min < f_max <= sample_rate / 2")
 
-    @property
-    def frame_ms(self) -> float:
-        return 1000.0 * self.hop_length / self.sample_rate
-
 
 @dataclass(frozen=True)
 class ModelConfig:

@@ -70,7 +70,10 @@ class Stream:
 
     def take_frames(self) -> np.ndarray:
         """(F, W) feature frames completed by the queued audio (consumes the queue)."""
-        audio = self._audio[0] if len(self._audio) == 1 else torch.cat(self._audio) if self._audio else torch.zeros(0)
+        if len(self._audio) == 1:
+            audio = self._audio[0]
+        else:
+            audio = torch.cat(self._audio) if self._audio else torch.zeros(0)
         self._audio = []
         return self._features.take_frames(audio.numpy())
 
