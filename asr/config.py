@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["FeatureConfig", "ModelConfig", "ExperimentConfig", "load_config", "from_dict"]
+__all__ = ["FeatureConfig", "ModelConfig", "AugmentConfig", "ExperimentConfig", "load_config", "from_dict"]
 
 T = TypeVar("T")
 
@@ -83,11 +83,51 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly training augmentation; each ``*_prob`` is the chance an utterance gets it."""
+
+    speed_prob: float = 0.8
+    speed_range: tuple[float, float] = (0.9, 1.1)
+    pitch_prob: float = 0.3
+    pitch_semitones: float = 2.0  # shift drawn uniformly from [-x, x]
+    noise_prob: float = 0.6
+    snr_db_range: tuple[float, float] = (0.0, 30.0)
+    noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
+    reverb_prob: float = 0.3
+    rt60_range: tuple[float, float] = (0.1, 0.8)  # seconds
+    telephone_prob: float = 0.15
+    gain_prob: float = 0.5
+    gain_db_range: tuple[float, float] = (-12.0, 6.0)
+    freq_masks: int = 2
+    freq_mask_width: int = 15  # mel bins, at most
+    time_masks: int = 2
+    time_mask_width: int = 25  # feature frames (10 ms), at most
+    time_mask_max_ratio: float = 0.2  # of an utterance's frames, in all time masks together
+
+    NOISE_KINDS = ("white", "pink", "brown", "babble")
+
+    def __post_init__(self) -> None:
+        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "noise_kinds"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # TOML gives lists
+        for name in ("speed_prob", "pitch_prob", "noise_prob", "reverb_prob", "telephone_prob", "gain_prob"):
+            _require(0.0 <= getattr(self, name) <= 1.0, f"augment.{name} must be in [0, 1]")
+        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range"):
+            low, high = getattr(self, name)
+            _require(low <= high, f"augment.{name} must be [low, high] with low <= high")
+        _require(self.speed_range[0] > 0 and self.rt60_range[0] > 0, "augment speed and rt60 ranges must be positive")
+        unknown = set(self.noise_kinds) - set(self.NOISE_KINDS)
+        _require(not unknown, f"augment.noise_kinds: unknown {sorted(unknown)}; choose from {self.NOISE_KINDS}")
+        _require(min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) >= 0, "augment mask counts and widths must be >= 0")
+        _require(0.0 <= self.time_mask_max_ratio <= 1.0, "augment.time_mask_max_ratio must be in [0, 1]")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything one TOML file in ``configs/`` describes."""
 
     features: FeatureConfig = FeatureConfig()
     model: ModelConfig = ModelConfig()
+    augment: AugmentConfig = AugmentConfig()
 
     def __post_init__(self) -> None:
         _require(
@@ -125,7 +165,8 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
     features = from_dict(FeatureConfig, raw.get("features", {}), f"{path} [features]")
     model = from_dict(ModelConfig, raw.get("model", {}), f"{path} [model]")
+    augment = from_dict(AugmentConfig, raw.get("augment", {}), f"{path} [augment]")
     try:
-        return ExperimentConfig(features=features, model=model)
+        return ExperimentConfig(features=features, model=model, augment=augment)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
