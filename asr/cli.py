@@ -69,10 +69,87 @@ def _add_init_model(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed for the weights")
 
 
+def _add_synth(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "synth",
+        help="synthesize the training/dev/test speech corpus",
+        description=(
+            "Synthesize a speech corpus with espeak-ng (every English voice and variant) and festival's diphone "
+            "voices for train and dev, and flite's voices (held out, never trained on) for test. Sentences come "
+            "from Debian's fortunes plus generated everyday sentences; splits share no sentence. Dev and test "
+            "come in clean, noisy (pink noise, 10 dB SNR) and telephone conditions. Writes train.jsonl, "
+            "dev.jsonl, test.jsonl and corpus.json into OUT_DIR. Deterministic for a seed, parallel on all "
+            "cores, and resumable: run the same command again to finish an interrupted corpus."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="where the corpus goes (keep it outside the repository)")
+    parser.add_argument("--generated", type=int, default=12000, help="generated everyday sentences to add to the fortunes")
+    parser.add_argument("--dev", type=int, default=300, help="dev sentences (each in 3 conditions)")
+    parser.add_argument("--test", type=int, default=300, help="test sentences (each in 3 conditions)")
+    parser.add_argument("--repeats", type=int, default=1, help="how many voices say each training sentence")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train an acoustic model (CTC) from manifests",
+        description=(
+            "Train with CTC on the [train] manifests of a config (configs/train/*.toml). Resumes the run in its "
+            "output_dir when one is there. For several GPUs or machines, launch with torchrun: "
+            "'torchrun --nproc-per-node N -m asr.cli train --config ...'."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, required=True, help="TOML with [features], [model], [augment] and [train]")
+    parser.add_argument("--train-manifest", default=None, help="override train.train_manifest")
+    parser.add_argument("--dev-manifest", default=None, help="override train.dev_manifest")
+    parser.add_argument("--output-dir", default=None, help="override train.output_dir")
+    parser.add_argument("--fresh", action="store_true", help="ignore a saved run in output_dir and start over")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS", help="pause after this many steps (run again to resume)")
+
+
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "eval",
+        help="word and character error rates on a manifest, per condition",
+        description=(
+            "Transcribe every utterance of a manifest and print WER and CER per 'condition' and overall, with "
+            "references and hypotheses normalized the same way as in training. With --reference pocketsphinx, "
+            "pocketsphinx (its bundled en-US model) runs on the identical audio and gets its own columns."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="JSON Lines manifest with reference text")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
+    parser.add_argument("--reference", choices=["pocketsphinx"], default=None, help="also score this system on the same files")
+    parser.add_argument("--json", type=Path, default=None, help="also write the full report (scores and every hypothesis) here")
+
+
+def _add_import(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "import",
+        help="make a manifest from LibriSpeech, Common Voice, or a folder of audio + .txt files",
+        description="Write a JSON Lines manifest for a real corpus, with text normalized as for training.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("layout", choices=["librispeech", "commonvoice", "folder"])
+    parser.add_argument("root", type=Path, help="the corpus folder")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="manifest to write (.jsonl)")
+    parser.add_argument("--tsv", default="validated.tsv", help="Common Voice: which .tsv to import")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_transcribe(commands)
+    _add_synth(commands)
+    _add_train(commands)
+    _add_import(commands)
+    _add_eval(commands)
     _add_init_model(commands)
     return parser
 
@@ -95,9 +172,80 @@ def _run_init_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_synth(args: argparse.Namespace) -> int:
+    from asr.data.synth import make_corpus
+
+    manifests = make_corpus(args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs)
+    for split, path in manifests.items():
+        print(f"{split}: {path}")
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from asr.train import train
+
+    config = load_config(args.config)
+    overrides = {
+        key: value
+        for key, value in (("train_manifest", args.train_manifest), ("dev_manifest", args.dev_manifest), ("output_dir", args.output_dir))
+        if value is not None
+    }
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, **overrides))
+    model = train(config, resume=not args.fresh, stop_after=args.stop_after)
+    print(f"model: {model}")
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from asr.data import importers
+    from asr.data.manifest import write_manifest
+
+    if args.layout == "librispeech":
+        entries = importers.import_librispeech(args.root)
+    elif args.layout == "commonvoice":
+        entries = importers.import_common_voice(args.root, args.tsv)
+    else:
+        entries, untranscribed = importers.import_folder(args.root)
+        for path in untranscribed:
+            print(f"warning: {path}: no .txt transcript beside it; skipped", file=sys.stderr)
+    write_manifest(entries, args.output)
+    hours = sum(e.duration or 0 for e in entries) / 3600
+    print(f"wrote {len(entries)} utterances ({hours:.2f} h) to {args.output}")
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from asr.data.manifest import read_manifest
+    from asr.evaluate import OursRecognizer, PocketsphinxRecognizer, evaluate
+    from asr.stream import StreamingRecognizer
+
+    entries = read_manifest(args.manifest)
+    systems = [OursRecognizer(StreamingRecognizer.from_pretrained(args.model, device=args.device))]
+    if args.reference == "pocketsphinx":
+        systems.append(PocketsphinxRecognizer())
+    report = evaluate(entries, systems)
+    print(report.format_table())
+    for error in report.errors:
+        print(f"error: {error.audio}: {error.message}", file=sys.stderr)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return 1 if report.errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"transcribe": _run_transcribe, "init-model": _run_init_model}
+    runners = {
+        "transcribe": _run_transcribe,
+        "synth": _run_synth,
+        "train": _run_train,
+        "import": _run_import,
+        "eval": _run_eval,
+        "init-model": _run_init_model,
+    }
     try:
         return runners[args.command](args)
     except (CheckpointError, ValueError) as error:

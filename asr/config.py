@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["FeatureConfig", "ModelConfig", "AugmentConfig", "ExperimentConfig", "load_config", "from_dict"]
+__all__ = ["FeatureConfig", "ModelConfig", "AugmentConfig", "TrainConfig", "ExperimentConfig", "load_config", "from_dict"]
 
 T = TypeVar("T")
 
@@ -122,12 +122,47 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """The training run: data, optimization schedule, checkpointing. Paths are relative to the working directory."""
+
+    train_manifest: str = ""
+    dev_manifest: str = ""
+    output_dir: str = "runs/default"
+    batch_seconds: float = 300.0  # audio per batch; batches are bucketed by length
+    max_utterance_seconds: float = 20.0
+    epochs: int = 20
+    max_steps: int = 0  # stop after this many steps if > 0, whatever the epoch
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 300
+    final_lr_ratio: float = 0.05  # cosine decay from learning_rate down to learning_rate x this
+    grad_clip: float = 5.0
+    checkpoint_every: int = 500  # steps
+    log_every: int = 20  # steps
+    dev_utterances: int = 300  # dev WER on at most this many utterances each epoch
+    cmvn_utterances: int = 400  # training utterances used for the CMVN statistics
+    babble_pool: int = 200  # training utterances kept in memory to make babble noise from
+    num_workers: int = 2  # data-loading processes
+    seed: int = 0
+    mixed_precision: bool = True  # bf16 autocast, on CUDA only
+
+    def __post_init__(self) -> None:
+        _require(self.batch_seconds > 0 and self.max_utterance_seconds > 0, "train batch and utterance lengths must be positive")
+        _require(self.max_utterance_seconds <= self.batch_seconds, "train.max_utterance_seconds must be <= batch_seconds")
+        _require(self.epochs >= 1 and self.max_steps >= 0, "train.epochs must be >= 1 and max_steps >= 0")
+        _require(self.learning_rate > 0 and 0 < self.final_lr_ratio <= 1, "train learning rate settings must be positive")
+        _require(self.checkpoint_every >= 1 and self.log_every >= 1, "train.checkpoint_every and log_every must be >= 1")
+        _require(self.num_workers >= 0 and self.grad_clip > 0, "train.num_workers must be >= 0 and grad_clip > 0")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything one TOML file in ``configs/`` describes."""
 
     features: FeatureConfig = FeatureConfig()
     model: ModelConfig = ModelConfig()
     augment: AugmentConfig = AugmentConfig()
+    train: TrainConfig = TrainConfig()
 
     def __post_init__(self) -> None:
         _require(
@@ -166,7 +201,8 @@ def load_config(path: str | Path) -> ExperimentConfig:
     features = from_dict(FeatureConfig, raw.get("features", {}), f"{path} [features]")
     model = from_dict(ModelConfig, raw.get("model", {}), f"{path} [model]")
     augment = from_dict(AugmentConfig, raw.get("augment", {}), f"{path} [augment]")
+    train = from_dict(TrainConfig, raw.get("train", {}), f"{path} [train]")
     try:
-        return ExperimentConfig(features=features, model=model, augment=augment)
+        return ExperimentConfig(features=features, model=model, augment=augment, train=train)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox)
+APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k flite fortunes wamerican)
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 

@@ -1,0 +1,364 @@
+"""On-the-fly training augmentation: waveform effects, an ``Augmenter`` that chains them, SpecAugment.
+
+Waves are float32 mono tensors of shape (N,) at ``SAMPLE_RATE``. Every random choice comes from a
+``numpy.random.Generator`` the caller passes in, so one seed always gives bit-identical output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from asr.audio import SAMPLE_RATE
+from asr.config import AugmentConfig
+
+__all__ = [
+    "speed_perturb",
+    "pitch_shift",
+    "colored_noise",
+    "babble",
+    "add_noise_at_snr",
+    "synthetic_rir",
+    "reverberate",
+    "telephone",
+    "apply_gain",
+    "spec_augment",
+    "Augmenter",
+]
+
+NOISE_FLOOR_HZ = 20.0  # FeatureConfig.f_min: noise power below it is never seen by the features
+NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
+DRR_DB_RANGE = (-6.0, 6.0)  # direct-to-reverberant ratio of synthetic rooms: near to far talkers
+MAX_PITCH_SEMITONES = 12.0
+SPEED_FACTOR_RANGE = (0.1, 10.0)
+# torchaudio builds a (new x orig) sinc kernel after dividing out the gcd, so an arbitrary ratio such
+# as 17959/16000 needs a 288M-entry kernel (8.5 s per call, measured). Rounding the ratio to a
+# fraction with denominator <= 1000 keeps each resample under ~6 ms; the ratio is then off by less
+# than 5e-4 relative (that worst case is a factor within 5e-4 of 1, which becomes exactly 1).
+MAX_RATIO_DENOMINATOR = 1000
+STRETCH_N_FFT, STRETCH_HOP = 512, 128
+TELEPHONE_RATE, TELEPHONE_BAND = 8000, (300.0, 3400.0)
+BUTTERWORTH6_Q = (0.5176, 0.7071, 1.9319)  # three biquads = one 6th-order Butterworth response
+# torchaudio's biquads clamp their output to [-1, 1]. Every partial product of the band-pass cascade
+# has an impulse response with L1 norm below 3.4 (measured), so a peak of 1/4 can never reach it.
+TELEPHONE_HEADROOM = 4.0
+
+
+def _check_wave(wave: torch.Tensor, name: str = "wave") -> torch.Tensor:
+    """Validate a mono waveform and return it as float32."""
+    if not isinstance(wave, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(wave).__name__}")
+    if wave.dim() != 1:
+        raise ValueError(f"{name} must be 1-D (N,), got shape {tuple(wave.shape)}")
+    if wave.numel() == 0:
+        raise ValueError(f"{name} is empty")
+    if not wave.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {wave.dtype}")
+    return wave.to(torch.float32)
+
+
+def _check_finite(value: float, name: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def _rms(wave: torch.Tensor) -> float:
+    return wave.double().square().mean().sqrt().item()
+
+
+def _resample_by(wave: torch.Tensor, factor: float) -> torch.Tensor:
+    """Play ``wave`` ``factor`` times faster: (N,) -> (~N / factor,); pitch scales by ``factor``."""
+    ratio = Fraction(factor).limit_denominator(MAX_RATIO_DENOMINATOR)
+    if ratio == 1:  # torchaudio would hand back the input tensor itself
+        return wave.clone()
+    return AF.resample(wave, ratio.numerator, ratio.denominator)
+
+
+def speed_perturb(wave: torch.Tensor, factor: float) -> torch.Tensor:
+    """Change tempo and pitch together by resampling, as Kaldi's speed perturbation does.
+
+    Args:
+        wave: (N,) waveform.
+        factor: 1.1 is 10% faster and higher; must lie in ``SPEED_FACTOR_RANGE``.
+
+    Returns:
+        (~N / factor,) waveform; ``factor`` is first rounded to a fraction with denominator
+        <= ``MAX_RATIO_DENOMINATOR`` (relative error < 5e-4).
+    """
+    wave = _check_wave(wave)
+    factor = _check_finite(factor, "speed factor")
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    if not SPEED_FACTOR_RANGE[0] <= factor <= SPEED_FACTOR_RANGE[1]:
+        raise ValueError(f"speed factor must be in {list(SPEED_FACTOR_RANGE)}, got {factor}")
+    return _resample_by(wave, factor)
+
+
+def _time_stretch(wave: torch.Tensor, stretch: float, length: int) -> torch.Tensor:
+    """Phase-vocoder time stretch keeping pitch: (N,) -> (length,), ``length`` ~ N * ``stretch``."""
+    window = torch.hann_window(STRETCH_N_FFT)
+    # constant padding, unlike the default reflection, works for waves shorter than half a frame
+    spec = torch.stft(wave, STRETCH_N_FFT, STRETCH_HOP, window=window, pad_mode="constant", return_complex=True)
+    phase_advance = torch.linspace(0, math.pi * STRETCH_HOP, spec.shape[0])[:, None]
+    stretched = AF.phase_vocoder(spec, 1.0 / stretch, phase_advance)
+    return torch.istft(stretched, STRETCH_N_FFT, STRETCH_HOP, window=window, length=length)
+
+
+def pitch_shift(wave: torch.Tensor, semitones: float) -> torch.Tensor:
+    """Shift pitch by ``semitones`` keeping the duration: resample, then time-stretch back.
+
+    torchaudio.functional.pitch_shift does the same but takes whole semitones only and resamples by
+    an unreduced ratio (17959/16000 for +2): 8.5 s per 3 s clip, measured. This takes ~6 ms.
+
+    Args:
+        wave: (N,) waveform.
+        semitones: shift in [-12, 12]; fractions allowed.
+
+    Returns:
+        (N,) waveform.
+    """
+    wave = _check_wave(wave)
+    semitones = _check_finite(semitones, "semitones")
+    if abs(semitones) > MAX_PITCH_SEMITONES:
+        raise ValueError(f"semitones must be in [-{MAX_PITCH_SEMITONES:g}, {MAX_PITCH_SEMITONES:g}], got {semitones}")
+    if semitones == 0:
+        return wave.clone()
+    ratio = 2.0 ** (semitones / 12.0)
+    return _time_stretch(_resample_by(wave, ratio), ratio, wave.numel())
+
+
+def _unit_rms(wave: torch.Tensor) -> torch.Tensor:
+    return (wave / _rms(wave)).to(torch.float32)
+
+
+def colored_noise(kind: str, num_samples: int, rng: np.random.Generator) -> torch.Tensor:
+    """White, pink (1/f power) or brown (1/f^2 power) noise with unit RMS: () -> (num_samples,).
+
+    White Gaussian noise is shaped in the frequency domain. Below ``NOISE_FLOOR_HZ`` the spectrum
+    stays flat, or most of a long brown clip's power would sit in sub-audible rumble.
+    """
+    if kind not in NOISE_EXPONENTS:
+        raise ValueError(f"unknown noise kind {kind!r}; choose from {sorted(NOISE_EXPONENTS)}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    spectrum = torch.fft.rfft(torch.from_numpy(rng.standard_normal(num_samples)))
+    freqs = torch.fft.rfftfreq(num_samples, d=1.0 / SAMPLE_RATE).clamp(min=NOISE_FLOOR_HZ)
+    spectrum = spectrum * freqs.pow(-NOISE_EXPONENTS[kind] / 2)  # amplitude is the square root of power
+    if num_samples > 1:  # zero mean; a single sample has nothing but DC, so it keeps it
+        spectrum[0] = 0
+    return _unit_rms(torch.fft.irfft(spectrum, n=num_samples))
+
+
+def babble(
+    pool: Sequence[torch.Tensor],
+    num_samples: int,
+    rng: np.random.Generator,
+    talkers: tuple[int, int] = (3, 6),
+) -> torch.Tensor:
+    """Crowd noise: the sum of several utterances from ``pool``, unit RMS: () -> (num_samples,).
+
+    The number of talkers is drawn from ``talkers`` (inclusive). Each talker is a random
+    utterance, read from a random offset and looped to length, scaled to unit RMS so that no
+    single loud recording dominates.
+    """
+    if len(pool) == 0:
+        raise ValueError("babble needs a non-empty pool of utterances")
+    low, high = talkers
+    if not 1 <= low <= high:
+        raise ValueError(f"talkers must be (low, high) with 1 <= low <= high, got {talkers}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    mix = torch.zeros(num_samples, dtype=torch.float64)
+    for _ in range(int(rng.integers(low, high + 1))):
+        index = int(rng.integers(len(pool)))
+        utterance = _check_wave(pool[index], f"babble pool[{index}]").double()
+        if not utterance.any():
+            raise ValueError(f"babble pool[{index}] is silent")
+        positions = (int(rng.integers(utterance.numel())) + torch.arange(num_samples)) % utterance.numel()
+        mix += utterance[positions] / _rms(utterance)
+    if not mix.any():
+        raise ValueError("babble segments drawn from the pool are all silent")
+    return _unit_rms(mix)
+
+
+def add_noise_at_snr(wave: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Tensor:
+    """Add ``noise`` scaled so that the speech-to-noise power ratio is exactly ``snr_db``.
+
+    Args:
+        wave: (N,) speech; if silent, it comes back unchanged (no level to set the noise by).
+        noise: (N,) noise, not silent.
+        snr_db: target ratio in dB.
+
+    Returns:
+        (N,) mixture.
+    """
+    wave = _check_wave(wave)
+    noise = _check_wave(noise, "noise")
+    snr_db = _check_finite(snr_db, "snr_db")
+    if noise.shape != wave.shape:
+        raise ValueError(f"noise shape {tuple(noise.shape)} must equal wave shape {tuple(wave.shape)}")
+    if not noise.any():
+        raise ValueError("noise is silent; cannot scale it to an SNR")
+    if not wave.any():
+        return wave.clone()
+    return AF.add_noise(wave[None], noise[None], torch.tensor([snr_db]))[0]
+
+
+def synthetic_rir(rt60: float, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """A room impulse response: a unit direct path, then exponentially decaying Gaussian noise.
+
+    The tail's energy falls 60 dB in ``rt60`` seconds; its total energy relative to the direct
+    path is drawn from ``DRR_DB_RANGE``. The direct path is sample 0 and the largest sample.
+
+    Returns:
+        (max(round(rt60 * sample_rate), 1) + 1,) impulse response.
+    """
+    rt60 = _check_finite(rt60, "rt60")
+    if rt60 <= 0:
+        raise ValueError(f"rt60 must be positive, got {rt60}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    length = max(round(rt60 * sample_rate), 1) + 1
+    t = torch.arange(1, length, dtype=torch.float64) / sample_rate
+    tail = torch.from_numpy(rng.standard_normal(length - 1)) * 10.0 ** (-3.0 * t / rt60)  # -60 dB at rt60
+    drr_db = rng.uniform(*DRR_DB_RANGE)
+    tail *= math.sqrt(10.0 ** (-drr_db / 10.0) / tail.square().sum().item())
+    # reverberate() aligns on the largest sample; very short rooms could otherwise beat the direct path
+    tail.clamp_(-0.9, 0.9)
+    return torch.cat([torch.ones(1, dtype=torch.float64), tail]).to(torch.float32)
+
+
+def reverberate(wave: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
+    """Convolve with a room impulse response, keeping length, alignment and RMS level.
+
+    The output is cut so that the RIR's direct path (its largest sample) maps each input sample
+    onto itself, so reverberation adds no delay to labels' timing.
+
+    Args:
+        wave: (N,) dry waveform.
+        rir: (L,) impulse response.
+
+    Returns:
+        (N,) reverberant waveform with the RMS of ``wave``.
+    """
+    wave = _check_wave(wave)
+    rir = _check_wave(rir, "rir")
+    direct = int(rir.abs().argmax())
+    wet = AF.fftconvolve(wave, rir)[direct : direct + wave.numel()]
+    wet_rms = _rms(wet)
+    if wet_rms == 0:
+        return wet
+    return (wet * (_rms(wave) / wet_rms)).to(torch.float32)
+
+
+def telephone(wave: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
+    """Simulate a narrow-band phone line: 8 kHz, 300-3400 Hz, and sometimes G.711 mu-law.
+
+    Without ``rng`` the effect is deterministic and skips companding; with one, mu-law
+    companding is applied to half the calls. The band-pass comes after companding, as the
+    receiver's filter does, so the quantization noise is band-limited too.
+
+    Args:
+        wave: (N,) waveform at ``SAMPLE_RATE``.
+        rng: decides the companding.
+
+    Returns:
+        (N,) waveform at ``SAMPLE_RATE``.
+    """
+    wave = _check_wave(wave)
+    narrow = AF.resample(wave, SAMPLE_RATE, TELEPHONE_RATE)
+    if rng is not None and rng.random() < 0.5:
+        narrow = AF.mu_law_decoding(AF.mu_law_encoding(narrow.clamp(-1, 1), 256), 256)
+    peak = narrow.abs().max().item()
+    if peak == 0:
+        return torch.zeros_like(wave)
+    narrow = narrow / (peak * TELEPHONE_HEADROOM)
+    for q in BUTTERWORTH6_Q:
+        narrow = AF.highpass_biquad(narrow, TELEPHONE_RATE, TELEPHONE_BAND[0], q)
+        narrow = AF.lowpass_biquad(narrow, TELEPHONE_RATE, TELEPHONE_BAND[1], q)
+    wide = AF.resample(narrow * (peak * TELEPHONE_HEADROOM), TELEPHONE_RATE, SAMPLE_RATE)
+    return wide[: wave.numel()]
+
+
+def apply_gain(wave: torch.Tensor, gain_db: float) -> torch.Tensor:
+    """Scale by ``gain_db`` and clip to [-1, 1], as a recorder's converter would: (N,) -> (N,)."""
+    wave = _check_wave(wave)
+    gain_db = _check_finite(gain_db, "gain_db")
+    return (wave * 10.0 ** (gain_db / 20.0)).clamp(-1.0, 1.0)
+
+
+def spec_augment(features: torch.Tensor, config: AugmentConfig, rng: np.random.Generator) -> torch.Tensor:
+    """SpecAugment frequency and time masking on log-mel features: (T, M) -> (T, M), a new tensor.
+
+    Up to ``config.freq_masks`` bands of at most ``freq_mask_width`` bins and ``time_masks`` spans of
+    at most ``time_mask_width`` frames; the time spans together cover at most
+    ``time_mask_max_ratio`` of T.
+    """
+    if not isinstance(features, torch.Tensor) or features.dim() != 2 or not features.is_floating_point():
+        raise ValueError(f"features must be a 2-D (T, M) float tensor, got {getattr(features, 'shape', type(features))}")
+    frames, bins = features.shape
+    if frames == 0 or bins == 0:
+        raise ValueError(f"features must be non-empty, got shape {(frames, bins)}")
+    # The features are not CMVN-normalized yet, so zero is a loud-or-quiet extreme rather than
+    # "nothing"; each bin's utterance mean is what zero becomes after per-utterance CMVN.
+    fill = features.mean(dim=0)
+    out = features.clone()
+    for _ in range(config.freq_masks):
+        width = int(rng.integers(min(config.freq_mask_width, bins) + 1))
+        start = int(rng.integers(bins - width + 1))
+        out[:, start : start + width] = fill[start : start + width]
+    budget = int(config.time_mask_max_ratio * frames)
+    for _ in range(config.time_masks):
+        width = int(rng.integers(min(config.time_mask_width, budget) + 1))
+        start = int(rng.integers(frames - width + 1))
+        out[start : start + width] = fill
+        budget -= width
+    return out
+
+
+class Augmenter:
+    """Random waveform augmentation for training, each effect with its probability from the config.
+
+    The order follows the signal's path: speed and pitch change the talker; reverberation is the
+    room the talker speaks in; noise is added at the microphone (ambient sound, not the talker's
+    echo); the telephone channel then carries speech and noise together; gain is the recording
+    level, last, so clipping happens where a real converter would clip.
+    """
+
+    def __init__(self, config: AugmentConfig, babble_pool: Sequence[torch.Tensor] = ()) -> None:
+        self.config = config
+        self.babble_pool = tuple(_check_wave(w, f"babble_pool[{i}]") for i, w in enumerate(babble_pool))
+        for i, utterance in enumerate(self.babble_pool):
+            if not utterance.any():
+                raise ValueError(f"babble_pool[{i}] is silent")
+        # without a pool, "babble" drops out and the draw is among the other kinds
+        self.noise_kinds = tuple(k for k in config.noise_kinds if k != "babble" or self.babble_pool)
+
+    def __call__(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Augment one utterance: (N,) -> (N',), N' ~ N / speed factor."""
+        wave, c = _check_wave(wave), self.config
+        if rng.random() < c.speed_prob:
+            wave = speed_perturb(wave, rng.uniform(*c.speed_range))
+        if rng.random() < c.pitch_prob:
+            wave = pitch_shift(wave, rng.uniform(-c.pitch_semitones, c.pitch_semitones))
+        if rng.random() < c.reverb_prob:
+            wave = reverberate(wave, synthetic_rir(rng.uniform(*c.rt60_range), rng))
+        if rng.random() < c.noise_prob and self.noise_kinds:
+            wave = add_noise_at_snr(wave, self._noise(wave.numel(), rng), rng.uniform(*c.snr_db_range))
+        if rng.random() < c.telephone_prob:
+            wave = telephone(wave, rng)
+        if rng.random() < c.gain_prob:
+            wave = apply_gain(wave, rng.uniform(*c.gain_db_range))
+        return wave
+
+    def _noise(self, num_samples: int, rng: np.random.Generator) -> torch.Tensor:
+        kind = self.noise_kinds[int(rng.integers(len(self.noise_kinds)))]
+        if kind == "babble":
+            return babble(self.babble_pool, num_samples, rng)
+        return colored_noise(kind, num_samples, rng)

@@ -1,0 +1,131 @@
+"""Training data: augmented, stacked log-mel features and character targets, in length buckets.
+
+Shape legend: T model steps, D step width, M mel bins, U target characters, B batch.
+
+Every random choice for item ``i`` in epoch ``e`` comes from a generator seeded with
+``(seed, e, i)``, so a batch is the same whichever worker builds it and however often the
+run is resumed; and the batch order of an epoch depends only on ``(seed, e)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from asr.audio import load_audio
+from asr.config import AugmentConfig, FeatureConfig, ModelConfig
+from asr.data.augment import Augmenter, spec_augment
+from asr.data.manifest import ManifestEntry
+from asr.features import LogMel, stack_frames
+from asr.tokens import Tokenizer
+
+__all__ = ["SpeechDataset", "length_buckets", "collate", "compute_cmvn", "Batch"]
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""(features (B, T, D), lengths (B,), targets (sum U,), target_lengths (B,))."""
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Manifest entries -> (features (T, D), targets (U,)), augmented when ``augment`` is given."""
+
+    def __init__(
+        self,
+        entries: Sequence[ManifestEntry],
+        tokenizer: Tokenizer,
+        features: FeatureConfig,
+        model: ModelConfig,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+        babble_pool: Sequence[torch.Tensor] = (),
+    ) -> None:
+        missing = [e.audio for e in entries if not e.text]
+        if missing:
+            raise ValueError(f"{len(missing)} manifest entries have no text, e.g. {missing[0]}")
+        self.entries = list(entries)
+        self.targets = [torch.tensor(tokenizer.encode(e.text), dtype=torch.long) for e in self.entries]
+        self.logmel = LogMel(features)
+        self.model_config = model
+        self.augment = augment
+        self.augmenter = Augmenter(augment, babble_pool) if augment is not None else None
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        wave = load_audio(self.entries[index].audio)
+        features = self._features(wave, np.random.default_rng([self.seed, self.epoch, index]))
+        return features, self.targets[index]
+
+    def _features(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        if self.augmenter is not None:
+            wave = self.augmenter(wave, rng)
+        logmel = self.logmel(wave)  # (F, M)
+        if self.augment is not None:
+            logmel = spec_augment(logmel, self.augment, rng)
+        config = self.model_config
+        return stack_frames(logmel, config.stack_frames, config.lookahead_frames)  # (T, D)
+
+
+def length_buckets(
+    durations: Sequence[float],
+    batch_seconds: float,
+    seed: int,
+    epoch: int,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[list[int]]:
+    """Index batches of similar length whose padded size (count x longest) fits ``batch_seconds``.
+
+    The batch order is shuffled by ``(seed, epoch)``. With several ranks, each gets every
+    ``world_size``-th batch of an equal share (the remainder is dropped so all ranks step together).
+    """
+    order = sorted(range(len(durations)), key=lambda i: (durations[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        if current and (len(current) + 1) * durations[index] > batch_seconds:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    shuffled = [batches[i] for i in np.random.default_rng([seed, epoch]).permutation(len(batches))]
+    usable = len(shuffled) // world_size * world_size
+    return shuffled[:usable][rank::world_size]
+
+
+def collate(items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
+    features = pad_sequence([f for f, _ in items], batch_first=True)
+    lengths = torch.tensor([f.shape[0] for f, _ in items])
+    targets = torch.cat([t for _, t in items])
+    target_lengths = torch.tensor([t.numel() for _, t in items])
+    return features, lengths, targets, target_lengths
+
+
+def compute_cmvn(entries: Sequence[ManifestEntry], features: FeatureConfig, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin mean and std (M,) of clean log-mel frames over ``count`` random training utterances."""
+    if not entries:
+        raise ValueError("no training utterances to compute CMVN statistics from")
+    logmel = LogMel(features)
+    chosen = np.random.default_rng(seed).permutation(len(entries))[:count]
+    total = torch.zeros(features.n_mels, dtype=torch.float64)
+    squares = torch.zeros(features.n_mels, dtype=torch.float64)
+    frames = 0
+    for index in chosen.tolist():
+        feats = logmel(load_audio(entries[index].audio)).double()
+        total += feats.sum(0)
+        squares += feats.square().sum(0)
+        frames += feats.shape[0]
+    if frames == 0:
+        raise ValueError("the CMVN utterances hold no complete feature frame")
+    mean = total / frames
+    std = (squares / frames - mean.square()).clamp_min(1e-8).sqrt()
+    return mean.float(), std.float()

@@ -1,0 +1,239 @@
+"""Score recognizers on a labelled manifest: corpus-level WER and CER per condition.
+
+Every system sees the same files, and its output and the references go through the one
+``normalize_text`` used in training, so the numbers compare like with like. A file that
+cannot be read is listed as an error and left out for every system, which keeps each
+system's score over the same utterances.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import jiwer
+from pocketsphinx import Decoder
+from tqdm import tqdm
+
+from asr.audio import SAMPLE_RATE, AudioError, float_to_pcm16, load_audio
+from asr.data.manifest import ManifestEntry
+from asr.stream import StreamingRecognizer
+from asr.tokens import normalize_text
+from asr.transcribe import transcribe_file
+
+__all__ = [
+    "Recognizer",
+    "OursRecognizer",
+    "PocketsphinxRecognizer",
+    "Score",
+    "Utterance",
+    "EvalError",
+    "EvalReport",
+    "UNTAGGED",
+    "OVERALL",
+    "score",
+    "evaluate",
+]
+
+UNTAGGED = "untagged"  # the condition of entries that have none
+OVERALL = "overall"
+
+
+class Recognizer(Protocol):
+    """A system under evaluation: a display name and file -> text."""
+
+    name: str
+
+    def transcribe(self, path: Path) -> str: ...
+
+
+class OursRecognizer:
+    """Our streaming model, run over the file exactly as ``asr transcribe`` runs it."""
+
+    name = "asr (greedy)"
+
+    def __init__(self, recognizer: StreamingRecognizer) -> None:
+        self.recognizer = recognizer
+
+    def transcribe(self, path: Path) -> str:
+        return transcribe_file(self.recognizer, path).transcript.text
+
+
+class PocketsphinxRecognizer:
+    """CMU PocketSphinx 5 with its bundled US English acoustic model, n-gram LM and dictionary."""
+
+    name = "pocketsphinx"
+
+    def __init__(self) -> None:
+        # FATAL: at its default level it prints an ERROR line for every near-silent utterance
+        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+
+    def transcribe(self, path: Path) -> str:
+        # our loader, so both systems get the same 16 kHz mono samples from any file format
+        pcm = float_to_pcm16(load_audio(path))
+        self.decoder.start_utt()
+        # one full utterance: the default batch CMN then uses this file's own mean only
+        self.decoder.process_raw(pcm, full_utt=True)
+        self.decoder.end_utt()
+        hypothesis = self.decoder.hyp()
+        return hypothesis.hypstr if hypothesis is not None else ""
+
+
+@dataclass(frozen=True)
+class Score:
+    """Corpus-level error rates (fractions) of one system on one group of utterances."""
+
+    utterances: int
+    reference_words: int
+    reference_chars: int
+    wer: float | None  # None when the references have no words to score against
+    cer: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "utterances": self.utterances,
+            "reference_words": self.reference_words,
+            "reference_chars": self.reference_chars,
+            "wer": self.wer,
+            "cer": self.cer,
+        }
+
+
+def score(references: Sequence[str], hypotheses: Sequence[str]) -> Score:
+    """WER and CER over the whole group (errors summed, then divided), on already normalized text."""
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    if not references:
+        return Score(0, 0, 0, None, None)
+    words = jiwer.process_words(list(references), list(hypotheses))
+    chars = jiwer.process_characters(list(references), list(hypotheses))
+    reference_words = words.hits + words.substitutions + words.deletions
+    reference_chars = chars.hits + chars.substitutions + chars.deletions
+    return Score(
+        utterances=len(references),
+        reference_words=reference_words,
+        reference_chars=reference_chars,
+        # jiwer reports 0 or 1 for references without words; the rate is undefined there
+        wer=words.wer if reference_words else None,
+        cer=chars.cer if reference_chars else None,
+    )
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One scored file: normalized reference and each system's normalized hypothesis."""
+
+    audio: str
+    condition: str
+    reference: str
+    hypotheses: dict[str, str]  # system name -> text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"audio": self.audio, "condition": self.condition, "reference": self.reference, "hypotheses": self.hypotheses}
+
+
+@dataclass(frozen=True)
+class EvalError:
+    audio: str
+    message: str  # names the file and the reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"audio": self.audio, "message": self.message}
+
+
+@dataclass
+class EvalReport:
+    """Scores per (system, condition), with ``OVERALL`` for all utterances together."""
+
+    systems: tuple[str, ...]
+    conditions: tuple[str, ...]  # in order of first appearance; OVERALL is not among them
+    scores: dict[tuple[str, str], Score]
+    utterances: list[Utterance] = field(default_factory=list)
+    errors: list[EvalError] = field(default_factory=list)
+    unlabelled: int = 0  # entries skipped because they have no reference text
+
+    @classmethod
+    def from_utterances(
+        cls, systems: Sequence[str], utterances: Sequence[Utterance], errors: Sequence[EvalError] = (), unlabelled: int = 0
+    ) -> EvalReport:
+        """Score every system on each condition's utterances and on all of them."""
+        conditions = tuple(dict.fromkeys(u.condition for u in utterances))
+        groups = {condition: [u for u in utterances if u.condition == condition] for condition in conditions}
+        groups[OVERALL] = list(utterances)
+        scores = {
+            (system, condition): score([u.reference for u in group], [u.hypotheses[system] for u in group])
+            for system in systems
+            for condition, group in groups.items()
+        }
+        return cls(tuple(systems), conditions, scores, list(utterances), list(errors), unlabelled)
+
+    def format_table(self) -> str:
+        """Markdown: a row per condition and OVERALL last; WER and CER in percent per system."""
+        header = ["condition", "utterances"]
+        for system in self.systems:
+            header += [f"{system} WER %", f"{system} CER %"]
+        rows = [header, ["---"] + ["---:"] * (len(header) - 1)]
+        for condition in (*self.conditions, OVERALL):
+            count = self.scores[(self.systems[0], condition)].utterances
+            row = [condition, str(count)]
+            for system in self.systems:
+                result = self.scores[(system, condition)]
+                row += [_percent(result.wer), _percent(result.cer)]
+            rows.append(row)
+        return "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: rates as fractions, per-utterance text, errors."""
+        return {
+            "systems": list(self.systems),
+            "conditions": list(self.conditions),
+            "scores": {
+                system: {condition: self.scores[(system, condition)].to_dict() for condition in (*self.conditions, OVERALL)}
+                for system in self.systems
+            },
+            "utterances": [u.to_dict() for u in self.utterances],
+            "errors": [e.to_dict() for e in self.errors],
+            "unlabelled": self.unlabelled,
+        }
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.1f}"
+
+
+def _check_systems(systems: Sequence[Recognizer]) -> tuple[str, ...]:
+    names = tuple(system.name for system in systems)
+    if not names:
+        raise ValueError("no systems to evaluate")
+    if len(set(names)) != len(names):
+        raise ValueError(f"system names must be unique, got {list(names)}")
+    return names
+
+
+def _transcribe_all(entry: ManifestEntry, systems: Sequence[Recognizer]) -> dict[str, str]:
+    """Each system's normalized text for one file; raises AudioError if any system cannot read it."""
+    return {system.name: normalize_text(system.transcribe(entry.audio)) for system in systems}
+
+
+def evaluate(entries: Sequence[ManifestEntry], systems: Sequence[Recognizer], progress: bool = True) -> EvalReport:
+    """Run every system on every entry with reference text and score them per condition.
+
+    An unreadable file (AudioError) is recorded in ``errors`` and left out for all systems.
+    Entries without ``text`` are counted in ``unlabelled`` and not run.
+    """
+    names = _check_systems(systems)
+    labelled = [(entry, entry.text) for entry in entries if entry.text is not None]
+    utterances: list[Utterance] = []
+    errors: list[EvalError] = []
+    for entry, text in tqdm(labelled, desc="evaluating", unit="file", file=sys.stderr, disable=None if progress else True):
+        try:
+            hypotheses = _transcribe_all(entry, systems)
+        except AudioError as error:
+            errors.append(EvalError(str(entry.audio), str(error)))
+            continue
+        condition = entry.condition if entry.condition is not None else UNTAGGED
+        utterances.append(Utterance(str(entry.audio), condition, normalize_text(text), hypotheses))
+    return EvalReport.from_utterances(names, utterances, errors, unlabelled=len(entries) - len(labelled))

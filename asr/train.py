@@ -1,0 +1,269 @@
+"""CTC training: AdamW, warmup then cosine decay, gradient clipping, length-bucketed batches.
+
+Runs on one CPU or GPU, or on many through ``torchrun`` (DistributedDataParallel; NCCL on
+CUDA, gloo on CPU). Every ``checkpoint_every`` steps and at each epoch's end, rank 0 writes
+``train_state.pt`` (weights, optimizer, scheduler, RNG states and the position in the data)
+and the inference checkpoint ``model.pt``. A resumed run continues exactly where the saved
+one stopped: the same batches, the same augmentation, the same weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from asr.audio import load_audio
+from asr.checkpoint import Checkpoint, save_checkpoint
+from asr.config import ExperimentConfig
+from asr.data.dataset import SpeechDataset, collate, compute_cmvn, length_buckets
+from asr.data.manifest import ManifestEntry, read_manifest
+from asr.decoding import GreedyCTCDecoder, GreedyState
+from asr.model import AcousticModel
+from asr.tokens import Tokenizer
+
+__all__ = ["train", "TRAIN_STATE", "MODEL_FILE", "LOG_FILE"]
+
+TRAIN_STATE, MODEL_FILE, LOG_FILE = "train_state.pt", "model.pt", "log.csv"
+LOG_FIELDS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "audio_hours", "elapsed_s", "dev_wer"]
+
+
+def _load_entries(path: str, max_seconds: float, role: str) -> list[ManifestEntry]:
+    if not path:
+        raise ValueError(f"train.{role}_manifest is not set (give it in the config or on the command line)")
+    entries = read_manifest(path)
+    kept = [e for e in entries if e.text and (e.duration is None or e.duration <= max_seconds)]
+    if not kept:
+        raise ValueError(f"{path}: no usable utterances (with text, at most {max_seconds} s)")
+    return kept
+
+
+def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
+    """Linear warmup, then cosine decay to ``final_lr_ratio`` of the peak at ``total_steps``."""
+    train = config.train
+
+    def factor(step: int) -> float:
+        if step < train.warmup_steps:
+            return (step + 1) / train.warmup_steps
+        progress = min(1.0, (step - train.warmup_steps) / max(1, total_steps - train.warmup_steps))
+        return train.final_lr_ratio + (1 - train.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class Trainer:
+    """One training run; rank 0 of a distributed run does the logging and the saving."""
+
+    def __init__(self, config: ExperimentConfig, device: torch.device, rank: int = 0, world_size: int = 1) -> None:
+        self.config, self.device, self.rank, self.world_size = config, device, rank, world_size
+        train = config.train
+        self.output = Path(train.output_dir)
+        self.tokenizer = Tokenizer()
+        self.entries = _load_entries(train.train_manifest, train.max_utterance_seconds, "train")
+        self.dev_entries = _load_entries(train.dev_manifest, 60.0, "dev")[: train.dev_utterances] if train.dev_manifest else []
+        self.model = AcousticModel(config.model).to(device)
+        self.model.set_cmvn(*(t.to(device) for t in compute_cmvn(self.entries, config.features, train.cmvn_utterances, train.seed)))
+        pool = np.random.default_rng(train.seed).permutation(len(self.entries))[: train.babble_pool]
+        babble = [load_audio(self.entries[i].audio) for i in pool.tolist()]
+        self.dataset = SpeechDataset(self.entries, self.tokenizer, config.features, config.model, config.augment, train.seed, babble)
+        self.durations = [e.duration if e.duration is not None else train.max_utterance_seconds for e in self.entries]
+        self.steps_per_epoch = len(length_buckets(self.durations, train.batch_seconds, train.seed, 0, rank, world_size))
+        self.total_steps = train.max_steps or train.epochs * self.steps_per_epoch
+        self.network = DistributedDataParallel(self.model) if world_size > 1 else self.model
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config, self.total_steps))
+        self.step, self.epoch, self.batch_in_epoch, self.audio_seconds = 0, 0, 0, 0.0
+        self.step_seconds = config.model.stack_frames * config.features.hop_length / config.features.sample_rate
+
+    # -- state -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "cmvn": (self.model.cmvn_mean.cpu(), self.model.cmvn_std.cpu()),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "position": (self.step, self.epoch, self.batch_in_epoch, self.audio_seconds),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "config": asdict(self.config),
+        }
+
+    def restore(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["config"]["model"] != asdict(self.config.model):
+            raise ValueError(f"{path}: saved with a different model config; use another output_dir or the same config")
+        self.model.load_state_dict(state["model"])
+        self.model.set_cmvn(*(t.to(self.device) for t in state["cmvn"]))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.batch_in_epoch, self.audio_seconds = state["position"]
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def save(self, started: float) -> None:
+        if self.rank != 0:
+            return
+        self.output.mkdir(parents=True, exist_ok=True)
+        partial = self.output / (TRAIN_STATE + ".partial")
+        torch.save(self.state(), partial)
+        partial.replace(self.output / TRAIN_STATE)
+        export = AcousticModel(self.config.model)
+        export.load_state_dict({k: v.cpu() for k, v in self.model.state_dict().items()})
+        export.set_cmvn(self.model.cmvn_mean.cpu(), self.model.cmvn_std.cpu())
+        metadata = {
+            "trained": True,
+            "steps": self.step,
+            "epochs": round(self.step / max(1, self.steps_per_epoch), 2),
+            "train_manifest": self.config.train.train_manifest,
+            "train_utterances": len(self.entries),
+            "train_hours": round(sum(self.durations) / 3600, 2),
+            "audio_hours_seen": round(self.audio_seconds / 3600, 2),
+            "training_seconds": round(time.time() - started, 1),
+            "devices": f"{self.world_size} x {self.device.type}",
+            "config": asdict(self.config),
+        }
+        save_checkpoint(Checkpoint(export, self.tokenizer, self.config.features, metadata), self.output / MODEL_FILE)
+
+    # -- the loop ----------------------------------------------------------------------
+    def _loader(self) -> torch.utils.data.DataLoader:
+        train = self.config.train
+        batches = length_buckets(self.durations, train.batch_seconds, train.seed, self.epoch, self.rank, self.world_size)
+        self.dataset.set_epoch(self.epoch)
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_sampler=batches[self.batch_in_epoch :],
+            collate_fn=collate,
+            num_workers=train.num_workers,
+            generator=torch.Generator().manual_seed(train.seed),  # keeps the global RNG untouched
+        )
+
+    def _train_step(self, batch: tuple[torch.Tensor, ...]) -> tuple[float, float]:
+        features, lengths, targets, target_lengths = batch
+        autocast = self.device.type == "cuda" and self.config.train.mixed_precision
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+            log_probs, _ = self.network(features.to(self.device), None, lengths)  # (B, T, V)
+        loss = torch.nn.functional.ctc_loss(
+            log_probs.float().transpose(0, 1), targets.to(self.device), lengths.to(self.device), target_lengths.to(self.device),
+            blank=self.tokenizer.blank_id, reduction="mean", zero_infinity=True,
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach()), float(grad_norm)
+
+    def dev_wer(self) -> float | None:
+        """Greedy WER on the dev utterances (clean features, no augmentation)."""
+        if not self.dev_entries:
+            return None
+        dataset = SpeechDataset(self.dev_entries, self.tokenizer, self.config.features, self.config.model)
+        decoder = GreedyCTCDecoder(self.tokenizer, self.step_seconds)
+        hypotheses = []
+        self.model.eval()
+        with torch.inference_mode():
+            for index in range(len(dataset)):
+                features, _ = dataset[index]
+                log_probs, _ = self.model(features[None].to(self.device))
+                state = GreedyState()
+                decoder.advance(state, log_probs[0].float().cpu())
+                hypotheses.append(decoder.text(state))
+        self.model.train()
+        return float(jiwer.wer([e.text for e in self.dev_entries], hypotheses))
+
+    def run(self, stop_after: int | None = None) -> None:
+        """Train to the end of the schedule, or pause (saved, resumable) after ``stop_after`` steps."""
+        started = time.time()
+        log = _Log(self.output / LOG_FILE) if self.rank == 0 else None
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step", disable=self.rank != 0 or None)
+        last_step = min(self.total_steps, stop_after or self.total_steps)
+        loss = grad_norm = math.nan
+        self.model.train()
+        while self.step < last_step and self.epoch < self.config.train.epochs:
+            for batch in self._loader():
+                loss, grad_norm = self._train_step(batch)
+                self.step += 1
+                self.batch_in_epoch += 1
+                self.audio_seconds += float(batch[1].sum()) * self.step_seconds * self.world_size
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", epoch=self.epoch)
+                if log and self.step % self.config.train.log_every == 0:
+                    log.write(self, loss, grad_norm, started)
+                if self.step % self.config.train.checkpoint_every == 0:
+                    self.save(started)
+                if self.step >= last_step:
+                    break
+            else:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                wer = self.dev_wer() if self.rank == 0 else None
+                if log:
+                    log.write(self, loss, grad_norm, started, dev_wer=wer)
+                    tqdm.write(f"epoch {self.epoch}: step {self.step}, loss {loss:.3f}" + (f", dev WER {wer:.1%}" if wer is not None else ""))
+        bar.close()
+        self.save(started)
+
+
+class _Log:
+    """Appends rows to the CSV training log (header written once)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        if not path.exists():
+            with path.open("w", newline="") as handle:
+                csv.writer(handle).writerow(LOG_FIELDS)
+
+    def write(self, trainer: Trainer, loss: float, grad_norm: float, started: float, dev_wer: float | None = None) -> None:
+        row = [
+            trainer.step, trainer.epoch, f"{loss:.4f}", f"{trainer.scheduler.get_last_lr()[0]:.6f}", f"{grad_norm:.3f}",
+            f"{trainer.audio_seconds / 3600:.3f}", f"{time.time() - started:.1f}", "" if dev_wer is None else f"{dev_wer:.4f}",
+        ]
+        with self.path.open("a", newline="") as handle:
+            csv.writer(handle).writerow(row)
+
+
+def _distributed() -> tuple[torch.device, int, int]:
+    """(device, rank, world size), joining the process group when launched by torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device, rank, world_size
+
+
+def train(config: ExperimentConfig, resume: bool = True, stop_after: int | None = None) -> Path:
+    """Train (or resume) the run in ``config.train.output_dir``; returns the path of ``model.pt``.
+
+    ``stop_after`` pauses the run once it reaches that step (for time-boxed machines); the
+    same call later resumes it with an unchanged schedule.
+    """
+    device, rank, world_size = _distributed()
+    torch.manual_seed(config.train.seed)
+    trainer = Trainer(config, device, rank, world_size)
+    state_path = trainer.output / TRAIN_STATE
+    if resume and state_path.exists():
+        trainer.restore(state_path)
+    try:
+        trainer.run(stop_after)
+    finally:
+        if world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    return trainer.output / MODEL_FILE

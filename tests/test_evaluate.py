@@ -1,0 +1,214 @@
+"""Evaluation: corpus-level WER/CER per condition, error handling, the table, and both real systems."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from asr.audio import load_audio
+from asr.checkpoint import Checkpoint
+from asr.data.manifest import ManifestEntry, read_manifest
+from asr.evaluate import (
+    OVERALL,
+    UNTAGGED,
+    EvalReport,
+    OursRecognizer,
+    PocketsphinxRecognizer,
+    Utterance,
+    evaluate,
+    score,
+)
+from asr.stream import StreamingRecognizer
+from asr.tokens import normalize_text
+from asr.transcribe import transcribe_file
+
+# pocketsphinx hears espeak-ng's en-us digits reliably; most other sentences come out garbled
+SENTENCE = "one two three four five"
+OTHER_SENTENCE = "please call me tomorrow morning"
+
+
+class CannedSystem:
+    """Reads the file like a real system (so a missing one raises AudioError), then returns canned text."""
+
+    def __init__(self, name: str, outputs: dict[str, str]) -> None:
+        self.name = name
+        self.outputs = outputs  # file name -> text
+        self.calls: list[str] = []
+
+    def transcribe(self, path: Path) -> str:
+        self.calls.append(path.name)
+        load_audio(path)
+        return self.outputs[path.name]
+
+
+# file, condition, reference, hypothesis of the "flawed" system
+CASES = [
+    ("a.wav", "clean", "the cat sat down", "THE CAT sat down."),  # hypothesis normalized too: 0 errors
+    ("b.wav", "clean", "Hello, World!", "hello world"),  # reference normalized: 0 errors
+    ("c.wav", "noisy", "one two three four", "one two tree four"),  # 1 of 4 words, 1 of 18 chars
+    ("d.wav", "noisy", "go home", "go"),  # 1 of 2 words, 5 of 7 chars (" home")
+    ("missing.wav", "noisy", "never scored", "never scored"),  # no such file
+    ("e.wav", None, "yes", "yes no"),  # 1 insertion on 1 word, 3 on 3 chars
+]
+
+
+@pytest.fixture
+def manifest_entries(tmp_path: Path) -> list[ManifestEntry]:
+    lines = []
+    for name, condition, reference, _ in CASES:
+        if name != "missing.wav":
+            soundfile.write(tmp_path / name, np.zeros(1600, dtype=np.float32), 16000)
+        record = {"audio": name, "text": reference} | ({"condition": condition} if condition else {})
+        lines.append(json.dumps(record))
+    soundfile.write(tmp_path / "f.wav", np.zeros(1600, dtype=np.float32), 16000)
+    lines.append(json.dumps({"audio": "f.wav", "condition": "clean"}))  # no reference text
+    (tmp_path / "test.jsonl").write_text("\n".join(lines) + "\n")
+    return read_manifest(tmp_path / "test.jsonl")
+
+
+@pytest.fixture
+def report(manifest_entries: list[ManifestEntry]) -> EvalReport:
+    flawed = CannedSystem("flawed", {name: hypothesis for name, _, _, hypothesis in CASES})
+    perfect = CannedSystem("perfect", {name: reference for name, _, reference, _ in CASES})
+    result = evaluate(manifest_entries, [flawed, perfect], progress=False)
+    assert "f.wav" not in flawed.calls  # unlabelled entries are not run
+    return result
+
+
+def test_scores_are_corpus_level_per_condition(report: EvalReport) -> None:
+    assert report.systems == ("flawed", "perfect")
+    assert report.conditions == ("clean", "noisy", UNTAGGED)
+    clean, noisy = report.scores[("flawed", "clean")], report.scores[("flawed", "noisy")]
+    assert (clean.utterances, clean.wer, clean.cer) == (2, 0.0, 0.0)
+    # errors summed over the group: 2 of 6 words (a per-utterance mean would be 37.5 %), 6 of 25 chars
+    assert noisy.utterances == 2
+    assert (noisy.reference_words, noisy.reference_chars) == (6, 25)
+    assert noisy.wer == pytest.approx(2 / 6)
+    assert noisy.cer == pytest.approx(6 / 25)
+    untagged = report.scores[("flawed", UNTAGGED)]
+    assert (untagged.utterances, untagged.wer, untagged.cer) == (1, 1.0, 1.0)
+
+
+def test_overall_pools_every_utterance(report: EvalReport) -> None:
+    overall = report.scores[("flawed", OVERALL)]
+    assert overall.utterances == 5
+    assert overall.reference_words == 4 + 2 + 4 + 2 + 1
+    assert overall.wer == pytest.approx(3 / 13)
+    assert overall.cer == pytest.approx(9 / 55)  # chars: 16 + 11 + 18 + 7 + 3
+    for condition in (*report.conditions, OVERALL):
+        assert report.scores[("perfect", condition)].wer == 0.0
+        assert report.scores[("perfect", condition)].cer == 0.0
+
+
+def test_unreadable_file_is_an_error_and_the_rest_are_scored(report: EvalReport) -> None:
+    assert len(report.errors) == 1
+    assert report.errors[0].audio.endswith("missing.wav")
+    assert "missing.wav" in report.errors[0].message and "not found" in report.errors[0].message
+    assert report.unlabelled == 1
+    assert [Path(u.audio).name for u in report.utterances] == ["a.wav", "b.wav", "c.wav", "d.wav", "e.wav"]
+    first = report.utterances[1]
+    assert (first.reference, first.hypotheses) == ("hello world", {"flawed": "hello world", "perfect": "hello world"})
+
+
+def test_format_table(report: EvalReport) -> None:
+    lines = report.format_table().splitlines()
+    assert lines[0] == "| condition | utterances | flawed WER % | flawed CER % | perfect WER % | perfect CER % |"
+    assert lines[2:] == [
+        "| clean | 2 | 0.0 | 0.0 | 0.0 | 0.0 |",
+        "| noisy | 2 | 33.3 | 24.0 | 0.0 | 0.0 |",
+        "| untagged | 1 | 100.0 | 100.0 | 0.0 | 0.0 |",
+        "| overall | 5 | 23.1 | 16.4 | 0.0 | 0.0 |",
+    ]
+
+
+def test_to_dict_is_json(report: EvalReport) -> None:
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["scores"]["flawed"]["noisy"]["wer"] == pytest.approx(2 / 6)
+    assert list(data["scores"]["flawed"]) == ["clean", "noisy", UNTAGGED, OVERALL]
+    assert len(data["utterances"]) == 5 and len(data["errors"]) == 1 and data["unlabelled"] == 1
+
+
+def test_undefined_rates_and_empty_reports() -> None:
+    assert score([], []).wer is None
+    silent = score([""], ["uh"])  # nothing to divide by: jiwer alone would say 100 %
+    assert (silent.utterances, silent.wer, silent.cer) == (1, None, None)
+    empty = EvalReport.from_utterances(["x"], [])
+    assert empty.format_table().splitlines()[-1] == "| overall | 0 | n/a | n/a |"
+    lone = EvalReport.from_utterances(["x"], [Utterance("a.wav", "quiet", "", {"x": ""})])
+    assert "| quiet | 1 | n/a | n/a |" in lone.format_table()
+
+
+def test_systems_must_exist_and_have_unique_names(manifest_entries: list[ManifestEntry]) -> None:
+    with pytest.raises(ValueError, match="no systems"):
+        evaluate(manifest_entries, [], progress=False)
+    with pytest.raises(ValueError, match="unique"):
+        evaluate(manifest_entries, [CannedSystem("x", {}), CannedSystem("x", {})], progress=False)
+
+
+def _speak(text: str, path: Path) -> Path:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed; it synthesizes the speech for this test")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pocketsphinx() -> PocketsphinxRecognizer:
+    return PocketsphinxRecognizer()  # the decoder takes ~0.4 s to load; share it
+
+
+def test_pocketsphinx_hears_some_words(pocketsphinx: PocketsphinxRecognizer, tmp_path: Path) -> None:
+    text = normalize_text(pocketsphinx.transcribe(_speak(SENTENCE, tmp_path / "speech.wav")))
+    assert text
+    assert set(text.split()) & set(SENTENCE.split()), text
+
+
+def test_pocketsphinx_text_does_not_depend_on_the_file_rate(pocketsphinx: PocketsphinxRecognizer, tmp_path: Path) -> None:
+    if shutil.which("sox") is None:
+        pytest.skip("sox is not installed; it makes the 44.1 kHz copy for this test")
+    original = _speak(SENTENCE, tmp_path / "speech.wav")  # espeak-ng writes 22.05 kHz
+    resampled = {}
+    for rate in (16000, 44100):
+        path = tmp_path / f"speech_{rate}.wav"
+        subprocess.run(["sox", str(original), "-r", str(rate), str(path)], check=True, capture_output=True)
+        assert soundfile.info(str(path)).samplerate == rate
+        resampled[rate] = pocketsphinx.transcribe(path)
+    assert resampled[16000] == resampled[44100]
+    assert resampled[16000]
+
+
+def test_pocketsphinx_result_does_not_depend_on_earlier_files(pocketsphinx: PocketsphinxRecognizer, tmp_path: Path) -> None:
+    speech = _speak(SENTENCE, tmp_path / "speech.wav")
+    other = _speak(OTHER_SENTENCE, tmp_path / "other.wav")
+    first = pocketsphinx.transcribe(speech)
+    pocketsphinx.transcribe(other)
+    assert pocketsphinx.transcribe(speech) == first == PocketsphinxRecognizer().transcribe(speech)
+
+
+def test_ours_matches_transcribe_file(tiny_checkpoint: Checkpoint, wav_file: Path) -> None:
+    recognizer = StreamingRecognizer(tiny_checkpoint, device="cpu")
+    text = OursRecognizer(recognizer).transcribe(wav_file)
+    assert text  # the tiny model says something, so the comparison means something
+    assert text == transcribe_file(recognizer, wav_file).transcript.text
+
+
+def test_evaluate_with_both_real_systems(
+    tiny_checkpoint: Checkpoint, pocketsphinx: PocketsphinxRecognizer, tmp_path: Path
+) -> None:
+    speech = _speak(SENTENCE, tmp_path / "speech.wav")
+    ours = OursRecognizer(StreamingRecognizer(tiny_checkpoint, device="cpu"))
+    report = evaluate([ManifestEntry(speech, text=SENTENCE.upper() + ".")], [ours, pocketsphinx], progress=False)
+    (utterance,) = report.utterances
+    assert utterance.condition == UNTAGGED and utterance.reference == SENTENCE
+    assert utterance.hypotheses == {
+        "asr (greedy)": normalize_text(ours.transcribe(speech)),
+        "pocketsphinx": normalize_text(pocketsphinx.transcribe(speech)),
+    }
+    assert report.scores[("pocketsphinx", OVERALL)].wer < 1.0
+    assert "| overall | 1 |" in report.format_table()

@@ -1,0 +1,105 @@
+"""Training: the loss falls, a resumed run is bit-identical, and a 2-process DDP run works."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile
+import torch
+
+from asr.checkpoint import load_checkpoint
+from asr.config import AugmentConfig, ExperimentConfig, ModelConfig, TrainConfig
+from asr.data.dataset import length_buckets
+from asr.data.manifest import ManifestEntry, write_manifest
+from asr.train import LOG_FILE, TRAIN_STATE, train
+from tests.conftest import synth_signal
+
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet".split()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve short utterances with made-up labels: enough to overfit, which is what the tests watch."""
+    folder = tmp_path_factory.mktemp("corpus")
+    entries = []
+    for index in range(12):
+        seconds = 0.8 + 0.1 * (index % 5)
+        path = folder / f"{index:02d}.wav"
+        soundfile.write(path, synth_signal(seconds, seed=index), 16000)
+        entries.append(ManifestEntry(path, f"{WORDS[index % 10]} {WORDS[(index * 3) % 10]}", seconds, "clean"))
+    write_manifest(entries, folder / "train.jsonl")
+    write_manifest(entries[:3], folder / "dev.jsonl")
+    return folder
+
+
+def tiny_config(corpus: Path, output: Path, **train: object) -> ExperimentConfig:
+    settings = dict(
+        train_manifest=str(corpus / "train.jsonl"), dev_manifest=str(corpus / "dev.jsonl"), output_dir=str(output),
+        batch_seconds=4.0, max_utterance_seconds=4.0, epochs=50, learning_rate=5e-3, warmup_steps=5, checkpoint_every=1000, log_every=1,
+        cmvn_utterances=12, babble_pool=4, num_workers=0, dev_utterances=3,
+    )
+    settings.update(train)
+    return ExperimentConfig(
+        model=ModelConfig(layers=2, hidden=48, proj=24, dropout=0.1),
+        augment=AugmentConfig(noise_prob=0.5, reverb_prob=0.3, speed_prob=0.5, telephone_prob=0.2),
+        train=TrainConfig(**settings),
+    )
+
+
+def test_loss_falls_and_the_model_is_exported(corpus: Path, tmp_path: Path) -> None:
+    model_path = train(tiny_config(corpus, tmp_path / "run", max_steps=60))
+    with (tmp_path / "run" / LOG_FILE).open() as handle:
+        losses = [float(row["loss"]) for row in csv.DictReader(handle)]
+    assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10
+    checkpoint = load_checkpoint(model_path)
+    assert checkpoint.metadata["trained"] is True and checkpoint.metadata["steps"] == 60
+    assert checkpoint.metadata["train_utterances"] == 12
+    assert not torch.equal(checkpoint.model.cmvn_mean, torch.zeros(80))  # CMVN came from the data
+
+
+def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
+    """train N steps == train N/2, save, resume, train N/2 — with augmentation and dropout on."""
+    steps = 14
+    train(tiny_config(corpus, tmp_path / "straight", max_steps=steps))
+    halves = tiny_config(corpus, tmp_path / "halves", max_steps=steps)
+    train(halves, stop_after=steps // 2)
+    assert torch.load(tmp_path / "halves" / TRAIN_STATE, weights_only=False)["position"][0] == steps // 2
+    train(halves)
+    straight = torch.load(tmp_path / "straight" / TRAIN_STATE, weights_only=False)
+    resumed = torch.load(tmp_path / "halves" / TRAIN_STATE, weights_only=False)
+    assert straight["position"] == resumed["position"]
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+
+
+def test_length_buckets_fit_the_budget_and_shard_evenly() -> None:
+    durations = [0.5 + (i * 37 % 23) / 5 for i in range(200)]
+    batches = length_buckets(durations, batch_seconds=20.0, seed=1, epoch=0)
+    assert sorted(i for b in batches for i in b) == list(range(200))
+    assert all(len(b) * max(durations[i] for i in b) <= 20.0 for b in batches)
+    assert batches != length_buckets(durations, 20.0, seed=1, epoch=1)
+    shards = [length_buckets(durations, 20.0, seed=1, epoch=0, rank=r, world_size=2) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) and not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
+
+
+def test_two_process_ddp_run_on_cpu_with_gloo(corpus: Path, tmp_path: Path) -> None:
+    config_path = tmp_path / "ddp.toml"
+    config_path.write_text(
+        "[model]\nlayers = 1\nhidden = 32\nproj = 16\n"
+        f"[train]\ntrain_manifest = \"{corpus / 'train.jsonl'}\"\noutput_dir = \"{tmp_path / 'ddp'}\"\n"
+        "batch_seconds = 3.0\nmax_utterance_seconds = 3.0\nmax_steps = 4\nwarmup_steps = 2\nnum_workers = 0\ncmvn_utterances = 4\nbabble_pool = 2\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "asr.cli", "train", "--config", str(config_path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = load_checkpoint(tmp_path / "ddp" / "model.pt")
+    assert checkpoint.metadata["devices"] == "2 x cpu" and checkpoint.metadata["steps"] == 4
