@@ -9,6 +9,7 @@ system's score over the same utterances.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,8 @@ class EvalReport:
     utterances: list[Utterance] = field(default_factory=list)
     errors: list[EvalError] = field(default_factory=list)
     unlabelled: int = 0  # entries skipped because they have no reference text
+    audio_seconds: float = 0.0  # of the scored utterances
+    system_seconds: dict[str, float] = field(default_factory=dict)  # wall time each system spent on them
 
     @classmethod
     def from_utterances(
@@ -183,7 +186,13 @@ class EvalReport:
                 result = self.scores[(system, condition)]
                 row += [_percent(result.wer), _percent(result.cer)]
             rows.append(row)
-        return "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
+        table = "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
+        speeds = [
+            f"{system} {self.audio_seconds / seconds:.0f}x real time"
+            for system, seconds in self.system_seconds.items()
+            if seconds > 0
+        ]
+        return table + (f"\nspeed on these {self.audio_seconds / 60:.1f} min of audio: {', '.join(speeds)}\n" if speeds else "")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: rates as fractions, per-utterance text, errors."""
@@ -197,6 +206,8 @@ class EvalReport:
             "utterances": [u.to_dict() for u in self.utterances],
             "errors": [e.to_dict() for e in self.errors],
             "unlabelled": self.unlabelled,
+            "audio_seconds": round(self.audio_seconds, 3),
+            "system_seconds": {name: round(seconds, 3) for name, seconds in self.system_seconds.items()},
         }
 
 
@@ -213,9 +224,14 @@ def _check_systems(systems: Sequence[Recognizer]) -> tuple[str, ...]:
     return names
 
 
-def _transcribe_all(entry: ManifestEntry, systems: Sequence[Recognizer]) -> dict[str, str]:
-    """Each system's normalized text for one file; raises AudioError if any system cannot read it."""
-    return {system.name: normalize_text(system.transcribe(entry.audio)) for system in systems}
+def _transcribe_all(entry: ManifestEntry, systems: Sequence[Recognizer]) -> tuple[dict[str, str], dict[str, float]]:
+    """Each system's normalized text for one file, and its wall time; AudioError if any cannot read it."""
+    texts, seconds = {}, {}
+    for system in systems:
+        started = time.perf_counter()
+        texts[system.name] = normalize_text(system.transcribe(entry.audio))
+        seconds[system.name] = time.perf_counter() - started
+    return texts, seconds
 
 
 def evaluate(entries: Sequence[ManifestEntry], systems: Sequence[Recognizer], progress: bool = True) -> EvalReport:
@@ -228,12 +244,19 @@ def evaluate(entries: Sequence[ManifestEntry], systems: Sequence[Recognizer], pr
     labelled = [(entry, entry.text) for entry in entries if entry.text is not None]
     utterances: list[Utterance] = []
     errors: list[EvalError] = []
+    system_seconds = dict.fromkeys(names, 0.0)
+    audio_seconds = 0.0
     for entry, text in tqdm(labelled, desc="evaluating", unit="file", file=sys.stderr, disable=None if progress else True):
         try:
-            hypotheses = _transcribe_all(entry, systems)
+            hypotheses, seconds = _transcribe_all(entry, systems)
         except AudioError as error:
             errors.append(EvalError(str(entry.audio), str(error)))
             continue
+        for name, spent in seconds.items():
+            system_seconds[name] += spent
+        audio_seconds += entry.duration or 0.0
         condition = entry.condition if entry.condition is not None else UNTAGGED
         utterances.append(Utterance(str(entry.audio), condition, normalize_text(text), hypotheses))
-    return EvalReport.from_utterances(names, utterances, errors, unlabelled=len(entries) - len(labelled))
+    report = EvalReport.from_utterances(names, utterances, errors, unlabelled=len(entries) - len(labelled))
+    report.audio_seconds, report.system_seconds = audio_seconds, system_seconds
+    return report

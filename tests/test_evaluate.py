@@ -64,7 +64,7 @@ def manifest_entries(tmp_path: Path) -> list[ManifestEntry]:
     for name, condition, reference, _ in CASES:
         if name != "missing.wav":
             soundfile.write(tmp_path / name, np.zeros(1600, dtype=np.float32), 16000)
-        record = {"audio": name, "text": reference} | ({"condition": condition} if condition else {})
+        record = {"audio": name, "text": reference, "duration": 0.1} | ({"condition": condition} if condition else {})
         lines.append(json.dumps(record))
     soundfile.write(tmp_path / "f.wav", np.zeros(1600, dtype=np.float32), 16000)
     lines.append(json.dumps({"audio": "f.wav", "condition": "clean"}))  # no reference text
@@ -119,12 +119,15 @@ def test_unreadable_file_is_an_error_and_the_rest_are_scored(report: EvalReport)
 def test_format_table(report: EvalReport) -> None:
     lines = report.format_table().splitlines()
     assert lines[0] == "| condition | utterances | flawed WER % | flawed CER % | perfect WER % | perfect CER % |"
-    assert lines[2:] == [
+    assert lines[2:6] == [
         "| clean | 2 | 0.0 | 0.0 | 0.0 | 0.0 |",
         "| noisy | 2 | 33.3 | 24.0 | 0.0 | 0.0 |",
         "| untagged | 1 | 100.0 | 100.0 | 0.0 | 0.0 |",
         "| overall | 5 | 23.1 | 16.4 | 0.0 | 0.0 |",
     ]
+    assert report.system_seconds.keys() == {"flawed", "perfect"}
+    assert report.audio_seconds == pytest.approx(0.5)  # five scored files of 0.1 s; the unreadable one is left out
+    assert lines[-1].startswith("speed on these 0.0 min of audio: flawed ") and "x real time" in lines[-1]
 
 
 def test_to_dict_is_json(report: EvalReport) -> None:

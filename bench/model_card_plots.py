@@ -1,0 +1,83 @@
+"""Plots for a model card: training curves, and one held-out utterance's CTC posteriorgram.
+
+    .venv/bin/python bench/model_card_plots.py --log runs/default/log.csv \
+        --model models/lstm-ctc-en/model.pt --utterance corpus/test/clean/00000.flac \
+        --reference "the words said" --out models/lstm-ctc-en
+
+Writes training.png and posteriorgram.png into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from asr.audio import load_audio  # noqa: E402
+from asr.features import stack_frames  # noqa: E402
+from asr.stream import StreamingRecognizer  # noqa: E402
+
+
+def plot_training(log: Path, out: Path) -> None:
+    with log.open() as handle:
+        rows = list(csv.DictReader(handle))
+    steps = [int(r["step"]) for r in rows]
+    figure, (loss_axis, wer_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axis.plot(steps, [float(r["loss"]) for r in rows], linewidth=1)
+    loss_axis.set(xlabel="step", ylabel="CTC loss (per utterance)", title="training loss", yscale="log")
+    dev = [(int(r["step"]), 100 * float(r["dev_wer"]), int(r["epoch"])) for r in rows if r["dev_wer"]]
+    wer_axis.plot([d[0] for d in dev], [d[1] for d in dev], marker="o")
+    for step, wer, epoch in dev:
+        wer_axis.annotate(f"epoch {epoch}: {wer:.1f}%", (step, wer), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    wer_axis.set(xlabel="step", ylabel="WER %", title="dev WER (greedy, training voices)")
+    figure.tight_layout()
+    figure.savefig(out / "training.png", dpi=120)
+    plt.close(figure)
+
+
+def plot_posteriorgram(model: str, utterance: Path, reference: str, out: Path) -> None:
+    recognizer = StreamingRecognizer.from_pretrained(model, device="cpu")
+    samples = load_audio(utterance)
+    config = recognizer.model.config
+    with torch.inference_mode():
+        steps = stack_frames(recognizer.logmel(samples), config.stack_frames, config.lookahead_frames)
+        posteriors = recognizer.model(steps[None])[0][0].exp().T  # (V, T)
+    stream = recognizer.create_stream()
+    stream.feed(samples)
+    transcript = stream.finish()
+    step = recognizer.decoder.step_seconds
+    figure, axis = plt.subplots(figsize=(12, 5.5))
+    axis.imshow(posteriors.numpy(), aspect="auto", origin="lower", cmap="magma", extent=(0, posteriors.shape[1] * step, -0.5, posteriors.shape[0] - 0.5))
+    labels = ["<b>", "␣", *recognizer.tokenizer.tokens[2:]]
+    axis.set_yticks(range(len(labels)), labels, fontsize=7)
+    for word in transcript.words:
+        axis.axvspan(word.start, word.end, color="cyan", alpha=0.12)
+        axis.text((word.start + word.end) / 2, len(labels) - 0.2, f"{word.word}\n{word.conf:.2f}", ha="center", va="bottom", fontsize=8, color="black")
+    axis.set(xlabel="seconds", ylabel="token", ylim=(-0.5, len(labels) + 1.5))
+    axis.set_title(f"reference: {reference}\nhypothesis: {transcript.text}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(out / "posteriorgram.png", dpi=120)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log", type=Path, required=True, help="the run's log.csv")
+    parser.add_argument("--model", required=True, help="the checkpoint")
+    parser.add_argument("--utterance", type=Path, required=True, help="a held-out audio file")
+    parser.add_argument("--reference", required=True, help="what is said in it")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot_training(args.log, args.out)
+    plot_posteriorgram(args.model, args.utterance, args.reference, args.out)
+
+
+if __name__ == "__main__":
+    main()
