@@ -129,6 +129,8 @@ class TrainConfig:
     dev_manifest: str = ""
     output_dir: str = "runs/default"
     batch_seconds: float = 300.0  # audio per batch; batches are bucketed by length
+    sortagrad: bool = True  # first epoch shortest utterances first, later epochs shuffled
+    clean_epochs: int = 0  # epochs at the start without augmentation (a curriculum: CTC aligns sooner)
     max_utterance_seconds: float = 20.0
     epochs: int = 20
     max_steps: int = 0  # stop after this many steps if > 0, whatever the epoch
@@ -153,6 +155,7 @@ class TrainConfig:
         _require(self.learning_rate > 0 and 0 < self.final_lr_ratio <= 1, "train learning rate settings must be positive")
         _require(self.checkpoint_every >= 1 and self.log_every >= 1, "train.checkpoint_every and log_every must be >= 1")
         _require(self.num_workers >= 0 and self.grad_clip > 0, "train.num_workers must be >= 0 and grad_clip > 0")
+        _require(self.clean_epochs >= 0, "train.clean_epochs must be >= 0")
 
 
 @dataclass(frozen=True)

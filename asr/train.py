@@ -78,7 +78,7 @@ class Trainer:
         babble = [load_audio(self.entries[i].audio) for i in pool.tolist()]
         self.dataset = SpeechDataset(self.entries, self.tokenizer, config.features, config.model, config.augment, train.seed, babble)
         self.durations = [e.duration if e.duration is not None else train.max_utterance_seconds for e in self.entries]
-        self.steps_per_epoch = len(length_buckets(self.durations, train.batch_seconds, train.seed, 0, rank, world_size))
+        self.steps_per_epoch = len(self._batches(0))
         self.total_steps = train.max_steps or train.epochs * self.steps_per_epoch
         self.network = DistributedDataParallel(self.model) if world_size > 1 else self.model
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
@@ -100,7 +100,7 @@ class Trainer:
         }
 
     def restore(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state["config"]["model"] != asdict(self.config.model):
             raise ValueError(f"{path}: saved with a different model config; use another output_dir or the same config")
         self.model.load_state_dict(state["model"])
@@ -137,10 +137,14 @@ class Trainer:
         save_checkpoint(Checkpoint(export, self.tokenizer, self.config.features, metadata), self.output / MODEL_FILE)
 
     # -- the loop ----------------------------------------------------------------------
+    def _batches(self, epoch: int) -> list[list[int]]:
+        train = self.config.train
+        return length_buckets(self.durations, train.batch_seconds, train.seed, epoch, self.rank, self.world_size, train.sortagrad)
+
     def _loader(self) -> torch.utils.data.DataLoader:
         train = self.config.train
-        batches = length_buckets(self.durations, train.batch_seconds, train.seed, self.epoch, self.rank, self.world_size)
-        self.dataset.set_epoch(self.epoch)
+        batches = self._batches(self.epoch)
+        self.dataset.set_epoch(self.epoch, augment=self.epoch >= train.clean_epochs)
         return torch.utils.data.DataLoader(
             self.dataset,
             batch_sampler=batches[self.batch_in_epoch :],

@@ -24,10 +24,11 @@ def lively(checkpoint: Checkpoint) -> Checkpoint:
     features = LogMel(checkpoint.features)(torch.from_numpy(synth_signal(5.0, seed=99)))
     checkpoint.model.set_cmvn(features.mean(0), features.std(0))
     with torch.no_grad():
-        for parameter in checkpoint.model.lstm.parameters():
-            parameter.mul_(4.0)
-        checkpoint.model.output.weight.mul_(25.0)
-        checkpoint.model.output.bias[checkpoint.tokenizer.space_id] += 15.0
+        for name, parameter in checkpoint.model.lstm.named_parameters():
+            if name.startswith("weight"):  # biases keep the model's forget-gate initialization
+                parameter.mul_(4.0)
+        checkpoint.model.output.weight.mul_(10.0)
+        checkpoint.model.output.bias[checkpoint.tokenizer.space_id] += 6.0
     return checkpoint
 
 

@@ -24,8 +24,9 @@ def offline_log_probs(recognizer: StreamingRecognizer, signal: torch.Tensor) -> 
         return recognizer.model(steps[None])[0][0]
 
 
-# The sharpened test models have logits around 30, so float rounding grows with them; the
-# model's own 1e-4 bound is asserted on an unsharpened model in test_model.py.
+# The sharpened test models scale their output logits by 10 (log-probs reach -25), so float
+# rounding grows with them: a relative 1e-4 here is the model's own absolute 1e-4 bound,
+# which test_model.py asserts on an unsharpened model.
 
 
 def chunks_of(signal: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
@@ -53,7 +54,7 @@ def test_streaming_equals_offline_for_any_chunking(recognizer: StreamingRecogniz
     reference = offline_log_probs(recognizer, signal)
     streamed = torch.cat(pieces)
     assert streamed.shape == reference.shape
-    assert torch.allclose(streamed, reference, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(streamed, reference, rtol=1e-4, atol=1e-4)
 
     solo = recognizer.create_stream()
     solo.feed(signal)
@@ -80,7 +81,7 @@ def test_batched_streams_equal_single_streams(recognizer: StreamingRecognizer, s
         alone_text = alone.accept_waveform(signal)
         assert_same_transcript(alone.finish(), final)
         assert alone_text == final.text
-        assert torch.allclose(torch.cat(store), offline_log_probs(recognizer, signal), rtol=1e-5, atol=1e-4)
+        assert torch.allclose(torch.cat(store), offline_log_probs(recognizer, signal), rtol=1e-4, atol=1e-4)
 
 
 def test_partial_text_grows_and_finish_matches_it(tiny_checkpoint: Checkpoint) -> None:

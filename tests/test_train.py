@@ -15,8 +15,9 @@ import torch
 
 from asr.checkpoint import load_checkpoint
 from asr.config import AugmentConfig, ExperimentConfig, ModelConfig, TrainConfig
-from asr.data.dataset import length_buckets
-from asr.data.manifest import ManifestEntry, write_manifest
+from asr.data.dataset import SpeechDataset, length_buckets
+from asr.data.manifest import ManifestEntry, read_manifest, write_manifest
+from asr.tokens import Tokenizer
 from asr.train import LOG_FILE, TRAIN_STATE, train
 from tests.conftest import synth_signal
 
@@ -38,7 +39,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def tiny_config(corpus: Path, output: Path, **train: object) -> ExperimentConfig:
+AUGMENTED = AugmentConfig(noise_prob=0.5, reverb_prob=0.3, speed_prob=0.5, telephone_prob=0.2)
+CLEAN = AugmentConfig(speed_prob=0, pitch_prob=0, noise_prob=0, reverb_prob=0, telephone_prob=0, gain_prob=0, freq_masks=0, time_masks=0)
+
+
+def tiny_config(corpus: Path, output: Path, augment: AugmentConfig = AUGMENTED, dropout: float = 0.1, **train: object) -> ExperimentConfig:
     settings = dict(
         train_manifest=str(corpus / "train.jsonl"), dev_manifest=str(corpus / "dev.jsonl"), output_dir=str(output),
         batch_seconds=4.0, max_utterance_seconds=4.0, epochs=50, learning_rate=5e-3, warmup_steps=5, checkpoint_every=1000, log_every=1,
@@ -46,19 +51,22 @@ def tiny_config(corpus: Path, output: Path, **train: object) -> ExperimentConfig
     )
     settings.update(train)
     return ExperimentConfig(
-        model=ModelConfig(layers=2, hidden=48, proj=24, dropout=0.1),
-        augment=AugmentConfig(noise_prob=0.5, reverb_prob=0.3, speed_prob=0.5, telephone_prob=0.2),
+        model=ModelConfig(layers=2, hidden=48, proj=24, dropout=dropout),
+        augment=augment,
         train=TrainConfig(**settings),
     )
 
 
-def test_loss_falls_and_the_model_is_exported(corpus: Path, tmp_path: Path) -> None:
-    model_path = train(tiny_config(corpus, tmp_path / "run", max_steps=60))
+def test_loss_falls_below_the_blank_plateau_and_the_model_is_exported(corpus: Path, tmp_path: Path) -> None:
+    """CTC first learns to say only blanks (loss ~2.9 per character); below 1.5 it is aligning letters."""
+    config = tiny_config(corpus, tmp_path / "run", CLEAN, dropout=0.0, max_steps=400, epochs=200, learning_rate=1e-2, warmup_steps=10)
+    model_path = train(config)
     with (tmp_path / "run" / LOG_FILE).open() as handle:
-        losses = [float(row["loss"]) for row in csv.DictReader(handle)]
-    assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10
+        losses = [float(row["loss"]) for row in csv.DictReader(handle) if row["loss"] != "nan"]
+    assert sum(losses[:5]) / 5 > 2.5
+    assert sum(losses[-10:]) / 10 < 1.5
     checkpoint = load_checkpoint(model_path)
-    assert checkpoint.metadata["trained"] is True and checkpoint.metadata["steps"] == 60
+    assert checkpoint.metadata["trained"] is True and checkpoint.metadata["steps"] == 400
     assert checkpoint.metadata["train_utterances"] == 12
     assert not torch.equal(checkpoint.model.cmvn_mean, torch.zeros(80))  # CMVN came from the data
 
@@ -69,10 +77,10 @@ def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> N
     train(tiny_config(corpus, tmp_path / "straight", max_steps=steps))
     halves = tiny_config(corpus, tmp_path / "halves", max_steps=steps)
     train(halves, stop_after=steps // 2)
-    assert torch.load(tmp_path / "halves" / TRAIN_STATE, weights_only=False)["position"][0] == steps // 2
+    assert torch.load(tmp_path / "halves" / TRAIN_STATE, weights_only=True)["position"][0] == steps // 2
     train(halves)
-    straight = torch.load(tmp_path / "straight" / TRAIN_STATE, weights_only=False)
-    resumed = torch.load(tmp_path / "halves" / TRAIN_STATE, weights_only=False)
+    straight = torch.load(tmp_path / "straight" / TRAIN_STATE, weights_only=True)
+    resumed = torch.load(tmp_path / "halves" / TRAIN_STATE, weights_only=True)
     assert straight["position"] == resumed["position"]
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
@@ -86,6 +94,27 @@ def test_length_buckets_fit_the_budget_and_shard_evenly() -> None:
     assert batches != length_buckets(durations, 20.0, seed=1, epoch=1)
     shards = [length_buckets(durations, 20.0, seed=1, epoch=0, rank=r, world_size=2) for r in (0, 1)]
     assert len(shards[0]) == len(shards[1]) and not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
+
+
+def test_clean_epochs_switch_augmentation_off_and_seeding_stays_per_item(corpus: Path) -> None:
+    entries = read_manifest(corpus / "train.jsonl")
+    config = tiny_config(corpus, corpus / "unused")
+    augmented = SpeechDataset(entries, Tokenizer(), config.features, config.model, AUGMENTED, seed=1)
+    clean = SpeechDataset(entries, Tokenizer(), config.features, config.model, None, seed=1)
+    augmented.set_epoch(0, augment=False)
+    assert torch.equal(augmented[3][0], clean[3][0])
+    augmented.set_epoch(1)
+    first, again = augmented[3][0], augmented[3][0]
+    assert torch.equal(first, again) and not torch.equal(first, clean[3][0])
+
+
+def test_sortagrad_runs_the_first_epoch_shortest_first() -> None:
+    durations = [3.0, 0.5, 2.0, 1.0, 4.0, 0.7, 2.5, 1.5]
+    first = length_buckets(durations, batch_seconds=4.0, seed=3, epoch=0, sortagrad=True)
+    longest = [max(durations[i] for i in batch) for batch in first]
+    assert longest == sorted(longest)
+    later = length_buckets(durations, batch_seconds=4.0, seed=3, epoch=1, sortagrad=True)
+    assert later == length_buckets(durations, batch_seconds=4.0, seed=3, epoch=1)  # shuffled as usual
 
 
 def test_two_process_ddp_run_on_cpu_with_gloo(corpus: Path, tmp_path: Path) -> None:

@@ -52,9 +52,12 @@ class SpeechDataset(torch.utils.data.Dataset):
         self.augmenter = Augmenter(augment, babble_pool) if augment is not None else None
         self.seed = seed
         self.epoch = 0
+        self.augmenting = True
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, augment: bool = True) -> None:
+        """Seed the next epoch's items; ``augment=False`` gives clean features for that epoch."""
         self.epoch = epoch
+        self.augmenting = augment
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -65,10 +68,11 @@ class SpeechDataset(torch.utils.data.Dataset):
         return features, self.targets[index]
 
     def _features(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        if self.augmenter is not None:
+        augmenting = self.augmenter is not None and self.augmenting
+        if augmenting:
             wave = self.augmenter(wave, rng)
         logmel = self.logmel(wave)  # (F, M)
-        if self.augment is not None:
+        if augmenting:
             logmel = spec_augment(logmel, self.augment, rng)
         config = self.model_config
         return stack_frames(logmel, config.stack_frames, config.lookahead_frames)  # (T, D)
@@ -81,10 +85,13 @@ def length_buckets(
     epoch: int,
     rank: int = 0,
     world_size: int = 1,
+    sortagrad: bool = False,
 ) -> list[list[int]]:
     """Index batches of similar length whose padded size (count x longest) fits ``batch_seconds``.
 
-    The batch order is shuffled by ``(seed, epoch)``. With several ranks, each gets every
+    The batch order is shuffled by ``(seed, epoch)``, except that with ``sortagrad`` epoch 0
+    runs shortest first (DeepSpeech 2's SortaGrad: CTC finds its alignments on short
+    utterances before it meets long ones). With several ranks, each gets every
     ``world_size``-th batch of an equal share (the remainder is dropped so all ranks step together).
     """
     order = sorted(range(len(durations)), key=lambda i: (durations[i], i))
@@ -97,7 +104,10 @@ def length_buckets(
         current.append(index)
     if current:
         batches.append(current)
-    shuffled = [batches[i] for i in np.random.default_rng([seed, epoch]).permutation(len(batches))]
+    if sortagrad and epoch == 0:
+        shuffled = batches
+    else:
+        shuffled = [batches[i] for i in np.random.default_rng([seed, epoch]).permutation(len(batches))]
     usable = len(shuffled) // world_size * world_size
     return shuffled[:usable][rank::world_size]
 
