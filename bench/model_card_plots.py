@@ -30,7 +30,7 @@ def plot_training(log: Path, out: Path) -> None:
     steps = [int(r["step"]) for r in rows]
     figure, (loss_axis, wer_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot(steps, [float(r["loss"]) for r in rows], linewidth=1)
-    loss_axis.set(xlabel="step", ylabel="CTC loss (per utterance)", title="training loss", yscale="log")
+    loss_axis.set(xlabel="step", ylabel="CTC loss (per target character)", title="training loss", yscale="log")
     dev = [(int(r["step"]), 100 * float(r["dev_wer"]), int(r["epoch"])) for r in rows if r["dev_wer"]]
     wer_axis.plot([d[0] for d in dev], [d[1] for d in dev], marker="o")
     for step, wer, epoch in dev:
