@@ -24,8 +24,18 @@ whole-file results. Run 'asr COMMAND --help' for each command's options.
 MODEL_HELP = f"checkpoint file, model folder, or a name under models/ (default: {DEFAULT_MODEL})"
 
 
+def _subcommand(commands: argparse._SubParsersAction, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=help, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
+
+
 def _add_transcribe(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "transcribe",
         help="transcribe audio files, folders or manifests",
         description=(
@@ -33,10 +43,9 @@ def _add_transcribe(commands: argparse._SubParsersAction) -> None:
             "JSON Lines manifests. Each file streams through the recognizer in blocks, so long "
             "recordings use bounded memory. Exits non-zero if any input failed, after finishing the others."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder, or manifest (.jsonl)")
-    parser.add_argument("--model", default=None, help=MODEL_HELP)
+    _add_model_options(parser)
     parser.add_argument(
         "--format",
         choices=FORMATS,
@@ -51,18 +60,17 @@ def _add_transcribe(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="write <name>.<format> per input here (jsonl: transcripts.jsonl) instead of printing to stdout",
     )
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
 
 
 def _add_init_model(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "init-model",
         help="write an untrained checkpoint with seeded random weights",
         description=(
             "Write an untrained checkpoint for a model config: the starting point for training, and a "
             "stand-in for testing pipelines end to end. It recognizes nothing."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--config", type=Path, required=True, help="TOML with [features] and [model] sections")
     parser.add_argument("-o", "--output", type=Path, required=True, help="checkpoint file to write")
@@ -70,7 +78,8 @@ def _add_init_model(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_synth(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "synth",
         help="synthesize the training/dev/test speech corpus",
         description=(
@@ -81,7 +90,6 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
             "dev.jsonl, test.jsonl and corpus.json into OUT_DIR. Deterministic for a seed, parallel on all "
             "cores, and resumable: run the same command again to finish an interrupted corpus."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="where the corpus goes (keep it outside the repository)")
     parser.add_argument("--generated", type=int, default=12000, help="generated everyday sentences to add to the fortunes")
@@ -93,7 +101,8 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "train",
         help="train an acoustic model (CTC) from manifests",
         description=(
@@ -101,7 +110,6 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
             "output_dir when one is there. For several GPUs or machines, launch with torchrun: "
             "'torchrun --nproc-per-node N -m asr.cli train --config ...'."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--config", type=Path, required=True, help="TOML with [features], [model], [augment] and [train]")
     parser.add_argument("--train-manifest", default=None, help="override train.train_manifest")
@@ -112,7 +120,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "eval",
         help="word and character error rates on a manifest, per condition",
         description=(
@@ -120,21 +129,19 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
             "references and hypotheses normalized the same way as in training. With --reference pocketsphinx, "
             "pocketsphinx (its bundled en-US model) runs on the identical audio and gets its own columns."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="JSON Lines manifest with reference text")
-    parser.add_argument("--model", default=None, help=MODEL_HELP)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
+    _add_model_options(parser)
     parser.add_argument("--reference", choices=["pocketsphinx"], default=None, help="also score this system on the same files")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report (scores and every hypothesis) here")
 
 
 def _add_import(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "import",
         help="make a manifest from LibriSpeech, Common Voice, or a folder of audio + .txt files",
         description="Write a JSON Lines manifest for a real corpus, with text normalized as for training.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("layout", choices=["librispeech", "commonvoice", "folder"])
     parser.add_argument("root", type=Path, help="the corpus folder")
