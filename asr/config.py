@@ -144,7 +144,7 @@ class TrainConfig:
     dev_utterances: int = 300  # dev WER on at most this many utterances each epoch
     cmvn_utterances: int = 400  # training utterances used for the CMVN statistics
     babble_pool: int = 200  # training utterances kept in memory to make babble noise from
-    num_workers: int = 2  # data-loading processes
+    num_workers: int = 2  # data-loading processes; -1: one per core but one
     seed: int = 0
     mixed_precision: bool = True  # bf16 autocast, on CUDA only
 
@@ -154,7 +154,7 @@ class TrainConfig:
         _require(self.epochs >= 1 and self.max_steps >= 0, "train.epochs must be >= 1 and max_steps >= 0")
         _require(self.learning_rate > 0 and 0 < self.final_lr_ratio <= 1, "train learning rate settings must be positive")
         _require(self.checkpoint_every >= 1 and self.log_every >= 1, "train.checkpoint_every and log_every must be >= 1")
-        _require(self.num_workers >= 0 and self.grad_clip > 0, "train.num_workers must be >= 0 and grad_clip > 0")
+        _require(self.num_workers >= -1 and self.grad_clip > 0, "train.num_workers must be >= -1 and grad_clip > 0")
         _require(self.clean_epochs >= 0, "train.clean_epochs must be >= 0")
 
 

@@ -62,6 +62,13 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
     return factor
 
 
+def _workers(configured: int, world_size: int) -> int:
+    """Data-loading processes per rank: ``-1`` shares the cores among the ranks, keeping one each."""
+    if configured >= 0:
+        return configured
+    return max(0, (os.cpu_count() or 1) // world_size - 1)
+
+
 class Trainer:
     """One training run; rank 0 of a distributed run does the logging and the saving."""
 
@@ -84,6 +91,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config, self.total_steps))
         self.step, self.epoch, self.batch_in_epoch, self.audio_seconds = 0, 0, 0, 0.0
+        self.epoch_batches = self.steps_per_epoch  # batches in the current epoch; set by _loader
         self.step_seconds = config.model.stack_frames * config.features.hop_length / config.features.sample_rate
 
     # -- state -------------------------------------------------------------------------
@@ -144,12 +152,13 @@ class Trainer:
     def _loader(self) -> torch.utils.data.DataLoader:
         train = self.config.train
         batches = self._batches(self.epoch)
+        self.epoch_batches = len(batches)
         self.dataset.set_epoch(self.epoch, augment=self.epoch >= train.clean_epochs)
         return torch.utils.data.DataLoader(
             self.dataset,
             batch_sampler=batches[self.batch_in_epoch :],
             collate_fn=collate,
-            num_workers=train.num_workers,
+            num_workers=_workers(train.num_workers, self.world_size),
             generator=torch.Generator().manual_seed(train.seed),  # keeps the global RNG untouched
         )
 
@@ -165,7 +174,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
-        self.optimizer.step()
+        if torch.isfinite(grad_norm):  # a rare inf/nan batch is skipped rather than poisoning Adam's moments
+            self.optimizer.step()
         self.scheduler.step()
         return float(loss.detach()), float(grad_norm)
 
@@ -209,7 +219,7 @@ class Trainer:
                     self.save(started)
                 if self.step >= last_step:
                     break
-            else:
+            if self.batch_in_epoch >= self.epoch_batches:  # the epoch ran to its end
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 wer = self.dev_wer() if self.rank == 0 else None
                 if log:

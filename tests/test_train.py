@@ -71,6 +71,13 @@ def test_loss_falls_below_the_blank_plateau_and_the_model_is_exported(corpus: Pa
     assert not torch.equal(checkpoint.model.cmvn_mean, torch.zeros(80))  # CMVN came from the data
 
 
+def test_every_epoch_including_the_last_is_scored_on_dev(corpus: Path, tmp_path: Path) -> None:
+    train(tiny_config(corpus, tmp_path / "run", epochs=2))
+    with (tmp_path / "run" / LOG_FILE).open() as handle:
+        scored = [row for row in csv.DictReader(handle) if row["dev_wer"]]
+    assert [int(row["epoch"]) for row in scored] == [1, 2]
+
+
 def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
     """train N steps == train N/2, save, resume, train N/2 — with augmentation and dropout on."""
     steps = 14
