@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pytest
 import torch
 import torchaudio
@@ -139,15 +140,10 @@ def test_unavailable_cuda_is_a_clear_error() -> None:
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_batch_matches_cpu(tiny_checkpoint: Checkpoint) -> None:
+def test_cuda_batch_matches_cpu(tiny_checkpoint: Checkpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # TF32 would flip near-tied argmaxes
     cpu = StreamingRecognizer(tiny_checkpoint, device="cpu")
-    cuda_checkpoint = Checkpoint(
-        model=type(tiny_checkpoint.model)(tiny_checkpoint.model.config),
-        tokenizer=tiny_checkpoint.tokenizer,
-        features=tiny_checkpoint.features,
-    )
-    cuda_checkpoint.model.load_state_dict(tiny_checkpoint.model.state_dict())
-    cuda = StreamingRecognizer(cuda_checkpoint, device="cuda")
+    cuda = StreamingRecognizer(copy.deepcopy(tiny_checkpoint), device="cuda")
     cpu_streams = [cpu.create_stream() for _ in SIGNALS]
     cuda_streams = [cuda.create_stream() for _ in SIGNALS]
     for streams, recognizer in ((cpu_streams, cpu), (cuda_streams, cuda)):
@@ -155,4 +151,4 @@ def test_cuda_batch_matches_cpu(tiny_checkpoint: Checkpoint) -> None:
             stream.feed(signal)
         recognizer.step(streams)
     for a, b in zip(cpu_streams, cuda_streams):
-        assert a.finish().text == b.finish().text
+        assert_same_transcript(a.finish(), b.finish(), conf_tolerance=1e-3)
