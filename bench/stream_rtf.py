@@ -1,10 +1,11 @@
-"""Streaming speed on CPU for a model size: one stream's real-time factor, and batched throughput.
+"""Streaming speed for a model size: one stream's real-time factor, and batched throughput.
 
 Runs the full engine (log-mel, stacking, LSTM, greedy decoding) the way the server does:
 each stream receives one chunk per step and all streams are stepped as one batch.
 
     .venv/bin/python bench/stream_rtf.py                        # default model size
     .venv/bin/python bench/stream_rtf.py --config configs/model/tiny.toml --streams 1 8
+    .venv/bin/python bench/stream_rtf.py --device cuda --streams 1 256 1024 2048
 
 Weights are random (speed does not depend on them); pass --model to time a real checkpoint.
 """
@@ -63,17 +64,19 @@ def main() -> None:
     parser.add_argument("--batch-seconds", type=float, default=10.0, help="audio per stream in the batched runs")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--batch-threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the model runs there; features stay on the CPU)")
     args = parser.parse_args()
 
     checkpoint = load_checkpoint(resolve_model_path(args.model)) if args.model else random_checkpoint(load_config(args.config))
-    recognizer = StreamingRecognizer(checkpoint, device="cpu")
+    recognizer = StreamingRecognizer(checkpoint, device=args.device)
     config = recognizer.model.config
     parameters = sum(p.numel() for p in recognizer.model.parameters())
     print(
         f"model: {config.layers} x LSTM({config.hidden}, proj {config.proj}), stack {config.stack_frames}, "
         f"lookahead {config.lookahead_frames * 10} ms, {parameters / 1e6:.2f} M parameters"
     )
-    print(f"cpu: {platform.processor() or platform.machine()}, torch {torch.__version__}, chunk {args.chunk_ms} ms\n")
+    device = torch.cuda.get_device_name(recognizer.device) if recognizer.device.type == "cuda" else platform.processor() or platform.machine()
+    print(f"device: {device}, torch {torch.__version__}, chunk {args.chunk_ms} ms\n")
 
     torch.set_num_threads(1)
     run_streams(recognizer, 1, 2.0, args.chunk_ms)  # warm-up
