@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 import soundfile
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.data.manifest import read_manifest
-from asr.data.synth import TEST_VOICES, Voice, espeak_voices, is_held_out, plan_corpus, split_sentences, synthesize_corpus, training_voices
+from asr.data.synth import (
+    TEST_VOICES,
+    Voice,
+    espeak_voices,
+    is_held_out,
+    plan_corpus,
+    shift_formants,
+    split_sentences,
+    synthesize_corpus,
+    training_voices,
+)
 from asr.data.text import Sentence, fortune_sentences, generated_sentences, word_list
 
 needs_engines = pytest.mark.skipif(
@@ -60,6 +72,24 @@ def test_plan_is_deterministic_and_tags_conditions() -> None:
     assert {j.condition for j in test_jobs} == {"clean", "noisy", "telephone"}
     assert all(j.voice in TEST_VOICES for j in test_jobs)
     assert all(not is_held_out(j.voice) for j in first if j.split != "test")
+
+
+def test_festival_jobs_get_a_new_speaker_and_others_keep_their_voice() -> None:
+    voices = [Voice("espeak", "en-us"), Voice("festival", "kal_diphone")]
+    jobs = plan_corpus(split_sentences(SENTENCES, 2, 2, seed=1), voices, seed=3, train_repeats=20)
+    festival = [j for j in jobs if j.voice.engine == "festival" and j.source is None]
+    assert festival and all(0.9 <= j.formant_shift <= 1.25 and 79 < j.f0 * j.formant_shift < 251 for j in festival)
+    assert len({j.formant_shift for j in festival}) > 5
+    assert all(j.formant_shift == 1.0 and j.f0 == 0 for j in jobs if j.voice.engine != "festival")
+
+
+def test_formant_shift_scales_frequencies_and_duration() -> None:
+    tone = torch.sin(2 * math.pi * 500 * torch.arange(16000) / 16000)
+    shifted = shift_formants(tone, 1.2)
+    assert abs(shifted.numel() - 16000 / 1.2) <= 1
+    spectrum = torch.fft.rfft(shifted).abs()
+    assert abs(float(spectrum.argmax()) * 16000 / shifted.numel() - 600) < 2
+    assert shift_formants(tone, 1.0) is tone
 
 
 def test_sentence_sources_are_speakable_and_normalized() -> None:

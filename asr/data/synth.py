@@ -13,6 +13,7 @@ already exists.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+import torchaudio
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
@@ -40,6 +42,8 @@ __all__ = [
     "is_held_out",
     "espeak_voices",
     "festival_voices",
+    "festival_speaker",
+    "shift_formants",
     "training_voices",
     "split_sentences",
     "plan_corpus",
@@ -110,6 +114,8 @@ class SynthJob:
     rate: float = 1.0  # speaking-rate factor
     pitch: int = 50  # espeak pitch, 0-99
     word_gap: int = 0  # espeak extra gap between words, in 10 ms units
+    f0: float = 0.0  # festival: target mean pitch in Hz before the formant shift (0: the voice's own)
+    formant_shift: float = 1.0  # festival: every frequency scaled by this (a shorter or longer vocal tract)
     seed: int = 0  # for derived conditions
     source: str | None = None  # the clean file a derived condition is made from
 
@@ -126,7 +132,7 @@ def split_sentences(sentences: Sequence[Sentence], dev: int, test: int, seed: in
 
 def _voiced_job(path: str, split: str, sentence: Sentence, voice: Voice, rng: np.random.Generator) -> SynthJob:
     natural = voice.engine == "flite"  # test voices speak as they are
-    return SynthJob(
+    job = SynthJob(
         path=path,
         split=split,
         sentence=sentence,
@@ -135,9 +141,25 @@ def _voiced_job(path: str, split: str, sentence: Sentence, voice: Voice, rng: np
         pitch=50 if natural else int(rng.integers(25, 76)),
         word_gap=0 if natural else int(rng.integers(0, 4)),
     )
+    if voice.engine != "festival":
+        return job
+    shift, f0 = festival_speaker(rng)
+    return dataclasses.replace(job, f0=f0, formant_shift=shift)
 
 
-ENGINE_WEIGHTS = {"espeak": 0.75, "festival": 0.25}
+def festival_speaker(rng: np.random.Generator) -> tuple[float, float]:
+    """A new speaker from festival's two male diphone voices: (formant shift, target F0 in Hz).
+
+    Scaling every frequency by ``shift`` mimics a vocal tract ``1/shift`` times as long: 1.2 is
+    about a woman's. The pitch follows, from ~110 Hz at 1.0 to ~200 Hz at 1.2, with some
+    spread, kept within 80-250 Hz; it is given before the shift, which raises it by ``shift`` too.
+    """
+    shift = round(float(rng.uniform(0.9, 1.25)), 2)  # 2 decimals keep the resampling ratio small
+    pitch = float(np.clip(110.0 * shift**3.3 * rng.uniform(0.85, 1.15), 80.0, 250.0))
+    return shift, round(pitch / shift, 1)
+
+
+ENGINE_WEIGHTS = {"espeak": 0.6, "festival": 0.4}
 
 
 class _VoicePicker:
@@ -216,9 +238,11 @@ def _festival_script(jobs: Sequence[SynthJob], wavs: Sequence[Path]) -> str:
     lines = []
     for job, wav in zip(jobs, wavs):
         text = job.sentence.spoken.replace("\\", " ").replace('"', " ")
+        lines += [f"(voice_{job.voice.name})"]
+        if job.f0 > 0:
+            lines += [f"(set! int_lr_params '((target_f0_mean {job.f0}) (target_f0_std {job.f0 / 7:.1f}) (model_f0_mean 170) (model_f0_std 34)))"]
         lines += [
-            f"(voice_{job.voice.name})",
-            f"(Parameter.set 'Duration_Stretch {1 / job.rate:.3f})",
+            f"(Parameter.set 'Duration_Stretch {job.formant_shift / job.rate:.3f})",  # the shift shortens by 1/shift
             f'(utt.save.wave (utt.synth (Utterance Text "{text}")) "{wav}" \'riff)',
         ]
     return "\n".join(lines) + "\n"
@@ -236,7 +260,14 @@ def _synthesize_voiced(jobs: Sequence[SynthJob], root: Path) -> None:
             for job, wav in zip(jobs, wavs):
                 subprocess.run(_engine_command(job, wav), input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
         for job, wav in zip(jobs, wavs):
-            _write_flac(root / job.path, load_audio(wav))
+            _write_flac(root / job.path, shift_formants(load_audio(wav), job.formant_shift))
+
+
+def shift_formants(wave: torch.Tensor, shift: float) -> torch.Tensor:
+    """Scale every frequency by ``shift`` (and duration by ``1/shift``): play 16 kHz audio at ``16000 * shift``."""
+    if shift == 1.0:
+        return wave
+    return torchaudio.functional.resample(wave, round(SAMPLE_RATE * shift), SAMPLE_RATE)
 
 
 def _derive_condition(job: SynthJob, root: Path) -> None:
