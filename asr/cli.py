@@ -115,6 +115,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-manifest", default=None, help="override train.train_manifest")
     parser.add_argument("--dev-manifest", default=None, help="override train.dev_manifest")
     parser.add_argument("--output-dir", default=None, help="override train.output_dir")
+    parser.add_argument("--init-from", default=None, help="override train.init_from: fine-tune this checkpoint (a file, folder or name under models/)")
     parser.add_argument("--fresh", action="store_true", help="ignore a saved run in output_dir and start over")
     parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS", help="pause after this many steps (run again to resume)")
 
@@ -194,11 +195,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from asr.train import train
 
     config = load_config(args.config)
-    overrides = {
-        key: value
-        for key, value in (("train_manifest", args.train_manifest), ("dev_manifest", args.dev_manifest), ("output_dir", args.output_dir))
-        if value is not None
-    }
+    given = {"train_manifest": args.train_manifest, "dev_manifest": args.dev_manifest, "output_dir": args.output_dir, "init_from": args.init_from}
+    overrides = {key: value for key, value in given.items() if value is not None}
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, **overrides))
     model = train(config, resume=not args.fresh, stop_after=args.stop_after)
     print(f"model: {model}")

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.checkpoint import Checkpoint, save_checkpoint
+from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path, save_checkpoint
 from asr.config import ExperimentConfig
 from asr.data.dataset import SpeechDataset, collate, compute_cmvn, length_buckets
 from asr.data.manifest import ManifestEntry, read_manifest
@@ -62,6 +62,16 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
     return factor
 
 
+def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> None:
+    """Start from a checkpoint's weights and CMVN; its model and features must be the config's."""
+    checkpoint = load_checkpoint(path)
+    for part, theirs, ours in (("model", checkpoint.model.config, config.model), ("features", checkpoint.features, config.features)):
+        if theirs != ours:
+            raise ValueError(f"train.init_from {path}: its {part} config {asdict(theirs)} differs from this run's {asdict(ours)}")
+    model.load_state_dict(checkpoint.model.state_dict())
+    model.set_cmvn(checkpoint.model.cmvn_mean, checkpoint.model.cmvn_std)
+
+
 def _workers(configured: int, world_size: int) -> int:
     """Data-loading processes per rank: ``-1`` shares the cores among the ranks, keeping one each."""
     if configured >= 0:
@@ -79,8 +89,12 @@ class Trainer:
         self.tokenizer = Tokenizer()
         self.entries = _load_entries(train.train_manifest, train.max_utterance_seconds, "train")
         self.dev_entries = _load_entries(train.dev_manifest, 60.0, "dev")[: train.dev_utterances] if train.dev_manifest else []
-        self.model = AcousticModel(config.model).to(device)
-        self.model.set_cmvn(*(t.to(device) for t in compute_cmvn(self.entries, config.features, train.cmvn_utterances, train.seed)))
+        self.model = AcousticModel(config.model)
+        if train.init_from:
+            _init_from(self.model, config, resolve_model_path(train.init_from))
+        else:
+            self.model.set_cmvn(*compute_cmvn(self.entries, config.features, train.cmvn_utterances, train.seed))
+        self.model.to(device)
         pool = np.random.default_rng(train.seed).permutation(len(self.entries))[: train.babble_pool]
         babble = [load_audio(self.entries[i].audio) for i in pool.tolist()]
         self.dataset = SpeechDataset(self.entries, self.tokenizer, config.features, config.model, config.augment, train.seed, babble)

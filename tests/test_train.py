@@ -18,7 +18,7 @@ from asr.config import AugmentConfig, ExperimentConfig, ModelConfig, TrainConfig
 from asr.data.dataset import SpeechDataset, length_buckets
 from asr.data.manifest import ManifestEntry, read_manifest, write_manifest
 from asr.tokens import Tokenizer
-from asr.train import LOG_FILE, TRAIN_STATE, train
+from asr.train import LOG_FILE, TRAIN_STATE, Trainer, train
 from tests.conftest import synth_signal
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet".split()
@@ -76,6 +76,18 @@ def test_every_epoch_including_the_last_is_scored_on_dev(corpus: Path, tmp_path:
     with (tmp_path / "run" / LOG_FILE).open() as handle:
         scored = [row for row in csv.DictReader(handle) if row["dev_wer"]]
     assert [int(row["epoch"]) for row in scored] == [1, 2]
+
+
+def test_a_run_can_start_from_a_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    pretrained = load_checkpoint(train(tiny_config(corpus, tmp_path / "first", max_steps=3)))
+    config = tiny_config(corpus, tmp_path / "second", max_steps=3, init_from=str(tmp_path / "first" / "model.pt"))
+    trainer = Trainer(config, torch.device("cpu"))
+    for name, tensor in pretrained.model.state_dict().items():
+        assert torch.equal(trainer.model.state_dict()[name], tensor), name
+    assert torch.equal(trainer.model.cmvn_mean, pretrained.model.cmvn_mean)
+    bigger = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden=64))
+    with pytest.raises(ValueError, match="init_from .*model config"):
+        Trainer(bigger, torch.device("cpu"))
 
 
 def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
