@@ -1,0 +1,36 @@
+"""The shipped default model: trained, and it hears a voice it never trained on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jiwer
+import pytest
+
+from asr.checkpoint import load_checkpoint, resolve_model_path
+from asr.data.synth import is_held_out, Voice
+
+SENTENCE = "turn on the kitchen lights and set a timer for ten minutes"
+
+
+def test_default_model_is_trained_and_small() -> None:
+    path = resolve_model_path(None)
+    assert path.stat().st_size <= 20 * 1024 * 1024
+    metadata = load_checkpoint(path).metadata
+    assert metadata["trained"] is True and metadata["train_hours"] > 10
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="needs flite (scripts/setup.sh installs it)")
+def test_asr_transcribe_without_model_hears_a_held_out_flite_voice(tmp_path: Path) -> None:
+    assert is_held_out(Voice("flite", "kal16"))
+    speech = tmp_path / "kal16.wav"
+    subprocess.run(["flite", "-voice", "kal16", "-t", SENTENCE, "-o", str(speech)], check=True, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "asr.cli", "transcribe", str(speech), "--format", "jsonl"], check=True, capture_output=True, text=True
+    )
+    text = json.loads(result.stdout.splitlines()[-1])["text"]
+    assert jiwer.cer(SENTENCE, text) < 0.3, text  # an untrained model scores ~1.0
