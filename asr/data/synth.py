@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-import torchaudio
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.data.augment import add_noise_at_snr, colored_noise, telephone
+from asr.data.augment import add_noise_at_snr, colored_noise, speed_perturb, telephone
 from asr.data.manifest import ManifestEntry, write_manifest
 from asr.data.text import Sentence, fortune_sentences, generated_sentences, word_list
 
@@ -267,7 +266,7 @@ def shift_formants(wave: torch.Tensor, shift: float) -> torch.Tensor:
     """Scale every frequency by ``shift`` (and duration by ``1/shift``): play 16 kHz audio at ``16000 * shift``."""
     if shift == 1.0:
         return wave
-    return torchaudio.functional.resample(wave, round(SAMPLE_RATE * shift), SAMPLE_RATE)
+    return speed_perturb(wave, shift)  # the same resampling: tempo and every frequency scale together
 
 
 def _derive_condition(job: SynthJob, root: Path) -> None:
