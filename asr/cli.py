@@ -96,6 +96,13 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dev", type=int, default=300, help="dev sentences (each in 3 conditions)")
     parser.add_argument("--test", type=int, default=300, help="test sentences (each in 3 conditions)")
     parser.add_argument("--repeats", type=int, default=1, help="how many voices say each training sentence")
+    parser.add_argument(
+        "--train-utterances",
+        type=int,
+        default=None,
+        metavar="N",
+        help="make only the first N planned training utterances (0: dev and test only); the sentence split stays that of the full corpus",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
 
@@ -183,7 +190,9 @@ def _run_init_model(args: argparse.Namespace) -> int:
 def _run_synth(args: argparse.Namespace) -> int:
     from asr.data.synth import make_corpus
 
-    manifests = make_corpus(args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs)
+    manifests = make_corpus(
+        args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs, train_utterances=args.train_utterances
+    )
     for split, path in manifests.items():
         print(f"{split}: {path}")
     return 0

@@ -18,6 +18,7 @@ from asr.data.synth import (
     Voice,
     espeak_voices,
     is_held_out,
+    make_corpus,
     plan_corpus,
     shift_formants,
     split_sentences,
@@ -128,3 +129,15 @@ def test_synthesis_is_deterministic_resumable_and_writes_manifests(tmp_path: Pat
     for entry in train + test:
         info = soundfile.info(str(entry.audio))
         assert info.samplerate == 16000 and abs(info.duration - entry.duration) < 1e-3 and entry.duration > 0.5
+
+
+@needs_engines
+def test_a_corpus_cut_to_fewer_training_utterances_keeps_the_full_corpus_split(tmp_path: Path) -> None:
+    manifests = make_corpus(tmp_path, generated=40, dev=1, test=1, seed=4, processes=2, fortunes=False, train_utterances=2)
+
+    words, names = word_list()
+    full = split_sentences(list(generated_sentences(40, 4, words, names)), dev=1, test=1, seed=4)
+    train = read_manifest(manifests["train"])
+    assert [e.text for e in train] == [s.text for s in full["train"][:2]]
+    for split in ("dev", "test"):
+        assert {e.text for e in read_manifest(manifests[split])} == {s.text for s in full[split]}

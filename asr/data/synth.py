@@ -346,18 +346,28 @@ def make_corpus(
     train_repeats: int = 1,
     processes: int | None = None,
     fortunes: bool = True,
+    train_utterances: int | None = None,
 ) -> dict[str, Path]:
-    """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it."""
+    """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it.
+
+    ``train_utterances`` keeps only the first that many planned training items. The plan, and so
+    the sentence split and every other item, stays what the full corpus would have: a smaller
+    corpus (or dev and test alone, with 0) can be made that shares no sentence with the full one.
+    """
     words, names = word_list()
     sentences = (fortune_sentences() if fortunes else []) + list(generated_sentences(generated, seed, words, names))
     splits = split_sentences(sentences, dev, test, seed)
     voices = training_voices()
     jobs = plan_corpus(splits, voices, seed, train_repeats)
+    if train_utterances is not None:
+        train_jobs = [job for job in jobs if job.split == "train"][:train_utterances]
+        jobs = train_jobs + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
     summary = {
         "seed": seed,
         "sentences": {split: len(items) for split, items in splits.items()},
         "utterances": {split: sum(1 for j in jobs if j.split == split) for split in splits},
+        "train_utterances_limit": train_utterances,
         "train_voices": len(voices),
         "train_engines": sorted({v.engine for v in voices}),
         "festival_voices": [v.name for v in voices if v.engine == "festival"],
