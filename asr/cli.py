@@ -141,6 +141,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="JSON Lines manifest with reference text")
     _add_model_options(parser)
     parser.add_argument("--reference", choices=["pocketsphinx"], default=None, help="also score this system on the same files")
+    parser.add_argument("--by-voice", action="store_true", help="also print WER and CER per (voice, condition), from the manifest's 'voice'")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report (scores and every hypothesis) here")
 
 
@@ -243,6 +244,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         systems.append(PocketsphinxRecognizer())
     report = evaluate(entries, systems)
     print(report.format_table())
+    if args.by_voice:
+        print(report.format_voice_table())
     for error in report.errors:
         print(f"error: {error.audio}: {error.message}", file=sys.stderr)
     if args.json is not None:

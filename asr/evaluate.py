@@ -39,7 +39,7 @@ __all__ = [
     "evaluate",
 ]
 
-UNTAGGED = "untagged"  # the condition of entries that have none
+UNTAGGED = "untagged"  # the condition (or voice) of entries that have none
 OVERALL = "overall"
 
 
@@ -131,9 +131,16 @@ class Utterance:
     condition: str
     reference: str
     hypotheses: dict[str, str]  # system name -> text
+    voice: str = UNTAGGED  # the manifest's speaker or synthesizer voice
 
     def to_dict(self) -> dict[str, Any]:
-        return {"audio": self.audio, "condition": self.condition, "reference": self.reference, "hypotheses": self.hypotheses}
+        return {
+            "audio": self.audio,
+            "condition": self.condition,
+            "voice": self.voice,
+            "reference": self.reference,
+            "hypotheses": self.hypotheses,
+        }
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,32 @@ class EvalReport:
             for condition, group in groups.items()
         }
         return cls(tuple(systems), conditions, scores, list(utterances), list(errors), unlabelled)
+
+    def voice_scores(self) -> dict[tuple[str, str], dict[str, Score]]:
+        """Scores per (voice, condition), each by system; voices in order of first appearance."""
+        groups: dict[tuple[str, str], list[Utterance]] = {}
+        for voice in dict.fromkeys(u.voice for u in self.utterances):
+            for condition in self.conditions:
+                group = [u for u in self.utterances if u.voice == voice and u.condition == condition]
+                if group:
+                    groups[(voice, condition)] = group
+        return {
+            key: {system: score([u.reference for u in group], [u.hypotheses[system] for u in group]) for system in self.systems}
+            for key, group in groups.items()
+        }
+
+    def format_voice_table(self) -> str:
+        """Markdown: a row per (voice, condition); WER and CER in percent per system."""
+        header = ["voice", "condition", "utterances"]
+        for system in self.systems:
+            header += [f"{system} WER %", f"{system} CER %"]
+        rows = [header, ["---", "---"] + ["---:"] * (len(header) - 2)]
+        for (voice, condition), by_system in self.voice_scores().items():
+            row = [voice, condition, str(by_system[self.systems[0]].utterances)]
+            for system in self.systems:
+                row += [_percent(by_system[system].wer), _percent(by_system[system].cer)]
+            rows.append(row)
+        return "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
 
     def format_table(self) -> str:
         """Markdown: a row per condition and OVERALL last; WER and CER in percent per system."""
@@ -256,7 +289,8 @@ def evaluate(entries: Sequence[ManifestEntry], systems: Sequence[Recognizer], pr
             system_seconds[name] += spent
         audio_seconds += entry.duration or 0.0
         condition = entry.condition if entry.condition is not None else UNTAGGED
-        utterances.append(Utterance(str(entry.audio), condition, normalize_text(text), hypotheses))
+        voice = entry.voice if entry.voice is not None else UNTAGGED
+        utterances.append(Utterance(str(entry.audio), condition, normalize_text(text), hypotheses, voice))
     report = EvalReport.from_utterances(names, utterances, errors, unlabelled=len(entries) - len(labelled))
     report.audio_seconds, report.system_seconds = audio_seconds, system_seconds
     return report

@@ -56,6 +56,7 @@ CASES = [
     ("missing.wav", "noisy", "never scored", "never scored"),  # no such file
     ("e.wav", None, "yes", "yes no"),  # 1 insertion on 1 word, 3 on 3 chars
 ]
+VOICES = {"a.wav": "flite:awb", "b.wav": "flite:slt", "c.wav": "flite:awb", "d.wav": "flite:slt"}  # e.wav has none
 
 
 @pytest.fixture
@@ -65,6 +66,7 @@ def manifest_entries(tmp_path: Path) -> list[ManifestEntry]:
         if name != "missing.wav":
             soundfile.write(tmp_path / name, np.zeros(1600, dtype=np.float32), 16000)
         record = {"audio": name, "text": reference, "duration": 0.1} | ({"condition": condition} if condition else {})
+        record |= {"voice": VOICES[name]} if name in VOICES else {}
         lines.append(json.dumps(record))
     soundfile.write(tmp_path / "f.wav", np.zeros(1600, dtype=np.float32), 16000)
     lines.append(json.dumps({"audio": "f.wav", "condition": "clean"}))  # no reference text
@@ -130,11 +132,24 @@ def test_format_table(report: EvalReport) -> None:
     assert lines[-1].startswith("speed on these 0.0 min of audio: flawed ") and "x real time" in lines[-1]
 
 
+def test_voice_table_scores_each_voice_and_condition(report: EvalReport) -> None:
+    lines = report.format_voice_table().splitlines()
+    assert lines[0] == "| voice | condition | utterances | flawed WER % | flawed CER % | perfect WER % | perfect CER % |"
+    assert lines[2:] == [
+        "| flite:awb | clean | 1 | 0.0 | 0.0 | 0.0 | 0.0 |",
+        "| flite:awb | noisy | 1 | 25.0 | 5.6 | 0.0 | 0.0 |",  # c.wav: 1 of 4 words, 1 of 18 chars
+        "| flite:slt | clean | 1 | 0.0 | 0.0 | 0.0 | 0.0 |",
+        "| flite:slt | noisy | 1 | 50.0 | 71.4 | 0.0 | 0.0 |",  # d.wav: 1 of 2 words, 5 of 7 chars
+        f"| {UNTAGGED} | {UNTAGGED} | 1 | 100.0 | 100.0 | 0.0 | 0.0 |",
+    ]
+
+
 def test_to_dict_is_json(report: EvalReport) -> None:
     data = json.loads(json.dumps(report.to_dict()))
     assert data["scores"]["flawed"]["noisy"]["wer"] == pytest.approx(2 / 6)
     assert list(data["scores"]["flawed"]) == ["clean", "noisy", UNTAGGED, OVERALL]
     assert len(data["utterances"]) == 5 and len(data["errors"]) == 1 and data["unlabelled"] == 1
+    assert [u["voice"] for u in data["utterances"]] == ["flite:awb", "flite:slt", "flite:awb", "flite:slt", UNTAGGED]
 
 
 def test_undefined_rates_and_empty_reports() -> None:
