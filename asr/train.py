@@ -173,10 +173,12 @@ class Trainer:
             batch_sampler=batches[self.batch_in_epoch :],
             collate_fn=collate,
             num_workers=_workers(train.num_workers, self.world_size),
+            pin_memory=self.device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
             generator=torch.Generator().manual_seed(train.seed),  # keeps the global RNG untouched
         )
 
-    def _train_step(self, batch: tuple[torch.Tensor, ...]) -> tuple[float, float]:
+    def train_step(self, batch: tuple[torch.Tensor, ...]) -> tuple[float, float]:
+        """One optimizer step on a collated batch; returns (loss, gradient norm)."""
         features, lengths, targets, target_lengths = batch
         autocast = self.device.type == "cuda" and self.config.train.mixed_precision
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -221,7 +223,7 @@ class Trainer:
         self.model.train()
         while self.step < last_step and self.epoch < self.config.train.epochs:
             for batch in self._loader():
-                loss, grad_norm = self._train_step(batch)
+                loss, grad_norm = self.train_step(batch)
                 self.step += 1
                 self.batch_in_epoch += 1
                 self.audio_seconds += float(batch[1].sum()) * self.step_seconds * self.world_size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.util
 import os
 import subprocess
 import sys
@@ -151,3 +152,15 @@ def test_two_process_ddp_run_on_cpu_with_gloo(corpus: Path, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = load_checkpoint(tmp_path / "ddp" / "model.pt")
     assert checkpoint.metadata["devices"] == "2 x cpu" and checkpoint.metadata["steps"] == 4
+
+
+def test_train_speed_bench_times_both_halves(corpus: Path, tmp_path: Path) -> None:
+    """bench/train_speed.py drives the trainer's public step and dataset; keep it working."""
+    spec = importlib.util.spec_from_file_location("train_speed", Path(__file__).parent.parent / "bench" / "train_speed.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    trainer = Trainer(tiny_config(corpus, tmp_path), torch.device("cpu"))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    assert bench.model_step_speed(trainer, batch_seconds=4.0, steps=2) > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))  # it really stepped
+    assert bench.loader_speed(trainer, batch_seconds=4.0, workers=0, batches=3) > 0
