@@ -105,7 +105,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config, self.total_steps))
         self.step, self.epoch, self.batch_in_epoch, self.audio_seconds = 0, 0, 0, 0.0
-        self.epoch_batches = self.steps_per_epoch  # batches in the current epoch; set by _loader
+        self.epoch_batches = self.steps_per_epoch  # batches in the current epoch; set by epoch_loader
         self.step_seconds = config.model.stack_frames * config.features.hop_length / config.features.sample_rate
 
     # -- state -------------------------------------------------------------------------
@@ -163,7 +163,8 @@ class Trainer:
         train = self.config.train
         return length_buckets(self.durations, train.batch_seconds, train.seed, epoch, self.rank, self.world_size, train.sortagrad)
 
-    def _loader(self) -> torch.utils.data.DataLoader:
+    def epoch_loader(self) -> torch.utils.data.DataLoader:
+        """The current epoch's batches from the current position, augmented unless a clean epoch."""
         train = self.config.train
         batches = self._batches(self.epoch)
         self.epoch_batches = len(batches)
@@ -222,7 +223,7 @@ class Trainer:
         loss = grad_norm = math.nan
         self.model.train()
         while self.step < last_step and self.epoch < self.config.train.epochs:
-            for batch in self._loader():
+            for batch in self.epoch_loader():
                 loss, grad_norm = self.train_step(batch)
                 self.step += 1
                 self.batch_in_epoch += 1
