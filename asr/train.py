@@ -174,7 +174,7 @@ class Trainer:
             batch_sampler=batches[self.batch_in_epoch :],
             collate_fn=collate,
             num_workers=_workers(train.num_workers, self.world_size),
-            pin_memory=self.device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
+            pin_memory=self.device.type == "cuda",  # page-locked batches copy to the GPU faster
             generator=torch.Generator().manual_seed(train.seed),  # keeps the global RNG untouched
         )
 

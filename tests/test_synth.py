@@ -141,3 +141,5 @@ def test_a_corpus_cut_to_fewer_training_utterances_keeps_the_full_corpus_split(t
     assert [e.text for e in train] == [s.text for s in full["train"][:2]]
     for split in ("dev", "test"):
         assert {e.text for e in read_manifest(manifests[split])} == {s.text for s in full[split]}
+    with pytest.raises(ValueError, match="train_utterances"):
+        make_corpus(tmp_path, generated=40, dev=1, test=1, train_utterances=-1)

@@ -354,6 +354,8 @@ def make_corpus(
     the sentence split and every other item, stays what the full corpus would have: a smaller
     corpus (or dev and test alone, with 0) can be made that shares no sentence with the full one.
     """
+    if train_utterances is not None and train_utterances < 0:
+        raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
     words, names = word_list()
     sentences = (fortune_sentences() if fortunes else []) + list(generated_sentences(generated, seed, words, names))
     splits = split_sentences(sentences, dev, test, seed)
