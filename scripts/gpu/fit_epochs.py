@@ -3,6 +3,7 @@ epochs fit in a time budget: ``python3 fit_epochs.py CONFIG SECONDS`` (details g
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -13,7 +14,7 @@ from asr.config import load_config
 from asr.train import Trainer
 
 WARMUP_STEPS, MEASURE_SECONDS = 15, 25.0
-RESERVE_SECONDS = 60.0  # dev scoring and checkpoints, outside the measured steps
+RESERVE_SECONDS = 60.0  # checkpoints and the final save, outside the measured steps
 
 
 def main(config_path: str, budget: float) -> int:
@@ -21,7 +22,8 @@ def main(config_path: str, budget: float) -> int:
     trainer = Trainer(load_config(config_path), torch.device("cuda" if cuda else "cpu"))
     trainer.epoch = max(1, trainer.config.train.clean_epochs)  # an augmented, shuffled epoch
     started, audio, steps = 0.0, 0.0, 0
-    for index, batch in enumerate(trainer.epoch_loader()):
+    batches = itertools.chain.from_iterable(trainer.epoch_loader() for _ in itertools.count())  # a small corpus repeats
+    for index, batch in enumerate(batches):
         trainer.train_step(batch)
         if index == WARMUP_STEPS:
             started = time.time()
@@ -29,10 +31,13 @@ def main(config_path: str, budget: float) -> int:
             audio, steps = audio + float(batch[1].sum()) * trainer.step_seconds, steps + 1
             if time.time() - started > MEASURE_SECONDS:
                 break
-    rate = audio / (time.time() - started)
-    epoch_seconds = sum(trainer.durations) / rate
+    elapsed = time.time() - started
+    rate = audio / elapsed
+    scoring = time.time()
+    trainer.dev_wer()  # every epoch ends with one
+    epoch_seconds = sum(trainer.durations) / rate + time.time() - scoring
     epochs = max(1, math.floor((budget - RESERVE_SECONDS) / epoch_seconds))
-    print(f"{rate:.0f} audio s/s, {steps / (time.time() - started):.1f} steps/s, {epoch_seconds:.0f} s per epoch -> {epochs} epochs", file=sys.stderr)
+    print(f"{rate:.0f} audio s/s, {steps / elapsed:.1f} steps/s, {epoch_seconds:.0f} s per epoch -> {epochs} epochs", file=sys.stderr)
     return epochs
 
 

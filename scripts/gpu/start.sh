@@ -12,7 +12,7 @@ kit=$(cd "$(dirname "$0")" && pwd)
 config=${1:?usage: start.sh CONFIG [asr synth options...]}; shift
 bash "$kit/setup.sh"
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no GPU seen: training runs on the CPU"
 mkdir -p /data
 python3 -m asr.cli synth /data/corpus "$@" 2>&1 | tr '\r' '\n' | grep -v "utt/s\]$" | tail -3
 cat /data/corpus/corpus.json
