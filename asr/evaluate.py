@@ -173,11 +173,7 @@ class EvalReport:
         conditions = tuple(dict.fromkeys(u.condition for u in utterances))
         groups = {condition: [u for u in utterances if u.condition == condition] for condition in conditions}
         groups[OVERALL] = list(utterances)
-        scores = {
-            (system, condition): score([u.reference for u in group], [u.hypotheses[system] for u in group])
-            for system in systems
-            for condition, group in groups.items()
-        }
+        scores = {(system, condition): _system_score(group, system) for system in systems for condition, group in groups.items()}
         return cls(tuple(systems), conditions, scores, list(utterances), list(errors), unlabelled)
 
     def voice_scores(self) -> dict[tuple[str, str], dict[str, Score]]:
@@ -188,38 +184,17 @@ class EvalReport:
                 group = [u for u in self.utterances if u.voice == voice and u.condition == condition]
                 if group:
                     groups[(voice, condition)] = group
-        return {
-            key: {system: score([u.reference for u in group], [u.hypotheses[system] for u in group]) for system in self.systems}
-            for key, group in groups.items()
-        }
+        return {key: {system: _system_score(group, system) for system in self.systems} for key, group in groups.items()}
 
     def format_voice_table(self) -> str:
         """Markdown: a row per (voice, condition); WER and CER in percent per system."""
-        header = ["voice", "condition", "utterances"]
-        for system in self.systems:
-            header += [f"{system} WER %", f"{system} CER %"]
-        rows = [header, ["---", "---"] + ["---:"] * (len(header) - 2)]
-        for (voice, condition), by_system in self.voice_scores().items():
-            row = [voice, condition, str(by_system[self.systems[0]].utterances)]
-            for system in self.systems:
-                row += [_percent(by_system[system].wer), _percent(by_system[system].cer)]
-            rows.append(row)
-        return "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
+        rows = [([voice, condition], by_system) for (voice, condition), by_system in self.voice_scores().items()]
+        return _score_table(["voice", "condition"], self.systems, rows)
 
     def format_table(self) -> str:
         """Markdown: a row per condition and OVERALL last; WER and CER in percent per system."""
-        header = ["condition", "utterances"]
-        for system in self.systems:
-            header += [f"{system} WER %", f"{system} CER %"]
-        rows = [header, ["---"] + ["---:"] * (len(header) - 1)]
-        for condition in (*self.conditions, OVERALL):
-            count = self.scores[(self.systems[0], condition)].utterances
-            row = [condition, str(count)]
-            for system in self.systems:
-                result = self.scores[(system, condition)]
-                row += [_percent(result.wer), _percent(result.cer)]
-            rows.append(row)
-        table = "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
+        rows = [([c], {system: self.scores[(system, c)] for system in self.systems}) for c in (*self.conditions, OVERALL)]
+        table = _score_table(["condition"], self.systems, rows)
         speeds = [
             f"{system} {self.audio_seconds / seconds:.0f}x real time"
             for system, seconds in self.system_seconds.items()
@@ -246,6 +221,22 @@ class EvalReport:
 
 def _percent(rate: float | None) -> str:
     return "n/a" if rate is None else f"{100 * rate:.1f}"
+
+
+def _system_score(group: Sequence[Utterance], system: str) -> Score:
+    return score([u.reference for u in group], [u.hypotheses[system] for u in group])
+
+
+def _score_table(labels: list[str], systems: Sequence[str], rows: Sequence[tuple[list[str], dict[str, Score]]]) -> str:
+    """Markdown: the label columns, the utterance count, then WER and CER in percent per system."""
+    header = [*labels, "utterances"] + [f"{system} {rate} %" for system in systems for rate in ("WER", "CER")]
+    lines = [header, ["---"] * len(labels) + ["---:"] * (len(header) - len(labels))]
+    for cells, by_system in rows:
+        row = [*cells, str(by_system[systems[0]].utterances)]
+        for system in systems:
+            row += [_percent(by_system[system].wer), _percent(by_system[system].cer)]
+        lines.append(row)
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n"
 
 
 def _check_systems(systems: Sequence[Recognizer]) -> tuple[str, ...]:
