@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, save_checkpoint
@@ -21,6 +22,7 @@ turned into log-mel features, and recognized chunk by chunk; streaming results e
 whole-file results. Run 'asr COMMAND --help' for each command's options.
 """
 
+PLUGIN_GROUP = "asr.commands"  # entry points that add subcommands: fn(subparsers), setting defaults(run=fn(args) -> int)
 MODEL_HELP = f"checkpoint file, model folder, or a name under models/ (default: {DEFAULT_MODEL})"
 
 
@@ -167,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import(commands)
     _add_eval(commands)
     _add_init_model(commands)
+    for plugin in entry_points(group=PLUGIN_GROUP):  # asr serve, from the server package
+        plugin.load()(commands)
     return parser
 
 
@@ -263,8 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "eval": _run_eval,
         "init-model": _run_init_model,
     }
+    runner = getattr(args, "run", None) or runners[args.command]
     try:
-        return runners[args.command](args)
+        return runner(args)
     except (CheckpointError, ValueError) as error:
         print(f"asr {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -58,12 +58,13 @@ class Stream:
         self.state: LSTMState | None = None
         self.decoder_state = GreedyState()
         self.samples_received = 0  # at 16 kHz, after resampling
+        self.input_ended = False
         self.finished = False
 
     def feed(self, samples: torch.Tensor) -> None:
         """Queue (N,) float32 samples at this stream's sample rate; a later ``step`` processes them."""
-        if self.finished:
-            raise ValueError("stream is finished; call reset() to start a new one")
+        if self.input_ended:
+            raise ValueError("stream is finished (its input has ended); call reset() to start a new one")
         resampled = self._resampler.accept(samples)
         self.samples_received += resampled.numel()
         self._audio.append(resampled)
@@ -91,13 +92,24 @@ class Stream:
         self.recognizer.step([self])
         return self.partial_text
 
-    def finish(self) -> Transcript:
-        """End of audio: process everything still buffered and return the final transcript."""
-        if not self.finished:
+    def end_input(self) -> None:
+        """No more audio: queue the resampler's tail, so that the next step processes it."""
+        if not self.input_ended:
             tail = self._resampler.flush()
             self.samples_received += tail.numel()
             self._audio.append(tail)
-            self.recognizer.step([self])
+            self.input_ended = True
+
+    def finish(self) -> Transcript:
+        """End of audio: process everything still buffered and return the final transcript.
+
+        A server ends many streams in one batched step (``end_input`` on each, then ``step``);
+        ``finish`` afterwards has nothing left to process.
+        """
+        if not self.finished:
+            self.end_input()
+            if self._audio:
+                self.recognizer.step([self])
             self.finished = True
         return self.recognizer.decoder.transcript(self.decoder_state)
 

@@ -1,0 +1,189 @@
+"""The websockets daemon: routes, admission (limits and auth), health, metrics and graceful shutdown.
+
+Routes:
+- ``/v1/stream``: the native protocol; ``/vosk``: the Vosk-compatible one (server/protocol.py).
+- ``/healthz``: ``{"status": "ok", "sessions": n}`` (503 while draining).
+- ``/metrics``: Prometheus text format.
+
+Admission happens before the websocket handshake: a wrong or missing token gets HTTP 401,
+a full server or one shutting down gets 503, an unknown path 404. On SIGTERM or SIGINT the
+server stops accepting, lets every session finish the audio it has (its final result is sent,
+then ``end``, then close code 1001), and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import http
+import itertools
+import json
+import logging
+import secrets
+import signal
+import ssl
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from asr.stream import StreamingRecognizer
+from server import protocol
+from server.batcher import Batcher
+from server.config import ServerConfig, describe
+from server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from server.protocol import CloseCode
+from server.session import NATIVE, VOSK, Limits, Session
+
+__all__ = ["SpeechServer", "ROUTES"]
+
+log = logging.getLogger("asr.server")
+
+ROUTES = {"/v1/stream": NATIVE, "/vosk": VOSK}
+HARD_FRAME_FACTOR = 2  # frames up to this multiple of max_frame_bytes get a JSON error; larger ones a bare 1009
+
+
+class SpeechServer:
+    """One daemon: a websockets server, the shared batcher, and the sessions it serves."""
+
+    def __init__(self, config: ServerConfig, recognizer: StreamingRecognizer | None = None) -> None:
+        self.config = config
+        self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device)
+        self.metrics = ServerMetrics()
+        self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics)
+        self.limits = Limits(config.max_frame_bytes, config.queue_seconds, config.idle_timeout, config.max_session_seconds, config.vosk_sample_rate)
+        self.sessions: dict[str, Session] = {}
+        self.draining = False
+        self._server: Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self._id_prefix = secrets.token_hex(3)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port = 0``)."""
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        self.batcher.start()
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=self._admit,
+            compression=None,  # raw audio does not deflate; compressing it only costs CPU
+            max_size=self.config.max_frame_bytes * HARD_FRAME_FACTOR,
+            ssl=self._tls_context(),
+            server_header="asr",
+        )
+        scheme = "wss" if self.config.certfile else "ws"
+        log.info(
+            "listening",
+            extra={"event": "listening", "url": f"{scheme}://{self.config.host}:{self.port}", "port": self.port, "device": str(self.recognizer.device), "settings": describe(self.config)},
+        )
+
+    async def serve_until_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT, then drain and close."""
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda s=signum: stop.done() or stop.set_result(s))
+        signum = await stop
+        log.info("shutting down", extra={"event": "shutdown", "signal": signal.Signals(signum).name, "sessions": len(self.sessions)})
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, finish every active session (up to drain_timeout), close everything."""
+        self.draining = True
+        if self._server is not None:
+            self._server.close(close_connections=False)
+        for session in list(self.sessions.values()):
+            session.drain()
+        if self._handlers:
+            _, unfinished = await asyncio.wait(self._handlers, timeout=self.config.drain_timeout)
+            if unfinished:
+                log.warning("sessions did not finish in time", extra={"event": "drain_timeout", "sessions": len(unfinished)})
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        await self.batcher.close()
+        log.info("stopped", extra={"event": "stopped"})
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.config.certfile is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.config.certfile, self.config.keyfile)
+        return context
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Answer plain HTTP requests, and refuse websocket ones that must not open."""
+        url = urlsplit(request.path)
+        if url.path == "/healthz":
+            status = http.HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK
+            body = {"status": "draining" if self.draining else "ok", "sessions": len(self.sessions)}
+            return _response(connection, status, json.dumps(body) + "\n", "application/json")
+        if url.path == "/metrics":
+            return _response(connection, http.HTTPStatus.OK, self.metrics.render().decode(), CONTENT_TYPE_LATEST)
+        if url.path not in ROUTES:
+            return self._refuse(connection, http.HTTPStatus.NOT_FOUND, "not_found", f"no route {url.path}; use {' or '.join(ROUTES)}")
+        if self.config.token is not None and not self._authorized(request.headers, url.query):
+            return self._refuse(connection, http.HTTPStatus.UNAUTHORIZED, "unauthorized", "a valid token is required")
+        if self.draining:
+            return self._refuse(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down")
+        if len(self._handlers) >= self.config.max_sessions:
+            return self._refuse(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "too_many_sessions", f"the server is full ({self.config.max_sessions} sessions); retry later")
+        return None
+
+    def _refuse(self, connection: ServerConnection, status: http.HTTPStatus, code: str, message: str) -> Response:
+        self.metrics.refused.labels(code).inc()
+        return _response(connection, status, protocol.error(code, message) + "\n", "application/json")
+
+    def _authorized(self, headers: Headers, query: str) -> bool:
+        expected = self.config.token.encode()
+        offered = parse_qs(query).get("token", [""])[-1]
+        authorization = headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            offered = authorization.removeprefix("Bearer ").strip()
+        return hmac.compare_digest(offered.encode(), expected)  # constant time: no token-guessing by timing
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        task = asyncio.current_task()
+        self._handlers.add(task)
+        try:
+            if len(self._handlers) > self.config.max_sessions:  # raced past _admit with others
+                self.metrics.refused.labels("too_many_sessions").inc()
+                await connection.send(protocol.error("too_many_sessions", "the server is full; retry later"))
+                await connection.close(1013, "too_many_sessions")  # 1013: try again later
+                return
+            session_id = f"{self._id_prefix}-{next(self._ids)}"
+            dialect = ROUTES[urlsplit(connection.request.path).path]
+            session = Session(connection, dialect, session_id, self.batcher, self.limits, self.metrics)
+            self.sessions[session_id] = session
+            try:
+                await session.run()
+            finally:
+                del self.sessions[session_id]
+        except ConnectionClosed:
+            pass
+        except Exception:  # a bug in serving one session must not take the others down
+            log.exception("session failed", extra={"event": "session_failed"})
+            self.metrics.errors.labels("internal").inc()
+            try:
+                await connection.send(protocol.error("internal", "internal server error"))
+                await connection.close(CloseCode.INTERNAL, "internal")
+            except ConnectionClosed:
+                pass
+        finally:
+            self._handlers.discard(task)
+
+
+def _response(connection: ServerConnection, status: http.HTTPStatus, body: str, content_type: str) -> Response:
+    response = connection.respond(status, body)
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = content_type
+    return response

@@ -1,0 +1,72 @@
+"""``asr serve``: registered into the ``asr`` command line through the ``asr.commands`` entry point.
+
+``asr`` never imports ``server`` (DESIGN.md's dependency rule); instead the server package
+declares this plugin in pyproject.toml and ``asr.cli`` discovers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+__all__ = ["register"]
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "server.toml"
+
+DESCRIPTION = """\
+Run the streaming speech-recognition daemon. Clients stream audio over websockets and get
+partial and final transcripts back: the native protocol at /v1/stream, the Vosk-compatible
+one at /vosk (docs/PROTOCOL.md). All sessions are batched through one model, on the GPU when
+there is one. /healthz and /metrics (Prometheus) answer plain HTTP. SIGTERM drains: active
+sessions get their final results, then the server exits 0.
+
+Settings come from --config (default: configs/server.toml when present), then these flags.
+"""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve", help="run the websocket streaming server", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", type=Path, default=None, help=f"TOML with a [server] table (default: {DEFAULT_CONFIG} if it exists)")
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default 8765; 0 picks a free one)")
+    parser.add_argument("--model", default=None, help="checkpoint file, model folder, or a name under models/ (default: the shipped model)")
+    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="where the model runs (default auto)")
+    parser.add_argument("--max-sessions", type=int, default=None, help="concurrent sessions; more get HTTP 503 (default 200)")
+    parser.add_argument("--max-batch", type=int, default=None, help="streams per batched forward pass (default 128)")
+    parser.add_argument("--max-wait-ms", type=float, default=None, help="how long a batch waits to fill (default 5)")
+    parser.add_argument("--idle-timeout", type=float, default=None, help="seconds without a client message before closing (default 30)")
+    parser.add_argument("--max-session-seconds", type=float, default=None, help="longest session, in audio and wall-clock seconds (default 3600)")
+    parser.add_argument(
+        "--token", default=None, help="require this token (header 'Authorization: Bearer T' or ?token=T); the ASR_SERVER_TOKEN variable also sets it"
+    )
+    parser.add_argument("--certfile", default=None, help="TLS certificate chain (PEM); needs --keyfile")
+    parser.add_argument("--keyfile", default=None, help="TLS private key (PEM)")
+    parser.add_argument("--log-format", default=None, choices=["json", "text"], help="log lines on stderr (default json)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.app import SpeechServer
+    from server.config import load_server_config
+    from server.logs import configure_logging
+
+    path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    overrides = {
+        name: getattr(args, name)
+        for name in ("host", "port", "model", "device", "max_sessions", "max_batch", "max_wait_ms", "idle_timeout", "max_session_seconds", "certfile", "keyfile", "log_format")
+    }
+    overrides["token"] = args.token or os.environ.get("ASR_SERVER_TOKEN") or None
+    config = load_server_config(path, overrides)
+    configure_logging(config.log_format)
+
+    async def serve() -> None:
+        server = SpeechServer(config)
+        await server.start()
+        await server.serve_until_signal()
+
+    asyncio.run(serve())
+    return 0

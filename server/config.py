@@ -1,0 +1,77 @@
+"""The daemon's settings: a frozen dataclass read from ``configs/server.toml``, overridable by flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asr.config import from_dict
+
+__all__ = ["ServerConfig", "load_server_config", "describe"]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0: any free port (the log line 'listening' names it)
+    model: str | None = None  # None: the shipped default model
+    device: str = "auto"
+    max_sessions: int = 200  # beyond this, new connections get HTTP 503
+    max_batch: int = 128  # streams in one batched forward pass
+    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    max_frame_bytes: int = 1 << 20  # larger binary frames end the session (close 1009)
+    queue_seconds: float = 10.0  # per-session audio buffered ahead of the model; beyond it, reading pauses
+    idle_timeout: float = 30.0  # seconds without any client message
+    max_session_seconds: float = 3600.0  # of audio, and of wall-clock time
+    vosk_sample_rate: int = 16000  # a Vosk client's rate when it sends no config message
+    token: str | None = None  # when set, clients must present it (Authorization: Bearer, or ?token=)
+    certfile: str | None = None  # TLS: both certfile and keyfile
+    keyfile: str | None = None
+    drain_timeout: float = 30.0  # on SIGTERM, how long active sessions get to finish
+    log_format: str = "json"  # json | text
+
+    def __post_init__(self) -> None:
+        positive = ("max_sessions", "max_batch", "max_frame_bytes", "queue_seconds", "idle_timeout", "max_session_seconds", "drain_timeout")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("TLS needs both certfile and keyfile")
+        if self.log_format not in ("json", "text"):
+            raise ValueError(f"log_format must be 'json' or 'text', got {self.log_format!r}")
+        if self.token == "":
+            raise ValueError("token must not be empty; leave it unset to turn authentication off")
+
+
+def load_server_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> ServerConfig:
+    """The ``[server]`` table of a TOML file (or the defaults), then non-None ``overrides``."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"server config not found: {path}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path}: invalid TOML: {error}") from None
+        unknown = sorted(set(raw) - {"server"})
+        if unknown:
+            raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: server")
+        values = dict(raw.get("server", {}))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    where = f"{path} [server]" if path is not None else "server options"
+    return from_dict(ServerConfig, values, where)
+
+
+def describe(config: ServerConfig) -> dict[str, Any]:
+    """The settings for the startup log, without the token."""
+    settings = dataclasses.asdict(config)
+    settings["token"] = "set" if config.token else None
+    return settings

@@ -1,0 +1,35 @@
+"""Prometheus metrics of one server, in its own registry (several servers can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["ServerMetrics", "CONTENT_TYPE_LATEST"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class ServerMetrics:
+    """Everything ``/metrics`` reports; names carry the ``asr_`` prefix."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.active_sessions = Gauge("asr_active_sessions", "Sessions open now", registry=r)
+        self.sessions = Counter("asr_sessions", "Sessions accepted, by protocol", ["protocol"], registry=r)
+        self.refused = Counter("asr_refused_connections", "Connections refused before the handshake, by reason", ["reason"], registry=r)
+        self.errors = Counter("asr_errors", "Sessions ended by an error, by error code", ["code"], registry=r)
+        self.audio_seconds = Counter("asr_audio_seconds", "Seconds of client audio processed", registry=r)
+        self.batch_size = Histogram("asr_batch_size", "Streams stepped together in one forward pass", buckets=BATCH_BUCKETS, registry=r)
+        self.step_seconds = Histogram("asr_step_seconds", "Compute time of one batched step", buckets=LATENCY_BUCKETS, registry=r)
+        self.queue_seconds = Histogram(
+            "asr_queue_seconds", "Time a step request waits for the inference worker", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.final_seconds = Histogram(
+            "asr_final_seconds", "From end of audio (stop) to the final result being sent", buckets=LATENCY_BUCKETS, registry=r
+        )
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

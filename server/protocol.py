@@ -1,0 +1,237 @@
+"""The websocket protocols' messages: parsing client messages and building server messages.
+
+Two protocols share one engine (DESIGN.md section 3):
+
+- native, at ``/v1/stream``: ``start`` -> binary audio -> ``stop``; the server answers
+  ``ready``, ``partial``, ``final``, ``error`` and ``end``.
+- Vosk-compatible, at ``/vosk``: optional ``{"config": {...}}`` -> binary PCM16 ->
+  ``{"eof": 1}``; the server answers ``{"partial": ...}`` and ``{"result": [...], "text": ...}``.
+
+This module knows JSON and bytes only (no torch, no numpy, no ``asr``), so a client can
+import it to speak the protocol. Bad client input raises ``ProtocolError``, whose ``code``
+and ``close_code`` the session reports before closing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "MIN_SAMPLE_RATE",
+    "MAX_SAMPLE_RATE",
+    "AUDIO_FORMATS",
+    "CloseCode",
+    "ProtocolError",
+    "Start",
+    "Stop",
+    "Hotword",
+    "parse_native",
+    "parse_vosk",
+    "check_audio_frame",
+    "ready",
+    "partial",
+    "final",
+    "error",
+    "end",
+    "vosk_partial",
+    "vosk_result",
+]
+
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 48000
+AUDIO_FORMATS = {"pcm16": 2, "float32": 4}  # format -> bytes per sample
+MAX_HOTWORDS = 1000
+MAX_HOTWORD_CHARS = 100
+
+
+class CloseCode:
+    """WebSocket close codes the server uses (RFC 6455 section 7.4.1)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the server is shutting down
+    UNSUPPORTED_DATA = 1003  # e.g. audio in a format the session did not announce
+    INVALID_DATA = 1007  # malformed JSON, odd byte counts, non-finite samples
+    POLICY = 1008  # a limit: idle too long, session too long, audio before start
+    TOO_BIG = 1009  # a frame larger than max_frame_bytes
+    INTERNAL = 1011  # a bug on our side; other sessions are unaffected
+
+
+class ProtocolError(ValueError):
+    """A client message that breaks the protocol; the session reports it and closes."""
+
+    def __init__(self, code: str, message: str, close_code: int = CloseCode.INVALID_DATA) -> None:
+        super().__init__(message)
+        self.code = code
+        self.close_code = close_code
+
+
+@dataclass(frozen=True)
+class Hotword:
+    phrase: str
+    boost: float | None = None  # None: the decoder's default boost
+
+
+@dataclass(frozen=True)
+class Start:
+    """Opens a native session (or, for Vosk, the ``config`` message)."""
+
+    sample_rate: int = 16000
+    format: str = "pcm16"
+    hotwords: tuple[Hotword, ...] = ()
+    words: bool = True  # include per-word times and confidences in finals
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End of audio: the server sends the last final, then ``end`` (native) and closes."""
+
+
+# ---------------------------------------------------------------- client -> server
+
+
+def _load_object(text: str) -> dict[str, Any]:
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError("bad_json", f"message is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_message", f"message must be a JSON object, got {type(message).__name__}")
+    return message
+
+
+def _sample_rate(value: Any, where: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError("bad_sample_rate", f"{where} must be an integer number of Hz, got {value!r}")
+    if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        raise ProtocolError("bad_sample_rate", f"{where} {value} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    return value
+
+
+def _hotwords(value: Any) -> tuple[Hotword, ...]:
+    """``["name", {"phrase": "two words", "boost": 5.0}, ...]`` -> Hotwords."""
+    if not isinstance(value, list):
+        raise ProtocolError("bad_message", f"'hotwords' must be a list, got {type(value).__name__}")
+    if len(value) > MAX_HOTWORDS:
+        raise ProtocolError("bad_message", f"'hotwords' has {len(value)} entries; at most {MAX_HOTWORDS} are allowed")
+    hotwords = []
+    for index, item in enumerate(value):
+        phrase, boost = (item, None) if isinstance(item, str) else (None, None)
+        if isinstance(item, dict):
+            phrase, boost = item.get("phrase"), item.get("boost")
+            unknown = sorted(set(item) - {"phrase", "boost"})
+            if unknown:
+                raise ProtocolError("bad_message", f"hotwords[{index}]: unknown field(s) {', '.join(unknown)}")
+        if not isinstance(phrase, str) or not phrase.strip() or len(phrase) > MAX_HOTWORD_CHARS:
+            raise ProtocolError("bad_message", f"hotwords[{index}] must be a phrase of 1-{MAX_HOTWORD_CHARS} characters")
+        if boost is not None and (isinstance(boost, bool) or not isinstance(boost, (int, float)) or not math.isfinite(boost)):
+            raise ProtocolError("bad_message", f"hotwords[{index}].boost must be a finite number, got {boost!r}")
+        hotwords.append(Hotword(phrase.strip(), None if boost is None else float(boost)))
+    return tuple(hotwords)
+
+
+def _start(message: dict[str, Any]) -> Start:
+    unknown = sorted(set(message) - {"type", "sample_rate", "format", "hotwords", "words"})
+    if unknown:
+        raise ProtocolError("bad_message", f"start: unknown field(s) {', '.join(unknown)}")
+    audio_format = message.get("format", "pcm16")
+    if audio_format not in AUDIO_FORMATS:
+        raise ProtocolError(
+            "unsupported_format", f"start: format must be one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}", CloseCode.UNSUPPORTED_DATA
+        )
+    words = message.get("words", True)
+    if not isinstance(words, bool):
+        raise ProtocolError("bad_message", f"start: 'words' must be true or false, got {words!r}")
+    return Start(
+        sample_rate=_sample_rate(message.get("sample_rate", 16000), "start: sample_rate"),
+        format=audio_format,
+        hotwords=_hotwords(message.get("hotwords", [])),
+        words=words,
+    )
+
+
+def parse_native(text: str) -> Start | Stop:
+    """A native text message -> ``Start`` or ``Stop``; anything else raises ProtocolError."""
+    message = _load_object(text)
+    kind = message.get("type")
+    if kind == "start":
+        return _start(message)
+    if kind == "stop":
+        return Stop()
+    raise ProtocolError("bad_message", f"unknown message type {kind!r}; expected 'start' or 'stop'")
+
+
+def parse_vosk(text: str, default_rate: int = 16000) -> Start | Stop:
+    """A Vosk text message -> ``Start`` (from ``config``) or ``Stop`` (from ``eof``)."""
+    message = _load_object(text)
+    if "eof" in message:
+        return Stop()
+    if "config" in message:
+        config = message["config"]
+        if not isinstance(config, dict):
+            raise ProtocolError("bad_message", "config must be a JSON object")
+        # Vosk clients send other keys too (max_alternatives, ...); they are ignored, as Vosk ignores unknown ones.
+        phrases = config.get("phrase_list", [])
+        words = config.get("words", True)
+        return Start(
+            sample_rate=_sample_rate(config.get("sample_rate", default_rate), "config.sample_rate"),
+            format="pcm16",
+            hotwords=_hotwords(phrases),
+            words=bool(words),
+        )
+    raise ProtocolError("bad_message", "expected {\"config\": {...}} or {\"eof\": 1}")
+
+
+def check_audio_frame(data: bytes, audio_format: str, max_bytes: int) -> int:
+    """Validate a binary frame's size for ``audio_format``; returns its sample count."""
+    if len(data) > max_bytes:
+        raise ProtocolError("frame_too_large", f"audio frame of {len(data)} bytes exceeds the limit of {max_bytes}", CloseCode.TOO_BIG)
+    width = AUDIO_FORMATS[audio_format]
+    if len(data) % width:
+        raise ProtocolError("bad_audio", f"{audio_format} audio needs a multiple of {width} bytes per frame, got {len(data)}")
+    return len(data) // width
+
+
+# ---------------------------------------------------------------- server -> client
+
+
+def _dump(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def ready(session: str, sample_rate: int, audio_format: str) -> str:
+    return _dump({"type": "ready", "session": session, "sample_rate": sample_rate, "format": audio_format})
+
+
+def partial(segment: int, text: str, audio_end: float) -> str:
+    """``audio_end``: seconds of the session's audio that this partial has heard."""
+    return _dump({"type": "partial", "segment": segment, "text": text, "audio_end": round(audio_end, 3)})
+
+
+def final(segment: int, text: str, start: float, end: float, words: list[dict[str, Any]] | None) -> str:
+    message: dict[str, Any] = {"type": "final", "segment": segment, "text": text, "start": round(start, 3), "end": round(end, 3)}
+    if words is not None:
+        message["words"] = words
+    return _dump(message)
+
+
+def error(code: str, message: str) -> str:
+    return _dump({"type": "error", "code": code, "message": message})
+
+
+def end() -> str:
+    return _dump({"type": "end"})
+
+
+def vosk_partial(text: str) -> str:
+    return _dump({"partial": text})
+
+
+def vosk_result(text: str, words: list[dict[str, Any]] | None) -> str:
+    """As Vosk's recognizer: ``result`` (the words) only when the client asked for words."""
+    return _dump({"text": text} if words is None else {"result": words, "text": text})
+

@@ -1,0 +1,262 @@
+"""One client connection: protocol messages in, step requests to the batcher, results out.
+
+A session runs two tasks. The receiver reads messages, validates and decodes audio, and puts
+it in a bounded buffer; when the buffer is full it stops reading, so the client is slowed by
+TCP flow control instead of the server's memory growing. The processor takes everything
+buffered, submits it to the shared batcher as one step request, and sends the result. Any
+protocol error ends only this session: the audio received before it is still recognized and
+its final result sent, then the client gets an ``error`` message and a close code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import torch
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from asr.audio import AudioError, float32_bytes_to_float, pcm16_to_float
+from asr.decoding import Transcript
+from server import protocol
+from server.batcher import Batcher
+from server.metrics import ServerMetrics
+from server.protocol import CloseCode, ProtocolError, Start, Stop
+
+__all__ = ["Limits", "Session", "NATIVE", "VOSK"]
+
+log = logging.getLogger("asr.server")
+
+NATIVE = "native"
+VOSK = "vosk"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frame_bytes: int = 1 << 20
+    queue_seconds: float = 10.0
+    idle_timeout: float = 30.0
+    max_session_seconds: float = 3600.0
+    vosk_sample_rate: int = 16000
+
+
+class _AudioBuffer:
+    """Decoded audio waiting for the model, bounded in samples; ``None`` marks the end."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: list[torch.Tensor | None] = []
+        self._size = 0
+        self._changed = asyncio.Condition()
+
+    async def put(self, samples: torch.Tensor) -> None:
+        """Append, waiting while the buffer is full (backpressure)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._size < self.capacity)
+            self._items.append(samples)
+            self._size += samples.numel()
+            self._changed.notify_all()
+
+    async def end(self) -> None:
+        """Mark the end of audio; never waits for room."""
+        async with self._changed:
+            self._items.append(None)
+            self._changed.notify_all()
+
+    async def take(self, everything: bool) -> tuple[list[torch.Tensor], bool]:
+        """Wait for audio; return (chunks, ended). ``everything``: all buffered, else one message."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._items))
+            count = len(self._items) if everything else 1
+            taken, self._items = self._items[:count], self._items[count:]
+            chunks = [item for item in taken if item is not None]
+            self._size -= sum(chunk.numel() for chunk in chunks)
+            self._changed.notify_all()
+            return chunks, len(chunks) < len(taken)
+
+
+class Session:
+    """Serves one websocket connection with the native or the Vosk protocol."""
+
+    def __init__(
+        self, connection: ServerConnection, dialect: str, session_id: str, batcher: Batcher, limits: Limits, metrics: ServerMetrics
+    ) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.id = session_id
+        self.batcher = batcher
+        self.limits = limits
+        self.metrics = metrics
+        self.start = Start()
+        self.samples_received = 0  # at the client's sample rate
+        self.opened_at = time.monotonic()
+        self.draining = False
+        self._receiver: asyncio.Task[None] | None = None
+        self._buffer: _AudioBuffer | None = None
+        self._first_audio: bytes | None = None  # a Vosk client may start with audio, no config
+
+    async def run(self) -> None:
+        """Serve until the final result is sent, an error ends the session, or the client vanishes."""
+        outcome = "completed"
+        self.metrics.active_sessions.inc()
+        self.metrics.sessions.labels(self.dialect).inc()
+        log.info("session opened", extra={"event": "session_open", "session": self.id, "protocol": self.dialect, "peer": _peer(self.connection)})
+        try:
+            await self._open()
+            await self._stream()
+            await self._close_normally()
+        except ProtocolError as exc:
+            outcome = exc.code
+            self.metrics.errors.labels(exc.code).inc()
+            await self._fail(exc)
+        except ConnectionClosed:
+            outcome = "client_gone"
+        finally:
+            self.metrics.active_sessions.dec()
+            log.info(
+                "session closed",
+                extra={
+                    "event": "session_close",
+                    "session": self.id,
+                    "outcome": outcome,
+                    "audio_seconds": round(self.samples_received / self.start.sample_rate, 3),
+                    "wall_seconds": round(time.monotonic() - self.opened_at, 3),
+                },
+            )
+
+    def drain(self) -> None:
+        """Server shutdown: stop reading, finish the audio received so far, send its final, close."""
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        if self._receiver is None or self._buffer is None:  # not started yet: nothing to finish
+            loop.create_task(self.connection.close(CloseCode.GOING_AWAY, "server shutting down"))
+            return
+        self._receiver.cancel()
+        loop.create_task(self._buffer.end())
+
+    async def _open(self) -> None:
+        """Native: wait for ``start`` and answer ``ready``. Vosk: take an optional ``config``."""
+        message = await self._receive_message()
+        if isinstance(message, bytes):
+            if self.dialect == NATIVE:
+                raise ProtocolError("audio_before_start", "send {\"type\": \"start\", ...} before any audio", CloseCode.POLICY)
+            self.start = Start(sample_rate=self.limits.vosk_sample_rate)
+            self._first_audio = message
+        else:
+            parsed = self._parse(message)
+            if isinstance(parsed, Stop):
+                raise ProtocolError("stop_before_start", "the session ended before it started", CloseCode.POLICY)
+            self.start = parsed
+        self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate)
+        if self.dialect == NATIVE:
+            await self.connection.send(protocol.ready(self.id, self.start.sample_rate, self.start.format))
+
+    async def _stream(self) -> None:
+        capacity = max(1, int(self.limits.queue_seconds * self.start.sample_rate))
+        self._buffer = _AudioBuffer(capacity)
+        if self._first_audio is not None:
+            await self._buffer.put(self._decode(self._first_audio))
+        self._receiver = asyncio.create_task(self._receive_audio(self._buffer))
+        processor = asyncio.create_task(self._process(self._buffer))
+        tasks = {self._receiver, processor}
+        try:
+            while not processor.done():
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is self._receiver and not task.cancelled() and isinstance(task.exception(), ProtocolError):
+                        await self._buffer.end()  # the audio before the error still gets its final result
+                        await processor
+                    if not task.cancelled():
+                        task.result()  # re-raise the receiver's ProtocolError or ConnectionClosed
+                tasks -= done
+        finally:
+            for task in (self._receiver, processor):
+                task.cancel()
+            await asyncio.gather(self._receiver, processor, return_exceptions=True)
+
+    async def _receive_message(self) -> str | bytes:
+        try:
+            async with asyncio.timeout(self.limits.idle_timeout):
+                return await self.connection.recv()
+        except TimeoutError:
+            raise ProtocolError("idle_timeout", f"no message for {self.limits.idle_timeout:g} s", CloseCode.POLICY) from None
+
+    def _parse(self, text: str) -> Start | Stop:
+        if self.dialect == VOSK:
+            return protocol.parse_vosk(text, self.limits.vosk_sample_rate)
+        return protocol.parse_native(text)
+
+    def _decode(self, data: bytes) -> torch.Tensor:
+        count = protocol.check_audio_frame(data, self.start.format, self.limits.max_frame_bytes)
+        try:
+            samples = pcm16_to_float(data) if self.start.format == "pcm16" else float32_bytes_to_float(data)
+        except AudioError as exc:
+            raise ProtocolError("bad_audio", str(exc)) from None
+        limit = self.limits.max_session_seconds
+        if self.samples_received + count > limit * self.start.sample_rate or time.monotonic() - self.opened_at > limit:
+            raise ProtocolError("session_too_long", f"sessions are limited to {limit:g} s", CloseCode.POLICY)
+        self.samples_received += count
+        return samples
+
+    async def _receive_audio(self, buffer: _AudioBuffer) -> None:
+        """Read until ``stop``/``eof``; audio goes to ``buffer`` (waiting while it is full)."""
+        while True:
+            message = await self._receive_message()
+            if isinstance(message, bytes):
+                await buffer.put(self._decode(message))
+                continue
+            if isinstance(self._parse(message), Start):
+                raise ProtocolError("already_started", "this session has already started", CloseCode.POLICY)
+            await buffer.end()
+            return
+
+    async def _process(self, buffer: _AudioBuffer) -> None:
+        """Step buffered audio through the batcher and send results, until the final one."""
+        submitted = 0
+        while True:
+            chunks, ended = await buffer.take(everything=self.dialect == NATIVE)
+            audio = torch.cat(chunks) if len(chunks) > 1 else (chunks[0] if chunks else None)
+            submitted += 0 if audio is None else audio.numel()
+            ended_at = time.perf_counter()
+            result = await self.batcher.submit(self.stream, audio, end=ended)
+            self.metrics.audio_seconds.inc(0 if audio is None else audio.numel() / self.start.sample_rate)
+            if result.transcript is not None:
+                await self._send_final(result.transcript, submitted / self.start.sample_rate)
+                self.metrics.final_seconds.observe(time.perf_counter() - ended_at)
+                return
+            if self.dialect == NATIVE:
+                await self.connection.send(protocol.partial(0, result.text, submitted / self.start.sample_rate))
+            else:
+                await self.connection.send(protocol.vosk_partial(result.text))
+
+    async def _send_final(self, transcript: Transcript, duration: float) -> None:
+        words = [word.to_dict() for word in transcript.words] if self.start.words else None
+        if self.dialect == VOSK:
+            await self.connection.send(protocol.vosk_result(transcript.text, words))
+        else:
+            await self.connection.send(protocol.final(0, transcript.text, 0.0, duration, words))
+
+    async def _close_normally(self) -> None:
+        """After the last final: native sends ``end``; both close (1001 when the server is shutting down)."""
+        if self.dialect == NATIVE:
+            await self.connection.send(protocol.end())
+        if self.draining:
+            await self.connection.close(CloseCode.GOING_AWAY, "server shutting down")
+        else:
+            await self.connection.close(CloseCode.NORMAL)
+
+    async def _fail(self, exc: ProtocolError) -> None:
+        log.info("session error", extra={"event": "session_error", "session": self.id, "code": exc.code, "detail": str(exc)})
+        try:
+            await self.connection.send(protocol.error(exc.code, str(exc)))
+            await self.connection.close(exc.close_code, exc.code)
+        except ConnectionClosed:
+            pass
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"

@@ -1,0 +1,172 @@
+"""A real server on port 0 with real websocket clients: results equal offline transcription."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.asyncio.client import connect
+
+from asr.decoding import Transcript
+from asr.stream import StreamingRecognizer
+from asr.transcribe import transcribe_file
+from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url, words_of
+
+SENTENCES = [
+    "hello world this is a test of the streaming server",
+    "please call stella and ask her to bring these things",
+    "the meeting starts at ten thirty on monday morning",
+    "turn the lights off in the kitchen",
+]
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> StreamingRecognizer:
+    return StreamingRecognizer.from_pretrained(device="cpu")  # the shipped default model
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("speech")
+    return [speak(text, folder / f"{i}.wav") for i, text in enumerate(SENTENCES)]
+
+
+def offline(recognizer: StreamingRecognizer, path: Path) -> Transcript:
+    return transcribe_file(recognizer, path).transcript
+
+
+def assert_matches_offline(result: dict, expected: Transcript) -> None:
+    assert result["text"] == expected.text
+    assert words_of(result) == [(w.word, round(w.start, 3), round(w.end, 3)) for w in expected.words]
+    confs = [w["conf"] for w in result.get("words", result.get("result", []))]
+    assert np.allclose(confs, [w.conf for w in expected.words], atol=2e-4)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 9000), min_size=1, max_size=6))
+def test_a_session_equals_offline_transcription_for_any_chunking(recognizer: StreamingRecognizer, speech: list[Path], sizes: list[int]) -> None:
+    samples, rate = read_pcm16(speech[0])
+
+    async def session() -> Exchange:
+        async with running_server(recognizer) as server:
+            return await stream_native(url(server), pcm_chunks(samples, sizes), rate)
+
+    exchange = asyncio.run(session())
+    assert exchange.messages[0]["type"] == "ready"
+    assert [m["type"] for m in exchange.messages[-2:]] == ["final", "end"]
+    assert exchange.close_code == 1000
+    assert_matches_offline(exchange.final, offline(recognizer, speech[0]))
+    assert exchange.final["end"] == pytest.approx(len(samples) / rate, abs=1e-3)
+
+
+def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path) -> None:
+    """Eight clients at once, at 8-48 kHz, in PCM16 and float32: batched together, each gets its own offline result."""
+    rates = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 16000]
+    cases = []
+    for i, rate in enumerate(rates):
+        samples, source_rate = read_pcm16(speech[i % len(speech)])
+        path = tmp_path / f"{i}.wav"
+        resampled = np.interp(np.arange(0, len(samples), source_rate / rate), np.arange(len(samples)), samples).astype(np.int16)
+        soundfile.write(path, resampled, rate, subtype="PCM_16")
+        cases.append((path, resampled, rate, "float32" if i % 2 else "pcm16"))
+
+    async def sessions() -> list[Exchange]:
+        async with running_server(recognizer) as server:
+            return await asyncio.gather(*(stream_native(url(server), pcm_chunks(s, [rate // 10], fmt), rate, fmt) for _, s, rate, fmt in cases))
+
+    exchanges = asyncio.run(sessions())
+    for (path, _, _, _), exchange in zip(cases, exchanges):
+        assert_matches_offline(exchange.final, offline(recognizer, path))
+
+
+def test_streams_are_batched_together(recognizer: StreamingRecognizer, speech: list[Path]) -> None:
+    samples, rate = read_pcm16(speech[1])
+    frames = pcm_chunks(samples, [rate // 20])
+
+    async def sessions() -> float:
+        async with running_server(recognizer, max_wait_ms=20.0) as server:
+            await asyncio.gather(*(stream_native(url(server), frames, rate) for _ in range(6)))
+            samples_seen = server.metrics.registry.get_sample_value
+            return samples_seen("asr_batch_size_sum") / samples_seen("asr_batch_size_count")
+
+    assert asyncio.run(sessions()) > 1.5  # mean streams per forward pass
+
+
+def test_vosk_protocol_with_config_answers_every_frame_and_ends_with_the_result(recognizer: StreamingRecognizer, speech: list[Path]) -> None:
+    samples, rate = read_pcm16(speech[2])
+    frames = pcm_chunks(samples, [rate // 5])
+
+    async def session() -> tuple[list[dict], Exchange]:
+        async with running_server(recognizer) as server:
+            async with connect(url(server, "/vosk")) as ws:
+                await ws.send(json.dumps({"config": {"sample_rate": rate, "max_alternatives": 0}}))
+                replies = []
+                for frame in frames:  # the way Vosk's own example client talks: one reply per message
+                    await ws.send(frame)
+                    replies.append(json.loads(await ws.recv()))
+                await ws.send('{"eof" : 1}')
+                return replies, await read_all(ws)
+
+    replies, exchange = asyncio.run(session())
+    assert len(replies) == len(frames)
+    assert all(set(reply) == {"partial"} for reply in replies)
+    (result,) = exchange.messages
+    assert set(result) == {"result", "text"}
+    assert_matches_offline(result, offline(recognizer, speech[2]))
+    assert replies[-1]["partial"] == result["text"]
+    assert exchange.close_code == 1000
+
+
+def test_vosk_client_without_config_uses_the_default_rate_and_words_false_gives_text_only(
+    recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path
+) -> None:
+    samples, rate = read_pcm16(speech[3])
+    resampled = np.interp(np.arange(0, len(samples), rate / 16000), np.arange(len(samples)), samples).astype(np.int16)
+    path = tmp_path / "16k.wav"
+    soundfile.write(path, resampled, 16000, subtype="PCM_16")
+
+    async def session(config: dict | None) -> Exchange:
+        async with running_server(recognizer) as server:
+            async with connect(url(server, "/vosk")) as ws:
+                if config is not None:
+                    await ws.send(json.dumps({"config": config}))
+                for frame in pcm_chunks(resampled, [4000]):
+                    await ws.send(frame)
+                    await ws.recv()
+                await ws.send('{"eof" : 1}')
+                return await read_all(ws)
+
+    expected = offline(recognizer, path)
+    assert_matches_offline(asyncio.run(session(None)).messages[0], expected)
+    assert asyncio.run(session({"words": False, "sample_rate": 16000})).messages == [{"text": expected.text}]
+
+
+def test_partials_grow_with_the_audio_heard(recognizer: StreamingRecognizer, speech: list[Path]) -> None:
+    samples, rate = read_pcm16(speech[0])
+    frames = pcm_chunks(samples, [rate // 10])
+
+    async def session() -> list[dict]:
+        async with running_server(recognizer) as server:
+            async with connect(url(server)) as ws:
+                await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
+                await ws.recv()
+                partials = []
+                for frame in frames:  # one frame at a time, waiting for its partial: one step per frame
+                    await ws.send(frame)
+                    partials.append(json.loads(await ws.recv()))
+                await ws.send(json.dumps({"type": "stop"}))
+                await read_all(ws)
+                return partials
+
+    partials = asyncio.run(session())
+    heard = [p["audio_end"] for p in partials]
+    assert heard == pytest.approx([min((i + 1) * (rate // 10), len(samples)) / rate for i in range(len(frames))], abs=1e-3)
+    texts = [p["text"] for p in partials]
+    assert texts[-1] == offline(recognizer, speech[0]).text
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))  # greedy text only grows

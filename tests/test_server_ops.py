@@ -1,0 +1,204 @@
+"""Operations: token auth, TLS, /healthz, /metrics, config files, the CLI, and draining on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from asr.stream import StreamingRecognizer
+from asr.transcribe import transcribe_file
+from server.config import ServerConfig, load_server_config
+from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> StreamingRecognizer:
+    return StreamingRecognizer.from_pretrained(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def sentence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return speak("open the window and let the fresh air in", tmp_path_factory.mktemp("speech") / "s.wav")
+
+
+def http_get(address: str) -> tuple[int, str, str]:
+    """(status, content type, body) of a plain GET, errors included."""
+    try:
+        with urllib.request.urlopen(address, timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def test_token_auth_by_header_or_query_and_refusal_otherwise(recognizer: StreamingRecognizer, sentence: Path) -> None:
+    samples, rate = read_pcm16(sentence)
+    frames = pcm_chunks(samples, [rate // 10])
+
+    async def scenario() -> tuple[list[int], Exchange, Exchange]:
+        async with running_server(recognizer, token="s3cret") as server:
+            refusals = []
+            for address, headers in [(url(server), None), (url(server) + "?token=wrong", None), (url(server), {"Authorization": "Bearer nope"})]:
+                with pytest.raises(InvalidStatus) as refused:
+                    await connect(address, additional_headers=headers)
+                refusals.append(refused.value.response.status_code)
+            by_query = await stream_native(url(server) + "?token=s3cret", frames, rate)
+            async with connect(url(server), additional_headers={"Authorization": "Bearer s3cret"}) as ws:
+                await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
+                for frame in frames:
+                    await ws.send(frame)
+                await ws.send(json.dumps({"type": "stop"}))
+                by_header = await read_all(ws)
+            return refusals, by_query, by_header
+
+    refusals, by_query, by_header = asyncio.run(scenario())
+    assert refusals == [401, 401, 401]
+    expected = transcribe_file(recognizer, sentence).transcript.text
+    assert by_query.final["text"] == expected and by_header.final["text"] == expected
+
+
+def test_healthz_and_metrics_report_sessions_audio_batches_and_errors(recognizer: StreamingRecognizer, sentence: Path) -> None:
+    samples, rate = read_pcm16(sentence)
+
+    async def scenario() -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+        async with running_server(recognizer) as server:
+            await stream_native(url(server), pcm_chunks(samples, [rate // 10]), rate)
+            async with connect(url(server)) as ws:
+                await ws.send("{oops")
+                await read_all(ws)
+            base = url(server, scheme="http", path="")
+            return await asyncio.to_thread(http_get, base + "/healthz"), await asyncio.to_thread(http_get, base + "/metrics")
+
+    (health_status, health_type, health_body), (status, content_type, metrics) = asyncio.run(scenario())
+    assert (health_status, health_type, json.loads(health_body)) == (200, "application/json", {"status": "ok", "sessions": 0})
+    assert status == 200 and content_type.startswith("text/plain")
+    values = {}
+    for line in metrics.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    assert values["asr_audio_seconds_total"] == pytest.approx(len(samples) / rate, abs=1e-3)
+    assert values['asr_sessions_total{protocol="native"}'] == 2
+    assert values['asr_errors_total{code="bad_json"}'] == 1
+    assert values["asr_active_sessions"] == 0
+    assert values["asr_batch_size_count"] >= 1 and values["asr_step_seconds_count"] == values["asr_batch_size_count"]
+    assert values["asr_final_seconds_count"] == 1
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_tls(recognizer: StreamingRecognizer, sentence: Path, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    samples, rate = read_pcm16(sentence)
+    client_context = ssl.create_default_context(cafile=str(cert))
+
+    async def scenario() -> Exchange:
+        async with running_server(recognizer, certfile=str(cert), keyfile=str(key)) as server:
+            async with connect(url(server, scheme="wss"), ssl=client_context) as ws:
+                await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
+                for frame in pcm_chunks(samples, [rate // 10]):
+                    await ws.send(frame)
+                await ws.send(json.dumps({"type": "stop"}))
+                return await read_all(ws)
+
+    assert asyncio.run(scenario()).final["text"] == transcribe_file(recognizer, sentence).transcript.text
+
+
+def test_sigterm_finishes_every_active_session_then_exits_0(sentence: Path, tmp_path: Path) -> None:
+    """A real `asr serve` process: two clients mid-stream get their final results, `end`, and close 1001."""
+    samples, rate = read_pcm16(sentence)
+    frames = pcm_chunks(samples, [rate // 10])
+
+    async def client(address: str, heard: asyncio.Event) -> Exchange:
+        async with connect(address) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
+            for frame in frames:
+                await ws.send(frame)
+            while json.loads(await ws.recv()).get("audio_end", 0) < len(samples) / rate - 1e-3:
+                pass
+            heard.set()
+            return await read_all(ws)  # no stop: the server ends the session
+
+    async def scenario() -> tuple[list[Exchange], int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "asr.cli", "serve", "--port", "0", "--device", "cpu", "--log-format", "json",
+            cwd=ROOT, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        port = None
+        while port is None:
+            line = await asyncio.wait_for(process.stderr.readline(), 60)
+            assert line, "asr serve exited before listening"
+            port = json.loads(line).get("port")
+        heard = [asyncio.Event(), asyncio.Event()]
+        clients = [asyncio.create_task(client(f"ws://127.0.0.1:{port}/v1/stream", event)) for event in heard]
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in heard)), 30)
+        process.send_signal(signal.SIGTERM)
+        exchanges = await asyncio.wait_for(asyncio.gather(*clients), 30)
+        _, log = await asyncio.wait_for(process.communicate(), 30)
+        return exchanges, process.returncode, log.decode()
+
+    exchanges, returncode, log = asyncio.run(scenario())
+    for exchange in exchanges:
+        assert [m["type"] for m in exchange.messages[-2:]] == ["final", "end"]
+        assert exchange.final["end"] == pytest.approx(len(samples) / rate, abs=1e-3)
+        assert exchange.close_code == 1001
+    assert returncode == 0
+    events = [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]
+    assert events[-1] == "stopped" and "shutdown" in events
+
+
+def test_config_file_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "server.toml"
+    path.write_text('[server]\nport = 9000\nmax_sessions = 7\nidle_timeout = 5.0\n')
+    config = load_server_config(path, {"port": 9100, "host": None})
+    assert (config.port, config.max_sessions, config.idle_timeout, config.host) == (9100, 7, 5.0, "127.0.0.1")
+    assert load_server_config(ROOT / "configs" / "server.toml") == ServerConfig()  # the shipped file states the defaults
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[server]\nmax_sesions = 3\n", "unknown key(s) max_sesions"),
+        ("[srv]\n", "unknown section(s) srv"),
+        ("[server]\nmax_sessions = 0\n", "max_sessions must be positive"),
+        ("[server]\ncertfile = 'c.pem'\n", "needs both certfile and keyfile"),
+        ("[server\n", "invalid TOML"),
+    ],
+)
+def test_bad_config_files_are_named_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="bad.toml") as error:
+        load_server_config(path)
+    assert message in str(error.value)
+
+
+def test_asr_serve_is_a_subcommand_with_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "asr.cli", "serve", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0
+    assert "/v1/stream" in result.stdout and "--max-sessions" in result.stdout and "SIGTERM" in result.stdout
+
+
+def test_asr_serve_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "server.toml"
+    path.write_text("[server]\nport = 99999\n")
+    result = subprocess.run([sys.executable, "-m", "asr.cli", "serve", "--config", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "port must be 0-65535" in result.stderr and "server.toml" in result.stderr
