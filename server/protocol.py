@@ -208,7 +208,7 @@ def ready(session: str, sample_rate: int, audio_format: str) -> str:
 
 
 def partial(segment: int, text: str, audio_end: float) -> str:
-    """``audio_end``: seconds of the session's audio that this partial has heard."""
+    """``audio_end``: seconds of the session's audio that had arrived when this step ran."""
     return _dump({"type": "partial", "segment": segment, "text": text, "audio_end": round(audio_end, 3)})
 
 

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from asr.audio import AudioError, float32_bytes_to_float, pcm16_to_float
 from asr.decoding import Transcript
+from asr.stream import Stream
 from server import protocol
 from server.batcher import Batcher
 from server.metrics import ServerMetrics
@@ -91,6 +92,7 @@ class Session:
         self.limits = limits
         self.metrics = metrics
         self.start = Start()
+        self.stream: Stream | None = None  # made when the session starts, at its sample rate
         self.samples_received = 0  # at the client's sample rate
         self.opened_at = time.monotonic()
         self.draining = False
