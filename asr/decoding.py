@@ -8,6 +8,10 @@ step's best token from chunk to chunk. Each emitted character remembers the step
 and its peak posterior; words (split at spaces) take their start from their first character's
 first step, their end from their last character's last step, and their confidence from their
 least certain character.
+
+With an ``Endpointer`` in its state, a stream is cut into segments (utterances) as the steps
+arrive: each ended segment becomes a ``Segment`` that the caller takes with
+``take_segments``, and the text and transcript then describe the open segment only.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import Any
 
 import torch
 
+from asr.endpoint import Endpointer
 from asr.tokens import Tokenizer
 
-__all__ = ["Word", "Transcript", "GreedyState", "GreedyCTCDecoder"]
+__all__ = ["Word", "Transcript", "Segment", "GreedyState", "GreedyCTCDecoder"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,16 @@ class Transcript:
         return {"text": self.text, "words": [word.to_dict() for word in self.words]}
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One utterance of a stream, as the endpointer cut it."""
+
+    index: int  # 0, 1, ... in the stream
+    start: float  # seconds from the start of the stream
+    end: float
+    transcript: Transcript
+
+
 @dataclass
 class _Emission:
     token: int
@@ -56,8 +71,12 @@ class GreedyState:
 
     previous_token: int = 0  # best token of the last step seen (blank before any step)
     steps_seen: int = 0
-    emissions: list[_Emission] = field(default_factory=list)
-    text: str = ""  # kept up to date as tokens arrive: no leading or doubled spaces
+    emissions: list[_Emission] = field(default_factory=list)  # of the open segment
+    text: str = ""  # of the open segment, kept up to date as tokens arrive: no leading or doubled spaces
+    endpointer: Endpointer | None = None  # None: the whole stream is one segment
+    segment_start_step: int = 0
+    segments_ended: int = 0
+    ended: list[Segment] = field(default_factory=list)  # cut by the endpointer, not yet taken
 
 
 class GreedyCTCDecoder:
@@ -78,15 +97,35 @@ class GreedyCTCDecoder:
         for offset, (token, prob) in enumerate(zip(tokens, probs)):
             step = state.steps_seen + offset
             if token != blank:
-                if token == state.previous_token:
+                if token != state.previous_token:
+                    state.emissions.append(_Emission(token, step, step, prob))
+                    self._append_text(state, token)
+                elif state.emissions:  # else the token began in the segment that just ended
                     last = state.emissions[-1]
                     last.last_step = step
                     last.peak_prob = max(last.peak_prob, prob)
-                else:
-                    state.emissions.append(_Emission(token, step, step, prob))
-                    self._append_text(state, token)
             state.previous_token = token
+            if state.endpointer is not None and state.endpointer.accept(token == blank, prob):
+                self._end_segment(state, step + 1)
         state.steps_seen += len(tokens)
+
+    def _end_segment(self, state: GreedyState, end_step: int) -> None:
+        """Close the open segment at ``end_step``; one without speech is dropped."""
+        if state.emissions:
+            start, end = state.segment_start_step * self.step_seconds, end_step * self.step_seconds
+            state.ended.append(Segment(state.segments_ended, start, end, self.transcript(state)))
+            state.segments_ended += 1
+        state.emissions, state.text, state.segment_start_step = [], "", end_step
+
+    def take_segments(self, state: GreedyState) -> list[Segment]:
+        """The segments the endpointer has ended since the last call."""
+        ended, state.ended = state.ended, []
+        return ended
+
+    def open_segment(self, state: GreedyState) -> Segment:
+        """The segment still open (at the end of a stream, its last), up to the last step seen."""
+        start, end = state.segment_start_step * self.step_seconds, state.steps_seen * self.step_seconds
+        return Segment(state.segments_ended, start, end, self.transcript(state))
 
     def _append_text(self, state: GreedyState, token: int) -> None:
         if token != self.tokenizer.space_id:

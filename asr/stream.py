@@ -18,7 +18,8 @@ import torch
 
 from asr.audio import SAMPLE_RATE, StreamingResampler
 from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path
-from asr.decoding import GreedyCTCDecoder, GreedyState, Transcript
+from asr.decoding import GreedyCTCDecoder, GreedyState, Segment, Transcript
+from asr.endpoint import EndpointConfig, Endpointer
 from asr.features import FrameStacker, LogMel, StreamingLogMel
 from asr.model import LSTMState, stack_states, unstack_states
 
@@ -40,9 +41,10 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
 class Stream:
     """One audio source: its buffered audio, feature and stacker tails, LSTM and decoder state."""
 
-    def __init__(self, recognizer: StreamingRecognizer, sample_rate: int = SAMPLE_RATE) -> None:
+    def __init__(self, recognizer: StreamingRecognizer, sample_rate: int = SAMPLE_RATE, endpoint: EndpointConfig | None = None) -> None:
         self.recognizer = recognizer
         self.sample_rate = sample_rate
+        self.endpoint = endpoint  # None: no endpointing, the whole stream is one segment
         self._resampler = StreamingResampler(sample_rate, SAMPLE_RATE)
         self._features = StreamingLogMel(recognizer.logmel)
         config = recognizer.model.config
@@ -56,7 +58,8 @@ class Stream:
         self._stacker.reset()
         self._audio: list[torch.Tensor] = []
         self.state: LSTMState | None = None
-        self.decoder_state = GreedyState()
+        endpointer = Endpointer(self.endpoint, self.recognizer.decoder.step_seconds) if self.endpoint else None
+        self.decoder_state = GreedyState(endpointer=endpointer)
         self.samples_received = 0  # at 16 kHz, after resampling
         self.input_ended = False
         self.finished = False
@@ -84,7 +87,17 @@ class Stream:
 
     @property
     def partial_text(self) -> str:
+        """The open segment's text so far."""
         return self.recognizer.decoder.text(self.decoder_state)
+
+    def take_segments(self) -> list[Segment]:
+        """Segments the endpointer has ended since the last call (never any without endpointing)."""
+        return self.recognizer.decoder.take_segments(self.decoder_state)
+
+    def last_segment(self) -> Segment:
+        """After ``finish``: the stream's last segment, ending at the end of its audio."""
+        segment = self.recognizer.decoder.open_segment(self.decoder_state)
+        return Segment(segment.index, segment.start, self.samples_received / SAMPLE_RATE, segment.transcript)
 
     def accept_waveform(self, samples: torch.Tensor) -> str:
         """Process (N,) samples now and return the partial text so far."""
@@ -102,6 +115,8 @@ class Stream:
 
     def finish(self) -> Transcript:
         """End of audio: process everything still buffered and return the final transcript.
+
+        With endpointing, that is the last segment's; earlier ones come from ``take_segments``.
 
         A server ends many streams in one batched step (``end_input`` on each, then ``step``);
         ``finish`` afterwards has nothing left to process.
@@ -132,8 +147,9 @@ class StreamingRecognizer:
         """Load ``model`` (a path, a folder or a name under ``models/``; None for the default)."""
         return cls(load_checkpoint(resolve_model_path(model)), device=device)
 
-    def create_stream(self, sample_rate: int = SAMPLE_RATE) -> Stream:
-        return Stream(self, sample_rate)
+    def create_stream(self, sample_rate: int = SAMPLE_RATE, endpoint: EndpointConfig | None = None) -> Stream:
+        """A new stream of audio at ``sample_rate``; with ``endpoint`` it is cut into utterances."""
+        return Stream(self, sample_rate, endpoint)
 
     @torch.inference_mode()
     def step(self, streams: Sequence[Stream]) -> list[torch.Tensor]:

@@ -35,7 +35,7 @@ from server.batcher import Batcher
 from server.config import ServerConfig, describe
 from server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from server.protocol import CloseCode
-from server.session import NATIVE, VOSK, Limits, Session
+from server.session import NATIVE, VOSK, Session, SessionSettings
 
 __all__ = ["SpeechServer", "ROUTES"]
 
@@ -53,7 +53,14 @@ class SpeechServer:
         self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device)
         self.metrics = ServerMetrics()
         self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics)
-        self.limits = Limits(config.max_frame_bytes, config.queue_seconds, config.idle_timeout, config.max_session_seconds, config.vosk_sample_rate)
+        self.limits = SessionSettings(
+            config.max_frame_bytes,
+            config.queue_seconds,
+            config.idle_timeout,
+            config.max_session_seconds,
+            config.vosk_sample_rate,
+            config.endpoint if config.endpointing else None,
+        )
         self.sessions: dict[str, Session] = {}
         self.draining = False
         self._server: Server | None = None

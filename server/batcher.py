@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from asr.decoding import Transcript
+from asr.decoding import Segment
 from asr.stream import Stream, StreamingRecognizer
 from server.metrics import ServerMetrics
 
@@ -32,8 +32,10 @@ log = logging.getLogger("asr.server")
 
 @dataclass(frozen=True)
 class StepResult:
-    text: str  # the stream's text so far
-    transcript: Transcript | None  # the final transcript, when the request ended the stream
+    text: str  # the open segment's text so far
+    segment: int  # the open segment's index
+    ended: list[Segment]  # segments the endpointer ended in this step, then (if the request ended the stream) the last one
+    finished: bool  # the request ended the stream
 
 
 @dataclass
@@ -141,7 +143,12 @@ class Batcher:
             if request.end:
                 request.stream.end_input()
         self.recognizer.step([request.stream for request in batch])
-        return [
-            StepResult(request.stream.partial_text, request.stream.finish() if request.end else None)
-            for request in batch
-        ]
+        return [self._result(request.stream, request.end) for request in batch]
+
+    @staticmethod
+    def _result(stream: Stream, end: bool) -> StepResult:
+        ended = stream.take_segments()
+        if end:
+            stream.finish()
+            ended.append(stream.last_segment())
+        return StepResult(stream.partial_text, stream.decoder_state.segments_ended, ended, end)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from asr.config import from_dict
+from asr.endpoint import EndpointConfig
 
 __all__ = ["ServerConfig", "load_server_config", "describe"]
 
@@ -32,6 +33,8 @@ class ServerConfig:
     keyfile: str | None = None
     drain_timeout: float = 30.0  # on SIGTERM, how long active sessions get to finish
     log_format: str = "json"  # json | text
+    endpointing: bool = True  # cut sessions into utterances, each with its own final; off: one final at stop
+    endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
     def __post_init__(self) -> None:
         positive = ("max_sessions", "max_batch", "max_frame_bytes", "queue_seconds", "idle_timeout", "max_session_seconds", "drain_timeout")
@@ -61,10 +64,13 @@ def load_server_config(path: str | Path | None, overrides: dict[str, Any] | None
             raise ValueError(f"server config not found: {path}") from None
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"{path}: invalid TOML: {error}") from None
-        unknown = sorted(set(raw) - {"server"})
+        unknown = sorted(set(raw) - {"server", "endpoint"})
         if unknown:
-            raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: server")
+            raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: endpoint, server")
         values = dict(raw.get("server", {}))
+        if "endpoint" in values:
+            raise ValueError(f"{path} [server]: endpoint settings go in their own [endpoint] table")
+        values["endpoint"] = from_dict(EndpointConfig, raw.get("endpoint", {}), f"{path} [endpoint]")
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     where = f"{path} [server]" if path is not None else "server options"
     return from_dict(ServerConfig, values, where)
@@ -72,6 +78,6 @@ def load_server_config(path: str | Path | None, overrides: dict[str, Any] | None
 
 def describe(config: ServerConfig) -> dict[str, Any]:
     """The settings for the startup log, without the token."""
-    settings = dataclasses.asdict(config)
+    settings = dataclasses.asdict(config)  # recurses into the endpoint table
     settings["token"] = "set" if config.token else None
     return settings

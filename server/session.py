@@ -20,14 +20,15 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from asr.audio import AudioError, float32_bytes_to_float, pcm16_to_float
-from asr.decoding import Transcript
+from asr.decoding import Segment
+from asr.endpoint import EndpointConfig
 from asr.stream import Stream
 from server import protocol
 from server.batcher import Batcher
 from server.metrics import ServerMetrics
 from server.protocol import CloseCode, ProtocolError, Start, Stop
 
-__all__ = ["Limits", "Session", "NATIVE", "VOSK"]
+__all__ = ["SessionSettings", "Session", "NATIVE", "VOSK"]
 
 log = logging.getLogger("asr.server")
 
@@ -36,12 +37,13 @@ VOSK = "vosk"
 
 
 @dataclass(frozen=True)
-class Limits:
+class SessionSettings:
     max_frame_bytes: int = 1 << 20
     queue_seconds: float = 10.0
     idle_timeout: float = 30.0
     max_session_seconds: float = 3600.0
     vosk_sample_rate: int = 16000
+    endpoint: EndpointConfig | None = EndpointConfig()  # None: one segment per session, final at stop
 
 
 class _AudioBuffer:
@@ -83,7 +85,7 @@ class Session:
     """Serves one websocket connection with the native or the Vosk protocol."""
 
     def __init__(
-        self, connection: ServerConnection, dialect: str, session_id: str, batcher: Batcher, limits: Limits, metrics: ServerMetrics
+        self, connection: ServerConnection, dialect: str, session_id: str, batcher: Batcher, limits: SessionSettings, metrics: ServerMetrics
     ) -> None:
         self.connection = connection
         self.dialect = dialect
@@ -152,7 +154,7 @@ class Session:
             if isinstance(parsed, Stop):
                 raise ProtocolError("stop_before_start", "the session ended before it started", CloseCode.POLICY)
             self.start = parsed
-        self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate)
+        self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, self.limits.endpoint)
         if self.dialect == NATIVE:
             await self.connection.send(protocol.ready(self.id, self.start.sample_rate, self.start.format))
 
@@ -225,21 +227,23 @@ class Session:
             ended_at = time.perf_counter()
             result = await self.batcher.submit(self.stream, audio, end=ended)
             self.metrics.audio_seconds.inc(0 if audio is None else audio.numel() / self.start.sample_rate)
-            if result.transcript is not None:
-                await self._send_final(result.transcript, submitted / self.start.sample_rate)
+            for segment in result.ended:
+                await self._send_final(segment)
+            if result.finished:
                 self.metrics.final_seconds.observe(time.perf_counter() - ended_at)
                 return
             if self.dialect == NATIVE:
-                await self.connection.send(protocol.partial(0, result.text, submitted / self.start.sample_rate))
-            else:
+                await self.connection.send(protocol.partial(result.segment, result.text, submitted / self.start.sample_rate))
+            elif not result.ended:  # Vosk answers each audio message once: a result at an endpoint, else a partial
                 await self.connection.send(protocol.vosk_partial(result.text))
 
-    async def _send_final(self, transcript: Transcript, duration: float) -> None:
+    async def _send_final(self, segment: Segment) -> None:
+        transcript = segment.transcript
         words = [word.to_dict() for word in transcript.words] if self.start.words else None
         if self.dialect == VOSK:
             await self.connection.send(protocol.vosk_result(transcript.text, words))
         else:
-            await self.connection.send(protocol.final(0, transcript.text, 0.0, duration, words))
+            await self.connection.send(protocol.final(segment.index, transcript.text, segment.start, segment.end, words))
 
     async def _close_normally(self) -> None:
         """After the last final: native sends ``end``; both close (1001 when the server is shutting down)."""

@@ -170,3 +170,57 @@ def test_partials_grow_with_the_audio_heard(recognizer: StreamingRecognizer, spe
     texts = [p["text"] for p in partials]
     assert texts[-1] == offline(recognizer, speech[0]).text
     assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))  # greedy text only grows
+
+
+@pytest.fixture(scope="module")
+def three_utterances(speech: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three sentences with 1.5 s pauses, as one 16 kHz file."""
+    parts = [read_pcm16(path) for path in speech[:3]]
+    resampled = [np.interp(np.arange(0, len(s), rate / 16000), np.arange(len(s)), s).astype(np.int16) for s, rate in parts]
+    pause = np.zeros(24000, dtype=np.int16)
+    path = tmp_path_factory.mktemp("pauses") / "three.wav"
+    soundfile.write(path, np.concatenate([resampled[0], pause, resampled[1], pause, resampled[2]]), 16000, subtype="PCM_16")
+    return path
+
+
+def test_endpoints_cut_a_session_into_utterances_with_their_own_finals(recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+    samples, rate = read_pcm16(three_utterances)
+
+    async def session(**settings: object) -> Exchange:
+        async with running_server(recognizer, **settings) as server:
+            return await stream_native(url(server), pcm_chunks(samples, [rate // 10]), rate)
+
+    exchange = asyncio.run(session())
+    finals = exchange.of_type("final")
+    assert [f["segment"] for f in finals] == [0, 1, 2]
+    whole = offline(recognizer, three_utterances)
+    assert_matches_offline({"text": whole.text, "words": [w for f in finals for w in f["words"]]}, whole)
+    assert [f["start"] for f in finals[1:]] == [f["end"] for f in finals[:2]] and finals[2]["end"] == pytest.approx(len(samples) / rate, abs=1e-3)
+    partial_segments = [p["segment"] for p in exchange.of_type("partial")]
+    assert partial_segments == sorted(partial_segments)  # a fast client gets few partials: steps take all that is buffered
+    assert [m["type"] for m in exchange.messages[-2:]] == ["final", "end"]
+
+    unsegmented = asyncio.run(session(endpointing=False))
+    assert [f["segment"] for f in unsegmented.of_type("final")] == [0]
+    assert_matches_offline(unsegmented.final, whole)
+
+
+def test_vosk_sends_a_result_at_each_endpoint_in_place_of_that_frames_partial(recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+    samples, rate = read_pcm16(three_utterances)
+    frames = pcm_chunks(samples, [rate // 10])
+
+    async def session() -> tuple[list[dict], Exchange]:
+        async with running_server(recognizer) as server:
+            async with connect(url(server, "/vosk")) as ws:
+                replies = []
+                for frame in frames:
+                    await ws.send(frame)
+                    replies.append(json.loads(await ws.recv()))
+                await ws.send('{"eof" : 1}')
+                return replies, await read_all(ws)
+
+    replies, exchange = asyncio.run(session())
+    assert len(replies) == len(frames)
+    results = [reply for reply in replies if "result" in reply] + exchange.messages
+    assert len(results) == 3
+    assert " ".join(r["text"] for r in results) == offline(recognizer, three_utterances).text

@@ -1,0 +1,125 @@
+"""Endpointing: the three rules, chunking independence, and real speech with pauses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asr.audio import load_audio
+from asr.decoding import GreedyCTCDecoder, GreedyState, Segment, Transcript
+from asr.endpoint import EndpointConfig, Endpointer
+from asr.stream import StreamingRecognizer
+from asr.tokens import Tokenizer
+from tests.conftest import assert_same_transcript
+from tests.server_util import speak
+from tests.test_decoding import one_hot_log_probs
+
+STEP = 0.1  # 100 ms steps keep the rule lengths readable: 1 s = 10 steps
+RULES = EndpointConfig(blank_threshold=0.8, trailing_silence=0.5, leading_silence=1.0, max_segment=2.0)
+DECODER = GreedyCTCDecoder(Tokenizer(), STEP)
+
+
+def run(endpointer: Endpointer, steps: str, confident: bool = True) -> list[tuple[int, str]]:
+    """'_' silent blank, '.' an unsure blank (below the threshold), 'x' speech -> (step, reason) of each endpoint."""
+    ends = []
+    for step, kind in enumerate(steps):
+        reason = endpointer.accept(kind != "x", 0.95 if kind == "_" else 0.5)
+        if reason:
+            ends.append((step, reason))
+    return ends
+
+
+def test_trailing_silence_after_speech_ends_the_segment() -> None:
+    assert run(Endpointer(RULES, STEP), "__xx____x_____") == [(13, Endpointer.SPEECH_ENDED)]
+
+
+def test_unsure_blanks_are_not_silence() -> None:
+    assert run(Endpointer(RULES, STEP), "xx.._..._..") == []
+
+
+def test_long_silence_without_speech_ends_an_empty_segment() -> None:
+    assert run(Endpointer(RULES, STEP), "_" * 25) == [(9, Endpointer.NOTHING_SAID), (19, Endpointer.NOTHING_SAID)]
+
+
+def test_a_segment_never_outgrows_the_maximum() -> None:
+    assert run(Endpointer(RULES, STEP), "x_" * 25) == [(19, Endpointer.TOO_LONG), (39, Endpointer.TOO_LONG)]
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="blank_threshold"):
+        EndpointConfig(blank_threshold=1.5)
+    with pytest.raises(ValueError, match="trailing_silence"):
+        EndpointConfig(trailing_silence=0)
+
+
+def decode(path: str, sizes: list[int]) -> tuple[list[Segment], Segment]:
+    state, start = GreedyState(endpointer=Endpointer(RULES, STEP)), 0
+    log_probs = one_hot_log_probs(path)
+    segments = []
+    for size in [*sizes, log_probs.shape[0]]:
+        DECODER.advance(state, log_probs[start : start + size])
+        segments += DECODER.take_segments(state)
+        start += size
+    return segments, DECODER.open_segment(state)
+
+
+@settings(max_examples=80, deadline=None)
+@given(path=st.text(alphabet="__ ab", min_size=1, max_size=80), sizes=st.lists(st.integers(0, 12), max_size=12))
+def test_segments_do_not_depend_on_chunking(path: str, sizes: list[int]) -> None:
+    assert decode(path, sizes) == decode(path, [])
+
+
+def test_segments_split_the_text_at_pauses_and_keep_stream_times() -> None:
+    segments, last = decode("_hi _yes______no_" + "_" * 12 + "ok", [3, 7])
+    # 5 silent steps after "s" (steps 8-12) end segment 0 at step 13; steps 16-20 end segment 1 at step 21
+    assert [(s.index, s.transcript.text, round(s.start, 6), round(s.end, 6)) for s in segments] == [(0, "hi yes", 0.0, 1.3), (1, "no", 1.3, 2.1)]
+    assert (last.index, last.transcript.text) == (2, "ok")
+    assert segments[1].transcript.words[0].start == pytest.approx(1.4)  # word times count from the stream's start
+
+
+def test_a_token_held_across_a_forced_cut_is_not_emitted_twice() -> None:
+    segments, last = decode("a" * 25, [])
+    assert [s.transcript.text for s in segments] == ["a"]
+    assert last.transcript.text == ""
+
+
+@pytest.fixture(scope="module")
+def three_utterances(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.Tensor, list[tuple[float, float]]]:
+    """Three espeak-ng sentences with 1.5 s of silence between them, at 16 kHz, and the silences' (start, end)."""
+    folder = tmp_path_factory.mktemp("pauses")
+    texts = ["open the door", "turn on the radio", "good night"]
+    parts = [load_audio(speak(text, folder / f"{i}.wav")) for i, text in enumerate(texts)]
+    silence = torch.zeros(24000)
+    first, second = len(parts[0]) / 16000, (len(parts[0]) + len(silence) + len(parts[1])) / 16000
+    return torch.cat([parts[0], silence, parts[1], silence, parts[2]]), [(first, first + 1.5), (second, second + 1.5)]
+
+
+def test_real_speech_with_pauses_splits_into_three_segments_with_the_offline_words(
+    three_utterances: tuple[torch.Tensor, list[tuple[float, float]]],
+) -> None:
+    audio, silences = three_utterances
+    recognizer = StreamingRecognizer.from_pretrained(device="cpu")
+    offline = recognizer.create_stream()
+    offline.feed(audio)
+    whole = offline.finish()
+
+    stream = recognizer.create_stream(endpoint=EndpointConfig())
+    segments = []
+    for chunk in audio.split(1600):
+        stream.feed(chunk)
+        recognizer.step([stream])
+        segments += stream.take_segments()
+    stream.finish()
+    segments.append(stream.last_segment())
+
+    assert [s.index for s in segments] == [0, 1, 2]
+    assert_same_transcript(Transcript(whole.text, tuple(w for s in segments for w in s.transcript.words)), whole)
+    for segment, (silence_start, silence_end) in zip(segments, silences):
+        assert silence_start < segment.end < silence_end  # each cut falls in a pause
+    assert [s.start for s in segments[1:]] == [s.end for s in segments[:2]]
+    assert segments[2].end == pytest.approx(len(audio) / 16000)
