@@ -21,6 +21,7 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioError",
     "load_audio",
+    "audio_sample_rate",
     "iter_audio",
     "pcm16_to_float",
     "float_to_pcm16",
@@ -104,6 +105,12 @@ def iter_audio(path: str | Path, block_seconds: float = 30.0, sample_rate: int =
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"{path}: corrupt audio data ({error})") from None
         yield resampler.flush()
+
+
+def audio_sample_rate(path: str | Path) -> int:
+    """A file's own sample rate; raises AudioError (naming the file) if it cannot be used."""
+    with _open(Path(path)) as handle:
+        return handle.samplerate
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:

@@ -8,7 +8,7 @@ from typing import Any
 
 from asr.decoding import Transcript, Word
 
-__all__ = ["FORMATS", "FileTranscript", "render", "caption_cues"]
+__all__ = ["FORMATS", "FileTranscript", "render", "caption_cues", "timestamp"]
 
 FORMATS = ("txt", "json", "jsonl", "srt", "vtt")
 
@@ -46,7 +46,8 @@ def caption_cues(words: tuple[Word, ...]) -> list[tuple[float, float, str]]:
     return [(cue[0].start, cue[-1].end, " ".join(w.word for w in cue)) for cue in cues]
 
 
-def _timestamp(seconds: float, decimal: str) -> str:
+def timestamp(seconds: float, decimal: str) -> str:
+    """HH:MM:SS,mmm (SRT, ``decimal=","``) or HH:MM:SS.mmm (WebVTT)."""
     millis = max(0, round(seconds * 1000))
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
@@ -56,7 +57,7 @@ def _timestamp(seconds: float, decimal: str) -> str:
 
 def _srt(transcript: Transcript) -> str:
     blocks = [
-        f"{index}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n"
+        f"{index}\n{timestamp(start, ',')} --> {timestamp(end, ',')}\n{text}\n"
         for index, (start, end, text) in enumerate(caption_cues(transcript.words), start=1)
     ]
     return "\n".join(blocks)
@@ -64,7 +65,7 @@ def _srt(transcript: Transcript) -> str:
 
 def _vtt(transcript: Transcript) -> str:
     blocks = [
-        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n"
+        f"{timestamp(start, '.')} --> {timestamp(end, '.')}\n{text}\n"
         for start, end, text in caption_cues(transcript.words)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)

@@ -1,0 +1,153 @@
+"""`asr mic` end to end, driven by --input-file: local and through a real server, Ctrl-C, no sound card."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from asr import capture
+from asr.capture import FileSource
+from asr.stream import StreamingRecognizer
+from asr.endpoint import EndpointConfig
+from asr.audio import load_audio
+from tests.server_util import running_server, speak
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = ["open the door", "turn on the radio", "good night"]
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> StreamingRecognizer:
+    return StreamingRecognizer.from_pretrained(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def three_utterances(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three sentences with 1.5 s pauses, as one 16 kHz file."""
+    folder = tmp_path_factory.mktemp("mic")
+    parts = [load_audio(speak(text, folder / f"{i}.wav")).numpy() for i, text in enumerate(SENTENCES)]
+    pause = np.zeros(24000, dtype=np.float32)
+    path = folder / "three.wav"
+    soundfile.write(path, np.concatenate([parts[0], pause, parts[1], pause, parts[2]]), 16000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected_segments(recognizer: StreamingRecognizer, three_utterances: Path) -> list[str]:
+    stream = recognizer.create_stream(endpoint=EndpointConfig())
+    stream.feed(load_audio(three_utterances))
+    stream.finish()
+    return [s.transcript.text for s in stream.take_segments()] + [stream.last_segment().transcript.text]
+
+
+def asr_mic(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "asr.cli", "mic", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def caption_lines(stdout: str) -> list[str]:
+    """The committed captions' text, without their '[mm:ss.s - mm:ss.s] ' times."""
+    return [line.split("] ", 1)[1] for line in stdout.splitlines() if line.startswith("[")]
+
+
+def test_local_captions_from_a_file_played_live_with_srt_and_jsonl(three_utterances: Path, expected_segments: list[str], tmp_path: Path) -> None:
+    srt, jsonl = tmp_path / "out.srt", tmp_path / "out.jsonl"
+    result = asr_mic("--input-file", str(three_utterances), "--speed", "4", "--output", str(srt), "--output", str(jsonl), "--compute", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert caption_lines(result.stdout) == expected_segments
+    assert len(expected_segments) == 3
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["text"] for r in records] == expected_segments and [r["segment"] for r in records] == [0, 1, 2]
+    cue_text = " ".join(line for line in srt.read_text().splitlines() if line and not line[0].isdigit())
+    assert cue_text == " ".join(expected_segments)
+    assert "--> " in srt.read_text() and "lost" not in result.stderr
+
+
+def test_captions_through_a_real_server_match_local_ones(
+    recognizer: StreamingRecognizer, three_utterances: Path, expected_segments: list[str], tmp_path: Path
+) -> None:
+    vtt = tmp_path / "out.vtt"
+    loop_ready, stop_server = threading.Event(), threading.Event()
+    port: list[int] = []
+
+    def serve() -> None:
+        async def main() -> None:
+            async with running_server(recognizer) as server:
+                port.append(server.port)
+                loop_ready.set()
+                await asyncio.to_thread(stop_server.wait)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert loop_ready.wait(30)
+        result = asr_mic("--input-file", str(three_utterances), "--speed", "4", "--server", f"ws://127.0.0.1:{port[0]}/v1/stream", "--output", str(vtt))
+    finally:
+        stop_server.set()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    assert caption_lines(result.stdout) == expected_segments
+    assert vtt.read_text().startswith("WEBVTT\n\n00:00:0")
+
+
+def test_an_unreachable_server_is_a_clear_error(three_utterances: Path) -> None:
+    result = asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream")
+    assert result.returncode == 1
+    assert "ws://127.0.0.1:9/v1/stream" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_finishes_the_utterance_in_progress_and_writes_it(three_utterances: Path, tmp_path: Path) -> None:
+    jsonl = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "asr.cli", "mic", "--input-file", str(three_utterances), "--output", str(jsonl), "--compute", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    for _ in range(600):  # the first utterance ends after about 2.5 s of real-time playback
+        if jsonl.exists() and jsonl.read_text():
+            break
+        time.sleep(0.05)
+    time.sleep(1.2)  # well into the second utterance
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["segment"] for r in records] == [0, 1]
+    assert records[1]["text"] and records[1]["end"] < 5.0  # the second utterance, cut where Ctrl-C came
+    assert caption_lines(stdout) == [r["text"] for r in records]
+
+
+def test_without_a_sound_card_mic_says_so_and_list_devices_still_works() -> None:
+    if capture.sounddevice is not None and capture.list_input_devices():
+        pytest.skip("this machine has an audio input device")
+    listing = asr_mic("--list-devices")
+    assert listing.returncode == 0 and "no audio input devices" in listing.stdout
+    result = asr_mic()
+    assert result.returncode == 1
+    assert "no audio input device" in result.stderr and "--input-file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_consumer_that_falls_behind_loses_counted_blocks_not_silent_ones(three_utterances: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capture, "QUEUE_SECONDS", 0.5)  # room for 5 blocks of 0.1 s
+    source = FileSource(three_utterances, speed=1000)
+    source.start()
+    assert source.wait(30)  # the whole file plays while nobody reads
+    blocks = []
+    while (block := source.read(timeout=5)) is not None:
+        blocks.append(block)
+    total = -(-soundfile.info(str(three_utterances)).frames // 1600) + 1  # the blocks, and the resampler's flush
+    assert source.overflows > 0
+    assert len(blocks) + source.overflows == total
+
+
+def test_a_missing_input_file_is_named(tmp_path: Path) -> None:
+    result = asr_mic("--input-file", str(tmp_path / "nope.wav"))
+    assert result.returncode == 2 and "nope.wav" in result.stderr and "not found" in result.stderr
