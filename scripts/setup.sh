@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent setup: Debian packages, then the project virtualenv (.venv) with the package installed.
 # Safe to run again: each step checks what is already there and does only what is missing.
+# --test also installs what only the tests need: Chromium, for the caption page's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k flite fortunes wamerican)
+if [ "${1:-}" = "--test" ]; then
+    APT_PACKAGES+=(chromium)
+fi
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 

@@ -1,6 +1,7 @@
 """The websockets daemon: routes, admission (limits and auth), health, metrics and graceful shutdown.
 
 Routes:
+- ``/``: the live-caption page (server/static/), which streams the microphone to ``/v1/stream``.
 - ``/v1/stream``: the native protocol; ``/vosk``: the Vosk-compatible one (server/protocol.py).
 - ``/healthz``: ``{"status": "ok", "sessions": n}`` (503 while draining).
 - ``/metrics``: Prometheus text format.
@@ -22,6 +23,7 @@ import logging
 import secrets
 import signal
 import ssl
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -42,6 +44,16 @@ __all__ = ["SpeechServer", "ROUTES"]
 log = logging.getLogger("asr.server")
 
 ROUTES = {"/v1/stream": NATIVE, "/vosk": VOSK}
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {  # the caption page: path -> (file, content type)
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/capture-worklet.js": ("capture-worklet.js", "text/javascript; charset=utf-8"),
+    "/resampler.js": ("resampler.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+# The page loads nothing from elsewhere, and may only talk to this server.
+PAGE_POLICY = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"
 HARD_FRAME_FACTOR = 2  # frames up to this multiple of max_frame_bytes get a JSON error; larger ones a bare 1009
 
 
@@ -136,6 +148,12 @@ class SpeechServer:
             return _response(connection, status, json.dumps(body) + "\n", "application/json")
         if url.path == "/metrics":
             return _response(connection, http.HTTPStatus.OK, self.metrics.render().decode(), CONTENT_TYPE_LATEST)
+        if url.path in STATIC_FILES and "upgrade" not in request.headers.get("Connection", "").lower():
+            name, content_type = STATIC_FILES[url.path]
+            response = _response(connection, http.HTTPStatus.OK, (STATIC_DIR / name).read_text(encoding="utf-8"), content_type)
+            response.headers["Content-Security-Policy"] = PAGE_POLICY
+            response.headers["Cache-Control"] = "no-cache"
+            return response
         if url.path not in ROUTES:
             return self._refuse(connection, http.HTTPStatus.NOT_FOUND, "not_found", f"no route {url.path}; use {' or '.join(ROUTES)}")
         if self.config.token is not None and not self._authorized(request.headers, url.query):

@@ -25,11 +25,11 @@ from server.config import ServerConfig
 BASE = ServerConfig(port=0, max_wait_ms=2.0, log_format="text")
 
 
-def speak(text: str, path: Path) -> Path:
+def speak(text: str, path: Path, voice: str = "en-us") -> Path:
     """espeak-ng speech (22.05 kHz PCM16 WAV) at ``path``; skips the test without espeak-ng."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), text], check=True, capture_output=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
     return path
 
 
