@@ -105,7 +105,24 @@ class _BlockQueue:
                     raise
 
 
-class MicrophoneSource:
+class _QueuedSource:
+    """What both sources share: blocks arrive from another thread through a ``_BlockQueue``."""
+
+    name: str
+    sample_rate: int
+    _blocks: _BlockQueue
+
+    @property
+    def overflows(self) -> int:
+        """Blocks of audio lost so far (the consumer fell behind, or the device overflowed)."""
+        return self._blocks.overflows
+
+    def read(self, timeout: float | None = None) -> np.ndarray | None:
+        """The next (N,) float32 block; None once the input has ended. Raises queue.Empty on timeout."""
+        return self._blocks.read(timeout)
+
+
+class MicrophoneSource(_QueuedSource):
     """Captures mono float32 from an input device (default: the system's) at its native rate."""
 
     def __init__(self, device: int | str | None = None, block_seconds: float = 0.1) -> None:
@@ -133,10 +150,6 @@ class MicrophoneSource:
             self._blocks.overflows += 1
         self._blocks.put(data[:, 0].copy())
 
-    @property
-    def overflows(self) -> int:
-        return self._blocks.overflows
-
     def start(self) -> None:
         self._stream.start()
 
@@ -146,11 +159,8 @@ class MicrophoneSource:
         self._stream.close()
         self._blocks.end()
 
-    def read(self, timeout: float | None = None) -> np.ndarray | None:
-        return self._blocks.read(timeout)
 
-
-class FileSource:
+class FileSource(_QueuedSource):
     """A file played as if it were a microphone: blocks arrive in real time (or at ``speed`` x)."""
 
     def __init__(self, path: str | Path, block_seconds: float = 0.1, speed: float = 1.0) -> None:
@@ -164,10 +174,6 @@ class FileSource:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._play, name="asr-file-source", daemon=True)
 
-    @property
-    def overflows(self) -> int:
-        return self._blocks.overflows
-
     def start(self) -> None:
         self._thread.start()
 
@@ -180,9 +186,6 @@ class FileSource:
         """Wait until the whole file has been played; False on timeout."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
-
-    def read(self, timeout: float | None = None) -> np.ndarray | None:
-        return self._blocks.read(timeout)
 
     def _play(self) -> None:
         started, played = time.monotonic(), 0.0

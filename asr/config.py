@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["FeatureConfig", "ModelConfig", "AugmentConfig", "TrainConfig", "ExperimentConfig", "load_config", "from_dict"]
+__all__ = ["FeatureConfig", "ModelConfig", "AugmentConfig", "TrainConfig", "ExperimentConfig", "load_config", "from_dict", "read_toml"]
 
 T = TypeVar("T")
 
@@ -189,19 +189,24 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
         raise ValueError(f"{where}: {error}") from error
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read an ExperimentConfig from a TOML file; missing sections take their defaults."""
-    path = Path(path)
+def read_toml(path: Path, known_sections: set[str]) -> dict[str, Any]:
+    """A TOML file's tables; a missing file, bad TOML or an unknown section raise ValueError naming the file."""
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: invalid TOML: {error}") from None
-    sections = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
-    unknown = sorted(set(raw) - set(sections))
+    unknown = sorted(set(raw) - known_sections)
     if unknown:
-        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
+        raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(known_sections))}")
+    return raw
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read an ExperimentConfig from a TOML file; missing sections take their defaults."""
+    path = Path(path)
+    raw = read_toml(path, {f.name for f in dataclasses.fields(ExperimentConfig)})
     features = from_dict(FeatureConfig, raw.get("features", {}), f"{path} [features]")
     model = from_dict(ModelConfig, raw.get("model", {}), f"{path} [model]")
     augment = from_dict(AugmentConfig, raw.get("augment", {}), f"{path} [augment]")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asr.config import from_dict
+from asr.config import from_dict, read_toml
 from asr.endpoint import EndpointConfig
 
 __all__ = ["ServerConfig", "load_server_config", "describe"]
@@ -58,15 +57,7 @@ def load_server_config(path: str | Path | None, overrides: dict[str, Any] | None
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ValueError(f"server config not found: {path}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"{path}: invalid TOML: {error}") from None
-        unknown = sorted(set(raw) - {"server", "endpoint"})
-        if unknown:
-            raise ValueError(f"{path}: unknown section(s) {', '.join(unknown)}; known: endpoint, server")
+        raw = read_toml(path, {"server", "endpoint"})
         values = dict(raw.get("server", {}))
         if "endpoint" in values:
             raise ValueError(f"{path} [server]: endpoint settings go in their own [endpoint] table")

@@ -14,6 +14,7 @@ from asr.checkpoint import Checkpoint, random_checkpoint
 from asr.config import ExperimentConfig, ModelConfig
 from asr.decoding import Transcript
 from asr.features import LogMel
+from asr.stream import StreamingRecognizer
 
 TINY = ExperimentConfig(model=ModelConfig(layers=2, hidden=48, proj=24))
 TINY_LOOKAHEAD = ExperimentConfig(model=ModelConfig(layers=2, hidden=32, proj=0, lookahead_frames=2))
@@ -39,6 +40,12 @@ def assert_same_transcript(a: Transcript, b: Transcript, conf_tolerance: float =
         (w.word, round(w.start, 6), round(w.end, 6)) for w in b.words
     ]
     assert all(abs(x.conf - y.conf) <= conf_tolerance for x, y in zip(a.words, b.words))
+
+
+@pytest.fixture(scope="session")
+def default_recognizer() -> StreamingRecognizer:
+    """The shipped default model on the CPU, shared by the server, mic and page tests."""
+    return StreamingRecognizer.from_pretrained(device="cpu")
 
 
 @pytest.fixture(scope="session")

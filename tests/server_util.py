@@ -7,7 +7,8 @@ import contextlib
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,35 @@ async def idle(server: SpeechServer, timeout: float = 5.0) -> int:
             break
         await asyncio.sleep(0.01)
     return len(server.sessions)
+
+
+@contextlib.contextmanager
+def server_in_thread(recognizer: StreamingRecognizer, **settings: Any) -> Iterator[tuple[int, threading.Event]]:
+    """A real server on its own event loop in a thread, for synchronous clients: (port, stop).
+
+    Setting ``stop`` shuts the server down as SIGTERM would (sessions drain, then close 1001).
+    """
+    ready, stop = threading.Event(), threading.Event()
+    port: list[int] = []
+
+    def serve() -> None:
+        async def main() -> None:
+            async with running_server(recognizer, **settings) as server:
+                port.append(server.port)
+                ready.set()
+                await asyncio.to_thread(stop.wait)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, name="test-server")
+    thread.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the test server did not start within 30 s")
+        yield port[0], stop
+    finally:
+        stop.set()
+        thread.join()
 
 
 def url(server: SpeechServer, path: str = "/v1/stream", scheme: str = "ws") -> str:

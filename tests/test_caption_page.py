@@ -7,7 +7,6 @@ Set ASR_SCREENSHOT=path.png to keep the screenshot (the README's comes from here
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import threading
@@ -21,7 +20,7 @@ import soundfile
 
 from asr.audio import load_audio
 from asr.stream import StreamingRecognizer
-from tests.server_util import running_server, speak
+from tests.server_util import server_in_thread, speak
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (scripts/setup.sh installs it)")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -30,32 +29,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 SENTENCE = "the meeting starts at ten thirty on monday"  # the default model hears this exactly from espeak-ng's "en" voice
 
 
-@pytest.fixture(scope="module")
-def recognizer() -> StreamingRecognizer:
-    return StreamingRecognizer.from_pretrained(device="cpu")
-
-
 @pytest.fixture
-def server_port(recognizer: StreamingRecognizer) -> Iterator[tuple[int, threading.Event]]:
-    """A real server in a thread; set the event to shut it down (SIGTERM-style drain)."""
-    ready, stop = threading.Event(), threading.Event()
-    port: list[int] = []
-
-    def serve() -> None:
-        async def main() -> None:
-            async with running_server(recognizer) as server:
-                port.append(server.port)
-                ready.set()
-                await asyncio.to_thread(stop.wait)
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=serve)
-    thread.start()
-    assert ready.wait(30)
-    yield port[0], stop
-    stop.set()
-    thread.join()
+def server_port(default_recognizer: StreamingRecognizer) -> Iterator[tuple[int, threading.Event]]:
+    with server_in_thread(default_recognizer) as (port, stop):
+        yield port, stop
 
 
 @pytest.fixture(scope="module")

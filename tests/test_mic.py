@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,19 +14,14 @@ import pytest
 import soundfile
 
 from asr import capture
-from asr.capture import FileSource
-from asr.stream import StreamingRecognizer
-from asr.endpoint import EndpointConfig
 from asr.audio import load_audio
-from tests.server_util import running_server, speak
+from asr.capture import FileSource
+from asr.endpoint import EndpointConfig
+from asr.stream import StreamingRecognizer
+from tests.server_util import server_in_thread, speak
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["open the door", "turn on the radio", "good night"]
-
-
-@pytest.fixture(scope="module")
-def recognizer() -> StreamingRecognizer:
-    return StreamingRecognizer.from_pretrained(device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +36,8 @@ def three_utterances(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def expected_segments(recognizer: StreamingRecognizer, three_utterances: Path) -> list[str]:
-    stream = recognizer.create_stream(endpoint=EndpointConfig())
+def expected_segments(default_recognizer: StreamingRecognizer, three_utterances: Path) -> list[str]:
+    stream = default_recognizer.create_stream(endpoint=EndpointConfig())
     stream.feed(load_audio(three_utterances))
     stream.finish()
     return [s.transcript.text for s in stream.take_segments()] + [stream.last_segment().transcript.text]
@@ -73,29 +66,11 @@ def test_local_captions_from_a_file_played_live_with_srt_and_jsonl(three_utteran
 
 
 def test_captions_through_a_real_server_match_local_ones(
-    recognizer: StreamingRecognizer, three_utterances: Path, expected_segments: list[str], tmp_path: Path
+    default_recognizer: StreamingRecognizer, three_utterances: Path, expected_segments: list[str], tmp_path: Path
 ) -> None:
     vtt = tmp_path / "out.vtt"
-    loop_ready, stop_server = threading.Event(), threading.Event()
-    port: list[int] = []
-
-    def serve() -> None:
-        async def main() -> None:
-            async with running_server(recognizer) as server:
-                port.append(server.port)
-                loop_ready.set()
-                await asyncio.to_thread(stop_server.wait)
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=serve)
-    thread.start()
-    try:
-        assert loop_ready.wait(30)
-        result = asr_mic("--input-file", str(three_utterances), "--speed", "4", "--server", f"ws://127.0.0.1:{port[0]}/v1/stream", "--output", str(vtt))
-    finally:
-        stop_server.set()
-        thread.join()
+    with server_in_thread(default_recognizer) as (port, _):
+        result = asr_mic("--input-file", str(three_utterances), "--speed", "4", "--server", f"ws://127.0.0.1:{port}/v1/stream", "--output", str(vtt))
     assert result.returncode == 0, result.stderr
     assert caption_lines(result.stdout) == expected_segments
     assert vtt.read_text().startswith("WEBVTT\n\n00:00:0")

@@ -27,11 +27,6 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def recognizer() -> StreamingRecognizer:
-    return StreamingRecognizer.from_pretrained(device="cpu")  # the shipped default model
-
-
-@pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("speech")
     return [speak(text, folder / f"{i}.wav") for i, text in enumerate(SENTENCES)]
@@ -48,24 +43,38 @@ def assert_matches_offline(result: dict, expected: Transcript) -> None:
     assert np.allclose(confs, [w.conf for w in expected.words], atol=2e-4)
 
 
+async def vosk_session(recognizer: StreamingRecognizer, frames: list[bytes], config: dict | None) -> tuple[list[dict], Exchange]:
+    """Talk the way Vosk's own example client does: optional config, one reply awaited per frame, eof."""
+    async with running_server(recognizer) as server:
+        async with connect(url(server, "/vosk")) as ws:
+            if config is not None:
+                await ws.send(json.dumps({"config": config}))
+            replies = []
+            for frame in frames:
+                await ws.send(frame)
+                replies.append(json.loads(await ws.recv()))
+            await ws.send('{"eof" : 1}')
+            return replies, await read_all(ws)
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sizes=st.lists(st.integers(1, 9000), min_size=1, max_size=6))
-def test_a_session_equals_offline_transcription_for_any_chunking(recognizer: StreamingRecognizer, speech: list[Path], sizes: list[int]) -> None:
+def test_a_session_equals_offline_transcription_for_any_chunking(default_recognizer: StreamingRecognizer, speech: list[Path], sizes: list[int]) -> None:
     samples, rate = read_pcm16(speech[0])
 
     async def session() -> Exchange:
-        async with running_server(recognizer) as server:
+        async with running_server(default_recognizer) as server:
             return await stream_native(url(server), pcm_chunks(samples, sizes), rate)
 
     exchange = asyncio.run(session())
     assert exchange.messages[0]["type"] == "ready"
     assert [m["type"] for m in exchange.messages[-2:]] == ["final", "end"]
     assert exchange.close_code == 1000
-    assert_matches_offline(exchange.final, offline(recognizer, speech[0]))
+    assert_matches_offline(exchange.final, offline(default_recognizer, speech[0]))
     assert exchange.final["end"] == pytest.approx(len(samples) / rate, abs=1e-3)
 
 
-def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path) -> None:
+def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(default_recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path) -> None:
     """Eight clients at once, at 8-48 kHz, in PCM16 and float32: batched together, each gets its own offline result."""
     rates = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 16000]
     cases = []
@@ -77,20 +86,20 @@ def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(recognize
         cases.append((path, resampled, rate, "float32" if i % 2 else "pcm16"))
 
     async def sessions() -> list[Exchange]:
-        async with running_server(recognizer) as server:
+        async with running_server(default_recognizer) as server:
             return await asyncio.gather(*(stream_native(url(server), pcm_chunks(s, [rate // 10], fmt), rate, fmt) for _, s, rate, fmt in cases))
 
     exchanges = asyncio.run(sessions())
     for (path, _, _, _), exchange in zip(cases, exchanges):
-        assert_matches_offline(exchange.final, offline(recognizer, path))
+        assert_matches_offline(exchange.final, offline(default_recognizer, path))
 
 
-def test_streams_are_batched_together(recognizer: StreamingRecognizer, speech: list[Path]) -> None:
+def test_streams_are_batched_together(default_recognizer: StreamingRecognizer, speech: list[Path]) -> None:
     samples, rate = read_pcm16(speech[1])
     frames = pcm_chunks(samples, [rate // 20])
 
     async def sessions() -> float:
-        async with running_server(recognizer, max_wait_ms=20.0) as server:
+        async with running_server(default_recognizer, max_wait_ms=20.0) as server:
             await asyncio.gather(*(stream_native(url(server), frames, rate) for _ in range(6)))
             samples_seen = server.metrics.registry.get_sample_value
             return samples_seen("asr_batch_size_sum") / samples_seen("asr_batch_size_count")
@@ -98,61 +107,42 @@ def test_streams_are_batched_together(recognizer: StreamingRecognizer, speech: l
     assert asyncio.run(sessions()) > 1.5  # mean streams per forward pass
 
 
-def test_vosk_protocol_with_config_answers_every_frame_and_ends_with_the_result(recognizer: StreamingRecognizer, speech: list[Path]) -> None:
+def test_vosk_protocol_with_config_answers_every_frame_and_ends_with_the_result(default_recognizer: StreamingRecognizer, speech: list[Path]) -> None:
     samples, rate = read_pcm16(speech[2])
     frames = pcm_chunks(samples, [rate // 5])
 
-    async def session() -> tuple[list[dict], Exchange]:
-        async with running_server(recognizer) as server:
-            async with connect(url(server, "/vosk")) as ws:
-                await ws.send(json.dumps({"config": {"sample_rate": rate, "max_alternatives": 0}}))
-                replies = []
-                for frame in frames:  # the way Vosk's own example client talks: one reply per message
-                    await ws.send(frame)
-                    replies.append(json.loads(await ws.recv()))
-                await ws.send('{"eof" : 1}')
-                return replies, await read_all(ws)
-
-    replies, exchange = asyncio.run(session())
+    replies, exchange = asyncio.run(vosk_session(default_recognizer, frames, {"sample_rate": rate, "max_alternatives": 0}))
     assert len(replies) == len(frames)
     assert all(set(reply) == {"partial"} for reply in replies)
     (result,) = exchange.messages
     assert set(result) == {"result", "text"}
-    assert_matches_offline(result, offline(recognizer, speech[2]))
+    assert_matches_offline(result, offline(default_recognizer, speech[2]))
     assert replies[-1]["partial"] == result["text"]
     assert exchange.close_code == 1000
 
 
 def test_vosk_client_without_config_uses_the_default_rate_and_words_false_gives_text_only(
-    recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path
+    default_recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path
 ) -> None:
     samples, rate = read_pcm16(speech[3])
     resampled = np.interp(np.arange(0, len(samples), rate / 16000), np.arange(len(samples)), samples).astype(np.int16)
     path = tmp_path / "16k.wav"
     soundfile.write(path, resampled, 16000, subtype="PCM_16")
 
-    async def session(config: dict | None) -> Exchange:
-        async with running_server(recognizer) as server:
-            async with connect(url(server, "/vosk")) as ws:
-                if config is not None:
-                    await ws.send(json.dumps({"config": config}))
-                for frame in pcm_chunks(resampled, [4000]):
-                    await ws.send(frame)
-                    await ws.recv()
-                await ws.send('{"eof" : 1}')
-                return await read_all(ws)
-
-    expected = offline(recognizer, path)
-    assert_matches_offline(asyncio.run(session(None)).messages[0], expected)
-    assert asyncio.run(session({"words": False, "sample_rate": 16000})).messages == [{"text": expected.text}]
+    frames = pcm_chunks(resampled, [4000])
+    expected = offline(default_recognizer, path)
+    _, without_config = asyncio.run(vosk_session(default_recognizer, frames, None))
+    assert_matches_offline(without_config.messages[0], expected)
+    _, text_only = asyncio.run(vosk_session(default_recognizer, frames, {"words": False, "sample_rate": 16000}))
+    assert text_only.messages == [{"text": expected.text}]
 
 
-def test_partials_grow_with_the_audio_heard(recognizer: StreamingRecognizer, speech: list[Path]) -> None:
+def test_partials_grow_with_the_audio_heard(default_recognizer: StreamingRecognizer, speech: list[Path]) -> None:
     samples, rate = read_pcm16(speech[0])
     frames = pcm_chunks(samples, [rate // 10])
 
     async def session() -> list[dict]:
-        async with running_server(recognizer) as server:
+        async with running_server(default_recognizer) as server:
             async with connect(url(server)) as ws:
                 await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
                 await ws.recv()
@@ -168,7 +158,7 @@ def test_partials_grow_with_the_audio_heard(recognizer: StreamingRecognizer, spe
     heard = [p["audio_end"] for p in partials]
     assert heard == pytest.approx([min((i + 1) * (rate // 10), len(samples)) / rate for i in range(len(frames))], abs=1e-3)
     texts = [p["text"] for p in partials]
-    assert texts[-1] == offline(recognizer, speech[0]).text
+    assert texts[-1] == offline(default_recognizer, speech[0]).text
     assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))  # greedy text only grows
 
 
@@ -183,17 +173,17 @@ def three_utterances(speech: list[Path], tmp_path_factory: pytest.TempPathFactor
     return path
 
 
-def test_endpoints_cut_a_session_into_utterances_with_their_own_finals(recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+def test_endpoints_cut_a_session_into_utterances_with_their_own_finals(default_recognizer: StreamingRecognizer, three_utterances: Path) -> None:
     samples, rate = read_pcm16(three_utterances)
 
     async def session(**settings: object) -> Exchange:
-        async with running_server(recognizer, **settings) as server:
+        async with running_server(default_recognizer, **settings) as server:
             return await stream_native(url(server), pcm_chunks(samples, [rate // 10]), rate)
 
     exchange = asyncio.run(session())
     finals = exchange.of_type("final")
     assert [f["segment"] for f in finals] == [0, 1, 2]
-    whole = offline(recognizer, three_utterances)
+    whole = offline(default_recognizer, three_utterances)
     assert_matches_offline({"text": whole.text, "words": [w for f in finals for w in f["words"]]}, whole)
     assert [f["start"] for f in finals[1:]] == [f["end"] for f in finals[:2]] and finals[2]["end"] == pytest.approx(len(samples) / rate, abs=1e-3)
     partial_segments = [p["segment"] for p in exchange.of_type("partial")]
@@ -205,22 +195,12 @@ def test_endpoints_cut_a_session_into_utterances_with_their_own_finals(recognize
     assert_matches_offline(unsegmented.final, whole)
 
 
-def test_vosk_sends_a_result_at_each_endpoint_in_place_of_that_frames_partial(recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+def test_vosk_sends_a_result_at_each_endpoint_in_place_of_that_frames_partial(default_recognizer: StreamingRecognizer, three_utterances: Path) -> None:
     samples, rate = read_pcm16(three_utterances)
     frames = pcm_chunks(samples, [rate // 10])
 
-    async def session() -> tuple[list[dict], Exchange]:
-        async with running_server(recognizer) as server:
-            async with connect(url(server, "/vosk")) as ws:
-                replies = []
-                for frame in frames:
-                    await ws.send(frame)
-                    replies.append(json.loads(await ws.recv()))
-                await ws.send('{"eof" : 1}')
-                return replies, await read_all(ws)
-
-    replies, exchange = asyncio.run(session())
+    replies, exchange = asyncio.run(vosk_session(default_recognizer, frames, None))
     assert len(replies) == len(frames)
     results = [reply for reply in replies if "result" in reply] + exchange.messages
     assert len(results) == 3
-    assert " ".join(r["text"] for r in results) == offline(recognizer, three_utterances).text
+    assert " ".join(r["text"] for r in results) == offline(default_recognizer, three_utterances).text
