@@ -180,7 +180,10 @@ class FileSource(_QueuedSource):
     def stop(self) -> None:
         """Stop playing; ``read`` then returns what is queued, followed by None."""
         self._stopped.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # started
+            self._thread.join()
+        else:
+            self._blocks.end()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the whole file has been played; False on timeout."""

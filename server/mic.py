@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     where = args.server or "this machine"
     print(f"captioning {source.name} ({source.sample_rate} Hz) on {where}; Ctrl-C to stop", file=sys.stderr)
     try:
-        source.start()
         if args.server:
+            source.start()
             asyncio.run(_caption_remotely(args.server, args.token, source, view.partial, on_final, stop))
         else:
             _caption_locally(args, source, view.partial, on_final, stop)
@@ -99,6 +99,7 @@ def _caption_locally(args: argparse.Namespace, source: Any, on_partial: Callable
     from asr.stream import StreamingRecognizer
 
     recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.compute)
+    source.start()  # only once the model is loaded, so that the captions keep up from the first word
     caption_source(recognizer, source, on_partial, on_final, stop)
 
 
