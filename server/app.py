@@ -65,7 +65,7 @@ class SpeechServer:
         self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device)
         self.metrics = ServerMetrics()
         self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics)
-        self.limits = SessionSettings(
+        self.session_settings = SessionSettings(
             config.max_frame_bytes,
             config.queue_seconds,
             config.idle_timeout,
@@ -187,7 +187,7 @@ class SpeechServer:
                 return
             session_id = f"{self._id_prefix}-{next(self._ids)}"
             dialect = ROUTES[urlsplit(connection.request.path).path]
-            session = Session(connection, dialect, session_id, self.batcher, self.limits, self.metrics)
+            session = Session(connection, dialect, session_id, self.batcher, self.session_settings, self.metrics)
             self.sessions[session_id] = session
             try:
                 await session.run()

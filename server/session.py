@@ -85,13 +85,13 @@ class Session:
     """Serves one websocket connection with the native or the Vosk protocol."""
 
     def __init__(
-        self, connection: ServerConnection, dialect: str, session_id: str, batcher: Batcher, limits: SessionSettings, metrics: ServerMetrics
+        self, connection: ServerConnection, dialect: str, session_id: str, batcher: Batcher, settings: SessionSettings, metrics: ServerMetrics
     ) -> None:
         self.connection = connection
         self.dialect = dialect
         self.id = session_id
         self.batcher = batcher
-        self.limits = limits
+        self.settings = settings
         self.metrics = metrics
         self.start = Start()
         self.stream: Stream | None = None  # made when the session starts, at its sample rate
@@ -147,19 +147,19 @@ class Session:
         if isinstance(message, bytes):
             if self.dialect == NATIVE:
                 raise ProtocolError("audio_before_start", "send {\"type\": \"start\", ...} before any audio", CloseCode.POLICY)
-            self.start = Start(sample_rate=self.limits.vosk_sample_rate)
+            self.start = Start(sample_rate=self.settings.vosk_sample_rate)
             self._first_audio = message
         else:
             parsed = self._parse(message)
             if isinstance(parsed, Stop):
                 raise ProtocolError("stop_before_start", "the session ended before it started", CloseCode.POLICY)
             self.start = parsed
-        self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, self.limits.endpoint)
+        self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, self.settings.endpoint)
         if self.dialect == NATIVE:
             await self.connection.send(protocol.ready(self.id, self.start.sample_rate, self.start.format))
 
     async def _stream(self) -> None:
-        capacity = max(1, int(self.limits.queue_seconds * self.start.sample_rate))
+        capacity = max(1, int(self.settings.queue_seconds * self.start.sample_rate))
         self._buffer = _AudioBuffer(capacity)
         if self._first_audio is not None:
             await self._buffer.put(self._decode(self._first_audio))
@@ -183,23 +183,23 @@ class Session:
 
     async def _receive_message(self) -> str | bytes:
         try:
-            async with asyncio.timeout(self.limits.idle_timeout):
+            async with asyncio.timeout(self.settings.idle_timeout):
                 return await self.connection.recv()
         except TimeoutError:
-            raise ProtocolError("idle_timeout", f"no message for {self.limits.idle_timeout:g} s", CloseCode.POLICY) from None
+            raise ProtocolError("idle_timeout", f"no message for {self.settings.idle_timeout:g} s", CloseCode.POLICY) from None
 
     def _parse(self, text: str) -> Start | Stop:
         if self.dialect == VOSK:
-            return protocol.parse_vosk(text, self.limits.vosk_sample_rate)
+            return protocol.parse_vosk(text, self.settings.vosk_sample_rate)
         return protocol.parse_native(text)
 
     def _decode(self, data: bytes) -> torch.Tensor:
-        count = protocol.check_audio_frame(data, self.start.format, self.limits.max_frame_bytes)
+        count = protocol.check_audio_frame(data, self.start.format, self.settings.max_frame_bytes)
         try:
             samples = pcm16_to_float(data) if self.start.format == "pcm16" else float32_bytes_to_float(data)
         except AudioError as exc:
             raise ProtocolError("bad_audio", str(exc)) from None
-        limit = self.limits.max_session_seconds
+        limit = self.settings.max_session_seconds
         if self.samples_received + count > limit * self.start.sample_rate or time.monotonic() - self.opened_at > limit:
             raise ProtocolError("session_too_long", f"sessions are limited to {limit:g} s", CloseCode.POLICY)
         self.samples_received += count
