@@ -41,12 +41,14 @@ def _add_transcribe(commands: argparse._SubParsersAction) -> None:
         "transcribe",
         help="transcribe audio files, folders or manifests",
         description=(
-            "Transcribe audio files (WAV, FLAC, OGG, ...), folders of them (searched recursively) or "
-            "JSON Lines manifests. Each file streams through the recognizer in blocks, so long "
-            "recordings use bounded memory. Exits non-zero if any input failed, after finishing the others."
+            "Transcribe audio files (WAV, FLAC, OGG, ...), folders of them (searched recursively), globs or "
+            "JSON Lines manifests. Many files are recognized together in batched steps, longest first, and "
+            "each streams through in blocks, so long recordings use bounded memory. With -o, outputs are "
+            "written atomically and files already done are skipped, so an interrupted run resumes. Exits "
+            "non-zero if any input failed, after finishing the others."
         ),
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder, or manifest (.jsonl)")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder, glob ('calls/**/*.wav', quoted) or manifest (.jsonl)")
     _add_model_options(parser)
     parser.add_argument(
         "--format",
@@ -62,6 +64,8 @@ def _add_transcribe(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="write <name>.<format> per input here (jsonl: transcripts.jsonl) instead of printing to stdout",
     )
+    parser.add_argument("--overwrite", action="store_true", help="with -o: redo inputs whose output is already there (default: skip them)")
+    parser.add_argument("--batch-size", type=int, default=32, help="files recognized together in one batched step")
 
 
 def _add_init_model(commands: argparse._SubParsersAction) -> None:
@@ -179,7 +183,9 @@ def _run_transcribe(args: argparse.Namespace) -> int:
     from asr.transcribe import transcribe_all
 
     recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device)
-    failures = transcribe_all(recognizer, args.paths, args.format, args.output_dir)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    failures = transcribe_all(recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size)
     return 1 if failures else 0
 
 

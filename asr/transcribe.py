@@ -2,29 +2,39 @@
 
 Each file is read in blocks and fed to a stream chunk by chunk with its state carried
 over, so a file of any length runs in bounded memory and gets the same text it would
-get in one pass. A file that fails is reported with its path and reason; the rest finish.
+get in one pass. Many files are in flight at once: every step feeds each of them its next
+block and runs one batched forward pass, and a finished file's slot goes to the next one
+(longest files first, so the batch stays full). A file that fails is reported with its
+path and reason; the rest finish.
 """
 
 from __future__ import annotations
 
+import glob
+import itertools
+import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import soundfile
+import torch
 from tqdm import tqdm
 
 from asr.audio import AUDIO_EXTENSIONS, AudioError, iter_audio
 from asr.data.manifest import read_manifest
 from asr.formats import FileTranscript, render
-from asr.stream import StreamingRecognizer
+from asr.stream import Stream, StreamingRecognizer
 
-__all__ = ["InputFile", "collect_inputs", "transcribe_file", "transcribe_all"]
+__all__ = ["InputFile", "collect_inputs", "input_duration", "transcribe_file", "transcribe_many", "transcribe_all"]
 
 MANIFEST_SUFFIXES = (".jsonl", ".manifest")
 BLOCK_SECONDS = 10.0
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}{postfix}]"
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ def _is_audio(path: Path) -> bool:
 
 
 def collect_inputs(paths: Sequence[str]) -> Iterator[InputFile | tuple[str, str]]:
-    """Expand files, directories (recursively, sorted) and manifests into input files.
+    """Expand files, directories (recursively, sorted), globs ("calls/**/*.wav") and manifests into input files.
 
     Yields an ``InputFile`` per audio file, or ``(path, reason)`` for an argument that
     cannot be used (missing, or a manifest with an error), so one bad argument never
@@ -64,8 +74,23 @@ def collect_inputs(paths: Sequence[str]) -> Iterator[InputFile | tuple[str, str]
                 yield InputFile(entry.audio, str(entry.audio), stem.with_suffix(""))
         elif path.exists():
             yield InputFile(path, given, Path(path.name).with_suffix(""))
+        elif glob.has_magic(given):
+            matches = sorted(Path(match) for match in glob.glob(given, recursive=True) if _is_audio(Path(match)))
+            if not matches:
+                yield given, f"the pattern matches no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})"
+            root = Path(_literal_prefix(given))
+            for match in matches:
+                stem = match.relative_to(root) if match.is_relative_to(root) else Path(match.name)
+                yield InputFile(match, str(match), stem.with_suffix(""))
         else:
             yield given, "no such file or directory"
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard: outputs mirror the tree below it."""
+    parts = Path(pattern).parts
+    literal = [part for part in itertools.takewhile(lambda part: not glob.has_magic(part), parts[:-1])]
+    return str(Path(*literal)) if literal else "."
 
 
 def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | None = None) -> FileTranscript:
@@ -77,6 +102,61 @@ def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | No
     transcript = stream.finish()
     duration = stream.samples_received / recognizer.logmel.config.sample_rate
     return FileTranscript(audio=given if given is not None else str(path), transcript=transcript, duration=duration)
+
+
+@dataclass
+class _Slot:
+    """One file in flight: its input, its stream, and the rest of its blocks."""
+
+    item: InputFile
+    stream: Stream
+    blocks: Iterator[torch.Tensor]
+
+
+def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: float) -> _Slot:
+    return _Slot(item, recognizer.create_stream(), iter_audio(item.audio, block_seconds=block_seconds))
+
+
+def transcribe_many(
+    recognizer: StreamingRecognizer, items: Sequence[InputFile], batch_size: int = 32, block_seconds: float = BLOCK_SECONDS
+) -> Iterator[tuple[InputFile, FileTranscript | AudioError]]:
+    """Transcribe ``items`` ``batch_size`` at a time in one batched step; yields each as it finishes.
+
+    Results equal ``transcribe_file`` on each file alone (the engine's batch == single stream).
+    """
+    waiting = sorted(items, key=input_duration, reverse=True)
+    waiting.reverse()  # pop() from the end takes the longest first
+    active: list[_Slot] = []
+    while waiting or active:
+        while waiting and len(active) < batch_size:
+            active.append(_open_slot(recognizer, waiting.pop(), block_seconds))
+        ended: list[_Slot] = []
+        for slot in list(active):
+            try:
+                block = next(slot.blocks, None)
+            except AudioError as error:
+                active.remove(slot)
+                yield slot.item, error
+                continue
+            if block is None:
+                slot.stream.end_input()
+                ended.append(slot)
+            else:
+                slot.stream.feed(block)
+        recognizer.step([slot.stream for slot in active])
+        for slot in ended:
+            active.remove(slot)
+            duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
+            yield slot.item, FileTranscript(slot.item.given, slot.stream.finish(), duration)
+
+
+def input_duration(item: InputFile) -> float:
+    """Seconds of audio, from the header alone (0 when it cannot be read: the error comes later)."""
+    try:
+        info = soundfile.info(str(item.audio))
+    except (soundfile.LibsndfileError, RuntimeError, OSError):
+        return 0.0
+    return info.frames / info.samplerate
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -93,38 +173,139 @@ def transcribe_all(
     out_dir: Path | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    overwrite: bool = False,
+    batch_size: int = 32,
 ) -> int:
     """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed.
 
-    Without ``out_dir`` results go to ``stdout`` (jsonl: one object per line, as each file
-    finishes). With it, each file gets ``<out_dir>/<name>.<fmt>``, except jsonl, which
-    collects every file in ``<out_dir>/transcripts.jsonl``.
+    Without ``out_dir`` results go to ``stdout`` in input order. With it, each file gets
+    ``<out_dir>/<name>.<fmt>``, written atomically, except jsonl, which appends one line per
+    file to ``<out_dir>/transcripts.jsonl`` as it finishes. Files whose output is already
+    there are skipped unless ``overwrite``, so an interrupted run resumes where it stopped.
     """
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     items = list(collect_inputs(paths))
     failures: list[tuple[str, str]] = [item for item in items if isinstance(item, tuple)]
     files = [item for item in items if isinstance(item, InputFile)]
-    jsonl_lines: list[str] = []
-    for item in tqdm(files, desc="transcribing", unit="file", file=stderr, disable=None):
-        try:
-            result = transcribe_file(recognizer, item.audio, item.given)
-        except AudioError as error:
-            failures.append((item.given, str(error)))
-            continue
-        text = render(result, fmt)
-        if out_dir is None:
-            prefix = f"==> {item.given} <==\n" if len(files) > 1 and fmt != "jsonl" else ""
-            stdout.write(prefix + text)
-            stdout.flush()
-        elif fmt == "jsonl":
-            jsonl_lines.append(text)
-        else:
-            _write_atomically(out_dir / item.output_stem.with_suffix(f".{fmt}"), text)
-    if out_dir is not None and fmt == "jsonl":
-        _write_atomically(out_dir / "transcripts.jsonl", "".join(jsonl_lines))
+    sink = _Sink(fmt, out_dir, stdout, many=len(files) > 1, overwrite=overwrite)
+    todo = [item for item in files if not sink.done(item)]
+    if len(todo) < len(files):
+        print(f"skipping {len(files) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
+    with _Progress(todo, stderr) as progress:
+        for item, result in transcribe_many(recognizer, todo, batch_size):
+            if isinstance(result, AudioError):
+                failures.append((item.given, str(result)))
+                sink.skip(item)
+            else:
+                sink.write(item, result)
+            progress.advance(item)
+    sink.close()
     for given, reason in failures:
         message = reason if reason.startswith(given) else f"{given}: {reason}"
         print(f"error: {message}", file=stderr)
     if failures:
         print(f"{len(failures)} of {len(items)} inputs failed", file=stderr)
     return len(failures)
+
+
+class _Sink:
+    """Where results go: stdout in input order, a file per input, or one appended JSON Lines file."""
+
+    def __init__(self, fmt: str, out_dir: Path | None, stdout: TextIO, many: bool, overwrite: bool) -> None:
+        self.fmt, self.out_dir, self.stdout, self.many = fmt, out_dir, stdout, many
+        self._order: list[InputFile] = []  # stdout: results wait here until every earlier input is done
+        self._ready: dict[int, str | None] = {}
+        self._jsonl: TextIO | None = None
+        self._jsonl_done: set[str] = set()
+        if out_dir is not None and fmt == "jsonl":
+            path = out_dir / "transcripts.jsonl"
+            self._jsonl_done = set() if overwrite else _completed_jsonl(path)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self._jsonl = path.open("w" if overwrite else "a", encoding="utf-8")
+        self.overwrite = overwrite
+
+    def _path(self, item: InputFile) -> Path:
+        return self.out_dir / item.output_stem.with_suffix(f".{self.fmt}")
+
+    def done(self, item: InputFile) -> bool:
+        """Whether ``item`` already has its output (and will be skipped)."""
+        self._order.append(item)
+        if self.out_dir is None or self.overwrite:
+            return False
+        if self._jsonl is not None:
+            return item.given in self._jsonl_done
+        return self._path(item).exists()
+
+    def write(self, item: InputFile, result: FileTranscript) -> None:
+        text = render(result, self.fmt)
+        if self._jsonl is not None:
+            self._jsonl.write(text)
+            self._jsonl.flush()
+        elif self.out_dir is not None:
+            _write_atomically(self._path(item), text)
+        else:
+            prefix = f"==> {item.given} <==\n" if self.many and self.fmt != "jsonl" else ""
+            self._release(item, prefix + text)
+
+    def skip(self, item: InputFile) -> None:
+        if self.out_dir is None:
+            self._release(item, None)
+
+    def _release(self, item: InputFile, text: str | None) -> None:
+        """Print ``item``'s text once every input before it has been printed (or skipped)."""
+        self._ready[id(item)] = text
+        while self._order and id(self._order[0]) in self._ready:
+            ready = self._ready.pop(id(self._order.pop(0)))
+            if ready is not None:
+                self.stdout.write(ready)
+        self.stdout.flush()
+
+    def close(self) -> None:
+        """Finish the outputs; transcripts.jsonl, appended in finishing order, is put in input order."""
+        if self._jsonl is None:
+            return
+        self._jsonl.close()
+        path = self.out_dir / "transcripts.jsonl"
+        rank = {item.given: index for index, item in enumerate(self._order)}
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        lines.sort(key=lambda line: rank.get(json.loads(line)["audio"], len(rank)))
+        _write_atomically(path, "".join(lines))
+
+
+def _completed_jsonl(path: Path) -> set[str]:
+    """The inputs recorded in an earlier run's transcripts.jsonl; a torn last line is cut off."""
+    if not path.exists():
+        return set()
+    done, keep = set(), []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            done.add(json.loads(line)["audio"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            break  # an interrupted write: everything from here is redone
+        keep.append(line)
+    _write_atomically(path, "".join(keep))
+    return done
+
+
+class _Progress:
+    """A progress bar over audio seconds, with files done and the speed in x real time."""
+
+    def __init__(self, items: Sequence[InputFile], stream: TextIO) -> None:
+        self._seconds = {id(item): input_duration(item) for item in items}
+        self._files, self._done = len(items), 0
+        self._started = time.perf_counter()
+        total = sum(self._seconds.values())
+        self._bar = tqdm(total=total / 3600, unit="h", desc="transcribing", file=stream, disable=None, bar_format=BAR_FORMAT)
+
+    def advance(self, item: InputFile) -> None:
+        self._done += 1
+        self._bar.update(self._seconds.get(id(item), 0.0) / 3600)
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        speed = self._bar.n * 3600 / elapsed
+        self._bar.set_postfix_str(f"{self._done}/{self._files} files, {speed:.0f}x real time")
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()

@@ -1,0 +1,125 @@
+"""Batch transcription: many files per batched step, resuming, globs, and output order."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from asr.audio import AudioError
+from asr.checkpoint import Checkpoint, save_checkpoint
+from asr.stream import StreamingRecognizer
+from asr.transcribe import InputFile, collect_inputs, transcribe_all, transcribe_file, transcribe_many
+from tests.conftest import assert_same_transcript, synth_signal
+
+
+@pytest.fixture(scope="module")
+def recognizer(tiny_checkpoint: Checkpoint) -> StreamingRecognizer:
+    return StreamingRecognizer(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Seven files of different lengths and rates in a small tree, one of them corrupt."""
+    root = tmp_path / "calls"
+    (root / "b").mkdir(parents=True)
+    for i, (seconds, rate) in enumerate([(0.7, 16000), (3.2, 8000), (1.1, 44100), (12.5, 16000), (0.2, 22050), (2.4, 16000)]):
+        soundfile.write(root / ("b" if i % 2 else ".") / f"{i}.wav", synth_signal(seconds, rate, seed=i), rate)
+    (root / "b" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    return root
+
+
+def inputs(folder: Path) -> list[InputFile]:
+    return [item for item in collect_inputs([str(folder)]) if isinstance(item, InputFile)]
+
+
+def test_batched_files_equal_each_file_alone_and_a_corrupt_one_fails_alone(recognizer: StreamingRecognizer, folder: Path) -> None:
+    items = inputs(folder)
+    results = dict(transcribe_many(recognizer, items, batch_size=3, block_seconds=1.0))  # refills slots as files end
+    assert set(results) == set(items)
+    for item, result in results.items():
+        if item.audio.name == "broken.wav":
+            assert isinstance(result, AudioError) and "broken.wav" in str(result)
+            continue
+        alone = transcribe_file(recognizer, item.audio, item.given)
+        assert_same_transcript(result.transcript, alone.transcript, conf_tolerance=1e-3)  # batched float sums differ slightly
+        assert result.duration == pytest.approx(alone.duration)
+
+
+def test_stdout_keeps_input_order_though_long_files_finish_last(recognizer: StreamingRecognizer, folder: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    failures = transcribe_all(recognizer, [str(folder)], "jsonl", stdout=out, stderr=err, batch_size=4)
+    assert failures == 1 and "broken.wav" in err.getvalue()
+    printed = [json.loads(line)["audio"] for line in out.getvalue().splitlines()]
+    assert printed == [item.given for item in inputs(folder) if item.audio.name != "broken.wav"]
+
+
+def test_an_interrupted_run_resumes_and_overwrite_redoes(recognizer: StreamingRecognizer, folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert transcribe_all(recognizer, [str(folder)], "srt", out, stderr=io.StringIO()) == 1
+    done = sorted(out.rglob("*.srt"))
+    assert len(done) == 6
+    os.utime(done[0], (1, 1))  # an old output: a rerun must leave it alone
+    done[1].unlink()  # as if the run had been interrupted before this file
+    err = io.StringIO()
+    transcribe_all(recognizer, [str(folder)], "srt", out, stderr=err)
+    assert "skipping 5 files" in err.getvalue()
+    assert done[1].exists() and done[0].stat().st_mtime == 1
+    transcribe_all(recognizer, [str(folder)], "srt", out, stderr=io.StringIO(), overwrite=True)
+    assert done[0].stat().st_mtime > 1
+
+
+def test_jsonl_output_resumes_after_a_torn_line_and_ends_in_input_order(recognizer: StreamingRecognizer, folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    transcribe_all(recognizer, [str(folder)], "jsonl", out, stderr=io.StringIO())
+    path = out / "transcripts.jsonl"
+    complete = path.read_text()
+    lines = complete.splitlines(keepends=True)
+    path.write_text("".join(lines[:2]) + lines[2][:15])  # interrupted while writing the third line
+    err = io.StringIO()
+    transcribe_all(recognizer, [str(folder)], "jsonl", out, stderr=err)
+    assert "skipping 2 files" in err.getvalue()
+    redone = path.read_text()
+    assert [json.loads(line)["audio"] for line in redone.splitlines()] == [json.loads(line)["audio"] for line in lines]
+    assert [json.loads(line)["text"] for line in redone.splitlines()] == [json.loads(line)["text"] for line in lines]
+
+
+def test_a_glob_selects_files_and_outputs_mirror_the_tree_below_it(folder: Path) -> None:
+    found = list(collect_inputs([str(folder / "**" / "*.wav")]))
+    assert sorted(str(item.output_stem) for item in found) == ["0", "2", "4", "b/1", "b/3", "b/5", "b/broken"]
+    assert list(collect_inputs([str(folder / "*.mp4")])) == [(str(folder / "*.mp4"), "the pattern matches no audio files (.aif, .aiff, .au, .flac, .mp3, .oga, .ogg, .opus, .wav)")]
+
+
+PEAK_MEMORY = """
+import resource, sys
+from asr.checkpoint import load_checkpoint
+from asr.stream import StreamingRecognizer
+from asr.transcribe import transcribe_file
+result = transcribe_file(StreamingRecognizer(load_checkpoint(sys.argv[1]), device="cpu"), sys.argv[2])
+print(result.duration, len(result.transcript.words), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_an_hour_long_file_needs_no_more_memory_than_a_minute(tiny_checkpoint: Checkpoint, tmp_path: Path) -> None:
+    """Peak RSS of a whole process transcribing 1 h vs 1 min of audio: within 100 MB of each other."""
+    model = tmp_path / "tiny.pt"
+    save_checkpoint(tiny_checkpoint, model)
+    minute = synth_signal(60.0, seed=7)
+    for name, minutes in (("minute.wav", 1), ("hour.wav", 60)):
+        with soundfile.SoundFile(tmp_path / name, "w", samplerate=16000, channels=1, subtype="PCM_16") as handle:
+            for _ in range(minutes):  # written a minute at a time: the test itself stays small too
+                handle.write(minute)
+    peaks = {}
+    for name in ("minute.wav", "hour.wav"):
+        run = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(model), str(tmp_path / name)], capture_output=True, text=True, check=True)
+        duration, words, peak_mb = run.stdout.split()
+        assert int(words) > 0
+        peaks[name] = (float(duration), int(peak_mb))
+    assert peaks["hour.wav"][0] == pytest.approx(3600, abs=0.1)
+    assert peaks["hour.wav"][1] - peaks["minute.wav"][1] < 100, peaks
