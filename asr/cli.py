@@ -179,13 +179,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_transcribe(args: argparse.Namespace) -> int:
+    from asr.shard import Shard, join_process_group, leave_process_group
     from asr.stream import StreamingRecognizer
     from asr.transcribe import transcribe_all
 
-    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    failures = transcribe_all(recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size)
+    device, rank, world = join_process_group(want_cuda=args.device != "cpu")
+    if args.device == "cuda" and device.type != "cuda":
+        raise ValueError("--device cuda was requested but no CUDA device is available")
+    try:
+        recognizer = StreamingRecognizer.from_pretrained(args.model, device=device)
+        failures = transcribe_all(
+            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world)
+        )
+    finally:
+        leave_process_group()
     return 1 if failures else 0
 
 

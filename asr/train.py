@@ -31,6 +31,7 @@ from asr.data.dataset import SpeechDataset, collate, compute_cmvn, length_bucket
 from asr.data.manifest import ManifestEntry, read_manifest
 from asr.decoding import GreedyCTCDecoder, GreedyState
 from asr.model import AcousticModel
+from asr.shard import join_process_group, leave_process_group
 from asr.tokens import Tokenizer
 
 __all__ = ["train", "TRAIN_STATE", "MODEL_FILE", "LOG_FILE"]
@@ -265,28 +266,13 @@ class _Log:
             csv.writer(handle).writerow(row)
 
 
-def _distributed() -> tuple[torch.device, int, int]:
-    """(device, rank, world size), joining the process group when launched by torchrun."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if torch.cuda.is_available():
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return device, rank, world_size
-
-
 def train(config: ExperimentConfig, resume: bool = True, stop_after: int | None = None) -> Path:
     """Train (or resume) the run in ``config.train.output_dir``; returns the path of ``model.pt``.
 
     ``stop_after`` pauses the run once it reaches that step (for time-boxed machines); the
     same call later resumes it with an unchanged schedule.
     """
-    device, rank, world_size = _distributed()
+    device, rank, world_size = join_process_group()
     torch.manual_seed(config.train.seed)
     trainer = Trainer(config, device, rank, world_size)
     state_path = trainer.output / TRAIN_STATE
@@ -295,6 +281,5 @@ def train(config: ExperimentConfig, resume: bool = True, stop_after: int | None 
     try:
         trainer.run(stop_after)
     finally:
-        if world_size > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        leave_process_group()
     return trainer.output / MODEL_FILE

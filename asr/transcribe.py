@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import glob
 import itertools
-import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +25,9 @@ from tqdm import tqdm
 
 from asr.audio import AUDIO_EXTENSIONS, AudioError, iter_audio
 from asr.data.manifest import read_manifest
-from asr.formats import FileTranscript, render
+from asr.formats import FileTranscript
+from asr.outputs import OutputSink
+from asr.shard import Shard
 from asr.stream import Stream, StreamingRecognizer
 
 __all__ = ["InputFile", "collect_inputs", "input_duration", "transcribe_file", "transcribe_many", "transcribe_all"]
@@ -159,13 +159,6 @@ def input_duration(item: InputFile) -> float:
     return info.frames / info.samplerate
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def transcribe_all(
     recognizer: StreamingRecognizer,
     paths: Sequence[str],
@@ -175,127 +168,59 @@ def transcribe_all(
     stderr: TextIO | None = None,
     overwrite: bool = False,
     batch_size: int = 32,
+    shard: Shard = Shard(),
 ) -> int:
-    """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed.
+    """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed (in all shards).
 
     Without ``out_dir`` results go to ``stdout`` in input order. With it, each file gets
-    ``<out_dir>/<name>.<fmt>``, written atomically, except jsonl, which appends one line per
-    file to ``<out_dir>/transcripts.jsonl`` as it finishes. Files whose output is already
-    there are skipped unless ``overwrite``, so an interrupted run resumes where it stopped.
+    ``<out_dir>/<name>.<fmt>``, written atomically, and jsonl goes to ``<out_dir>/transcripts.jsonl``
+    (asr/outputs.py). Files whose output is already there are skipped unless ``overwrite``, so an
+    interrupted run resumes. Under torchrun each process takes its ``shard`` of the files, and the
+    outputs are the same as one process would write.
     """
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     items = list(collect_inputs(paths))
-    failures: list[tuple[str, str]] = [item for item in items if isinstance(item, tuple)]
+    failures: list[tuple[str, str]] = [item for item in items if isinstance(item, tuple)] if shard.rank == 0 else []
     files = [item for item in items if isinstance(item, InputFile)]
-    sink = _Sink(fmt, out_dir, stdout, many=len(files) > 1, overwrite=overwrite)
-    todo = [item for item in files if not sink.done(item)]
-    if len(todo) < len(files):
-        print(f"skipping {len(files) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
-    with _Progress(todo, stderr) as progress:
+    sink = OutputSink(fmt, out_dir, [item.given for item in files], stdout, overwrite, part=shard.rank if shard.world > 1 else None)
+    mine = shard.select(files)
+    todo = [item for item in mine if not sink.done(item.given, item.output_stem)]
+    if len(todo) < len(mine):
+        print(f"skipping {len(mine) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
+    with _Progress(todo, stderr, enabled=shard.rank == 0) as progress:
         for item, result in transcribe_many(recognizer, todo, batch_size):
             if isinstance(result, AudioError):
                 failures.append((item.given, str(result)))
-                sink.skip(item)
+                sink.skip(item.given)
             else:
-                sink.write(item, result)
+                sink.write(item.given, item.output_stem, result)
             progress.advance(item)
     sink.close()
-    for given, reason in failures:
-        message = reason if reason.startswith(given) else f"{given}: {reason}"
-        print(f"error: {message}", file=stderr)
-    if failures:
-        print(f"{len(failures)} of {len(items)} inputs failed", file=stderr)
+    if shard.world > 1:
+        gathered = shard.gather((failures, sink.collected))
+        failures = [failure for part, _ in gathered for failure in part]
+        if shard.rank == 0:
+            sink.finish_shards([collected for _, collected in gathered])
+        shard.barrier()
+    if shard.rank == 0:
+        for given, reason in failures:
+            message = reason if reason.startswith(given) else f"{given}: {reason}"
+            print(f"error: {message}", file=stderr)
+        if failures:
+            print(f"{len(failures)} of {len(items)} inputs failed", file=stderr)
     return len(failures)
-
-
-class _Sink:
-    """Where results go: stdout in input order, a file per input, or one appended JSON Lines file."""
-
-    def __init__(self, fmt: str, out_dir: Path | None, stdout: TextIO, many: bool, overwrite: bool) -> None:
-        self.fmt, self.out_dir, self.stdout, self.many = fmt, out_dir, stdout, many
-        self._order: list[InputFile] = []  # stdout: results wait here until every earlier input is done
-        self._ready: dict[int, str | None] = {}
-        self._jsonl: TextIO | None = None
-        self._jsonl_done: set[str] = set()
-        if out_dir is not None and fmt == "jsonl":
-            path = out_dir / "transcripts.jsonl"
-            self._jsonl_done = set() if overwrite else _completed_jsonl(path)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            self._jsonl = path.open("w" if overwrite else "a", encoding="utf-8")
-        self.overwrite = overwrite
-
-    def _path(self, item: InputFile) -> Path:
-        return self.out_dir / item.output_stem.with_suffix(f".{self.fmt}")
-
-    def done(self, item: InputFile) -> bool:
-        """Whether ``item`` already has its output (and will be skipped)."""
-        self._order.append(item)
-        if self.out_dir is None or self.overwrite:
-            return False
-        if self._jsonl is not None:
-            return item.given in self._jsonl_done
-        return self._path(item).exists()
-
-    def write(self, item: InputFile, result: FileTranscript) -> None:
-        text = render(result, self.fmt)
-        if self._jsonl is not None:
-            self._jsonl.write(text)
-            self._jsonl.flush()
-        elif self.out_dir is not None:
-            _write_atomically(self._path(item), text)
-        else:
-            prefix = f"==> {item.given} <==\n" if self.many and self.fmt != "jsonl" else ""
-            self._release(item, prefix + text)
-
-    def skip(self, item: InputFile) -> None:
-        if self.out_dir is None:
-            self._release(item, None)
-
-    def _release(self, item: InputFile, text: str | None) -> None:
-        """Print ``item``'s text once every input before it has been printed (or skipped)."""
-        self._ready[id(item)] = text
-        while self._order and id(self._order[0]) in self._ready:
-            ready = self._ready.pop(id(self._order.pop(0)))
-            if ready is not None:
-                self.stdout.write(ready)
-        self.stdout.flush()
-
-    def close(self) -> None:
-        """Finish the outputs; transcripts.jsonl, appended in finishing order, is put in input order."""
-        if self._jsonl is None:
-            return
-        self._jsonl.close()
-        path = self.out_dir / "transcripts.jsonl"
-        rank = {item.given: index for index, item in enumerate(self._order)}
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        lines.sort(key=lambda line: rank.get(json.loads(line)["audio"], len(rank)))
-        _write_atomically(path, "".join(lines))
-
-
-def _completed_jsonl(path: Path) -> set[str]:
-    """The inputs recorded in an earlier run's transcripts.jsonl; a torn last line is cut off."""
-    if not path.exists():
-        return set()
-    done, keep = set(), []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        try:
-            done.add(json.loads(line)["audio"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            break  # an interrupted write: everything from here is redone
-        keep.append(line)
-    _write_atomically(path, "".join(keep))
-    return done
 
 
 class _Progress:
     """A progress bar over audio seconds, with files done and the speed in x real time."""
 
-    def __init__(self, items: Sequence[InputFile], stream: TextIO) -> None:
+    def __init__(self, items: Sequence[InputFile], stream: TextIO, enabled: bool = True) -> None:
         self._seconds = {id(item): input_duration(item) for item in items}
         self._files, self._done = len(items), 0
         self._started = time.perf_counter()
         total = sum(self._seconds.values())
-        self._bar = tqdm(total=total / 3600, unit="h", desc="transcribing", file=stream, disable=None, bar_format=BAR_FORMAT)
+        disable = None if enabled else True  # None: on when the stream is a terminal
+        self._bar = tqdm(total=total / 3600, unit="h", desc="transcribing", file=stream, disable=disable, bar_format=BAR_FORMAT)
 
     def advance(self, item: InputFile) -> None:
         self._done += 1
@@ -309,3 +234,9 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         self._bar.close()
+
+
+if __name__ == "__main__":  # torchrun --nproc-per-node N -m asr.transcribe PATH... [options of asr transcribe]
+    from asr.cli import main
+
+    sys.exit(main(["transcribe", *sys.argv[1:]]))

@@ -123,3 +123,28 @@ def test_an_hour_long_file_needs_no_more_memory_than_a_minute(tiny_checkpoint: C
         peaks[name] = (float(duration), int(peak_mb))
     assert peaks["hour.wav"][0] == pytest.approx(3600, abs=0.1)
     assert peaks["hour.wav"][1] - peaks["minute.wav"][1] < 100, peaks
+
+
+def run_transcribe(processes: int, model: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)] if processes > 1 else []
+    # batch size 1: each file's arithmetic is then the same whichever process, and whichever
+    # other files, it shares a run with, so the outputs can be compared byte for byte
+    command = [sys.executable, *launcher, "-m", "asr.transcribe", *args, "--model", str(model), "--device", "cpu", "--batch-size", "1"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_two_processes_under_torchrun_write_what_one_process_writes(tiny_checkpoint: Checkpoint, folder: Path, tmp_path: Path) -> None:
+    model = tmp_path / "tiny.pt"
+    save_checkpoint(tiny_checkpoint, model)
+    one, two = run_transcribe(1, model, str(folder), "--format", "jsonl"), run_transcribe(2, model, str(folder), "--format", "jsonl")
+    assert one.returncode == two.returncode == 1  # the broken file, reported once
+    assert two.stderr.count("broken.wav") == 1 and "1 of 7 inputs failed" in two.stderr
+    assert two.stdout == one.stdout and len(one.stdout.splitlines()) == 6
+
+    for processes in (1, 2):
+        out = tmp_path / f"out{processes}"
+        assert run_transcribe(processes, model, str(folder), "-o", str(out), "--format", "jsonl").returncode == 1
+        assert run_transcribe(processes, model, str(folder), "-o", str(out), "--format", "srt").returncode == 1
+    written = [{p.relative_to(tmp_path / f"out{n}"): p.read_bytes() for p in (tmp_path / f"out{n}").rglob("*") if p.is_file()} for n in (1, 2)]
+    assert written[1] == written[0]
+    assert len(written[0]) == 7  # 6 srt files and transcripts.jsonl; no part files left over
