@@ -22,6 +22,8 @@ __all__ = [
     "AudioError",
     "load_audio",
     "audio_sample_rate",
+    "audio_info",
+    "read_block",
     "iter_audio",
     "pcm16_to_float",
     "float_to_pcm16",
@@ -105,6 +107,30 @@ def iter_audio(path: str | Path, block_seconds: float = 30.0, sample_rate: int =
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"{path}: corrupt audio data ({error})") from None
         yield resampler.flush()
+
+
+def audio_info(path: str | Path) -> tuple[int, int]:
+    """(sample rate, frames) of a file; raises AudioError (naming the file) if it cannot be used."""
+    path = Path(path)
+    with _open(path) as handle:
+        if handle.frames == 0:
+            raise AudioError(f"{path}: contains no audio samples")
+        return handle.samplerate, handle.frames
+
+
+def read_block(path: str | Path, start: int, frames: int) -> np.ndarray:
+    """Frames ``[start, start + frames)`` of a file as (N,) float32 mono at its own rate (fewer at the end).
+
+    Opens the file for each call, so blocks of one file can be read by different processes.
+    """
+    path = Path(path)
+    with _open(path) as handle:
+        try:
+            handle.seek(start)
+            block = handle.read(frames, dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise AudioError(f"{path}: corrupt audio data ({error})") from None
+    return np.ascontiguousarray(block.mean(axis=1, dtype=np.float32))
 
 
 def audio_sample_rate(path: str | Path) -> int:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import glob
 import itertools
+import multiprocessing
 import sys
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import soundfile
 import torch
 from tqdm import tqdm
 
-from asr.audio import AUDIO_EXTENSIONS, AudioError, iter_audio
+from asr.audio import AUDIO_EXTENSIONS, AudioError, audio_info, iter_audio, read_block
 from asr.data.manifest import read_manifest
 from asr.formats import FileTranscript
 from asr.outputs import OutputSink
@@ -104,50 +107,104 @@ def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | No
     return FileTranscript(audio=given if given is not None else str(path), transcript=transcript, duration=duration)
 
 
+class _BlockReader:
+    """Reads blocks of files at their own rate: in worker processes when ``workers`` > 0, else inline.
+
+    Each file in flight has its next block requested as soon as its current one is taken, so
+    with workers, decoding overlaps the model's step.
+    """
+
+    def __init__(self, workers: int) -> None:
+        # fork, as torch's DataLoader does: workers only run soundfile and numpy
+        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if workers > 0 else None
+
+    def submit(self, path: Path, start: int, frames: int) -> Future[np.ndarray]:
+        if self._pool is not None:
+            return self._pool.submit(read_block, path, start, frames)
+        future: Future[np.ndarray] = Future()
+        try:
+            future.set_result(read_block(path, start, frames))
+        except AudioError as error:
+            future.set_exception(error)
+        return future
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
 @dataclass
 class _Slot:
-    """One file in flight: its input, its stream, and the rest of its blocks."""
+    """One file in flight: its input, its stream (at the file's rate), and its next block."""
 
     item: InputFile
     stream: Stream
-    blocks: Iterator[torch.Tensor]
+    frames: int  # in the file
+    block_frames: int
+    position: int = 0  # frames requested so far
+    pending: Future[np.ndarray] | None = None  # None: the file has been read to its end
+
+    def request_next(self, reader: _BlockReader) -> None:
+        self.pending = reader.submit(self.item.audio, self.position, self.block_frames) if self.position < self.frames else None
+        self.position += self.block_frames
 
 
-def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: float) -> _Slot:
-    return _Slot(item, recognizer.create_stream(), iter_audio(item.audio, block_seconds=block_seconds))
+def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: float, reader: _BlockReader) -> _Slot:
+    """Raises AudioError for a file that cannot be used."""
+    rate, frames = audio_info(item.audio)
+    slot = _Slot(item, recognizer.create_stream(rate), frames, max(1, int(block_seconds * rate)))
+    slot.request_next(reader)
+    return slot
 
 
 def transcribe_many(
-    recognizer: StreamingRecognizer, items: Sequence[InputFile], batch_size: int = 32, block_seconds: float = BLOCK_SECONDS
+    recognizer: StreamingRecognizer, items: Sequence[InputFile], batch_size: int = 32, block_seconds: float = BLOCK_SECONDS, workers: int = 0
 ) -> Iterator[tuple[InputFile, FileTranscript | AudioError]]:
     """Transcribe ``items`` ``batch_size`` at a time in one batched step; yields each as it finishes.
 
-    Results equal ``transcribe_file`` on each file alone (the engine's batch == single stream).
+    ``workers`` processes decode the audio. Results equal ``transcribe_file`` on each file alone
+    (the engine's batch == single stream, and its resampler is chunking-exact).
     """
-    waiting = sorted(items, key=input_duration, reverse=True)
-    waiting.reverse()  # pop() from the end takes the longest first
+    waiting = sorted(items, key=input_duration)  # pop() from the end takes the longest first
     active: list[_Slot] = []
-    while waiting or active:
-        while waiting and len(active) < batch_size:
-            active.append(_open_slot(recognizer, waiting.pop(), block_seconds))
-        ended: list[_Slot] = []
-        for slot in list(active):
-            try:
-                block = next(slot.blocks, None)
-            except AudioError as error:
+    reader = _BlockReader(workers)
+    try:
+        while waiting or active:
+            while waiting and len(active) < batch_size:
+                item = waiting.pop()
+                try:
+                    active.append(_open_slot(recognizer, item, block_seconds, reader))
+                except AudioError as error:
+                    yield item, error
+            ended = []
+            for slot in list(active):
+                try:
+                    _feed_next(slot, reader)
+                except AudioError as error:
+                    active.remove(slot)
+                    yield slot.item, error
+                    continue
+                if slot.stream.input_ended:
+                    ended.append(slot)
+            recognizer.step([slot.stream for slot in active])
+            for slot in ended:
                 active.remove(slot)
-                yield slot.item, error
-                continue
-            if block is None:
-                slot.stream.end_input()
-                ended.append(slot)
-            else:
-                slot.stream.feed(block)
-        recognizer.step([slot.stream for slot in active])
-        for slot in ended:
-            active.remove(slot)
-            duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
-            yield slot.item, FileTranscript(slot.item.given, slot.stream.finish(), duration)
+                duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
+                yield slot.item, FileTranscript(slot.item.given, slot.stream.finish(), duration)
+    finally:
+        reader.close()
+
+
+def _feed_next(slot: _Slot, reader: _BlockReader) -> None:
+    """Give the slot's stream its next block (and ask for the one after), or end its input."""
+    if slot.pending is None:
+        slot.stream.end_input()
+        return
+    block = slot.pending.result()
+    if len(block) < slot.block_frames:  # the last block
+        slot.position = slot.frames
+    slot.request_next(reader)
+    slot.stream.feed(torch.from_numpy(block))
 
 
 def input_duration(item: InputFile) -> float:
@@ -169,6 +226,7 @@ def transcribe_all(
     overwrite: bool = False,
     batch_size: int = 32,
     shard: Shard = Shard(),
+    workers: int = 0,
 ) -> int:
     """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed (in all shards).
 
@@ -188,7 +246,7 @@ def transcribe_all(
     if len(todo) < len(mine):
         print(f"skipping {len(mine) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
     with _Progress(todo, stderr, enabled=shard.rank == 0) as progress:
-        for item, result in transcribe_many(recognizer, todo, batch_size):
+        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers):
             if isinstance(result, AudioError):
                 failures.append((item.given, str(result)))
                 sink.skip(item.given)

@@ -4,7 +4,7 @@
     .venv/bin/python bench/batch.py corpus/test.jsonl                 # default model, batch 1 16 32 64
     .venv/bin/python bench/batch.py calls/ --batch-sizes 1 32 --device cuda
 
-For each batch size it runs ``transcribe_many`` (the engine behind ``asr transcribe``) over
+For each worker count and batch size it runs ``transcribe_many`` (the engine behind ``asr transcribe``) over
 every input, reading and decoding included, and prints audio hours, wall time, the speed in
 x real time and the peak resident memory so far. Batch size 1 is one file at a time. The model
 is loaded once, before timing; the first run is preceded by a short warm-up.
@@ -34,6 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32, 64])
     parser.add_argument("--block-seconds", type=float, default=None, help="audio per file per step (default: asr transcribe's)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0], help="decoding processes (each count is a run)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     return parser.parse_args(argv)
@@ -43,10 +44,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run(recognizer: StreamingRecognizer, items: list[InputFile], batch_size: int, block_seconds: float = BLOCK_SECONDS) -> tuple[float, int]:
+def run(recognizer: StreamingRecognizer, items: list[InputFile], batch_size: int, block_seconds: float = BLOCK_SECONDS, workers: int = 0) -> tuple[float, int]:
     """Wall seconds for transcribing every item, and how many failed."""
     started = time.perf_counter()
-    results = transcribe_many(recognizer, items, batch_size, block_seconds)
+    results = transcribe_many(recognizer, items, batch_size, block_seconds, workers)
     failed = sum(isinstance(result, Exception) for _, result in results)
     if recognizer.device.type == "cuda":
         torch.cuda.synchronize()
@@ -65,11 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device)
     run(recognizer, items[:4], 4)  # warm-up: first calls allocate
     rows = []
-    for batch_size in args.batch_sizes:
-        seconds, failed = run(recognizer, items, batch_size, args.block_seconds or BLOCK_SECONDS)
-        rows.append([str(batch_size), f"{len(items)}", f"{hours:.3f}", f"{seconds:.1f}", f"{hours * 3600 / seconds:.0f}", f"{peak_rss_mb():.0f}", str(failed)])
-        print(f"batch {batch_size}: {hours * 3600 / seconds:.0f}x real time", file=sys.stderr)
-    header = ["batch size", "files", "audio h", "wall s", "x real time", "peak RSS MB", "failed"]
+    for workers in args.workers:
+        for batch_size in args.batch_sizes:
+            seconds, failed = run(recognizer, items, batch_size, args.block_seconds or BLOCK_SECONDS, workers)
+            speed = hours * 3600 / seconds
+            rows.append([str(batch_size), str(workers), f"{len(items)}", f"{hours:.3f}", f"{seconds:.1f}", f"{speed:.0f}", f"{peak_rss_mb():.0f}", str(failed)])
+            print(f"batch {batch_size}, {workers} workers: {speed:.0f}x real time", file=sys.stderr)
+    header = ["batch size", "workers", "files", "audio h", "wall s", "x real time", "peak RSS MB", "failed"]
     print(f"device {recognizer.device}, {torch.get_num_threads()} threads, model {args.model or 'default'}")
     if args.markdown:
         print("| " + " | ".join(header) + " |\n|" + " --- |" * len(header))

@@ -148,3 +148,14 @@ def test_two_processes_under_torchrun_write_what_one_process_writes(tiny_checkpo
     written = [{p.relative_to(tmp_path / f"out{n}"): p.read_bytes() for p in (tmp_path / f"out{n}").rglob("*") if p.is_file()} for n in (1, 2)]
     assert written[1] == written[0]
     assert len(written[0]) == 7  # 6 srt files and transcripts.jsonl; no part files left over
+
+
+def test_decoding_in_worker_processes_changes_nothing(recognizer: StreamingRecognizer, folder: Path) -> None:
+    items = inputs(folder)
+    inline = dict(transcribe_many(recognizer, items, batch_size=3, block_seconds=1.0, workers=0))
+    pooled = dict(transcribe_many(recognizer, items, batch_size=3, block_seconds=1.0, workers=2))
+    for item in items:
+        if isinstance(inline[item], AudioError):
+            assert isinstance(pooled[item], AudioError) and str(pooled[item]) == str(inline[item])
+        else:
+            assert pooled[item] == inline[item]  # the same blocks in the same batches: identical
