@@ -172,6 +172,25 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tsv", default="validated.tsv", help="Common Voice: which .tsv to import")
 
 
+def _add_lm(commands: argparse._SubParsersAction) -> None:
+    parser = _subcommand(commands, "lm", help="word language models for beam-search decoding", description="Build word n-gram language models.")
+    actions = parser.add_subparsers(dest="lm_command", metavar="ACTION", required=True)
+    build = actions.add_parser(
+        "build",
+        help="estimate an interpolated Kneser-Ney n-gram model and write it as ARPA",
+        description=(
+            "Estimate a word n-gram model (interpolated Kneser-Ney) from text files (one sentence per line) and "
+            "manifests (their 'text'), normalized as for training, and write it in ARPA format, which KenLM and "
+            "the beam-search decoder load. Use --exclude with the test manifest so that no test sentence is in it."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    build.add_argument("sources", nargs="+", metavar="TEXT", help="text file or manifest (.jsonl)")
+    build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write (e.g. models/NAME/lm.arpa)")
+    build.add_argument("--order", type=int, default=3, help="n-gram order")
+    build.add_argument("--exclude", nargs="+", default=[], metavar="TEXT", help="drop every sentence that occurs in these files or manifests")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -181,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import(commands)
     _add_eval(commands)
     _add_init_model(commands)
+    _add_lm(commands)
     for plugin in entry_points(group=PLUGIN_GROUP):  # asr serve, from the server package
         plugin.load()(commands)
     return parser
@@ -283,6 +303,17 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def _run_lm(args: argparse.Namespace) -> int:
+    from asr.lm import estimate, read_sentences, write_arpa
+
+    sentences = read_sentences(args.sources, args.exclude)
+    model = estimate(sentences, args.order)
+    write_arpa(model, args.output)
+    grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
+    print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runners = {
@@ -292,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import": _run_import,
         "eval": _run_eval,
         "init-model": _run_init_model,
+        "lm": _run_lm,
     }
     runner = getattr(args, "run", None) or runners[args.command]
     try:

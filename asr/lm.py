@@ -1,0 +1,165 @@
+"""Word n-gram language models: interpolated Kneser-Ney estimation, written as ARPA.
+
+The ARPA file is what KenLM (inside flashlight-text, which torchaudio's CTC beam decoder uses)
+loads. Estimation follows Chen & Goodman's interpolated Kneser-Ney with one discount per order,
+``D = n1 / (n1 + 2 n2)`` from that order's count-of-counts:
+
+    p(w | h) = max(a(h w) - D, 0) / a(h .)  +  gamma(h) * p(w | h')        h' = h without its first word
+    gamma(h) = D * N1+(h .) / a(h .)
+
+where ``a`` is the raw count at the highest order (and for n-grams that start with ``<s>``,
+which have no left context), and the continuation count ``N1+(. g)``, the number of distinct
+words seen before ``g``, at lower orders. Unigrams interpolate with the uniform distribution
+over the vocabulary plus ``<unk>``. An ARPA file stores each seen n-gram's interpolated
+probability and each context's ``gamma`` as its backoff weight, which gives the same
+distribution (every context's probabilities sum to 1; tests check this).
+
+KenLM's ``lmplz`` does the same with three discounts per order; one is simpler and, for the
+few hundred thousand words of text this project trains on, is what the test counts pin down.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.data.manifest import read_manifest
+from asr.tokens import normalize_text
+
+__all__ = ["NGramModel", "estimate", "write_arpa", "read_sentences", "BOS", "EOS", "UNK"]
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+Gram = tuple[str, ...]
+
+
+@dataclass
+class NGramModel:
+    """Interpolated probabilities of every seen n-gram, and the backoff weight of every context."""
+
+    order: int
+    probabilities: list[dict[Gram, float]]  # [n] -> n-gram -> p(w | h), index 0 unused
+    backoffs: list[dict[Gram, float]]  # [n] -> n-gram (as a context) -> gamma
+    vocabulary: list[str]  # the words, without <s>, </s> and <unk>
+
+    def probability(self, word: str, history: Gram) -> float:
+        """p(word | history) by the backoff rule (the last ``order - 1`` words of history count)."""
+        history = history[max(0, len(history) - (self.order - 1)) :] if self.order > 1 else ()
+        gram = (*history, word)
+        if gram in self.probabilities[len(gram)]:
+            return self.probabilities[len(gram)][gram]
+        if not history:
+            return self.probabilities[1][(UNK,)]
+        return self.backoffs[len(history)].get(history, 1.0) * self.probability(word, history[1:])
+
+
+def _counts(sentences: Iterable[str], order: int) -> list[Counter[Gram]]:
+    counts: list[Counter[Gram]] = [Counter() for _ in range(order + 1)]
+    for sentence in sentences:
+        words = [BOS, *sentence.split(), EOS]
+        for n in range(1, order + 1):
+            for i in range(len(words) - n + 1):
+                counts[n][tuple(words[i : i + n])] += 1
+    return counts
+
+
+def _adjusted_counts(counts: list[Counter[Gram]], order: int) -> list[Counter[Gram]]:
+    """Raw counts at the top order and for <s>-initial n-grams; continuation counts below."""
+    adjusted: list[Counter[Gram]] = [Counter() for _ in range(order + 1)]
+    adjusted[order] = Counter(counts[order])
+    for n in range(order - 1, 0, -1):
+        for gram in counts[n + 1]:
+            adjusted[n][gram[1:]] += 1  # one more distinct left extension
+        for gram, count in counts[n].items():
+            if gram[0] == BOS:
+                adjusted[n][gram] = count
+    adjusted[1].pop((BOS,), None)
+    return adjusted
+
+
+def _discount(counts: Counter[Gram]) -> float:
+    of_count = Counter(counts.values())
+    n1, n2 = of_count[1], of_count[2]
+    return n1 / (n1 + 2 * n2) if n1 and n2 else 0.5
+
+
+def estimate(sentences: Iterable[str], order: int = 3) -> NGramModel:
+    """An interpolated Kneser-Ney model of ``order`` from normalized sentences (words split by spaces)."""
+    if order < 1:
+        raise ValueError(f"order must be at least 1, got {order}")
+    adjusted = _adjusted_counts(_counts(sentences, order), order)
+    if not adjusted[1]:
+        raise ValueError("no text to estimate a language model from")
+    vocabulary = sorted(word for (word,) in adjusted[1] if word != EOS)
+    probabilities: list[dict[Gram, float]] = [{} for _ in range(order + 1)]
+    backoffs: list[dict[Gram, float]] = [{} for _ in range(order + 1)]
+    for n in range(1, order + 1):
+        discount = _discount(adjusted[n])
+        totals: dict[Gram, int] = defaultdict(int)
+        kinds: dict[Gram, int] = defaultdict(int)
+        for gram, count in adjusted[n].items():
+            totals[gram[:-1]] += count
+            kinds[gram[:-1]] += 1
+        for context in totals:
+            if n > 1:
+                backoffs[n - 1][context] = discount * kinds[context] / totals[context]
+        uniform = 1.0 / (len(vocabulary) + 2)  # the words, </s> and <unk>
+        for gram, count in adjusted[n].items():
+            lower = probabilities[n - 1].get(gram[1:]) if n > 1 else uniform
+            if lower is None:  # a lower-order gram never seen on its own (cannot happen for KN counts)
+                lower = uniform
+            gamma = backoffs[n - 1][gram[:-1]] if n > 1 else discount * kinds[()] / totals[()]
+            probabilities[n][gram] = max(count - discount, 0) / totals[gram[:-1]] + gamma * lower
+        if n == 1:
+            probabilities[1][(UNK,)] = discount * kinds[()] / totals[()] * uniform
+    return NGramModel(order, probabilities, backoffs, vocabulary)
+
+
+def write_arpa(model: NGramModel, path: Path) -> None:
+    """The model in ARPA text format (log10 probabilities and backoff weights)."""
+    lines = ["", "\\data\\"]
+    grams = [dict(model.probabilities[n]) for n in range(model.order + 1)]
+    grams[1][(BOS,)] = 0.0  # <s> is never predicted, only a context
+    lines += [f"ngram {n}={len(grams[n])}" for n in range(1, model.order + 1)]
+    for n in range(1, model.order + 1):
+        lines += ["", f"\\{n}-grams:"]
+        for gram in sorted(grams[n]):
+            entry = f"{_log10(grams[n][gram]):.6f}\t{' '.join(gram)}"
+            if n < model.order and gram in model.backoffs[n]:
+                entry += f"\t{_log10(model.backoffs[n][gram]):.6f}"
+            lines.append(entry)
+    lines += ["", "\\end\\", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _log10(value: float) -> float:
+    return -99.0 if value <= 0 else math.log10(value)
+
+
+def read_sentences(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> list[str]:
+    """Normalized sentences from text files (one per line) and manifests (.jsonl: their ``text``).
+
+    Sentences that occur in any ``exclude`` source (e.g. the test manifest) are dropped, so a
+    model is never built from the sentences it will be scored on. Empty lines are skipped.
+    """
+    excluded = set(_sentences(exclude))
+    return [sentence for sentence in _sentences(paths) if sentence not in excluded]
+
+
+def _sentences(paths: Iterable[str | Path]) -> Iterable[str]:
+    for path in map(Path, paths):
+        if path.suffix.lower() == ".jsonl":
+            texts: Iterable[str] = (entry.text or "" for entry in read_manifest(path))
+        else:
+            try:
+                texts = path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                raise ValueError(f"{path}: file not found") from None
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        for text in texts:
+            if sentence := normalize_text(text):
+                yield sentence

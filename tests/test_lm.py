@@ -1,0 +1,82 @@
+"""The n-gram estimator: known counts, proper distributions, KenLM agreement, and `asr lm build`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asr.cli import main
+from asr.lm import BOS, EOS, UNK, _adjusted_counts, _counts, _discount, estimate, read_sentences, write_arpa
+
+CORPUS = ["the cat sat", "the cat ran", "a dog sat", "the dog ran far", "a cat sat on the mat"]
+
+
+def test_counts_and_continuation_counts_are_the_known_ones() -> None:
+    counts = _counts(CORPUS, 3)
+    assert counts[2][("the", "cat")] == 2 and counts[3][(BOS, "the", "cat")] == 2 and counts[1][(EOS,)] == 5
+    adjusted = _adjusted_counts(counts, 3)
+    assert adjusted[3] == counts[3]  # the top order keeps raw counts
+    assert adjusted[2][("cat", "sat")] == 2  # seen after "the" and after "a": two distinct left words
+    assert adjusted[2][(BOS, "the")] == 3  # <s>-initial grams keep raw counts: nothing precedes <s>
+    assert adjusted[1][("sat",)] == 2  # "cat sat" and "dog sat"
+    assert adjusted[1][("cat",)] == 2 and (BOS,) not in adjusted[1]
+    # order-3 count-of-counts: n1 = 17 trigrams seen once, n2 = 1 seen twice (<s> the cat)
+    assert _discount(adjusted[3]) == pytest.approx(17 / (17 + 2 * 1))
+
+
+def test_a_hand_computed_probability() -> None:
+    model = estimate(["a b", "a b", "b a"], order=2)
+    # bigram counts after "a": (a b) 2, (a </s>) 1. Discount: n1 = 3 bigrams seen once ((<s> b), (b a), (a </s>))
+    # and n2 = 3 seen twice ((<s> a), (a b), (b </s>))
+    d2 = 3 / (3 + 2 * 3)
+    unigram_b = model.probabilities[1][("b",)]
+    assert model.probability("b", ("a",)) == pytest.approx((2 - d2) / 3 + d2 * 2 / 3 * unigram_b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    order=st.integers(1, 4),
+)
+def test_every_context_is_a_probability_distribution(sentences: list[str], order: int) -> None:
+    model = estimate(sentences, order)
+    words = [*model.vocabulary, EOS, UNK]
+    contexts = {gram[:-1] for n in range(1, order + 1) for gram in model.probabilities[n]} | {("z",), ("a", "z")}
+    for context in contexts:
+        assert sum(model.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+
+
+def test_kenlm_reads_the_arpa_file_and_scores_as_we_do(tmp_path: Path) -> None:
+    kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm", reason="flashlight-text is not installed")
+    dictionary = pytest.importorskip("flashlight.lib.text.dictionary")
+    model = estimate(CORPUS, 3)
+    write_arpa(model, tmp_path / "lm.arpa")
+    words = [*model.vocabulary, EOS, UNK, BOS, "zebra"]
+    word_dict = dictionary.create_word_dict({word: [[word]] for word in words})
+    lm = kenlm.KenLM(str(tmp_path / "lm.arpa"), word_dict)
+    state, history = lm.start(False), (BOS,)
+    for word in ["the", "cat", "ran", "zebra", "far", "dog", EOS]:
+        state, score = lm.score(state, word_dict.get_index(word))
+        word = UNK if word == "zebra" else word
+        assert score == pytest.approx(math.log10(model.probability(word, history)), abs=1e-5), word
+        history = (*history, word)
+
+
+def test_lm_build_normalizes_text_and_leaves_out_excluded_sentences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "text.txt").write_text("Turn ON the lights!\n\nthe meeting is at noon\n")
+    (tmp_path / "test.jsonl").write_text(json.dumps({"audio": "x.wav", "text": "the meeting is at noon"}) + "\n")
+    assert read_sentences([tmp_path / "text.txt"], exclude=[tmp_path / "test.jsonl"]) == ["turn on the lights"]
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--exclude", str(tmp_path / "test.jsonl"), "-o", str(tmp_path / "lm.arpa")]) == 0
+    arpa = (tmp_path / "lm.arpa").read_text()
+    assert "ngram 3=4" in arpa and "turn on the\n" in arpa and "meeting" not in arpa
+    assert "1 sentences, 4 words; 6 1-grams, 5 2-grams, 4 3-grams" in capsys.readouterr().out
+
+
+def test_lm_build_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lm", "build", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "lm.arpa")]) == 2
+    assert "nope.txt: file not found" in capsys.readouterr().err
