@@ -10,9 +10,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, save_checkpoint
-from asr.config import load_config
+from asr.config import BeamConfig, load_config
 from asr.formats import FORMATS
-
 __all__ = ["main", "build_parser"]
 
 DESCRIPTION = """\
@@ -155,6 +154,13 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="JSON Lines manifest with reference text")
     _add_model_options(parser)
     parser.add_argument("--reference", choices=["pocketsphinx"], default=None, help="also score this system on the same files")
+    parser.add_argument(
+        "--decoder", nargs="+", choices=["greedy", "beam"], default=["greedy"], help="how to decode our model; give both to compare them side by side"
+    )
+    parser.add_argument("--lm", type=Path, default=None, help="ARPA language model for --decoder beam (default: lm.arpa in the model's folder)")
+    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam)")
+    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam)")
+    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word (beam)")
     parser.add_argument("--by-voice", action="store_true", help="also print WER and CER per (voice, condition), from the manifest's 'voice'")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report (scores and every hypothesis) here")
 
@@ -285,11 +291,20 @@ def _run_eval(args: argparse.Namespace) -> int:
     import json
 
     from asr.data.manifest import read_manifest
-    from asr.evaluate import OursRecognizer, PocketsphinxRecognizer, evaluate
+    from asr.beam import BeamDecoder
+    from asr.checkpoint import resolve_model_path
+    from asr.evaluate import BeamRecognizer, OursRecognizer, PocketsphinxRecognizer, evaluate
     from asr.stream import StreamingRecognizer
 
     entries = read_manifest(args.manifest)
-    systems = [OursRecognizer(StreamingRecognizer.from_pretrained(args.model, device=args.device))]
+    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device)
+    systems: list = []
+    if "greedy" in args.decoder:
+        systems.append(OursRecognizer(recognizer))
+    if "beam" in args.decoder:
+        lm = args.lm if args.lm is not None else resolve_model_path(args.model).parent / "lm.arpa"
+        config = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
+        systems.append(BeamRecognizer(recognizer, BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)))
     if args.reference == "pocketsphinx":
         systems.append(PocketsphinxRecognizer())
     report = evaluate(entries, systems)

@@ -1,0 +1,86 @@
+"""Beam search with a word LM: it fixes what greedy decoding misspells, with word times and confidences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.beam import BeamDecoder, arpa_vocabulary
+from asr.cli import main
+from asr.decoding import GreedyCTCDecoder, GreedyState
+from asr.lm import estimate, write_arpa
+from asr.tokens import Tokenizer
+from tests.server_util import speak
+from tests.test_decoding import one_hot_log_probs
+
+pytest.importorskip("flashlight.lib.text.decoder", reason="flashlight-text is not installed")
+
+TOKENIZER = Tokenizer()
+STEP = 0.03
+SENTENCES = ["the cat sat on the mat", "the dog sat on the log", "a cat ran", "the mat is red"]
+
+
+@pytest.fixture(scope="module")
+def lm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lm") / "lm.arpa"
+    write_arpa(estimate(SENTENCES, 3), path)
+    return path
+
+
+def blurred(path: str, swaps: dict[int, str]) -> torch.Tensor:
+    """One-hot-ish log-probs of ``path`` where step i's best token is ``swaps[i]`` and the true one a close second."""
+    log_probs = one_hot_log_probs(path, peak=0.9).exp()
+    for step, wrong in swaps.items():
+        true = log_probs[step].argmax()
+        log_probs[step, true] = 0.35
+        log_probs[step, TOKENIZER.encode(wrong)[0]] = 0.55
+    return log_probs.log()
+
+
+def test_the_vocabulary_comes_from_the_unigrams(lm_path: Path, tmp_path: Path) -> None:
+    assert sorted(arpa_vocabulary(lm_path)) == sorted({word for sentence in SENTENCES for word in sentence.split()})
+    (tmp_path / "not.arpa").write_text("hello\n")
+    with pytest.raises(ValueError, match="not.arpa: no unigrams"):
+        arpa_vocabulary(tmp_path / "not.arpa")
+
+
+def test_beam_search_with_the_lm_fixes_a_letter_greedy_gets_wrong(lm_path: Path) -> None:
+    #        0         1         2         3
+    #        01234567890123456789012345678901
+    path = "_tt_hh_ee_ _cc_aa_tt_ _ss_aa_tt_"
+    log_probs = blurred(path, {15: "u", 16: "u"})  # "cut" is what the audio seems to say
+    greedy = GreedyCTCDecoder(TOKENIZER, STEP)
+    state = GreedyState()
+    greedy.advance(state, log_probs)
+    assert greedy.text(state) == "the cut sat"
+
+    (best,) = BeamDecoder(TOKENIZER, STEP, lm_path).decode(log_probs)
+    assert best.text == "the cat sat"
+    cat = best.words[1]
+    assert cat.word == "cat" and cat.start == pytest.approx(12 * STEP) and cat.end == pytest.approx(20 * STEP)  # steps 12-19
+    assert 0.3 < cat.conf < 0.4  # its least certain letter, the "a" that lost to "u"
+    assert best.words[0].conf == pytest.approx(0.9, abs=1e-6)
+
+
+def test_a_missing_language_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="language model not found: .*nope.arpa"):
+        BeamDecoder(TOKENIZER, STEP, tmp_path / "nope.arpa")
+
+
+def test_eval_compares_greedy_and_beam_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default model on espeak-ng speech it half misspells; the LM knows the sentences."""
+    sentences = ["please turn on the kitchen lights", "call my sister tomorrow morning"]
+    with (tmp_path / "test.jsonl").open("w") as manifest:
+        for i, sentence in enumerate(sentences):
+            speak(sentence, tmp_path / f"{i}.wav", voice="en")
+            manifest.write(json.dumps({"audio": f"{i}.wav", "text": sentence}) + "\n")
+    (tmp_path / "text.txt").write_text("\n".join([*sentences, *SENTENCES]) + "\n")
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "-o", str(tmp_path / "lm.arpa")]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "test.jsonl"), "--decoder", "greedy", "beam", "--lm", str(tmp_path / "lm.arpa"), "--device", "cpu"]) == 0
+    overall = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| overall"))
+    greedy_wer, _, beam_wer, _ = (float(cell) for cell in overall.strip("| ").split(" | ")[2:])
+    assert greedy_wer > 30 and beam_wer < greedy_wer / 2  # greedy: 'please senon the kitchen lightes' ...
