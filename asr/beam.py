@@ -12,6 +12,7 @@ character's run begins) and its confidence is the posterior of its least certain
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 from pathlib import Path
 
@@ -23,15 +24,21 @@ from asr.decoding import Transcript, Word
 from asr.lm import BOS, EOS, UNK
 from asr.tokens import Tokenizer
 
-__all__ = ["BeamDecoder", "arpa_vocabulary"]
+__all__ = ["BeamDecoder", "arpa_vocabulary", "default_lm"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 
 
+def default_lm(model_folder: Path) -> Path:
+    """The LM shipped beside a model: lm.arpa.gz, else lm.arpa (which may not exist)."""
+    packed = model_folder / "lm.arpa.gz"
+    return packed if packed.exists() else model_folder / "lm.arpa"
+
+
 def arpa_vocabulary(path: Path) -> list[str]:
-    """The words of an ARPA file's unigram section, without <s>, </s> and <unk>."""
+    """The words of an ARPA file's (or .arpa.gz's) unigram section, without <s>, </s> and <unk>."""
     words, in_unigrams = [], False
-    with path.open(encoding="utf-8") as handle:
+    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as handle:
         for line in handle:
             line = line.strip()
             if line == "\\1-grams:":

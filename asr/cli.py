@@ -157,7 +157,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--decoder", nargs="+", choices=["greedy", "beam"], default=["greedy"], help="how to decode our model; give both to compare them side by side"
     )
-    parser.add_argument("--lm", type=Path, default=None, help="ARPA language model for --decoder beam (default: lm.arpa in the model's folder)")
+    parser.add_argument("--lm", type=Path, default=None, help="ARPA language model (.arpa or .arpa.gz) for --decoder beam (default: lm.arpa.gz or lm.arpa in the model's folder)")
     parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam)")
     parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam)")
     parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word (beam)")
@@ -192,7 +192,7 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     build.add_argument("sources", nargs="+", metavar="TEXT", help="text file or manifest (.jsonl)")
-    build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write (e.g. models/NAME/lm.arpa)")
+    build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write; gzipped if it ends in .gz (e.g. models/NAME/lm.arpa.gz)")
     build.add_argument("--order", type=int, default=3, help="n-gram order")
     build.add_argument("--exclude", nargs="+", default=[], metavar="TEXT", help="drop every sentence that occurs in these files or manifests")
 
@@ -291,7 +291,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     import json
 
     from asr.data.manifest import read_manifest
-    from asr.beam import BeamDecoder
+    from asr.beam import BeamDecoder, default_lm
     from asr.checkpoint import resolve_model_path
     from asr.evaluate import BeamRecognizer, OursRecognizer, PocketsphinxRecognizer, evaluate
     from asr.stream import StreamingRecognizer
@@ -302,7 +302,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     if "greedy" in args.decoder:
         systems.append(OursRecognizer(recognizer))
     if "beam" in args.decoder:
-        lm = args.lm if args.lm is not None else resolve_model_path(args.model).parent / "lm.arpa"
+        lm = args.lm if args.lm is not None else default_lm(resolve_model_path(args.model).parent)
         config = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
         systems.append(BeamRecognizer(recognizer, BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)))
     if args.reference == "pocketsphinx":

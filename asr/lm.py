@@ -20,6 +20,7 @@ few hundred thousand words of text this project trains on, is what the test coun
 
 from __future__ import annotations
 
+import gzip
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -118,7 +119,7 @@ def estimate(sentences: Iterable[str], order: int = 3) -> NGramModel:
 
 
 def write_arpa(model: NGramModel, path: Path) -> None:
-    """The model in ARPA text format (log10 probabilities and backoff weights)."""
+    """The model in ARPA text format (log10 probabilities and backoff weights); gzipped if ``path`` ends in .gz."""
     lines = ["", "\\data\\"]
     grams = [dict(model.probabilities[n]) for n in range(model.order + 1)]
     grams[1][(BOS,)] = 0.0  # <s> is never predicted, only a context
@@ -132,7 +133,12 @@ def write_arpa(model: NGramModel, path: Path) -> None:
             lines.append(entry)
     lines += ["", "\\end\\", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
+    data = "\n".join(lines).encode("utf-8")
+    if path.suffix == ".gz":  # KenLM reads gzipped ARPA; no name and mtime 0 keep the bytes reproducible
+        with path.open("wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
+            handle.write(data)
+    else:
+        path.write_bytes(data)
 
 
 def _log10(value: float) -> float:

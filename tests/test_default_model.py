@@ -34,3 +34,12 @@ def test_asr_transcribe_without_model_hears_a_held_out_flite_voice(tmp_path: Pat
     )
     text = json.loads(result.stdout.splitlines()[-1])["text"]
     assert jiwer.cer(SENTENCE, text) < 0.3, text  # an untrained model scores ~1.0
+
+
+def test_the_default_model_ships_its_language_model() -> None:
+    from asr.beam import arpa_vocabulary, default_lm
+    from asr.checkpoint import resolve_model_path
+
+    lm = default_lm(resolve_model_path(None).parent)
+    assert lm.name == "lm.arpa.gz" and lm.stat().st_size < 5_000_000
+    assert {"the", "meeting", "monday", "thirty"} <= set(arpa_vocabulary(lm))

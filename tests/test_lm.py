@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from pathlib import Path
@@ -80,3 +81,16 @@ def test_lm_build_normalizes_text_and_leaves_out_excluded_sentences(tmp_path: Pa
 def test_lm_build_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lm", "build", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "lm.arpa")]) == 2
     assert "nope.txt: file not found" in capsys.readouterr().err
+
+
+def test_a_gzipped_arpa_file_is_byte_reproducible_and_readable(tmp_path: Path) -> None:
+    from asr.beam import arpa_vocabulary, default_lm
+
+    model = estimate(CORPUS, 3)
+    write_arpa(model, tmp_path / "a" / "lm.arpa.gz")
+    write_arpa(model, tmp_path / "b" / "lm.arpa.gz")
+    assert (tmp_path / "a" / "lm.arpa.gz").read_bytes() == (tmp_path / "b" / "lm.arpa.gz").read_bytes()
+    write_arpa(model, tmp_path / "a" / "lm.arpa")
+    assert gzip.decompress((tmp_path / "a" / "lm.arpa.gz").read_bytes()) == (tmp_path / "a" / "lm.arpa").read_bytes()
+    assert sorted(arpa_vocabulary(tmp_path / "a" / "lm.arpa.gz")) == model.vocabulary
+    assert default_lm(tmp_path / "a") == tmp_path / "a" / "lm.arpa.gz" and default_lm(tmp_path) == tmp_path / "lm.arpa"
