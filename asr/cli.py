@@ -7,11 +7,16 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, save_checkpoint
 from asr.config import BeamConfig, load_config
 from asr.formats import FORMATS
+if TYPE_CHECKING:  # imported where used: each command loads only what it needs
+    from asr.beam import BeamDecoder
+    from asr.stream import StreamingRecognizer
+
 __all__ = ["main", "build_parser"]
 
 DESCRIPTION = """\
@@ -33,6 +38,29 @@ def _subcommand(commands: argparse._SubParsersAction, name: str, help: str, desc
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
+
+
+def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None:
+    if several:
+        parser.add_argument(
+            "--decoder", nargs="+", choices=["greedy", "beam"], default=["greedy"], help="how to decode our model; give both to compare them side by side"
+        )
+    else:
+        parser.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="greedy, or beam search with the word LM")
+    parser.add_argument("--lm", type=Path, default=None, help="ARPA language model (.arpa or .arpa.gz) for --decoder beam (default: lm.arpa.gz or lm.arpa in the model's folder)")
+    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam)")
+    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam)")
+    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word (beam)")
+
+
+def _beam_decoder(args: argparse.Namespace, recognizer: StreamingRecognizer) -> BeamDecoder:
+    """The beam decoder the options ask for, with the model's LM unless --lm names another."""
+    from asr.beam import BeamDecoder, default_lm
+    from asr.checkpoint import resolve_model_path
+
+    lm = args.lm if args.lm is not None else default_lm(resolve_model_path(args.model).parent)
+    config = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
+    return BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)
 
 
 def _add_transcribe(commands: argparse._SubParsersAction) -> None:
@@ -64,6 +92,7 @@ def _add_transcribe(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="write <name>.<format> per input here (jsonl: transcripts.jsonl) instead of printing to stdout",
     )
+    _add_decoder_options(parser, several=False)
     parser.add_argument("--overwrite", action="store_true", help="with -o: redo inputs whose output is already there, instead of skipping them")
     parser.add_argument("--batch-size", type=int, default=32, help="files recognized together in one batched step")
     parser.add_argument(
@@ -154,13 +183,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="JSON Lines manifest with reference text")
     _add_model_options(parser)
     parser.add_argument("--reference", choices=["pocketsphinx"], default=None, help="also score this system on the same files")
-    parser.add_argument(
-        "--decoder", nargs="+", choices=["greedy", "beam"], default=["greedy"], help="how to decode our model; give both to compare them side by side"
-    )
-    parser.add_argument("--lm", type=Path, default=None, help="ARPA language model (.arpa or .arpa.gz) for --decoder beam (default: lm.arpa.gz or lm.arpa in the model's folder)")
-    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam)")
-    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam)")
-    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word (beam)")
+    _add_decoder_options(parser, several=True)
     parser.add_argument("--by-voice", action="store_true", help="also print WER and CER per (voice, condition), from the manifest's 'voice'")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report (scores and every hypothesis) here")
 
@@ -226,9 +249,10 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         raise ValueError("--device cuda was requested but no CUDA device is available")
     try:
         recognizer = StreamingRecognizer.from_pretrained(args.model, device=device)
+        beam = _beam_decoder(args, recognizer) if args.decoder == "beam" else None
         workers = args.workers if args.workers is not None else max(0, min(8, (os.cpu_count() or 1) // world - 2))
         failures = transcribe_all(
-            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers
+            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers, beam=beam
         )
     finally:
         leave_process_group()
@@ -291,8 +315,6 @@ def _run_eval(args: argparse.Namespace) -> int:
     import json
 
     from asr.data.manifest import read_manifest
-    from asr.beam import BeamDecoder, default_lm
-    from asr.checkpoint import resolve_model_path
     from asr.evaluate import BeamRecognizer, OursRecognizer, PocketsphinxRecognizer, evaluate
     from asr.stream import StreamingRecognizer
 
@@ -302,9 +324,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     if "greedy" in args.decoder:
         systems.append(OursRecognizer(recognizer))
     if "beam" in args.decoder:
-        lm = args.lm if args.lm is not None else default_lm(resolve_model_path(args.model).parent)
-        config = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
-        systems.append(BeamRecognizer(recognizer, BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)))
+        systems.append(BeamRecognizer(recognizer, _beam_decoder(args, recognizer)))
     if args.reference == "pocketsphinx":
         systems.append(PocketsphinxRecognizer())
     report = evaluate(entries, systems)

@@ -17,7 +17,7 @@ import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from asr.audio import AUDIO_EXTENSIONS, AudioError, audio_info, iter_audio, read_block
+from asr.beam import BeamDecoder
 from asr.data.manifest import read_manifest
 from asr.formats import FileTranscript
 from asr.outputs import OutputSink
@@ -143,6 +144,7 @@ class _Slot:
     block_frames: int
     position: int = 0  # frames requested so far
     pending: Future[np.ndarray] | None = None  # None: the file has been read to its end
+    log_probs: list[torch.Tensor] = field(default_factory=list)  # (T_i, V) per step, kept for beam search
 
     def request_next(self, reader: _BlockReader) -> None:
         self.pending = reader.submit(self.item.audio, self.position, self.block_frames) if self.position < self.frames else None
@@ -158,12 +160,18 @@ def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: 
 
 
 def transcribe_many(
-    recognizer: StreamingRecognizer, items: Sequence[InputFile], batch_size: int = 32, block_seconds: float = BLOCK_SECONDS, workers: int = 0
+    recognizer: StreamingRecognizer,
+    items: Sequence[InputFile],
+    batch_size: int = 32,
+    block_seconds: float = BLOCK_SECONDS,
+    workers: int = 0,
+    beam: BeamDecoder | None = None,
 ) -> Iterator[tuple[InputFile, FileTranscript | AudioError]]:
     """Transcribe ``items`` ``batch_size`` at a time in one batched step; yields each as it finishes.
 
     ``workers`` processes decode the audio. Results equal ``transcribe_file`` on each file alone
-    (the engine's batch == single stream, and its resampler is chunking-exact).
+    (the engine's batch == single stream, and its resampler is chunking-exact). With ``beam``,
+    each file's log-probs are kept and beam-searched with the word LM when the file ends.
     """
     waiting = sorted(items, key=input_duration)  # pop() from the end takes the longest first
     active: list[_Slot] = []
@@ -186,11 +194,17 @@ def transcribe_many(
                     continue
                 if slot.stream.input_ended:
                     ended.append(slot)
-            recognizer.step([slot.stream for slot in active])
+            outputs = recognizer.step([slot.stream for slot in active])
+            if beam is not None:
+                for slot, log_probs in zip(active, outputs):
+                    slot.log_probs.append(log_probs)
             for slot in ended:
                 active.remove(slot)
                 duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
-                yield slot.item, FileTranscript(slot.item.given, slot.stream.finish(), duration)
+                transcript = slot.stream.finish()
+                if beam is not None:
+                    transcript = beam.decode(torch.cat(slot.log_probs))[0]
+                yield slot.item, FileTranscript(slot.item.given, transcript, duration)
     finally:
         reader.close()
 
@@ -227,6 +241,7 @@ def transcribe_all(
     batch_size: int = 32,
     shard: Shard = Shard(),
     workers: int = 0,
+    beam: BeamDecoder | None = None,
 ) -> int:
     """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed (in all shards).
 
@@ -246,7 +261,7 @@ def transcribe_all(
     if len(todo) < len(mine):
         print(f"skipping {len(mine) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
     with _Progress(todo, stderr, enabled=shard.rank == 0) as progress:
-        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers):
+        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers, beam=beam):
             if isinstance(result, AudioError):
                 failures.append((item.given, str(result)))
                 sink.skip(item.given)

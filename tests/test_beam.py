@@ -11,8 +11,11 @@ import torch
 from asr.beam import BeamDecoder, arpa_vocabulary
 from asr.cli import main
 from asr.decoding import GreedyCTCDecoder, GreedyState
-from asr.lm import estimate, write_arpa
+from asr.evaluate import BeamRecognizer
+from asr.lm import estimate, read_sentences, write_arpa
+from asr.stream import StreamingRecognizer
 from asr.tokens import Tokenizer
+from asr.transcribe import collect_inputs, transcribe_many
 from tests.server_util import speak
 from tests.test_decoding import one_hot_log_probs
 
@@ -84,3 +87,18 @@ def test_eval_compares_greedy_and_beam_side_by_side(tmp_path: Path, capsys: pyte
     overall = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| overall"))
     greedy_wer, _, beam_wer, _ = (float(cell) for cell in overall.strip("| ").split(" | ")[2:])
     assert greedy_wer > 30 and beam_wer < greedy_wer / 2  # greedy: 'please senon the kitchen lightes' ...
+
+
+def test_transcribe_with_beam_search_equals_beam_search_over_the_whole_file(tmp_path: Path, default_recognizer: StreamingRecognizer) -> None:
+    for i, sentence in enumerate(["please turn on the kitchen lights", "call my sister tomorrow morning"]):
+        speak(sentence, tmp_path / f"{i}.wav", voice="en")
+    (tmp_path / "text.txt").write_text("please turn on the kitchen lights\ncall my sister tomorrow morning\n")
+    write_arpa(estimate(read_sentences([tmp_path / "text.txt"]), 3), tmp_path / "lm.arpa")
+    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, tmp_path / "lm.arpa")
+    items = [item for item in collect_inputs([str(tmp_path)])]
+    batched = {item.audio.name: result.transcript for item, result in transcribe_many(default_recognizer, items, batch_size=2, block_seconds=0.5, beam=beam)}
+    for item in items:
+        whole = BeamRecognizer(default_recognizer, beam).transcribe(item.audio)
+        assert batched[item.audio.name].text == whole
+    vocabulary = set("please turn on the kitchen lights call my sister tomorrow morning".split())
+    assert batched["0.wav"].text and set(batched["0.wav"].text.split()) <= vocabulary  # only lexicon words
