@@ -16,17 +16,22 @@ import gzip
 import tempfile
 from pathlib import Path
 
+from collections.abc import Callable, Sequence
+
 import torch
-from torchaudio.models.decoder import ctc_decoder
+from flashlight.lib.text.decoder.kenlm import KenLM
+from flashlight.lib.text.dictionary import Dictionary, create_word_dict, load_words
+from torchaudio.models.decoder import CTCDecoder, CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
 from asr.config import BeamConfig
 from asr.decoding import Transcript, Word
 from asr.lm import BOS, EOS, UNK
-from asr.tokens import Tokenizer
+from asr.tokens import Tokenizer, normalize_text
 
 __all__ = ["BeamDecoder", "arpa_vocabulary", "default_lm"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
+HOTWORD_CACHE = 8  # decoders kept for the most recent hotword lists
 
 
 def default_lm(model_folder: Path) -> Path:
@@ -54,28 +59,98 @@ def arpa_vocabulary(path: Path) -> list[str]:
     return words
 
 
+class _BoostedLM(CTCDecoderLM):
+    """The KenLM model, seen through a lexicon with hotwords added: each hotword's score gets its boost.
+
+    A hotword the LM does not know is scored as <unk>, then boosted, so it can still win.
+    """
+
+    def __init__(self, kenlm: KenLM, to_base: list[int], boosts: dict[int, float]) -> None:
+        CTCDecoderLM.__init__(self)
+        self._kenlm, self._to_base, self._boosts = kenlm, to_base, boosts
+        self._states: dict[CTCDecoderLMState, object] = {}
+
+    def start(self, start_with_nothing: bool) -> CTCDecoderLMState:
+        state = CTCDecoderLMState()
+        self._states = {state: self._kenlm.start(start_with_nothing)}  # one utterance's states at a time
+        return state
+
+    def score(self, state: CTCDecoderLMState, word: int) -> tuple[CTCDecoderLMState, float]:
+        base_state, score = self._kenlm.score(self._states[state], self._to_base[word])
+        child = state.child(word)
+        self._states[child] = base_state
+        return child, score + self._boosts.get(word, 0.0)
+
+    def finish(self, state: CTCDecoderLMState) -> tuple[CTCDecoderLMState, float]:
+        base_state, score = self._kenlm.finish(self._states[state])
+        child = state.child(-1)
+        self._states[child] = base_state
+        return child, score
+
+
 class BeamDecoder:
-    """Offline beam search over a whole utterance's (T, V) log-probs."""
+    """Offline beam search over a whole utterance's (T, V) log-probs, optionally with hotwords."""
 
     def __init__(self, tokenizer: Tokenizer, step_seconds: float, lm_path: str | Path, config: BeamConfig = BeamConfig()) -> None:
         lm_path = Path(lm_path)
         if not lm_path.exists():
             raise ValueError(f"language model not found: {lm_path}")
         self.tokenizer, self.step_seconds, self.config = tokenizer, step_seconds, config
+        self._lm_path = lm_path
         self._tokens = [SILENCE if token == " " else token for token in tokenizer.tokens]
+        self._vocabulary = arpa_vocabulary(lm_path)
+        self._decoder = self._build(self._vocabulary, str(lm_path))
+        self._hotword_decoders: dict[tuple[tuple[str, float], ...], CTCDecoder] = {}
+        self._kenlm: tuple[KenLM, Dictionary] | None = None  # loaded on the first call with hotwords
+
+    def _build(self, words: Sequence[str], lm: str | Callable[[Dictionary], CTCDecoderLM]) -> CTCDecoder:
+        """A decoder over ``words``; ``lm`` is an ARPA path, or makes the LM from the decoder's word numbering."""
         with tempfile.TemporaryDirectory() as folder:
             lexicon = Path(folder) / "lexicon.txt"
-            lexicon.write_text("".join(f"{word} {' '.join(word)} {SILENCE}\n" for word in arpa_vocabulary(lm_path)))
-            self._decoder = ctc_decoder(
-                lexicon=str(lexicon), tokens=self._tokens, lm=str(lm_path), nbest=config.nbest, beam_size=config.beam_size,
-                beam_threshold=config.beam_threshold, lm_weight=config.lm_weight, word_score=config.word_score,
-                blank_token=self._tokens[tokenizer.blank_id], sil_token=SILENCE, unk_word=UNK,
+            lexicon.write_text("".join(f"{word} {' '.join(word)} {SILENCE}\n" for word in words))
+            if callable(lm):
+                lm = lm(create_word_dict(load_words(str(lexicon))))  # numbered exactly as ctc_decoder numbers them
+            c = self.config
+            return ctc_decoder(
+                lexicon=str(lexicon), tokens=self._tokens, lm=lm, nbest=c.nbest, beam_size=c.beam_size,
+                beam_threshold=c.beam_threshold, lm_weight=c.lm_weight, word_score=c.word_score,
+                blank_token=self._tokens[self.tokenizer.blank_id], sil_token=SILENCE, unk_word=UNK,
             )  # fmt: skip
 
-    def decode(self, log_probs: torch.Tensor) -> list[Transcript]:
-        """(T, V) log-probs -> the ``nbest`` best transcripts, best first."""
+    def _with_hotwords(self, hotwords: Sequence[tuple[str, float]]) -> CTCDecoder:
+        """A decoder whose lexicon also has the hotwords' words, boosted; cached per hotword list."""
+        key = tuple(sorted(hotwords))
+        if key not in self._hotword_decoders:
+            if self._kenlm is None:
+                base = create_word_dict({word: [[word]] for word in [*self._vocabulary, BOS, EOS, UNK]})
+                self._kenlm = (KenLM(str(self._lm_path), base), base)
+            kenlm, base = self._kenlm
+            boosts: dict[str, float] = {}
+            for phrase, boost in hotwords:
+                for word in normalize_text(phrase).split():
+                    boosts[word] = max(boost, boosts.get(word, boost))
+
+            def boosted_lm(words: Dictionary) -> CTCDecoderLM:
+                to_base = [base.get_index(words.get_entry(i)) for i in range(words.index_size())]
+                return _BoostedLM(kenlm, to_base, {words.get_index(word): boost for word, boost in boosts.items()})
+
+            if len(self._hotword_decoders) >= HOTWORD_CACHE:
+                self._hotword_decoders.pop(next(iter(self._hotword_decoders)))
+            self._hotword_decoders[key] = self._build([*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))], boosted_lm)
+        return self._hotword_decoders[key]
+
+    def decode(self, log_probs: torch.Tensor, hotwords: Sequence[tuple[str, float | None]] = ()) -> list[Transcript]:
+        """(T, V) log-probs -> the ``nbest`` best transcripts, best first.
+
+        ``hotwords``: (phrase, boost) pairs; every word of a phrase is favoured by ``boost`` (in
+        the LM's log10 units, before ``lm_weight``; None: ``config.hotword_boost``), and words
+        outside the LM become possible. The first call with a new list builds its decoder (~1.5 s
+        with the default model's LM); later calls with the same list reuse it.
+        """
         log_probs = log_probs.float().cpu().contiguous()
-        hypotheses = self._decoder(log_probs.unsqueeze(0))[0]
+        boosted = [(phrase, self.config.hotword_boost if boost is None else boost) for phrase, boost in hotwords]
+        decoder = self._with_hotwords(boosted) if boosted else self._decoder
+        hypotheses = decoder(log_probs.unsqueeze(0))[0]
         best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
         return [self._transcript(h.tokens.tolist(), h.timesteps.tolist(), log_probs, best) for h in hypotheses]
 

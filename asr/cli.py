@@ -51,6 +51,23 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
     parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam)")
     parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam)")
     parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word (beam)")
+    if not several:
+        parser.add_argument(
+            "--hotword",
+            action="append",
+            default=[],
+            type=_hotword,
+            metavar="PHRASE[:BOOST]",
+            help=f"favour this word or phrase, even one the LM lacks (beam; repeatable; boost in LM log10 units, default {BeamConfig.hotword_boost:g})",
+        )
+
+
+def _hotword(value: str) -> tuple[str, float | None]:
+    phrase, _, boost = value.rpartition(":") if ":" in value else (value, "", "")
+    try:
+        return phrase.strip(), float(boost) if boost else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: the boost after ':' must be a number") from None
 
 
 def _beam_decoder(args: argparse.Namespace, recognizer: StreamingRecognizer) -> BeamDecoder:
@@ -250,9 +267,11 @@ def _run_transcribe(args: argparse.Namespace) -> int:
     try:
         recognizer = StreamingRecognizer.from_pretrained(args.model, device=device)
         beam = _beam_decoder(args, recognizer) if args.decoder == "beam" else None
+        if args.hotword and beam is None:
+            raise ValueError("--hotword needs --decoder beam")
         workers = args.workers if args.workers is not None else max(0, min(8, (os.cpu_count() or 1) // world - 2))
         failures = transcribe_all(
-            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers, beam=beam
+            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers, beam=beam, hotwords=args.hotword
         )
     finally:
         leave_process_group()

@@ -168,6 +168,7 @@ class BeamConfig:
     word_score: float = 1.0  # added per word; higher favours more, shorter words
     beam_threshold: float = 10.0  # hypotheses this far below the best are pruned (25 cost 55% more time here, for no gain)
     nbest: int = 1
+    hotword_boost: float = 10.0  # added to a hotword's LM log10 score when a hotword gives none
 
     def __post_init__(self) -> None:
         _require(self.beam_size >= 1, f"beam_size must be at least 1, got {self.beam_size}")

@@ -166,12 +166,14 @@ def transcribe_many(
     block_seconds: float = BLOCK_SECONDS,
     workers: int = 0,
     beam: BeamDecoder | None = None,
+    hotwords: Sequence[tuple[str, float | None]] = (),
 ) -> Iterator[tuple[InputFile, FileTranscript | AudioError]]:
     """Transcribe ``items`` ``batch_size`` at a time in one batched step; yields each as it finishes.
 
     ``workers`` processes decode the audio. Results equal ``transcribe_file`` on each file alone
     (the engine's batch == single stream, and its resampler is chunking-exact). With ``beam``,
-    each file's log-probs are kept and beam-searched with the word LM when the file ends.
+    each file's log-probs are kept and beam-searched with the word LM (and ``hotwords``) when the
+    file ends.
     """
     waiting = sorted(items, key=input_duration)  # pop() from the end takes the longest first
     active: list[_Slot] = []
@@ -203,7 +205,7 @@ def transcribe_many(
                 duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
                 transcript = slot.stream.finish()
                 if beam is not None:
-                    transcript = beam.decode(torch.cat(slot.log_probs))[0]
+                    transcript = beam.decode(torch.cat(slot.log_probs), hotwords)[0]
                 yield slot.item, FileTranscript(slot.item.given, transcript, duration)
     finally:
         reader.close()
@@ -242,6 +244,7 @@ def transcribe_all(
     shard: Shard = Shard(),
     workers: int = 0,
     beam: BeamDecoder | None = None,
+    hotwords: Sequence[tuple[str, float | None]] = (),
 ) -> int:
     """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed (in all shards).
 
@@ -261,7 +264,7 @@ def transcribe_all(
     if len(todo) < len(mine):
         print(f"skipping {len(mine) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
     with _Progress(todo, stderr, enabled=shard.rank == 0) as progress:
-        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers, beam=beam):
+        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers, beam=beam, hotwords=hotwords):
             if isinstance(result, AudioError):
                 failures.append((item.given, str(result)))
                 sink.skip(item.given)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.beam import BeamDecoder, arpa_vocabulary
-from asr.cli import main
+from asr.audio import load_audio
+from asr.beam import BeamDecoder, arpa_vocabulary, default_lm
+from asr.checkpoint import resolve_model_path
+from asr.cli import _hotword, main
 from asr.decoding import GreedyCTCDecoder, GreedyState
 from asr.evaluate import BeamRecognizer
 from asr.lm import estimate, read_sentences, write_arpa
@@ -102,3 +104,22 @@ def test_transcribe_with_beam_search_equals_beam_search_over_the_whole_file(tmp_
         assert batched[item.audio.name].text == whole
     vocabulary = set("please turn on the kitchen lights call my sister tomorrow morning".split())
     assert batched["0.wav"].text and set(batched["0.wav"].text.split()) <= vocabulary  # only lexicon words
+
+
+def test_a_made_up_name_greedy_misses_is_recognized_once_boosted(tmp_path: Path, default_recognizer: StreamingRecognizer) -> None:
+    stream = default_recognizer.create_stream()
+    stream.feed(load_audio(speak("please call zorblax tomorrow", tmp_path / "name.wav", voice="en")))
+    stream.end_input()
+    log_probs = default_recognizer.step([stream])
+    greedy = stream.finish().text
+    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
+    plain = beam.decode(torch.cat(log_probs))[0].text
+    boosted = beam.decode(torch.cat(log_probs), [("Zorblax", None)])[0]
+    assert "zorblax" not in greedy.split() and "zorblax" not in plain.split()  # not in the LM, and misheard
+    assert "zorblax" in boosted.text.split(), boosted.text
+    assert beam.decode(torch.cat(log_probs), [("zorblax", None)])[0] == boosted  # the same list: the cached decoder
+
+
+@pytest.mark.parametrize("value, parsed", [("brannigan", ("brannigan", None)), ("new york:4.5", ("new york", 4.5)), ("a:b:2", ("a:b", 2.0))])
+def test_hotword_options_parse_a_phrase_and_an_optional_boost(value: str, parsed: tuple) -> None:
+    assert _hotword(value) == parsed
