@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import gzip
 import tempfile
-from pathlib import Path
-
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from flashlight.lib.text.decoder.kenlm import KenLM

@@ -17,7 +17,15 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used, so that `asr --help` stays fast
+    from asr.capture import FileSource, MicrophoneSource
+    from asr.captions import CaptionFile
+    from asr.decoding import Segment
+    from websockets.asyncio.client import ClientConnection
+
+    Source = FileSource | MicrophoneSource
 
 __all__ = ["register"]
 
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = [CaptionFile(path) for path in args.output]
     view = TerminalCaptions(sys.stdout)
 
-    def on_final(segment: Any) -> None:
+    def on_final(segment: Segment) -> None:
         view.final(segment)
         for output in outputs:
             output.write(segment)
@@ -94,7 +102,7 @@ def _device(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
-def _caption_locally(args: argparse.Namespace, source: Any, on_partial: Callable[[str], None], on_final: Callable[[Any], None], stop: threading.Event) -> None:
+def _caption_locally(args: argparse.Namespace, source: Source, on_partial: Callable[[str], None], on_final: Callable[[Segment], None], stop: threading.Event) -> None:
     from asr.captions import caption_source
     from asr.stream import StreamingRecognizer
 
@@ -103,7 +111,7 @@ def _caption_locally(args: argparse.Namespace, source: Any, on_partial: Callable
     caption_source(recognizer, source, on_partial, on_final, stop)
 
 
-def _report(source: Any, outputs: list[Any]) -> int:
+def _report(source: Source, outputs: list[CaptionFile]) -> int:
     for output in outputs:
         print(f"wrote {output.path}", file=sys.stderr)
     if source.overflows:
@@ -116,7 +124,7 @@ def _report(source: Any, outputs: list[Any]) -> int:
 
 
 async def _caption_remotely(
-    url: str, token: str | None, source: Any, on_partial: Callable[[str], None], on_final: Callable[[Any], None], stop: threading.Event
+    url: str, token: str | None, source: Source, on_partial: Callable[[str], None], on_final: Callable[[Segment], None], stop: threading.Event
 ) -> None:
     """Stream ``source`` to a server's native protocol until it ends or ``stop``; show what comes back."""
     from websockets.asyncio.client import connect
@@ -141,10 +149,10 @@ async def _caption_remotely(
 _NOTHING_YET = object()
 
 
-async def _send_audio(websocket: Any, source: Any, stop: threading.Event) -> None:
+async def _send_audio(websocket: ClientConnection, source: Source, stop: threading.Event) -> None:
     """Send every captured block; after the source ends or ``stop`` (and what was captured), send stop."""
 
-    def next_block() -> Any:
+    def next_block() -> object:  # a (N,) block, None at the end, or _NOTHING_YET
         try:
             return source.read(timeout=0 if stop.is_set() else 0.1)
         except queue.Empty:
@@ -156,7 +164,7 @@ async def _send_audio(websocket: Any, source: Any, stop: threading.Event) -> Non
     await websocket.send(json.dumps({"type": "stop"}))
 
 
-async def _receive_captions(websocket: Any, on_partial: Callable[[str], None], on_final: Callable[[Any], None]) -> None:
+async def _receive_captions(websocket: ClientConnection, on_partial: Callable[[str], None], on_final: Callable[[Segment], None]) -> None:
     from asr.decoding import Segment, Transcript, Word
 
     async for raw in websocket:
