@@ -4,10 +4,10 @@ Shape legend: T output steps, V vocabulary (blank = 0).
 
 The decoder only builds words of the lexicon, which is the LM's vocabulary (its unigrams), and
 scores each hypothesis as acoustic log-probability + ``lm_weight`` x LM log-probability +
-``word_score`` per word. As in greedy decoding, a word spans its characters' steps (the decoder
-reports where each character's run ends; the start is walked back to where its first
-character's run begins) and its confidence is the posterior of its least certain character
-(each character's peak within a step of where the decoder put it).
+``word_score`` per word. As in greedy decoding, a word spans its characters' steps: from the
+first step of its first character to the last step of its last character's run (the decoder
+reports where each character starts), and its confidence is the posterior of its least
+certain character (each character's peak within a step of where the decoder put it).
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ class BeamDecoder:
         decoder = self._with_hotwords(boosted) if boosted else self._decoder
         hypotheses = decoder(log_probs.unsqueeze(0))[0]
         best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
-        return [self._transcript(h.tokens.tolist(), h.timesteps.tolist(), log_probs, best) for h in hypotheses]
+        # torchaudio's timesteps index flashlight's token sequence, which starts with one extra
+        # entry: step = timestep - 1, the first step of the character's run
+        return [self._transcript(h.tokens.tolist(), [t - 1 for t in h.timesteps.tolist()], log_probs, best) for h in hypotheses]
 
     def _transcript(self, tokens: list[int], steps: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
         words: list[Word] = []
@@ -162,8 +164,7 @@ class BeamDecoder:
                 continue
             if current:
                 conf = min(self._peak(log_probs, t, s) for t, s in current)
-                first_token, first_step = current[0]
-                start, end = _run_start(best, first_token, first_step) * self.step_seconds, (current[-1][1] + 1) * self.step_seconds
+                start, end = current[0][1] * self.step_seconds, (_run_end(best, *current[-1]) + 1) * self.step_seconds
                 words.append(Word(self.tokenizer.decode([t for t, _ in current]), start, end, conf))
                 current = []
         return Transcript(" ".join(w.word for w in words), tuple(words))
@@ -178,11 +179,8 @@ class BeamDecoder:
         return float(window.max().exp())
 
 
-def _run_start(best: list[int], token: int, step: int) -> int:
-    """The first step of the run of steps, ending at ``step``, where ``token`` is the best token.
-
-    The decoder reports the last step of a token's run; a word starts at the first (as in greedy decoding).
-    """
-    while step > 0 and best[step - 1] == token:
-        step -= 1
+def _run_end(best: list[int], token: int, step: int) -> int:
+    """The last step of the run, starting at ``step``, where ``token`` stays the best token."""
+    while step + 1 < len(best) and best[step + 1] == token:
+        step += 1
     return step

@@ -54,8 +54,8 @@ def test_the_vocabulary_comes_from_the_unigrams(lm_path: Path, tmp_path: Path) -
 
 def test_beam_search_with_the_lm_fixes_a_letter_greedy_gets_wrong(lm_path: Path) -> None:
     #        0         1         2         3
-    #        01234567890123456789012345678901
-    path = "_tt_hh_ee_ _cc_aa_tt_ _ss_aa_tt_"
+    #        012345678901234567890123456789012
+    path = "_tt_hh_ee_ _cc_aa_tt_ _ss_aa_ttt_"
     log_probs = blurred(path, {15: "u", 16: "u"})  # "cut" is what the audio seems to say
     greedy = GreedyCTCDecoder(TOKENIZER, STEP)
     state = GreedyState()
@@ -68,6 +68,8 @@ def test_beam_search_with_the_lm_fixes_a_letter_greedy_gets_wrong(lm_path: Path)
     assert cat.word == "cat" and cat.start == pytest.approx(12 * STEP) and cat.end == pytest.approx(20 * STEP)  # steps 12-19
     assert 0.3 < cat.conf < 0.4  # its least certain letter, the "a" that lost to "u"
     assert best.words[0].conf == pytest.approx(0.9, abs=1e-6)
+    sat = best.words[2]
+    assert (sat.start, sat.end) == (pytest.approx(23 * STEP), pytest.approx(32 * STEP))  # to the end of the 3-step "t"
 
 
 def test_a_missing_language_model_is_named(tmp_path: Path) -> None:
