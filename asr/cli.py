@@ -52,6 +52,7 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
     parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam)")
     parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word (beam)")
     if not several:
+        parser.add_argument("--nbest", type=int, default=1, help="with --decoder beam and json/jsonl output: also list the next N-1 best transcripts")
         parser.add_argument(
             "--hotword",
             action="append",
@@ -76,7 +77,7 @@ def _beam_decoder(args: argparse.Namespace, recognizer: StreamingRecognizer) -> 
     from asr.checkpoint import resolve_model_path
 
     lm = args.lm if args.lm is not None else default_lm(resolve_model_path(args.model).parent)
-    config = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
+    config = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score, nbest=getattr(args, "nbest", 1))
     return BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)
 
 
@@ -267,8 +268,8 @@ def _run_transcribe(args: argparse.Namespace) -> int:
     try:
         recognizer = StreamingRecognizer.from_pretrained(args.model, device=device)
         beam = _beam_decoder(args, recognizer) if args.decoder == "beam" else None
-        if args.hotword and beam is None:
-            raise ValueError("--hotword needs --decoder beam")
+        if (args.hotword or args.nbest > 1) and beam is None:
+            raise ValueError("--hotword and --nbest need --decoder beam")
         workers = args.workers if args.workers is not None else max(0, min(8, (os.cpu_count() or 1) // world - 2))
         failures = transcribe_all(
             recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers, beam=beam, hotwords=args.hotword

@@ -22,9 +22,13 @@ class FileTranscript:
     audio: str  # the path as the user gave it
     transcript: Transcript
     duration: float
+    alternatives: tuple[Transcript, ...] = ()  # the next best transcripts, when an n-best list was asked for
 
     def to_dict(self) -> dict[str, Any]:
-        return {"audio": self.audio, **self.transcript.to_dict(), "duration": round(self.duration, 3)}
+        record = {"audio": self.audio, **self.transcript.to_dict(), "duration": round(self.duration, 3)}
+        if self.alternatives:
+            record["alternatives"] = [alternative.to_dict() for alternative in self.alternatives]
+        return record
 
 
 def caption_cues(words: tuple[Word, ...]) -> list[tuple[float, float, str]]:

@@ -203,10 +203,10 @@ def transcribe_many(
             for slot in ended:
                 active.remove(slot)
                 duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
-                transcript = slot.stream.finish()
+                transcripts = [slot.stream.finish()]
                 if beam is not None:
-                    transcript = beam.decode(torch.cat(slot.log_probs), hotwords)[0]
-                yield slot.item, FileTranscript(slot.item.given, transcript, duration)
+                    transcripts = beam.decode(torch.cat(slot.log_probs), hotwords)
+                yield slot.item, FileTranscript(slot.item.given, transcripts[0], duration, tuple(transcripts[1:]))
     finally:
         reader.close()
 

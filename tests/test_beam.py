@@ -12,8 +12,10 @@ from asr.audio import load_audio
 from asr.beam import BeamDecoder, arpa_vocabulary, default_lm
 from asr.checkpoint import resolve_model_path
 from asr.cli import _hotword, main
+from asr.config import BeamConfig
 from asr.decoding import GreedyCTCDecoder, GreedyState
 from asr.evaluate import BeamRecognizer
+from asr.formats import FileTranscript
 from asr.lm import estimate, read_sentences, write_arpa
 from asr.stream import StreamingRecognizer
 from asr.tokens import Tokenizer
@@ -125,3 +127,13 @@ def test_a_made_up_name_greedy_misses_is_recognized_once_boosted(tmp_path: Path,
 @pytest.mark.parametrize("value, parsed", [("brannigan", ("brannigan", None)), ("new york:4.5", ("new york", 4.5)), ("a:b:2", ("a:b", 2.0))])
 def test_hotword_options_parse_a_phrase_and_an_optional_boost(value: str, parsed: tuple) -> None:
     assert _hotword(value) == parsed
+
+
+def test_an_nbest_list_on_request(lm_path: Path) -> None:
+    log_probs = blurred("_tt_hh_ee_ _cc_aa_tt_ _ss_aa_ttt_", {15: "u", 16: "u"})
+    one = BeamDecoder(TOKENIZER, STEP, lm_path).decode(log_probs)
+    three = BeamDecoder(TOKENIZER, STEP, lm_path, BeamConfig(nbest=3, beam_threshold=50)).decode(log_probs)  # keep the unlikely ones too
+    assert len(one) == 1 and len(three) == 3 and three[0] == one[0]
+    assert len({t.text for t in three}) == 3
+    record = FileTranscript("a.wav", three[0], 1.0, tuple(three[1:])).to_dict()
+    assert [a["text"] for a in record["alternatives"]] == [t.text for t in three[1:]]
