@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from flashlight.lib.text.decoder import CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie
 from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary, create_word_dict, load_words
 from torchaudio.models.decoder import CTCDecoder, CTCDecoderLM, CTCDecoderLMState, ctc_decoder
@@ -27,7 +28,7 @@ from asr.decoding import Transcript, Word
 from asr.lm import BOS, EOS, UNK
 from asr.tokens import Tokenizer, normalize_text
 
-__all__ = ["BeamDecoder", "arpa_vocabulary", "default_lm"]
+__all__ = ["BeamDecoder", "BeamStream", "arpa_vocabulary", "default_lm"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 HOTWORD_CACHE = 8  # decoders kept for the most recent hotword lists
@@ -101,6 +102,7 @@ class BeamDecoder:
         self._decoder = self._build(self._vocabulary, str(lm_path))
         self._hotword_decoders: dict[tuple[tuple[str, float], ...], CTCDecoder] = {}
         self._kenlm: tuple[KenLM, Dictionary] | None = None  # loaded on the first call with hotwords
+        self._trie: Trie | None = None  # built for the first stream
 
     def _build(self, words: Sequence[str], lm: str | Callable[[Dictionary], CTCDecoderLM]) -> CTCDecoder:
         """A decoder over ``words``; ``lm`` is an ARPA path, or makes the LM from the decoder's word numbering."""
@@ -138,6 +140,34 @@ class BeamDecoder:
             self._hotword_decoders[key] = self._build([*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))], boosted_lm)
         return self._hotword_decoders[key]
 
+    def stream(self) -> BeamStream:
+        """An incremental decoder for one stream, sharing this decoder's LM and lexicon trie."""
+        if self._trie is None:
+            self._trie = self._build_trie()
+        c, tokens = self.config, self._decoder.tokens_dict
+        options = LexiconDecoderOptions(
+            beam_size=c.beam_size, beam_size_token=tokens.index_size(), beam_threshold=c.beam_threshold, lm_weight=c.lm_weight,
+            word_score=c.word_score, unk_score=float("-inf"), sil_score=0.0, log_add=False, criterion_type=CriterionType.CTC,
+        )  # fmt: skip  (ctc_decoder's defaults for the rest)
+        unknown = self._decoder.word_dict.get_index(UNK)
+        decoder = LexiconDecoder(options, self._trie, self._decoder.lm, tokens.get_index(SILENCE), self._decoder.blank, unknown, [], False)
+        return BeamStream(self, decoder)
+
+    def _build_trie(self) -> Trie:
+        """The lexicon as a trie of spellings, each word with its LM unigram score (as ctc_decoder builds it)."""
+        tokens, words, lm = self._decoder.tokens_dict, self._decoder.word_dict, self._decoder.lm
+        trie = Trie(tokens.index_size(), tokens.get_index(SILENCE))
+        start = lm.start(False)
+        for word in self._vocabulary:
+            index = words.get_index(word)
+            _, score = lm.score(start, index)
+            trie.insert([tokens.get_index(token) for token in [*word, SILENCE]], index, score)
+        trie.smear(SmearingMode.MAX)
+        return trie
+
+    def word(self, index: int) -> str:
+        return self._decoder.word_dict.get_entry(index)
+
     def decode(self, log_probs: torch.Tensor, hotwords: Sequence[tuple[str, float | None]] = ()) -> list[Transcript]:
         """(T, V) log-probs -> the ``nbest`` best transcripts, best first.
 
@@ -153,9 +183,10 @@ class BeamDecoder:
         best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
         # torchaudio's timesteps index flashlight's token sequence, which starts with one extra
         # entry: step = timestep - 1, the first step of the character's run
-        return [self._transcript(h.tokens.tolist(), [t - 1 for t in h.timesteps.tolist()], log_probs, best) for h in hypotheses]
+        return [self.transcript(h.tokens.tolist(), [t - 1 for t in h.timesteps.tolist()], log_probs, best) for h in hypotheses]
 
-    def _transcript(self, tokens: list[int], steps: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
+    def transcript(self, tokens: list[int], steps: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
+        """Characters with their first steps -> words with times and confidences."""
         words: list[Word] = []
         current: list[tuple[int, int]] = []
         for token, step in [*zip(tokens, steps), (self.tokenizer.space_id, -1)]:
@@ -177,6 +208,40 @@ class BeamDecoder:
         """
         window = log_probs[max(0, step - 1) : step + 2, token]
         return float(window.max().exp())
+
+
+class BeamStream:
+    """One stream's beam search, fed log-probs chunk by chunk; the same result as decoding them at once."""
+
+    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder) -> None:
+        self._beam, self._decoder = beam, decoder
+        self._log_probs: list[torch.Tensor] = []  # (T_i, V) chunks, kept for word times and confidences
+        decoder.decode_begin()
+
+    def accept(self, log_probs: torch.Tensor) -> None:
+        """Search through the next (T, V) log-probs."""
+        chunk = log_probs.float().cpu().contiguous()
+        if chunk.shape[0]:
+            self._log_probs.append(chunk)  # also keeps the memory alive while flashlight reads it
+            self._decoder.decode_step(chunk.data_ptr(), chunk.shape[0], chunk.shape[1])
+
+    @property
+    def partial_text(self) -> str:
+        """The words of the best hypothesis so far."""
+        return " ".join(self._beam.word(index) for index in self._decoder.get_best_hypothesis().words if index >= 0)
+
+    def finish(self) -> Transcript:
+        """End of the stream: the best transcript."""
+        self._decoder.decode_end()
+        result = self._decoder.get_all_final_hypothesis()[0]
+        log_probs = torch.cat(self._log_probs) if self._log_probs else torch.zeros(0, len(self._beam.tokenizer))
+        tokens, steps = [], []
+        raw, blank = list(result.tokens), self._beam.tokenizer.blank_id
+        for index, token in enumerate(raw):  # collapse repeats and drop blanks, as torchaudio does
+            if token != blank and (index == 0 or token != raw[index - 1]):
+                tokens.append(token)
+                steps.append(index - 1)  # flashlight's sequence starts with one extra entry
+        return self._beam.transcript(tokens, steps, log_probs, log_probs.argmax(dim=-1).tolist())
 
 
 def _run_end(best: list[int], token: int, step: int) -> int:

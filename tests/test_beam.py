@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from asr.audio import load_audio
 from asr.beam import BeamDecoder, arpa_vocabulary, default_lm
@@ -35,6 +38,11 @@ def lm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("lm") / "lm.arpa"
     write_arpa(estimate(SENTENCES, 3), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def small_beam(lm_path: Path) -> BeamDecoder:
+    return BeamDecoder(TOKENIZER, STEP, lm_path)
 
 
 def blurred(path: str, swaps: dict[int, str]) -> torch.Tensor:
@@ -137,3 +145,32 @@ def test_an_nbest_list_on_request(lm_path: Path) -> None:
     assert len({t.text for t in three}) == 3
     record = FileTranscript("a.wav", three[0], 1.0, tuple(three[1:])).to_dict()
     assert [a["text"] for a in record["alternatives"]] == [t.text for t in three[1:]]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=8))
+def test_streaming_beam_search_equals_offline_for_any_chunking(small_beam: BeamDecoder, sizes: list[int]) -> None:
+    log_probs = blurred("_tt_hh_ee_ _dd_oo_gg_ _ss_aa_tt_ _oo_nn_ _tt_hh_ee_ _ll_oo_gg_", {15: "a", 28: "e"})
+    beam = small_beam
+    stream, start = beam.stream(), 0
+    partials = []
+    for size in itertools.cycle(sizes):
+        if start >= len(log_probs):
+            break
+        stream.accept(log_probs[start : start + size])
+        partials.append(stream.partial_text)
+        start += size
+    assert stream.finish() == beam.decode(log_probs)[0]
+    assert partials[-1].split() and all(len(p.split()) <= len(partials[-1].split()) + 1 for p in partials)
+
+
+def test_streaming_beam_on_real_speech_equals_offline(default_recognizer: StreamingRecognizer, tmp_path: Path) -> None:
+    stream = default_recognizer.create_stream()
+    stream.feed(load_audio(speak("tell brannigan the meeting is at ten", tmp_path / "s.wav", voice="en")))
+    stream.end_input()
+    log_probs = default_recognizer.step([stream])[0]
+    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
+    online = beam.stream()
+    for chunk in log_probs.split(4):  # 120 ms of model steps at a time
+        online.accept(chunk)
+    assert online.finish() == beam.decode(log_probs)[0]
