@@ -24,11 +24,12 @@ from flashlight.lib.text.dictionary import Dictionary, create_word_dict, load_wo
 from torchaudio.models.decoder import CTCDecoder, CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
 from asr.config import BeamConfig
-from asr.decoding import Transcript, Word
+from asr.decoding import Segment, Transcript, Word
 from asr.lm import BOS, EOS, UNK
+from asr.stream import Stream
 from asr.tokens import Tokenizer, normalize_text
 
-__all__ = ["BeamDecoder", "BeamStream", "arpa_vocabulary", "default_lm"]
+__all__ = ["BeamDecoder", "BeamStream", "SegmentedBeam", "arpa_vocabulary", "default_lm"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 HOTWORD_CACHE = 8  # decoders kept for the most recent hotword lists
@@ -140,8 +141,11 @@ class BeamDecoder:
             self._hotword_decoders[key] = self._build([*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))], boosted_lm)
         return self._hotword_decoders[key]
 
-    def stream(self) -> BeamStream:
-        """An incremental decoder for one stream, sharing this decoder's LM and lexicon trie."""
+    def stream(self, start_step: int = 0) -> BeamStream:
+        """An incremental decoder for one stream, sharing this decoder's LM and lexicon trie.
+
+        ``start_step``: where its first log-probs are in the audio stream, for word times.
+        """
         if self._trie is None:
             self._trie = self._build_trie()
         c, tokens = self.config, self._decoder.tokens_dict
@@ -151,7 +155,7 @@ class BeamDecoder:
         )  # fmt: skip  (ctc_decoder's defaults for the rest)
         unknown = self._decoder.word_dict.get_index(UNK)
         decoder = LexiconDecoder(options, self._trie, self._decoder.lm, tokens.get_index(SILENCE), self._decoder.blank, unknown, [], False)
-        return BeamStream(self, decoder)
+        return BeamStream(self, decoder, start_step)
 
     def _build_trie(self) -> Trie:
         """The lexicon as a trie of spellings, each word with its LM unigram score (as ctc_decoder builds it)."""
@@ -213,8 +217,8 @@ class BeamDecoder:
 class BeamStream:
     """One stream's beam search, fed log-probs chunk by chunk; the same result as decoding them at once."""
 
-    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder) -> None:
-        self._beam, self._decoder = beam, decoder
+    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder, start_step: int = 0) -> None:
+        self._beam, self._decoder, self.start_step = beam, decoder, start_step
         self._log_probs: list[torch.Tensor] = []  # (T_i, V) chunks, kept for word times and confidences
         decoder.decode_begin()
 
@@ -241,7 +245,46 @@ class BeamStream:
             if token != blank and (index == 0 or token != raw[index - 1]):
                 tokens.append(token)
                 steps.append(index - 1)  # flashlight's sequence starts with one extra entry
-        return self._beam.transcript(tokens, steps, log_probs, log_probs.argmax(dim=-1).tolist())
+        transcript = self._beam.transcript(tokens, steps, log_probs, log_probs.argmax(dim=-1).tolist())
+        offset = self.start_step * self._beam.step_seconds
+        words = tuple(Word(w.word, w.start + offset, w.end + offset, w.conf) for w in transcript.words)
+        return Transcript(transcript.text, words)
+
+
+class SegmentedBeam:
+    """Beam search over one engine stream, cut into the segments its endpointer cuts.
+
+    Feed it each step's log-probs for the stream (what ``StreamingRecognizer.step`` returns),
+    right after the step: it takes the stream's greedy segments and returns them with beam
+    transcripts instead, each searched over exactly that segment's steps.
+    """
+
+    def __init__(self, beam: BeamDecoder, stream: Stream) -> None:
+        self.beam, self.stream = beam, stream
+        self._current = beam.stream()
+        self._steps = 0  # steps accepted so far
+
+    def accept(self, log_probs: torch.Tensor) -> list[Segment]:
+        """(T, V) log-probs of the stream's latest step -> the segments that ended in it."""
+        ended = []
+        for segment in self.stream.take_segments():
+            cut = round(segment.end / self.beam.step_seconds)
+            self._current.accept(log_probs[: cut - self._steps])
+            log_probs, self._steps = log_probs[cut - self._steps :], cut
+            ended.append(Segment(segment.index, segment.start, segment.end, self._current.finish()))
+            self._current = self.beam.stream(start_step=cut)
+        self._current.accept(log_probs)
+        self._steps += log_probs.shape[0]
+        return ended
+
+    @property
+    def partial_text(self) -> str:
+        return self._current.partial_text
+
+    def finish(self) -> Segment:
+        """After the stream's last step (``Stream.finish``): its last segment."""
+        last = self.stream.last_segment()
+        return Segment(last.index, last.start, last.end, self._current.finish())
 
 
 def _run_end(best: list[int], token: int, step: int) -> int:

@@ -31,6 +31,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from asr.beam import BeamDecoder, default_lm
+from asr.checkpoint import resolve_model_path
 from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
@@ -72,6 +74,7 @@ class SpeechServer:
             config.max_session_seconds,
             config.vosk_sample_rate,
             config.endpoint if config.endpointing else None,
+            self._beam_decoder() if config.decoder == "beam" else None,
         )
         self.sessions: dict[str, Session] = {}
         self.draining = False
@@ -79,6 +82,10 @@ class SpeechServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(3)
+
+    def _beam_decoder(self) -> BeamDecoder:
+        lm = Path(self.config.lm) if self.config.lm else default_lm(resolve_model_path(self.config.model).parent)
+        return BeamDecoder(self.recognizer.tokenizer, self.recognizer.decoder.step_seconds, lm)
 
     @property
     def port(self) -> int:

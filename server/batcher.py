@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from asr.beam import SegmentedBeam
 from asr.decoding import Segment
 from asr.stream import Stream, StreamingRecognizer
 from server.metrics import ServerMetrics
@@ -45,6 +46,7 @@ class _Request:
     end: bool
     future: asyncio.Future[StepResult]
     queued_at: float
+    beam: SegmentedBeam | None  # the stream's beam search, when the session decodes with one
 
 
 class Batcher:
@@ -79,14 +81,18 @@ class Batcher:
             self._requests.get_nowait().future.cancel()
         self._executor.shutdown(wait=True)
 
-    async def submit(self, stream: Stream, audio: torch.Tensor | None, end: bool = False) -> StepResult:
-        """Feed ``audio`` to ``stream`` (ending its input if ``end``), step it, and return its text."""
+    async def submit(self, stream: Stream, audio: torch.Tensor | None, end: bool = False, beam: SegmentedBeam | None = None) -> StepResult:
+        """Feed ``audio`` to ``stream`` (ending its input if ``end``), step it, and return its text.
+
+        With ``beam``, the stream's log-probs also go through its beam search, whose text and
+        segments are returned instead of the greedy ones.
+        """
         if id(stream) in self._in_flight:
             raise ValueError("this stream already has a step in flight; await it before submitting again")
         if self._task is None:
             raise RuntimeError("Batcher.start() was not called")
         loop = asyncio.get_running_loop()
-        request = _Request(stream, audio, end, loop.create_future(), time.perf_counter())
+        request = _Request(stream, audio, end, loop.create_future(), time.perf_counter(), beam)
         self._in_flight.add(id(stream))
         self._requests.put_nowait(request)
         self._arrived.set()
@@ -142,13 +148,15 @@ class Batcher:
                 request.stream.feed(request.audio)
             if request.end:
                 request.stream.end_input()
-        self.recognizer.step([request.stream for request in batch])
-        return [self._result(request.stream, request.end) for request in batch]
+        outputs = self.recognizer.step([request.stream for request in batch])
+        return [self._result(request, log_probs) for request, log_probs in zip(batch, outputs)]
 
     @staticmethod
-    def _result(stream: Stream, end: bool) -> StepResult:
-        ended = stream.take_segments()
-        if end:
+    def _result(request: _Request, log_probs: torch.Tensor) -> StepResult:
+        stream, beam = request.stream, request.beam
+        ended = beam.accept(log_probs) if beam is not None else stream.take_segments()
+        if request.end:
             stream.finish()
-            ended.append(stream.last_segment())
-        return StepResult(stream.partial_text, stream.decoder_state.segments_ended, ended, end)
+            ended.append(beam.finish() if beam is not None else stream.last_segment())
+        text = beam.partial_text if beam is not None else stream.partial_text
+        return StepResult(text, stream.decoder_state.segments_ended, ended, request.end)

@@ -32,6 +32,8 @@ class ServerConfig:
     keyfile: str | None = None
     drain_timeout: float = 30.0  # on SIGTERM, how long active sessions get to finish
     log_format: str = "json"  # json | text
+    decoder: str = "greedy"  # greedy | beam (with the word LM)
+    lm: str | None = None  # ARPA LM for beam; None: the one shipped beside the model
     endpointing: bool = True  # cut sessions into utterances, each with its own final; off: one final at stop
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
@@ -48,6 +50,8 @@ class ServerConfig:
             raise ValueError("TLS needs both certfile and keyfile")
         if self.log_format not in ("json", "text"):
             raise ValueError(f"log_format must be 'json' or 'text', got {self.log_format!r}")
+        if self.decoder not in ("greedy", "beam"):
+            raise ValueError(f"decoder must be 'greedy' or 'beam', got {self.decoder!r}")
         if self.token == "":
             raise ValueError("token must not be empty; leave it unset to turn authentication off")
 

@@ -20,6 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from asr.audio import AudioError, float32_bytes_to_float, pcm16_to_float
+from asr.beam import BeamDecoder, SegmentedBeam
 from asr.decoding import Segment
 from asr.endpoint import EndpointConfig
 from asr.stream import Stream
@@ -44,6 +45,7 @@ class SessionSettings:
     max_session_seconds: float = 3600.0
     vosk_sample_rate: int = 16000
     endpoint: EndpointConfig | None = EndpointConfig()  # None: one segment per session, final at stop
+    beam: BeamDecoder | None = None  # beam search with a word LM; None: greedy
 
 
 class _AudioBuffer:
@@ -155,6 +157,7 @@ class Session:
                 raise ProtocolError("stop_before_start", "the session ended before it started", CloseCode.POLICY)
             self.start = parsed
         self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, self.settings.endpoint)
+        self.beam = SegmentedBeam(self.settings.beam, self.stream) if self.settings.beam is not None else None
         if self.dialect == NATIVE:
             await self.connection.send(protocol.ready(self.id, self.start.sample_rate, self.start.format))
 
@@ -225,7 +228,7 @@ class Session:
             audio = torch.cat(chunks) if len(chunks) > 1 else (chunks[0] if chunks else None)
             submitted += 0 if audio is None else audio.numel()
             ended_at = time.perf_counter()
-            result = await self.batcher.submit(self.stream, audio, end=ended)
+            result = await self.batcher.submit(self.stream, audio, end=ended, beam=self.beam)
             self.metrics.audio_seconds.inc(0 if audio is None else audio.numel() / self.start.sample_rate)
             for segment in result.ended:
                 await self._send_final(segment)

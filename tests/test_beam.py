@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr.audio import load_audio
-from asr.beam import BeamDecoder, arpa_vocabulary, default_lm
+from asr.beam import BeamDecoder, SegmentedBeam, arpa_vocabulary, default_lm
 from asr.checkpoint import resolve_model_path
 from asr.cli import _hotword, main
 from asr.config import BeamConfig
 from asr.decoding import GreedyCTCDecoder, GreedyState
+from asr.endpoint import EndpointConfig
 from asr.evaluate import BeamRecognizer
 from asr.formats import FileTranscript
 from asr.lm import estimate, read_sentences, write_arpa
@@ -174,3 +175,43 @@ def test_streaming_beam_on_real_speech_equals_offline(default_recognizer: Stream
     for chunk in log_probs.split(4):  # 120 ms of model steps at a time
         online.accept(chunk)
     assert online.finish() == beam.decode(log_probs)[0]
+
+
+def segmented_beam_offline(recognizer: StreamingRecognizer, beam: BeamDecoder, audio: torch.Tensor) -> list:
+    """The file in one block through a stream with endpointing and SegmentedBeam: its segments."""
+    stream = recognizer.create_stream(endpoint=EndpointConfig())
+    segmented = SegmentedBeam(beam, stream)
+    stream.feed(audio)
+    stream.end_input()
+    segments = segmented.accept(recognizer.step([stream])[0])
+    stream.finish()
+    return [*segments, segmented.finish()]
+
+
+def test_segmented_beam_search_searches_each_utterance_on_its_own(default_recognizer: StreamingRecognizer, tmp_path: Path) -> None:
+    parts = [load_audio(speak(text, tmp_path / f"{i}.wav", voice="en")) for i, text in enumerate(["open the door", "good night"])]
+    audio = torch.cat([parts[0], torch.zeros(24000), parts[1]])
+    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
+    stream = default_recognizer.create_stream(endpoint=EndpointConfig())
+    segmented, segments, log_probs = SegmentedBeam(beam, stream), [], []
+    for chunk in audio.split(1600):  # 100 ms at a time, as a live stream
+        stream.feed(chunk)
+        log_probs.append(default_recognizer.step([stream])[0])
+        segments += segmented.accept(log_probs[-1])
+    stream.end_input()
+    log_probs.append(default_recognizer.step([stream])[0])
+    segments += segmented.accept(log_probs[-1])
+    stream.finish()
+    segments.append(segmented.finish())
+
+    assert [s.index for s in segments] == [0, 1]
+    everything = torch.cat(log_probs)
+    for segment in segments:
+        first, last = round(segment.start / STEP), round(segment.end / STEP)
+        alone = beam.decode(everything[first:last])[0]
+        assert segment.transcript.text == alone.text
+        assert [round(w.start, 6) for w in segment.transcript.words] == [round(w.start + first * STEP, 6) for w in alone.words]
+    def rounded(segments: list) -> list:  # chunked LSTM sums differ from one pass in the 7th digit
+        return [(s.index, s.start, s.end, [(w.word, w.start, w.end, round(w.conf, 4)) for w in s.transcript.words]) for s in segments]
+
+    assert rounded(segments) == rounded(segmented_beam_offline(default_recognizer, beam, audio))  # any chunking, the same

@@ -13,9 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
+from asr.audio import load_audio
+from asr.beam import BeamDecoder, default_lm
+from asr.checkpoint import resolve_model_path
 from asr.decoding import Transcript
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_file
+from tests.test_beam import segmented_beam_offline
 from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url, words_of
 
 SENTENCES = [
@@ -204,3 +208,17 @@ def test_vosk_sends_a_result_at_each_endpoint_in_place_of_that_frames_partial(de
     results = [reply for reply in replies if "result" in reply] + exchange.messages
     assert len(results) == 3
     assert " ".join(r["text"] for r in results) == offline(default_recognizer, three_utterances).text
+
+
+def test_a_beam_search_session_equals_beam_search_over_the_whole_file(default_recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+    samples, rate = read_pcm16(three_utterances)
+    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
+    expected = segmented_beam_offline(default_recognizer, beam, load_audio(three_utterances))
+
+    async def session() -> Exchange:
+        async with running_server(default_recognizer, decoder="beam") as server:
+            return await stream_native(url(server), pcm_chunks(samples, [rate // 10]), rate)
+
+    finals = asyncio.run(session()).of_type("final")
+    assert [f["text"] for f in finals] == [s.transcript.text for s in expected]
+    assert [[w["start"] for w in f["words"]] for f in finals] == [[round(w.start, 3) for w in s.transcript.words] for s in expected]
