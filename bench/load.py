@@ -175,7 +175,8 @@ class ServerProcess:
 
 def server_options(args: argparse.Namespace) -> list[str]:
     options = ["--max-sessions", str(2 * max(args.streams) + 16)]  # room for the previous round's closing sessions
-    for flag, value in (("--model", args.model), ("--device", args.device), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms)):
+    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms))
+    for flag, value in spawned:
         if value is not None:
             options += [flag, str(value)]
     return options
@@ -395,6 +396,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="load this running server (loopback only, e.g. ws://127.0.0.1:8765/v1/stream) instead of spawning one")
     parser.add_argument("--model", default=None, help="spawned server: checkpoint, model folder or name under models/ (default: the shipped model)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="spawned server: where the model runs (default: the server's, auto)")
+    parser.add_argument("--decoder", default=None, choices=["greedy", "beam"], help="spawned server: greedy or beam search with the LM (default: the server's, greedy)")
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="spawned server: how long a batch waits to fill (default: the server's)")
     parser.add_argument("--target-ms", type=float, default=250.0, help="p95 partial latency that a stream count must meet (default 250)")
@@ -427,7 +429,7 @@ async def run_rounds(url: str, chunks: list[bytes], streams: list[int], server: 
 
 def describe_server(server: ServerProcess) -> str:
     settings = server.listening["settings"]
-    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}"
+    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, decoder {settings['decoder']}, max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}"
 
 
 def main(argv: list[str] | None = None) -> int:
