@@ -20,6 +20,7 @@ from typing import Protocol, TextIO
 import numpy as np
 import torch
 
+from asr.beam import BeamDecoder, SegmentedBeam
 from asr.decoding import Segment
 from asr.endpoint import EndpointConfig
 from asr.formats import caption_cues, timestamp
@@ -114,12 +115,21 @@ def caption_source(
     on_final: Callable[[Segment], None],
     stop: threading.Event,
     endpoint: EndpointConfig | None = EndpointConfig(),
+    beam: BeamDecoder | None = None,
 ) -> None:
     """Recognize ``source`` block by block until it ends or ``stop`` is set; the last segment is always final.
 
     After ``stop`` the blocks already captured are still recognized, so Ctrl-C loses nothing said before it.
+    With ``beam``, partials and finals come from streaming beam search with the word LM.
     """
     stream = recognizer.create_stream(source.sample_rate, endpoint)
+    segmented = SegmentedBeam(beam, stream) if beam is not None else None
+
+    def step() -> None:
+        log_probs = recognizer.step([stream])[0]
+        for segment in segmented.accept(log_probs) if segmented else stream.take_segments():
+            on_final(segment)
+
     while True:
         try:
             block = source.read(timeout=0 if stop.is_set() else 0.1)
@@ -130,11 +140,9 @@ def caption_source(
         if block is None:
             break
         stream.feed(torch.from_numpy(block))
-        recognizer.step([stream])
-        for segment in stream.take_segments():
-            on_final(segment)
-        on_partial(stream.partial_text)
+        step()
+        on_partial(segmented.partial_text if segmented else stream.partial_text)
+    stream.end_input()
+    step()
     stream.finish()
-    for segment in stream.take_segments():
-        on_final(segment)
-    on_final(stream.last_segment())
+    on_final(segmented.finish() if segmented else stream.last_segment())

@@ -15,10 +15,13 @@ import soundfile
 
 from asr import capture
 from asr.audio import load_audio
+from asr.beam import BeamDecoder, default_lm
 from asr.capture import FileSource
+from asr.checkpoint import resolve_model_path
 from asr.endpoint import EndpointConfig
 from asr.stream import StreamingRecognizer
 from tests.server_util import server_in_thread, speak
+from tests.test_beam import segmented_beam_offline
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["open the door", "turn on the radio", "good night"]
@@ -126,3 +129,12 @@ def test_a_consumer_that_falls_behind_loses_counted_blocks_not_silent_ones(three
 def test_a_missing_input_file_is_named(tmp_path: Path) -> None:
     result = asr_mic("--input-file", str(tmp_path / "nope.wav"))
     assert result.returncode == 2 and "nope.wav" in result.stderr and "not found" in result.stderr
+
+
+def test_local_captions_with_streaming_beam_search(default_recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
+    expected = [segment.transcript.text for segment in segmented_beam_offline(default_recognizer, beam, load_audio(three_utterances))]
+    result = asr_mic("--input-file", str(three_utterances), "--speed", "4", "--decoder", "beam", "--compute", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert caption_lines(result.stdout) == [text for text in expected if text]
+    assert asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream", "--decoder", "beam").returncode == 2
