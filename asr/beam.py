@@ -1,4 +1,4 @@
-"""CTC beam search with a word n-gram language model: flashlight-text's lexicon decoder, via torchaudio.
+"""CTC beam search with a word n-gram language model: flashlight-text's lexicon decoder and KenLM.
 
 Shape legend: T output steps, V vocabulary (blank = 0).
 
@@ -13,15 +13,14 @@ certain character (each character's peak within a step of where the decoder put 
 from __future__ import annotations
 
 import gzip
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from flashlight.lib.text.decoder import CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie
+from flashlight.lib.text.decoder import LM, CriterionType, LexiconDecoder, LexiconDecoderOptions, LMState, SmearingMode, Trie
 from flashlight.lib.text.decoder.kenlm import KenLM
-from flashlight.lib.text.dictionary import Dictionary, create_word_dict, load_words
-from torchaudio.models.decoder import CTCDecoder, CTCDecoderLM, CTCDecoderLMState, ctc_decoder
+from flashlight.lib.text.dictionary import Dictionary, create_word_dict
 
 from asr.config import BeamConfig
 from asr.decoding import Segment, Transcript, Word
@@ -60,134 +59,123 @@ def arpa_vocabulary(path: Path) -> list[str]:
     return words
 
 
-class _BoostedLM(CTCDecoderLM):
+class _BoostedLM(LM):
     """The KenLM model, seen through a lexicon with hotwords added: each hotword's score gets its boost.
 
     A hotword the LM does not know is scored as <unk>, then boosted, so it can still win.
     """
 
     def __init__(self, kenlm: KenLM, to_base: list[int], boosts: dict[int, float]) -> None:
-        CTCDecoderLM.__init__(self)
+        LM.__init__(self)
         self._kenlm, self._to_base, self._boosts = kenlm, to_base, boosts
-        self._states: dict[CTCDecoderLMState, object] = {}
+        self._states: dict[LMState, object] = {}
 
-    def start(self, start_with_nothing: bool) -> CTCDecoderLMState:
-        state = CTCDecoderLMState()
-        self._states = {state: self._kenlm.start(start_with_nothing)}  # one utterance's states at a time
+    def start(self, start_with_nothing: bool) -> LMState:
+        state = LMState()
+        self._states = {state: self._kenlm.start(start_with_nothing)}  # one search per instance
         return state
 
-    def score(self, state: CTCDecoderLMState, word: int) -> tuple[CTCDecoderLMState, float]:
+    def score(self, state: LMState, word: int) -> tuple[LMState, float]:
         base_state, score = self._kenlm.score(self._states[state], self._to_base[word])
         child = state.child(word)
         self._states[child] = base_state
         return child, score + self._boosts.get(word, 0.0)
 
-    def finish(self, state: CTCDecoderLMState) -> tuple[CTCDecoderLMState, float]:
+    def finish(self, state: LMState) -> tuple[LMState, float]:
         base_state, score = self._kenlm.finish(self._states[state])
         child = state.child(-1)
         self._states[child] = base_state
         return child, score
 
 
+@dataclass(frozen=True)
+class _Lexicon:
+    """Words ready for search: their numbering, the trie of their spellings, and how to score them."""
+
+    words: Dictionary
+    trie: Trie
+    to_base: list[int] | None = None  # hotword lexicons: the KenLM number of each word
+    boosts: dict[int, float] | None = None  # hotword lexicons: word number -> boost
+
+    def lm(self, kenlm: KenLM) -> LM:
+        """KenLM itself, or for a hotword lexicon a boosting wrapper of its own (it holds one search's states)."""
+        return kenlm if self.boosts is None else _BoostedLM(kenlm, self.to_base, self.boosts)
+
+
 class BeamDecoder:
-    """Offline beam search over a whole utterance's (T, V) log-probs, optionally with hotwords."""
+    """Beam search with the word LM, offline or one stream at a time, optionally with hotwords.
+
+    The LM and the trie of the lexicon's spellings are built once (0.6 s for the default
+    model's 46k words) and shared by every search; a stream's own state is a flashlight
+    ``LexiconDecoder``, which costs about 0.1 ms to make.
+    """
 
     def __init__(self, tokenizer: Tokenizer, step_seconds: float, lm_path: str | Path, config: BeamConfig = BeamConfig()) -> None:
         lm_path = Path(lm_path)
         if not lm_path.exists():
             raise ValueError(f"language model not found: {lm_path}")
         self.tokenizer, self.step_seconds, self.config = tokenizer, step_seconds, config
-        self._lm_path = lm_path
-        self._tokens = [SILENCE if token == " " else token for token in tokenizer.tokens]
+        self._tokens = Dictionary([SILENCE if token == " " else token for token in tokenizer.tokens])
         self._vocabulary = arpa_vocabulary(lm_path)
-        self._decoder = self._build(self._vocabulary, str(lm_path))
-        self._hotword_decoders: dict[tuple[tuple[str, float], ...], CTCDecoder] = {}
-        self._kenlm: tuple[KenLM, Dictionary] | None = None  # loaded on the first call with hotwords
-        self._trie: Trie | None = None  # built for the first stream
+        words = _word_numbering(self._vocabulary)
+        self._kenlm = KenLM(str(lm_path), words)
+        self._base = _Lexicon(words, self._build_trie(self._vocabulary, words, self._kenlm))
+        self._hotword_lexicons: dict[tuple[tuple[str, float], ...], _Lexicon] = {}
 
-    def _build(self, words: Sequence[str], lm: str | Callable[[Dictionary], CTCDecoderLM]) -> CTCDecoder:
-        """A decoder over ``words``; ``lm`` is an ARPA path, or makes the LM from the decoder's word numbering."""
-        with tempfile.TemporaryDirectory() as folder:
-            lexicon = Path(folder) / "lexicon.txt"
-            lexicon.write_text("".join(f"{word} {' '.join(word)} {SILENCE}\n" for word in words))
-            if callable(lm):
-                lm = lm(create_word_dict(load_words(str(lexicon))))  # numbered exactly as ctc_decoder numbers them
-            c = self.config
-            return ctc_decoder(
-                lexicon=str(lexicon), tokens=self._tokens, lm=lm, nbest=c.nbest, beam_size=c.beam_size,
-                beam_threshold=c.beam_threshold, lm_weight=c.lm_weight, word_score=c.word_score,
-                blank_token=self._tokens[self.tokenizer.blank_id], sil_token=SILENCE, unk_word=UNK,
-            )  # fmt: skip
+    def _build_trie(self, vocabulary: Sequence[str], words: Dictionary, lm: LM) -> Trie:
+        """The spellings as a trie, each word with its LM unigram score for look-ahead (as ctc_decoder builds it)."""
+        trie = Trie(self._tokens.index_size(), self._tokens.get_index(SILENCE))
+        start = lm.start(False)
+        for word in vocabulary:
+            index = words.get_index(word)
+            _, score = lm.score(start, index)
+            trie.insert([self._tokens.get_index(token) for token in [*word, SILENCE]], index, score)
+        trie.smear(SmearingMode.MAX)
+        return trie
 
-    def _with_hotwords(self, hotwords: Sequence[tuple[str, float]]) -> CTCDecoder:
-        """A decoder whose lexicon also has the hotwords' words, boosted; cached per hotword list."""
+    def _lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
+        """The base lexicon, or one that also has the hotwords' words, boosted; cached per hotword list."""
+        if not hotwords:
+            return self._base
         key = tuple(sorted(hotwords))
-        if key not in self._hotword_decoders:
-            if self._kenlm is None:
-                base = create_word_dict({word: [[word]] for word in [*self._vocabulary, BOS, EOS, UNK]})
-                self._kenlm = (KenLM(str(self._lm_path), base), base)
-            kenlm, base = self._kenlm
+        if key not in self._hotword_lexicons:
             boosts: dict[str, float] = {}
             for phrase, boost in hotwords:
                 for word in normalize_text(phrase).split():
                     boosts[word] = max(boost, boosts.get(word, boost))
+            vocabulary = [*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))]
+            words = _word_numbering(vocabulary)
+            to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
+            numbered = {words.get_index(word): boost for word, boost in boosts.items()}
+            trie = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered))
+            if len(self._hotword_lexicons) >= HOTWORD_CACHE:
+                self._hotword_lexicons.pop(next(iter(self._hotword_lexicons)))
+            self._hotword_lexicons[key] = _Lexicon(words, trie, to_base, numbered)
+        return self._hotword_lexicons[key]
 
-            def boosted_lm(words: Dictionary) -> CTCDecoderLM:
-                to_base = [base.get_index(words.get_entry(i)) for i in range(words.index_size())]
-                return _BoostedLM(kenlm, to_base, {words.get_index(word): boost for word, boost in boosts.items()})
+    def stream(self, start_step: int = 0, hotwords: Sequence[tuple[str, float | None]] = ()) -> BeamStream:
+        """An incremental search for one stream; ``start_step``: where its first log-probs are, for word times.
 
-            if len(self._hotword_decoders) >= HOTWORD_CACHE:
-                self._hotword_decoders.pop(next(iter(self._hotword_decoders)))
-            self._hotword_decoders[key] = self._build([*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))], boosted_lm)
-        return self._hotword_decoders[key]
-
-    def stream(self, start_step: int = 0) -> BeamStream:
-        """An incremental decoder for one stream, sharing this decoder's LM and lexicon trie.
-
-        ``start_step``: where its first log-probs are in the audio stream, for word times.
+        ``hotwords``: (phrase, boost) pairs; every word of a phrase is favoured by ``boost`` (in the
+        LM's log10 units, before ``lm_weight``; None: ``config.hotword_boost``), and words outside
+        the LM become possible. A new hotword list takes about 1 s to prepare; it is then reused.
         """
-        if self._trie is None:
-            self._trie = self._build_trie()
-        c, tokens = self.config, self._decoder.tokens_dict
+        lexicon = self._lexicon([(phrase, self.config.hotword_boost if boost is None else boost) for phrase, boost in hotwords])
+        c = self.config
         options = LexiconDecoderOptions(
-            beam_size=c.beam_size, beam_size_token=tokens.index_size(), beam_threshold=c.beam_threshold, lm_weight=c.lm_weight,
+            beam_size=c.beam_size, beam_size_token=self._tokens.index_size(), beam_threshold=c.beam_threshold, lm_weight=c.lm_weight,
             word_score=c.word_score, unk_score=float("-inf"), sil_score=0.0, log_add=False, criterion_type=CriterionType.CTC,
-        )  # fmt: skip  (ctc_decoder's defaults for the rest)
-        unknown = self._decoder.word_dict.get_index(UNK)
-        decoder = LexiconDecoder(options, self._trie, self._decoder.lm, tokens.get_index(SILENCE), self._decoder.blank, unknown, [], False)
-        return BeamStream(self, decoder, start_step)
-
-    def _build_trie(self) -> Trie:
-        """The lexicon as a trie of spellings, each word with its LM unigram score (as ctc_decoder builds it)."""
-        tokens, words, lm = self._decoder.tokens_dict, self._decoder.word_dict, self._decoder.lm
-        trie = Trie(tokens.index_size(), tokens.get_index(SILENCE))
-        start = lm.start(False)
-        for word in self._vocabulary:
-            index = words.get_index(word)
-            _, score = lm.score(start, index)
-            trie.insert([tokens.get_index(token) for token in [*word, SILENCE]], index, score)
-        trie.smear(SmearingMode.MAX)
-        return trie
-
-    def word(self, index: int) -> str:
-        return self._decoder.word_dict.get_entry(index)
+        )  # fmt: skip
+        silence, unknown = self._tokens.get_index(SILENCE), lexicon.words.get_index(UNK)
+        lm = lexicon.lm(self._kenlm)
+        decoder = LexiconDecoder(options, lexicon.trie, lm, silence, self.tokenizer.blank_id, unknown, [], False)
+        return BeamStream(self, decoder, lexicon.words, lm, start_step)
 
     def decode(self, log_probs: torch.Tensor, hotwords: Sequence[tuple[str, float | None]] = ()) -> list[Transcript]:
-        """(T, V) log-probs -> the ``nbest`` best transcripts, best first.
-
-        ``hotwords``: (phrase, boost) pairs; every word of a phrase is favoured by ``boost`` (in
-        the LM's log10 units, before ``lm_weight``; None: ``config.hotword_boost``), and words
-        outside the LM become possible. The first call with a new list builds its decoder (~1.5 s
-        with the default model's LM); later calls with the same list reuse it.
-        """
-        log_probs = log_probs.float().cpu().contiguous()
-        boosted = [(phrase, self.config.hotword_boost if boost is None else boost) for phrase, boost in hotwords]
-        decoder = self._with_hotwords(boosted) if boosted else self._decoder
-        hypotheses = decoder(log_probs.unsqueeze(0))[0]
-        best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
-        # torchaudio's timesteps index flashlight's token sequence, which starts with one extra
-        # entry: step = timestep - 1, the first step of the character's run
-        return [self.transcript(h.tokens.tolist(), [t - 1 for t in h.timesteps.tolist()], log_probs, best) for h in hypotheses]
+        """(T, V) log-probs of a whole utterance -> the ``config.nbest`` best transcripts, best first."""
+        search = self.stream(hotwords=hotwords)
+        search.accept(log_probs)
+        return search.finish_all(self.config.nbest)
 
     def transcript(self, tokens: list[int], steps: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
         """Characters with their first steps -> words with times and confidences."""
@@ -217,8 +205,9 @@ class BeamDecoder:
 class BeamStream:
     """One stream's beam search, fed log-probs chunk by chunk; the same result as decoding them at once."""
 
-    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder, start_step: int = 0) -> None:
-        self._beam, self._decoder, self.start_step = beam, decoder, start_step
+    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder, words: Dictionary, lm: LM, start_step: int = 0) -> None:
+        self._beam, self._decoder, self._words, self.start_step = beam, decoder, words, start_step
+        self._lm = lm  # a Python LM must outlive the C++ decoder that calls it
         self._log_probs: list[torch.Tensor] = []  # (T_i, V) chunks, kept for word times and confidences
         decoder.decode_begin()
 
@@ -232,20 +221,27 @@ class BeamStream:
     @property
     def partial_text(self) -> str:
         """The words of the best hypothesis so far."""
-        return " ".join(self._beam.word(index) for index in self._decoder.get_best_hypothesis().words if index >= 0)
+        return " ".join(self._words.get_entry(index) for index in self._decoder.get_best_hypothesis().words if index >= 0)
 
     def finish(self) -> Transcript:
         """End of the stream: the best transcript."""
+        return self.finish_all(1)[0]
+
+    def finish_all(self, limit: int) -> list[Transcript]:
+        """End of the stream: up to ``limit`` best transcripts, best first (at least one, maybe empty)."""
         self._decoder.decode_end()
-        result = self._decoder.get_all_final_hypothesis()[0]
+        results = self._decoder.get_all_final_hypothesis()[:limit]
         log_probs = torch.cat(self._log_probs) if self._log_probs else torch.zeros(0, len(self._beam.tokenizer))
-        tokens, steps = [], []
-        raw, blank = list(result.tokens), self._beam.tokenizer.blank_id
-        for index, token in enumerate(raw):  # collapse repeats and drop blanks, as torchaudio does
+        best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
+        return [self._transcript(list(result.tokens), log_probs, best) for result in results] or [Transcript("")]
+
+    def _transcript(self, raw: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
+        tokens, steps, blank = [], [], self._beam.tokenizer.blank_id
+        for index, token in enumerate(raw):  # collapse repeats and drop blanks
             if token != blank and (index == 0 or token != raw[index - 1]):
                 tokens.append(token)
                 steps.append(index - 1)  # flashlight's sequence starts with one extra entry
-        transcript = self._beam.transcript(tokens, steps, log_probs, log_probs.argmax(dim=-1).tolist())
+        transcript = self._beam.transcript(tokens, steps, log_probs, best)
         offset = self.start_step * self._beam.step_seconds
         words = tuple(Word(w.word, w.start + offset, w.end + offset, w.conf) for w in transcript.words)
         return Transcript(transcript.text, words)
@@ -259,32 +255,43 @@ class SegmentedBeam:
     transcripts instead, each searched over exactly that segment's steps.
     """
 
-    def __init__(self, beam: BeamDecoder, stream: Stream) -> None:
-        self.beam, self.stream = beam, stream
-        self._current = beam.stream()
+    def __init__(self, beam: BeamDecoder, stream: Stream, hotwords: Sequence[tuple[str, float | None]] = ()) -> None:
+        self.beam, self.stream, self.hotwords = beam, stream, tuple(hotwords)
+        self._current: BeamStream | None = None  # made on the first step, where a server does its compute
         self._steps = 0  # steps accepted so far
+
+    def _search(self) -> BeamStream:
+        if self._current is None:
+            self._current = self.beam.stream(self._steps, self.hotwords)
+        return self._current
 
     def accept(self, log_probs: torch.Tensor) -> list[Segment]:
         """(T, V) log-probs of the stream's latest step -> the segments that ended in it."""
         ended = []
         for segment in self.stream.take_segments():
             cut = round(segment.end / self.beam.step_seconds)
-            self._current.accept(log_probs[: cut - self._steps])
+            search = self._search()
+            search.accept(log_probs[: cut - self._steps])
             log_probs, self._steps = log_probs[cut - self._steps :], cut
-            ended.append(Segment(segment.index, segment.start, segment.end, self._current.finish()))
-            self._current = self.beam.stream(start_step=cut)
-        self._current.accept(log_probs)
+            ended.append(Segment(segment.index, segment.start, segment.end, search.finish()))
+            self._current = None
+        self._search().accept(log_probs)
         self._steps += log_probs.shape[0]
         return ended
 
     @property
     def partial_text(self) -> str:
-        return self._current.partial_text
+        return self._current.partial_text if self._current is not None else ""
 
     def finish(self) -> Segment:
         """After the stream's last step (``Stream.finish``): its last segment."""
         last = self.stream.last_segment()
-        return Segment(last.index, last.start, last.end, self._current.finish())
+        return Segment(last.index, last.start, last.end, self._search().finish())
+
+
+def _word_numbering(vocabulary: Sequence[str]) -> Dictionary:
+    """Word numbers for the decoder and KenLM, with <s>, </s> and <unk> (the default for unknown words)."""
+    return create_word_dict({word: [[word]] for word in [*vocabulary, BOS, EOS, UNK]})
 
 
 def _run_end(best: list[int], token: int, step: int) -> int:

@@ -157,7 +157,8 @@ class Session:
                 raise ProtocolError("stop_before_start", "the session ended before it started", CloseCode.POLICY)
             self.start = parsed
         self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, self.settings.endpoint)
-        self.beam = SegmentedBeam(self.settings.beam, self.stream) if self.settings.beam is not None else None
+        hotwords = [(hotword.phrase, hotword.boost) for hotword in self.start.hotwords]
+        self.beam = SegmentedBeam(self.settings.beam, self.stream, hotwords) if self.settings.beam is not None else None
         if self.dialect == NATIVE:
             await self.connection.send(protocol.ready(self.id, self.start.sample_rate, self.start.format))
 

@@ -222,3 +222,14 @@ def test_a_beam_search_session_equals_beam_search_over_the_whole_file(default_re
     finals = asyncio.run(session()).of_type("final")
     assert [f["text"] for f in finals] == [s.transcript.text for s in expected]
     assert [[w["start"] for w in f["words"]] for f in finals] == [[round(w.start, 3) for w in s.transcript.words] for s in expected]
+
+
+def test_session_hotwords_make_an_unknown_name_recognizable_with_beam_search(default_recognizer: StreamingRecognizer, tmp_path: Path) -> None:
+    samples, rate = read_pcm16(speak("please call zorblax tomorrow", tmp_path / "name.wav", voice="en"))
+
+    async def session(hotwords: list) -> str:
+        async with running_server(default_recognizer, decoder="beam") as server:
+            return (await stream_native(url(server), pcm_chunks(samples, [rate // 10]), rate, hotwords=hotwords)).final["text"]
+
+    assert "zorblax" not in asyncio.run(session([])).split()
+    assert "zorblax" in asyncio.run(session([{"phrase": "Zorblax"}])).split()
