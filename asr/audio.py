@@ -21,7 +21,6 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioError",
     "load_audio",
-    "audio_sample_rate",
     "audio_info",
     "read_block",
     "iter_audio",
@@ -130,13 +129,7 @@ def read_block(path: str | Path, start: int, frames: int) -> np.ndarray:
             block = handle.read(frames, dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"{path}: corrupt audio data ({error})") from None
-    return np.ascontiguousarray(block.mean(axis=1, dtype=np.float32))
-
-
-def audio_sample_rate(path: str | Path) -> int:
-    """A file's own sample rate; raises AudioError (naming the file) if it cannot be used."""
-    with _open(Path(path)) as handle:
-        return handle.samplerate
+    return _to_mono(block).numpy()
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:

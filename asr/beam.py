@@ -31,7 +31,7 @@ from asr.tokens import Tokenizer, normalize_text
 __all__ = ["BeamDecoder", "BeamStream", "SegmentedBeam", "arpa_vocabulary", "default_lm"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
-HOTWORD_CACHE = 8  # decoders kept for the most recent hotword lists
+HOTWORD_CACHE = 8  # lexicons kept for the most recent hotword lists
 
 
 def default_lm(model_folder: Path) -> Path:
@@ -177,30 +177,6 @@ class BeamDecoder:
         search.accept(log_probs)
         return search.finish_all(self.config.nbest)
 
-    def transcript(self, tokens: list[int], steps: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
-        """Characters with their first steps -> words with times and confidences."""
-        words: list[Word] = []
-        current: list[tuple[int, int]] = []
-        for token, step in [*zip(tokens, steps), (self.tokenizer.space_id, -1)]:
-            if token != self.tokenizer.space_id:
-                current.append((token, step))
-                continue
-            if current:
-                conf = min(self._peak(log_probs, t, s) for t, s in current)
-                start, end = current[0][1] * self.step_seconds, (_run_end(best, *current[-1]) + 1) * self.step_seconds
-                words.append(Word(self.tokenizer.decode([t for t, _ in current]), start, end, conf))
-                current = []
-        return Transcript(" ".join(w.word for w in words), tuple(words))
-
-    @staticmethod
-    def _peak(log_probs: torch.Tensor, token: int, step: int) -> float:
-        """The token's highest posterior within one step of where the decoder placed it.
-
-        The decoder may place a character a step off its acoustic peak when the LM pulls it there.
-        """
-        window = log_probs[max(0, step - 1) : step + 2, token]
-        return float(window.max().exp())
-
 
 class BeamStream:
     """One stream's beam search, fed log-probs chunk by chunk; the same result as decoding them at once."""
@@ -236,15 +212,25 @@ class BeamStream:
         return [self._transcript(list(result.tokens), log_probs, best) for result in results] or [Transcript("")]
 
     def _transcript(self, raw: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
-        tokens, steps, blank = [], [], self._beam.tokenizer.blank_id
+        """flashlight's per-step tokens -> words with times (from ``start_step``) and confidences."""
+        tokenizer, seconds = self._beam.tokenizer, self._beam.step_seconds
+        characters = []  # (token, its first step)
         for index, token in enumerate(raw):  # collapse repeats and drop blanks
-            if token != blank and (index == 0 or token != raw[index - 1]):
-                tokens.append(token)
-                steps.append(index - 1)  # flashlight's sequence starts with one extra entry
-        transcript = self._beam.transcript(tokens, steps, log_probs, best)
-        offset = self.start_step * self._beam.step_seconds
-        words = tuple(Word(w.word, w.start + offset, w.end + offset, w.conf) for w in transcript.words)
-        return Transcript(transcript.text, words)
+            if token != tokenizer.blank_id and (index == 0 or token != raw[index - 1]):
+                characters.append((token, index - 1))  # flashlight's sequence starts with one extra entry
+        words: list[Word] = []
+        current: list[tuple[int, int]] = []
+        for token, step in [*characters, (tokenizer.space_id, -1)]:
+            if token != tokenizer.space_id:
+                current.append((token, step))
+                continue
+            if current:
+                conf = min(_peak(log_probs, t, s) for t, s in current)
+                first, last = current[0][1], _run_end(best, *current[-1])
+                start, end = (self.start_step + first) * seconds, (self.start_step + last + 1) * seconds
+                words.append(Word(tokenizer.decode([t for t, _ in current]), start, end, conf))
+                current = []
+        return Transcript(" ".join(w.word for w in words), tuple(words))
 
 
 class SegmentedBeam:
@@ -292,6 +278,15 @@ class SegmentedBeam:
 def _word_numbering(vocabulary: Sequence[str]) -> Dictionary:
     """Word numbers for the decoder and KenLM, with <s>, </s> and <unk> (the default for unknown words)."""
     return create_word_dict({word: [[word]] for word in [*vocabulary, BOS, EOS, UNK]})
+
+
+def _peak(log_probs: torch.Tensor, token: int, step: int) -> float:
+    """The token's highest posterior within one step of where the decoder placed it.
+
+    The decoder may place a character a step off its acoustic peak when the LM pulls it there.
+    """
+    window = log_probs[max(0, step - 1) : step + 2, token]
+    return float(window.max().exp())
 
 
 def _run_end(best: list[int], token: int, step: int) -> int:

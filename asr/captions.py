@@ -23,7 +23,7 @@ import torch
 from asr.beam import BeamDecoder, SegmentedBeam
 from asr.decoding import Segment
 from asr.endpoint import EndpointConfig
-from asr.formats import caption_cues, timestamp
+from asr.formats import caption_cues, cue_block
 from asr.stream import StreamingRecognizer
 
 __all__ = ["CAPTION_FORMATS", "TerminalCaptions", "CaptionFile", "LiveSource", "caption_source"]
@@ -93,12 +93,9 @@ class CaptionFile:
             record = {"segment": segment.index, "start": round(segment.start, 3), "end": round(segment.end, 3), **segment.transcript.to_dict()}
             self._write(json.dumps(record, ensure_ascii=False) + "\n")
             return
-        for start, end, text in caption_cues(segment.transcript.words):
+        for cue in caption_cues(segment.transcript.words):
             self._cues += 1
-            if self.format == "srt":
-                self._write(f"{self._cues}\n{timestamp(start, ',')} --> {timestamp(end, ',')}\n{text}\n\n")
-            else:
-                self._write(f"{timestamp(start, '.')} --> {timestamp(end, '.')}\n{text}\n\n")
+            self._write(cue_block(self.format, self._cues, *cue) + "\n")
 
     def _write(self, text: str) -> None:
         self._file.write(text)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from asr.audio import AudioError, audio_sample_rate, iter_audio
+from asr.audio import AudioError, audio_info, iter_audio
 
 try:
     import sounddevice
@@ -166,7 +166,7 @@ class FileSource(_QueuedSource):
     def __init__(self, path: str | Path, block_seconds: float = 0.1, speed: float = 1.0) -> None:
         self.path = Path(path)
         self.name = str(path)
-        self.sample_rate = audio_sample_rate(self.path)  # AudioError naming the file if unusable
+        self.sample_rate, _ = audio_info(self.path)  # AudioError naming the file if unusable
         self.error: AudioError | None = None  # set when the file turns out corrupt while playing
         self._block_seconds = block_seconds
         self._speed = speed

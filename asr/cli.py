@@ -7,12 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, save_checkpoint
 from asr.config import BeamConfig, load_config
 from asr.formats import FORMATS
+
 if TYPE_CHECKING:  # imported where used: each command loads only what it needs
     from asr.beam import BeamDecoder
     from asr.stream import StreamingRecognizer

@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jiwer
-import torch
 from pocketsphinx import Decoder
 from tqdm import tqdm
 
-from asr.audio import SAMPLE_RATE, AudioError, float_to_pcm16, iter_audio, load_audio
+from asr.audio import SAMPLE_RATE, AudioError, float_to_pcm16, load_audio
 from asr.beam import BeamDecoder
 from asr.data.manifest import ManifestEntry
 from asr.stream import StreamingRecognizer
 from asr.tokens import normalize_text
-from asr.transcribe import BLOCK_SECONDS, transcribe_file
+from asr.transcribe import transcribe_file
 
 __all__ = [
     "Recognizer",
@@ -66,7 +65,7 @@ class OursRecognizer:
 
 
 class BeamRecognizer:
-    """Our model with beam search and a word LM: the file's log-probs, then one offline beam search."""
+    """Our model with beam search and a word LM, run over the file as ``asr transcribe --decoder beam`` runs it."""
 
     name = "asr (beam + LM)"
 
@@ -74,14 +73,7 @@ class BeamRecognizer:
         self.recognizer, self.decoder = recognizer, decoder
 
     def transcribe(self, path: Path) -> str:
-        stream = self.recognizer.create_stream()
-        log_probs = []
-        for block in iter_audio(path, block_seconds=BLOCK_SECONDS):
-            stream.feed(block)
-            log_probs += self.recognizer.step([stream])
-        stream.end_input()
-        log_probs += self.recognizer.step([stream])
-        return self.decoder.decode(torch.cat(log_probs))[0].text
+        return transcribe_file(self.recognizer, path, beam=self.decoder).transcript.text
 
 
 class PocketsphinxRecognizer:

@@ -8,7 +8,7 @@ from typing import Any
 
 from asr.decoding import Transcript, Word
 
-__all__ = ["FORMATS", "FileTranscript", "render", "caption_cues", "timestamp"]
+__all__ = ["FORMATS", "FileTranscript", "render", "caption_cues", "cue_block", "timestamp"]
 
 FORMATS = ("txt", "json", "jsonl", "srt", "vtt")
 
@@ -59,20 +59,16 @@ def timestamp(seconds: float, decimal: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
-def _srt(transcript: Transcript) -> str:
-    blocks = [
-        f"{index}\n{timestamp(start, ',')} --> {timestamp(end, ',')}\n{text}\n"
-        for index, (start, end, text) in enumerate(caption_cues(transcript.words), start=1)
-    ]
-    return "\n".join(blocks)
+def cue_block(fmt: str, number: int, start: float, end: float, text: str) -> str:
+    """One caption cue: SRT numbers it and writes 00:00:01,000; WebVTT writes 00:00:01.000."""
+    if fmt == "srt":
+        return f"{number}\n{timestamp(start, ',')} --> {timestamp(end, ',')}\n{text}\n"
+    return f"{timestamp(start, '.')} --> {timestamp(end, '.')}\n{text}\n"
 
 
-def _vtt(transcript: Transcript) -> str:
-    blocks = [
-        f"{timestamp(start, '.')} --> {timestamp(end, '.')}\n{text}\n"
-        for start, end, text in caption_cues(transcript.words)
-    ]
-    return "WEBVTT\n\n" + "\n".join(blocks)
+def _captions(transcript: Transcript, fmt: str) -> str:
+    blocks = [cue_block(fmt, number, *cue) for number, cue in enumerate(caption_cues(transcript.words), start=1)]
+    return ("WEBVTT\n\n" if fmt == "vtt" else "") + "\n".join(blocks)
 
 
 def render(result: FileTranscript, fmt: str) -> str:
@@ -83,8 +79,6 @@ def render(result: FileTranscript, fmt: str) -> str:
         return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "jsonl":
         return json.dumps(result.to_dict(), ensure_ascii=False) + "\n"
-    if fmt == "srt":
-        return _srt(result.transcript)
-    if fmt == "vtt":
-        return _vtt(result.transcript)
+    if fmt in ("srt", "vtt"):
+        return _captions(result.transcript, fmt)
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

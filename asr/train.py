@@ -20,7 +20,6 @@ from typing import Any
 import jiwer
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 

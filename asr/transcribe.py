@@ -15,8 +15,8 @@ import itertools
 import multiprocessing
 import sys
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -97,13 +97,19 @@ def _literal_prefix(pattern: str) -> str:
     return str(Path(*literal)) if literal else "."
 
 
-def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | None = None) -> FileTranscript:
-    """Transcribe one file in ``BLOCK_SECONDS`` blocks; raises AudioError for unusable audio."""
+def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | None = None, beam: BeamDecoder | None = None) -> FileTranscript:
+    """Transcribe one file in ``BLOCK_SECONDS`` blocks; raises AudioError for unusable audio.
+
+    With ``beam``, the file's log-probs are beam-searched with the word LM at its end.
+    """
     stream = recognizer.create_stream()
+    log_probs = []
     for block in iter_audio(path, block_seconds=BLOCK_SECONDS):
         stream.feed(block)
-        recognizer.step([stream])
-    transcript = stream.finish()
+        log_probs += recognizer.step([stream])
+    stream.end_input()
+    log_probs += recognizer.step([stream])
+    transcript = stream.finish() if beam is None else beam.decode(torch.cat(log_probs))[0]
     duration = stream.samples_received / recognizer.logmel.config.sample_rate
     return FileTranscript(audio=given if given is not None else str(path), transcript=transcript, duration=duration)
 
