@@ -12,8 +12,11 @@ certain character (each character's peak within a step of where the decoder put 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from asr.tokens import Tokenizer, normalize_text
 __all__ = ["BeamDecoder", "BeamStream", "SegmentedBeam", "arpa_vocabulary", "default_lm"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
+CLOSED = float("-inf")  # the log-probability of a token that cannot occur
 HOTWORD_CACHE = 8  # lexicons kept for the most recent hotword lists
 
 
@@ -118,7 +122,8 @@ class BeamDecoder:
         self._tokens = Dictionary([SILENCE if token == " " else token for token in tokenizer.tokens])
         self._vocabulary = arpa_vocabulary(lm_path)
         words = _word_numbering(self._vocabulary)
-        self._kenlm = KenLM(str(lm_path), words)
+        with _quiet_stderr():  # KenLM draws a progress bar and a tip about binary files on stderr
+            self._kenlm = KenLM(str(lm_path), words)
         self._base = _Lexicon(words, self._build_trie(self._vocabulary, words, self._kenlm))
         self._hotword_lexicons: dict[tuple[tuple[str, float], ...], _Lexicon] = {}
 
@@ -205,11 +210,25 @@ class BeamStream:
 
     def finish_all(self, limit: int) -> list[Transcript]:
         """End of the stream: up to ``limit`` best transcripts, best first (at least one, maybe empty)."""
+        self._close_last_word()
         self._decoder.decode_end()
         results = self._decoder.get_all_final_hypothesis()[:limit]
         log_probs = torch.cat(self._log_probs) if self._log_probs else torch.zeros(0, len(self._beam.tokenizer))
         best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
         return [self._transcript(list(result.tokens), log_probs, best) for result in results] or [Transcript("")]
+
+    def _close_last_word(self) -> None:
+        """Search one more step in which only a word separator or blank can occur.
+
+        The lexicon's spellings end in the separator, and at the end flashlight keeps only the
+        hypotheses that stop on a word boundary, when any does. The model was trained on labels
+        without a trailing space, so it seldom ends an utterance with one: without this step the
+        last word loses to any hypothesis that did reach a boundary, such as "turn on the ad"
+        for "turn on the radio".
+        """
+        closing = torch.full((1, len(self._beam.tokenizer)), CLOSED)  # (1, V)
+        closing[0, [self._beam.tokenizer.space_id, self._beam.tokenizer.blank_id]] = 0.0
+        self._decoder.decode_step(closing.data_ptr(), 1, closing.shape[1])
 
     def _transcript(self, raw: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
         """flashlight's per-step tokens -> words with times (from ``start_step``) and confidences."""
@@ -273,6 +292,23 @@ class SegmentedBeam:
         """After the stream's last step (``Stream.finish``): its last segment."""
         last = self.stream.last_segment()
         return Segment(last.index, last.start, last.end, self._search().finish())
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 to /dev/null while the block runs.
+
+    Python's own ``sys.stderr`` is flushed first; the descriptor is restored afterwards, even on error.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _word_numbering(vocabulary: Sequence[str]) -> Dictionary:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,12 @@ def test_the_vocabulary_comes_from_the_unigrams(lm_path: Path, tmp_path: Path) -
     (tmp_path / "not.arpa").write_text("hello\n")
     with pytest.raises(ValueError, match="not.arpa: no unigrams"):
         arpa_vocabulary(tmp_path / "not.arpa")
+
+
+def test_loading_the_lm_leaves_stderr_quiet_and_working(lm_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    BeamDecoder(TOKENIZER, STEP, lm_path)  # KenLM itself would print a progress bar and a tip
+    print("still here", file=sys.stderr)
+    assert capfd.readouterr().err == "still here\n"
 
 
 def test_beam_search_with_the_lm_fixes_a_letter_greedy_gets_wrong(lm_path: Path) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torchaudio.functional import forced_align, merge_tokens
 
 from asr.audio import load_audio
+from asr.beam import BeamDecoder, SegmentedBeam, default_lm
+from asr.checkpoint import resolve_model_path
 from asr.decoding import GreedyCTCDecoder, GreedyState, Segment, Transcript
 from asr.endpoint import EndpointConfig, Endpointer
 from asr.stream import StreamingRecognizer
@@ -17,6 +19,7 @@ from tests.conftest import assert_same_transcript
 from tests.server_util import speak
 from tests.test_decoding import one_hot_log_probs
 
+SAID = ["open the door", "turn on the radio", "good night"]  # the three utterances of the real-speech tests
 STEP = 0.1  # 100 ms steps keep the rule lengths readable: 1 s = 10 steps
 RULES = EndpointConfig(blank_threshold=0.8, trailing_silence=0.5, leading_silence=1.0, max_segment=2.0)
 DECODER = GreedyCTCDecoder(Tokenizer(), STEP)
@@ -90,8 +93,7 @@ def test_a_token_held_across_a_forced_cut_is_not_emitted_twice() -> None:
 def three_utterances(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.Tensor, list[tuple[float, float]]]:
     """Three espeak-ng sentences with 1.5 s of silence between them, at 16 kHz, and the silences' (start, end)."""
     folder = tmp_path_factory.mktemp("pauses")
-    texts = ["open the door", "turn on the radio", "good night"]
-    parts = [load_audio(speak(text, folder / f"{i}.wav")) for i, text in enumerate(texts)]
+    parts = [load_audio(speak(text, folder / f"{i}.wav")) for i, text in enumerate(SAID)]
     silence = torch.zeros(24000)
     first, second = len(parts[0]) / 16000, (len(parts[0]) + len(silence) + len(parts[1])) / 16000
     return torch.cat([parts[0], silence, parts[1], silence, parts[2]]), [(first, first + 1.5), (second, second + 1.5)]
@@ -121,3 +123,55 @@ def test_real_speech_with_pauses_splits_into_three_segments_with_the_offline_wor
         assert silence_start < segment.end < silence_end  # each cut falls in a pause
     assert [s.start for s in segments[1:]] == [s.end for s in segments[:2]]
     assert segments[2].end == pytest.approx(len(audio) / 16000)
+
+
+def forced_word_times(recognizer: StreamingRecognizer, audio: torch.Tensor, text: str) -> list[tuple[float, float]]:
+    """Each word's (start, end) in seconds from CTC forced alignment of ``text`` to the model's log-probs of ``audio``.
+
+    A word runs from its first character's first step to its last character's last step.
+    """
+    stream = recognizer.create_stream()
+    stream.feed(audio)
+    stream.end_input()
+    log_probs = recognizer.step([stream])[0]  # (T, V), one pass over the whole file
+    tokenizer, seconds = recognizer.tokenizer, recognizer.decoder.step_seconds
+    targets = torch.tensor([tokenizer.encode(text)], dtype=torch.int32)  # (1, L), spaces included
+    alignment, scores = forced_align(log_probs.unsqueeze(0), targets, blank=tokenizer.blank_id)
+    words, current = [], []
+    for span in [*merge_tokens(alignment[0], scores[0]), None]:
+        if span is not None and span.token != tokenizer.space_id:
+            current.append(span)
+        elif current:
+            words.append((current[0].start * seconds, current[-1].end * seconds))
+            current = []
+    return words
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_each_segments_word_times_agree_with_forced_alignment(
+    three_utterances: tuple[torch.Tensor, list[tuple[float, float]]], default_recognizer: StreamingRecognizer, decoder: str
+) -> None:
+    audio, _ = three_utterances
+    recognizer = default_recognizer
+    aligned = forced_word_times(recognizer, audio, " ".join(SAID))
+    stream = recognizer.create_stream(endpoint=EndpointConfig())
+    beam = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
+    search = SegmentedBeam(beam, stream) if decoder == "beam" else None
+    segments = []
+    for chunk in [*audio.split(1600), None]:
+        if chunk is None:
+            stream.end_input()
+        else:
+            stream.feed(chunk)
+        log_probs = recognizer.step([stream])[0]
+        segments += search.accept(log_probs) if search is not None else stream.take_segments()
+    stream.finish()
+    segments.append(search.finish() if search is not None else stream.last_segment())
+
+    assert [len(s.transcript.words) for s in segments] == [len(text.split()) for text in SAID]
+    if decoder == "beam":  # each utterance's last word survives its cut, though no separator follows it
+        assert [s.transcript.words[-1].word for s in segments] == [text.split()[-1] for text in SAID]
+    decoded = [(w.word, w.start, w.end) for s in segments for w in s.transcript.words]
+    for (word, start, end), (aligned_start, aligned_end) in zip(decoded, aligned):
+        assert abs(start - aligned_start) <= 0.06, (word, start, aligned_start)
+        assert abs(end - aligned_end) <= 0.06, (word, end, aligned_end)
