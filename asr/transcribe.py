@@ -10,8 +10,6 @@ path and reason; the rest finish.
 
 from __future__ import annotations
 
-import glob
-import itertools
 import multiprocessing
 import sys
 import time
@@ -22,79 +20,21 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-import soundfile
 import torch
 from tqdm import tqdm
 
-from asr.audio import AUDIO_EXTENSIONS, AudioError, audio_info, iter_audio, read_block
+from asr.audio import AudioError, audio_info, iter_audio, read_block
 from asr.beam import BeamDecoder
-from asr.data.manifest import read_manifest
 from asr.formats import FileTranscript
+from asr.inputs import InputFile, collect_inputs, input_duration
 from asr.outputs import OutputSink
 from asr.shard import Shard
 from asr.stream import Stream, StreamingRecognizer
 
-__all__ = ["InputFile", "collect_inputs", "input_duration", "transcribe_file", "transcribe_many", "transcribe_all"]
+__all__ = ["transcribe_file", "transcribe_many", "transcribe_all"]
 
-MANIFEST_SUFFIXES = (".jsonl", ".manifest")
 BLOCK_SECONDS = 10.0
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}{postfix}]"
-
-
-@dataclass(frozen=True)
-class InputFile:
-    audio: Path  # where to read it
-    given: str  # how the user named it (reported back in outputs)
-    output_stem: Path  # relative output name under -o, without suffix
-
-
-def _is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_EXTENSIONS
-
-
-def collect_inputs(paths: Sequence[str]) -> Iterator[InputFile | tuple[str, str]]:
-    """Expand files, directories (recursively, sorted), globs ("calls/**/*.wav") and manifests into input files.
-
-    Yields an ``InputFile`` per audio file, or ``(path, reason)`` for an argument that
-    cannot be used (missing, or a manifest with an error), so one bad argument never
-    stops the others.
-    """
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_audio(p))
-            if not found:
-                yield given, f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under this directory"
-            for audio in found:
-                yield InputFile(audio, str(audio), audio.relative_to(path).with_suffix(""))
-        elif path.suffix.lower() in MANIFEST_SUFFIXES and path.is_file():
-            try:
-                entries = read_manifest(path)
-            except ValueError as error:
-                yield given, str(error)
-                continue
-            for entry in entries:
-                stem = entry.audio.relative_to(path.parent) if entry.audio.is_relative_to(path.parent) else Path(entry.audio.name)
-                yield InputFile(entry.audio, str(entry.audio), stem.with_suffix(""))
-        elif path.exists():
-            yield InputFile(path, given, Path(path.name).with_suffix(""))
-        elif glob.has_magic(given):
-            matches = sorted(Path(match) for match in glob.glob(given, recursive=True) if _is_audio(Path(match)))
-            if not matches:
-                yield given, f"the pattern matches no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})"
-            root = Path(_literal_prefix(given))
-            for match in matches:
-                stem = match.relative_to(root) if match.is_relative_to(root) else Path(match.name)
-                yield InputFile(match, str(match), stem.with_suffix(""))
-        else:
-            yield given, "no such file or directory"
-
-
-def _literal_prefix(pattern: str) -> str:
-    """The folder part of a glob before its first wildcard: outputs mirror the tree below it."""
-    parts = Path(pattern).parts
-    literal = [part for part in itertools.takewhile(lambda part: not glob.has_magic(part), parts[:-1])]
-    return str(Path(*literal)) if literal else "."
 
 
 def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | None = None, beam: BeamDecoder | None = None) -> FileTranscript:
@@ -227,15 +167,6 @@ def _feed_next(slot: _Slot, reader: _BlockReader) -> None:
         slot.position = slot.frames
     slot.request_next(reader)
     slot.stream.feed(torch.from_numpy(block))
-
-
-def input_duration(item: InputFile) -> float:
-    """Seconds of audio, from the header alone (0 when it cannot be read: the error comes later)."""
-    try:
-        info = soundfile.info(str(item.audio))
-    except (soundfile.LibsndfileError, RuntimeError, OSError):
-        return 0.0
-    return info.frames / info.samplerate
 
 
 def transcribe_all(

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from asr.stream import StreamingRecognizer  # noqa: E402
-from asr.transcribe import BLOCK_SECONDS, InputFile, collect_inputs, input_duration, transcribe_many  # noqa: E402
+from asr.inputs import InputFile, collect_inputs, input_duration  # noqa: E402
+from asr.transcribe import BLOCK_SECONDS, transcribe_many  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

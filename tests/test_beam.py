@@ -24,7 +24,8 @@ from asr.formats import FileTranscript
 from asr.lm import estimate, read_sentences, write_arpa
 from asr.stream import StreamingRecognizer
 from asr.tokens import Tokenizer
-from asr.transcribe import collect_inputs, transcribe_many
+from asr.inputs import collect_inputs
+from asr.transcribe import transcribe_many
 from tests.server_util import speak
 from tests.test_decoding import one_hot_log_probs
 
