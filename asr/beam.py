@@ -279,7 +279,7 @@ class SegmentedBeam:
             search = self._search()
             search.accept(log_probs[: cut - self._steps])
             log_probs, self._steps = log_probs[cut - self._steps :], cut
-            ended.append(Segment(segment.index, segment.start, segment.end, search.finish()))
+            ended.append(self._finished(search, segment))
             self._current = None
         self._search().accept(log_probs)
         self._steps += log_probs.shape[0]
@@ -291,8 +291,12 @@ class SegmentedBeam:
 
     def finish(self) -> Segment:
         """After the stream's last step (``Stream.finish``): its last segment."""
-        last = self.stream.last_segment()
-        return Segment(last.index, last.start, last.end, self._search().finish())
+        return self._finished(self._search(), self.stream.last_segment())
+
+    def _finished(self, search: BeamStream, segment: Segment) -> Segment:
+        """The greedy ``segment`` with the search's transcript, and its n-best alternatives when the config asks for them."""
+        best, *alternatives = search.finish_all(self.beam.config.nbest)
+        return Segment(segment.index, segment.start, segment.end, best, tuple(alternatives))
 
 
 @contextlib.contextmanager

@@ -55,6 +55,7 @@ class Segment:
     start: float  # seconds from the start of the stream
     end: float
     transcript: Transcript
+    alternatives: tuple[Transcript, ...] = ()  # the next best, from a beam search asked for an n-best list
 
 
 @dataclass

@@ -10,6 +10,7 @@ path and reason; the rest finish.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import sys
 import time
@@ -24,14 +25,16 @@ import torch
 from tqdm import tqdm
 
 from asr.audio import AudioError, audio_info, iter_audio, read_block
-from asr.beam import BeamDecoder
+from asr.beam import BeamDecoder, SegmentedBeam
+from asr.decoding import Segment, Transcript
+from asr.endpoint import EndpointConfig
 from asr.formats import FileTranscript
 from asr.inputs import InputFile, collect_inputs, input_duration
 from asr.outputs import OutputSink
 from asr.shard import Shard
 from asr.stream import Stream, StreamingRecognizer
 
-__all__ = ["transcribe_file", "transcribe_many", "transcribe_all"]
+__all__ = ["transcribe_file", "transcribe_many", "transcribe_all", "joined_segments"]
 
 BLOCK_SECONDS = 10.0
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}{postfix}]"
@@ -40,18 +43,37 @@ BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} h audio [{el
 def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | None = None, beam: BeamDecoder | None = None) -> FileTranscript:
     """Transcribe one file in ``BLOCK_SECONDS`` blocks; raises AudioError for unusable audio.
 
-    With ``beam``, the file's log-probs are beam-searched with the word LM at its end.
+    With ``beam``, each utterance is beam-searched with the word LM as the endpointer cuts it.
     """
-    stream = recognizer.create_stream()
-    log_probs = []
-    for block in iter_audio(path, block_seconds=BLOCK_SECONDS):
-        stream.feed(block)
-        log_probs += recognizer.step([stream])
-    stream.end_input()
-    log_probs += recognizer.step([stream])
-    transcript = stream.finish() if beam is None else beam.decode(torch.cat(log_probs))[0]
+    stream = recognizer.create_stream(endpoint=EndpointConfig() if beam is not None else None)
+    search = SegmentedBeam(beam, stream) if beam is not None else None
+    segments: list[Segment] = []
+    for block in itertools.chain(iter_audio(path, block_seconds=BLOCK_SECONDS), [None]):  # None: the end
+        if block is None:
+            stream.end_input()
+        else:
+            stream.feed(block)
+        (log_probs,) = recognizer.step([stream])
+        if search is not None:
+            segments += search.accept(log_probs)
+    transcripts = [stream.finish()]
+    if search is not None:
+        transcripts = joined_segments([*segments, search.finish()])
     duration = stream.samples_received / recognizer.logmel.config.sample_rate
-    return FileTranscript(audio=given if given is not None else str(path), transcript=transcript, duration=duration)
+    return FileTranscript(given if given is not None else str(path), transcripts[0], duration, tuple(transcripts[1:]))
+
+
+def joined_segments(segments: Sequence[Segment]) -> list[Transcript]:
+    """A file's segments as one transcript, then its alternatives when the segments have n-best lists.
+
+    The k-th alternative takes each segment's k-th best transcript, or its best when it has fewer.
+    """
+    count = 1 + max((len(segment.alternatives) for segment in segments), default=0)
+    joined = []
+    for k in range(count):
+        parts = [segment.alternatives[k - 1] if 0 < k <= len(segment.alternatives) else segment.transcript for segment in segments]
+        joined.append(Transcript(" ".join(part.text for part in parts if part.text), tuple(word for part in parts for word in part.words)))
+    return joined
 
 
 class _BlockReader:
@@ -88,19 +110,24 @@ class _Slot:
     stream: Stream
     frames: int  # in the file
     block_frames: int
+    search: SegmentedBeam | None = None  # the file's beam search, utterance by utterance
     position: int = 0  # frames requested so far
     pending: Future[np.ndarray] | None = None  # None: the file has been read to its end
-    log_probs: list[torch.Tensor] = field(default_factory=list)  # (T_i, V) per step, kept for beam search
+    segments: list[Segment] = field(default_factory=list)  # utterances the beam search has finished
 
     def request_next(self, reader: _BlockReader) -> None:
         self.pending = reader.submit(self.item.audio, self.position, self.block_frames) if self.position < self.frames else None
         self.position += self.block_frames
 
 
-def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: float, reader: _BlockReader) -> _Slot:
+def _open_slot(
+    recognizer: StreamingRecognizer, item: InputFile, block_seconds: float, reader: _BlockReader, beam: BeamDecoder | None, hotwords: Sequence[tuple[str, float | None]]
+) -> _Slot:
     """Raises AudioError for a file that cannot be used."""
     rate, frames = audio_info(item.audio)
-    slot = _Slot(item, recognizer.create_stream(rate), frames, max(1, int(block_seconds * rate)))
+    stream = recognizer.create_stream(rate, endpoint=EndpointConfig() if beam is not None else None)
+    search = SegmentedBeam(beam, stream, hotwords) if beam is not None else None
+    slot = _Slot(item, stream, frames, max(1, int(block_seconds * rate)), search)
     slot.request_next(reader)
     return slot
 
@@ -118,8 +145,9 @@ def transcribe_many(
 
     ``workers`` processes decode the audio. Results equal ``transcribe_file`` on each file alone
     (the engine's batch == single stream, and its resampler is chunking-exact). With ``beam``,
-    each file's log-probs are kept and beam-searched with the word LM (and ``hotwords``) when the
-    file ends.
+    each utterance is beam-searched with the word LM (and ``hotwords``) as the endpointer cuts it,
+    so a search never spans more than one utterance (at most 20 s): memory stays bounded for a
+    file of any length.
     """
     waiting = sorted(items, key=input_duration)  # pop() from the end takes the longest first
     active: list[_Slot] = []
@@ -129,7 +157,7 @@ def transcribe_many(
             while waiting and len(active) < batch_size:
                 item = waiting.pop()
                 try:
-                    active.append(_open_slot(recognizer, item, block_seconds, reader))
+                    active.append(_open_slot(recognizer, item, block_seconds, reader, beam, hotwords))
                 except AudioError as error:
                     yield item, error
             ended = []
@@ -143,15 +171,15 @@ def transcribe_many(
                 if slot.stream.input_ended:
                     ended.append(slot)
             outputs = recognizer.step([slot.stream for slot in active])
-            if beam is not None:
-                for slot, log_probs in zip(active, outputs):
-                    slot.log_probs.append(log_probs)
+            for slot, log_probs in zip(active, outputs):
+                if slot.search is not None:
+                    slot.segments += slot.search.accept(log_probs)
             for slot in ended:
                 active.remove(slot)
                 duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
                 transcripts = [slot.stream.finish()]
-                if beam is not None:
-                    transcripts = beam.decode(torch.cat(slot.log_probs), hotwords)
+                if slot.search is not None:
+                    transcripts = joined_segments([*slot.segments, slot.search.finish()])
                 yield slot.item, FileTranscript(slot.item.given, transcripts[0], duration, tuple(transcripts[1:]))
     finally:
         reader.close()

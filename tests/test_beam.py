@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import soundfile
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from asr.beam import BeamDecoder, SegmentedBeam, arpa_vocabulary, default_lm
 from asr.checkpoint import resolve_model_path
 from asr.cli import _hotword, main
 from asr.config import BeamConfig
-from asr.decoding import GreedyCTCDecoder, GreedyState
+from asr.decoding import GreedyCTCDecoder, GreedyState, Transcript
 from asr.endpoint import EndpointConfig
 from asr.evaluate import BeamRecognizer
 from asr.formats import FileTranscript
@@ -25,7 +27,7 @@ from asr.lm import estimate, read_sentences, write_arpa
 from asr.stream import StreamingRecognizer
 from asr.tokens import Tokenizer
 from asr.inputs import collect_inputs
-from asr.transcribe import transcribe_many
+from asr.transcribe import joined_segments, transcribe_file, transcribe_many
 from tests.server_util import speak
 from tests.test_decoding import one_hot_log_probs
 
@@ -119,7 +121,7 @@ def test_eval_compares_greedy_and_beam_side_by_side(tmp_path: Path, capsys: pyte
     assert greedy_wer > 30 and beam_wer < greedy_wer / 2  # greedy: 'please senon the kitchen lightes' ...
 
 
-def test_transcribe_with_beam_search_equals_beam_search_over_the_whole_file(tmp_path: Path, default_recognizer: StreamingRecognizer) -> None:
+def test_batched_transcription_with_beam_search_equals_each_file_alone(tmp_path: Path, default_recognizer: StreamingRecognizer) -> None:
     for i, sentence in enumerate(["please turn on the kitchen lights", "call my sister tomorrow morning"]):
         speak(sentence, tmp_path / f"{i}.wav", voice="en")
     (tmp_path / "text.txt").write_text("please turn on the kitchen lights\ncall my sister tomorrow morning\n")
@@ -230,3 +232,23 @@ def test_segmented_beam_search_searches_each_utterance_on_its_own(default_recogn
         return [(s.index, s.start, s.end, [(w.word, w.start, w.end, round(w.conf, 4)) for w in s.transcript.words]) for s in segments]
 
     assert rounded(segments) == rounded(segmented_beam_offline(default_recognizer, beam, audio))  # any chunking, the same
+
+
+def test_a_file_with_pauses_is_transcribed_utterance_by_utterance_with_nbest_lists(default_recognizer: StreamingRecognizer, tmp_path: Path) -> None:
+    parts = [load_audio(speak(text, tmp_path / f"{i}.wav", voice="en")) for i, text in enumerate(["open the door", "good night"])]
+    path = tmp_path / "both.wav"
+    soundfile.write(path, torch.cat([parts[0], torch.zeros(24000), parts[1]]).numpy(), 16000)
+    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent), BeamConfig(nbest=3))
+    segments = segmented_beam_offline(default_recognizer, beam, load_audio(path))
+    assert len(segments) == 2 and all(len(s.alternatives) == 2 for s in segments)
+    expected = joined_segments(segments)
+    assert len(expected) == 3
+    assert expected[1].text == f"{segments[0].alternatives[0].text} {segments[1].alternatives[0].text}"
+
+    def rounded(transcripts: Sequence[Transcript]) -> list:  # 10 s blocks vs one pass: sums differ in the 7th digit
+        return [(t.text, [(w.word, round(w.start, 6), round(w.end, 6), round(w.conf, 4)) for w in t.words]) for t in transcripts]
+
+    alone = transcribe_file(default_recognizer, path, beam=beam)
+    ((_, batched),) = transcribe_many(default_recognizer, [item for item in collect_inputs([str(path)])], beam=beam)
+    for result in (alone, batched):
+        assert rounded([result.transcript, *result.alternatives]) == rounded(expected)

@@ -99,31 +99,39 @@ def test_a_glob_selects_files_and_outputs_mirror_the_tree_below_it(folder: Path)
 
 PEAK_MEMORY = """
 import resource, sys
-from asr.checkpoint import load_checkpoint
+from asr.beam import BeamDecoder, default_lm
+from asr.checkpoint import load_checkpoint, resolve_model_path
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_file
-result = transcribe_file(StreamingRecognizer(load_checkpoint(sys.argv[1]), device="cpu"), sys.argv[2])
+recognizer = StreamingRecognizer(load_checkpoint(sys.argv[1]), device="cpu")
+beam = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent)) if sys.argv[3] == "beam" else None
+result = transcribe_file(recognizer, sys.argv[2], beam=beam)
 print(result.duration, len(result.transcript.words), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
 
-def test_an_hour_long_file_needs_no_more_memory_than_a_minute(tiny_checkpoint: Checkpoint, tmp_path: Path) -> None:
-    """Peak RSS of a whole process transcribing 1 h vs 1 min of audio: within 100 MB of each other."""
+@pytest.mark.parametrize(("decoder", "minutes"), [("greedy", 60), ("beam", 20)])  # beam search: 20 min costs it 4 s here
+def test_a_long_file_needs_no_more_memory_than_a_minute(tiny_checkpoint: Checkpoint, tmp_path: Path, decoder: str, minutes: int) -> None:
+    """Peak RSS of a whole process transcribing a long file vs 1 min of audio: within 100 MB of each other.
+
+    One beam search over a whole 20 min file would hold about 300 MB of hypotheses.
+    """
     model = tmp_path / "tiny.pt"
     save_checkpoint(tiny_checkpoint, model)
     minute = synth_signal(60.0, seed=7)
-    for name, minutes in (("minute.wav", 1), ("hour.wav", 60)):
+    for name, count in (("minute.wav", 1), ("long.wav", minutes)):
         with soundfile.SoundFile(tmp_path / name, "w", samplerate=16000, channels=1, subtype="PCM_16") as handle:
-            for _ in range(minutes):  # written a minute at a time: the test itself stays small too
+            for _ in range(count):  # written a minute at a time: the test itself stays small too
                 handle.write(minute)
     peaks = {}
-    for name in ("minute.wav", "hour.wav"):
-        run = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(model), str(tmp_path / name)], capture_output=True, text=True, check=True)
+    for name in ("minute.wav", "long.wav"):
+        command = [sys.executable, "-c", PEAK_MEMORY, str(model), str(tmp_path / name), decoder]
+        run = subprocess.run(command, capture_output=True, text=True, check=True)
         duration, words, peak_mb = run.stdout.split()
         assert int(words) > 0
         peaks[name] = (float(duration), int(peak_mb))
-    assert peaks["hour.wav"][0] == pytest.approx(3600, abs=0.1)
-    assert peaks["hour.wav"][1] - peaks["minute.wav"][1] < 100, peaks
+    assert peaks["long.wav"][0] == pytest.approx(60 * minutes, abs=0.1)
+    assert peaks["long.wav"][1] - peaks["minute.wav"][1] < 100, peaks
 
 
 def run_transcribe(processes: int, model: Path, *args: str) -> subprocess.CompletedProcess[str]:
