@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from flashlight.lib.text.decoder import LM, CriterionType, LexiconDecoder, LexiconDecoderOptions, LMState, SmearingMode, Trie
 from flashlight.lib.text.decoder.kenlm import KenLM
@@ -216,7 +218,8 @@ class BeamStream:
         results = self._decoder.get_all_final_hypothesis()[:limit]
         log_probs = torch.cat(self._log_probs) if self._log_probs else torch.zeros(0, len(self._beam.tokenizer))
         best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
-        return [self._transcript(list(result.tokens), log_probs, best) for result in results] or [Transcript("")]
+        # numpy for the per-character lookups: a torch index costs ~10 us each, 2.5 ms for a 20 s utterance
+        return [self._transcript(list(result.tokens), log_probs.numpy(), best) for result in results] or [Transcript("")]
 
     def _close_last_word(self) -> None:
         """Search one more step in which only a word separator or blank can occur.
@@ -231,7 +234,7 @@ class BeamStream:
         closing[0, [self._beam.tokenizer.space_id, self._beam.tokenizer.blank_id]] = 0.0
         self._decoder.decode_step(closing.data_ptr(), 1, closing.shape[1])
 
-    def _transcript(self, raw: list[int], log_probs: torch.Tensor, best: list[int]) -> Transcript:
+    def _transcript(self, raw: list[int], log_probs: np.ndarray, best: list[int]) -> Transcript:
         """flashlight's per-step tokens -> words with times (from ``start_step``) and confidences."""
         tokenizer, seconds = self._beam.tokenizer, self._beam.step_seconds
         characters = []  # (token, its first step)
@@ -321,13 +324,13 @@ def _word_numbering(vocabulary: Sequence[str]) -> Dictionary:
     return create_word_dict({word: [[word]] for word in [*vocabulary, BOS, EOS, UNK]})
 
 
-def _peak(log_probs: torch.Tensor, token: int, step: int) -> float:
+def _peak(log_probs: np.ndarray, token: int, step: int) -> float:
     """The token's highest posterior within one step of where the decoder placed it.
 
     The decoder may place a character a step off its acoustic peak when the LM pulls it there.
     """
     window = log_probs[max(0, step - 1) : step + 2, token]
-    return float(window.max().exp())
+    return math.exp(window.max())
 
 
 def _run_end(best: list[int], token: int, step: int) -> int:
