@@ -66,7 +66,7 @@ def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | No
 def joined_segments(segments: Sequence[Segment]) -> list[Transcript]:
     """A file's segments as one transcript, then its alternatives when the segments have n-best lists.
 
-    The k-th alternative takes each segment's k-th best transcript, or its best when it has fewer.
+    The file's k-th alternative takes each segment's k-th alternative, or its best transcript when it has fewer.
     """
     count = 1 + max((len(segment.alternatives) for segment in segments), default=0)
     joined = []

@@ -23,10 +23,10 @@ from asr.decoding import GreedyCTCDecoder, GreedyState, Transcript
 from asr.endpoint import EndpointConfig
 from asr.evaluate import BeamRecognizer
 from asr.formats import FileTranscript
+from asr.inputs import collect_inputs
 from asr.lm import estimate, read_sentences, write_arpa
 from asr.stream import StreamingRecognizer
 from asr.tokens import Tokenizer
-from asr.inputs import collect_inputs
 from asr.transcribe import joined_segments, transcribe_file, transcribe_many
 from tests.server_util import speak
 from tests.test_decoding import one_hot_log_probs

@@ -14,8 +14,8 @@ import soundfile
 
 from asr.audio import AudioError
 from asr.checkpoint import Checkpoint, save_checkpoint
-from asr.stream import StreamingRecognizer
 from asr.inputs import InputFile, collect_inputs
+from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_all, transcribe_file, transcribe_many
 from tests.conftest import assert_same_transcript, synth_signal
 
