@@ -17,6 +17,7 @@ import gzip
 import math
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,7 @@ class BeamDecoder:
             self._kenlm = KenLM(str(lm_path), words)
         self._base = _Lexicon(words, self._build_trie(self._vocabulary, words, self._kenlm))
         self._hotword_lexicons: dict[tuple[tuple[str, float], ...], _Lexicon] = {}
+        self._hotword_lock = threading.Lock()  # a server's inference threads share the cache
 
     def _build_trie(self, vocabulary: Sequence[str], words: Dictionary, lm: LM) -> Trie:
         """The spellings as a trie, each word with its LM unigram score for look-ahead (as ctc_decoder builds it)."""
@@ -145,20 +147,24 @@ class BeamDecoder:
         if not hotwords:
             return self._base
         key = tuple(sorted(hotwords))
-        if key not in self._hotword_lexicons:
-            boosts: dict[str, float] = {}
-            for phrase, boost in hotwords:
-                for word in normalize_text(phrase).split():
-                    boosts[word] = max(boost, boosts.get(word, boost))
-            vocabulary = [*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))]
-            words = _word_numbering(vocabulary)
-            to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
-            numbered = {words.get_index(word): boost for word, boost in boosts.items()}
-            trie = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered))
-            if len(self._hotword_lexicons) >= HOTWORD_CACHE:
-                self._hotword_lexicons.pop(next(iter(self._hotword_lexicons)))
-            self._hotword_lexicons[key] = _Lexicon(words, trie, to_base, numbered)
-        return self._hotword_lexicons[key]
+        with self._hotword_lock:
+            return self._hotword_lexicons.get(key) or self._build_hotword_lexicon(key, hotwords)
+
+    def _build_hotword_lexicon(self, key: tuple[tuple[str, float], ...], hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
+        """Build a new hotword list's lexicon and cache it, dropping the oldest beyond ``HOTWORD_CACHE`` (lock held)."""
+        boosts: dict[str, float] = {}
+        for phrase, boost in hotwords:
+            for word in normalize_text(phrase).split():
+                boosts[word] = max(boost, boosts.get(word, boost))
+        vocabulary = [*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))]
+        words = _word_numbering(vocabulary)
+        to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
+        numbered = {words.get_index(word): boost for word, boost in boosts.items()}
+        trie = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered))
+        if len(self._hotword_lexicons) >= HOTWORD_CACHE:
+            self._hotword_lexicons.pop(next(iter(self._hotword_lexicons)))
+        lexicon = self._hotword_lexicons[key] = _Lexicon(words, trie, to_base, numbered)
+        return lexicon
 
     def stream(self, start_step: int = 0, hotwords: Sequence[tuple[str, float | None]] = ()) -> BeamStream:
         """An incremental search for one stream; ``start_step``: where its first log-probs are, for word times.

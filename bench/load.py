@@ -175,7 +175,7 @@ class ServerProcess:
 
 def server_options(args: argparse.Namespace) -> list[str]:
     options = ["--max-sessions", str(2 * max(args.streams) + 16)]  # room for the previous round's closing sessions
-    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms))
+    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers))
     for flag, value in spawned:
         if value is not None:
             options += [flag, str(value)]
@@ -399,6 +399,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--decoder", default=None, choices=["greedy", "beam"], help="spawned server: greedy or beam search with the LM (default: the server's, greedy)")
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="spawned server: how long a batch waits to fill (default: the server's)")
+    parser.add_argument("--workers", type=int, default=None, help="spawned server: inference threads (default: the server's, 2)")
     parser.add_argument("--target-ms", type=float, default=250.0, help="p95 partial latency that a stream count must meet (default 250)")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = parser.parse_args(argv)

@@ -66,7 +66,7 @@ class SpeechServer:
         self.config = config
         self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device)
         self.metrics = ServerMetrics()
-        self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics)
+        self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers)
         self.session_settings = SessionSettings(
             config.max_frame_bytes,
             config.queue_seconds,

@@ -1,11 +1,12 @@
-"""The one inference worker that every session shares: cross-stream dynamic batching.
+"""The inference workers that every session shares: cross-stream dynamic batching.
 
 Sessions ``submit`` a step request (new audio for their stream, and whether the audio has
-ended) and await its result. The scheduler, on the event loop, collects requests until it
-has ``max_batch`` of them or ``max_wait`` has passed since the first, then hands the whole
-batch to a single worker thread, which feeds each stream and runs one batched forward pass
-(``StreamingRecognizer.step``). While the worker computes, new requests queue up and form
-the next batch, so the batch grows with the load and the event loop never blocks on compute.
+ended) and await its result. The scheduler, on the event loop, waits for a free worker
+thread, collects requests until it has ``max_batch`` of them or ``max_wait`` has passed
+since the first, then hands the whole batch to that worker, which feeds each stream and
+runs one batched forward pass (``StreamingRecognizer.step``). While every worker computes,
+new requests queue up and form the next batch, so the batch grows with the load and the
+event loop never blocks on compute.
 
 A stream may have only one request in flight; its session sends the next one after the
 previous result, with whatever audio arrived in the meantime.
@@ -50,11 +51,15 @@ class _Request:
 
 
 class Batcher:
-    """Steps the streams of all sessions in batches on one worker thread."""
+    """Steps the streams of all sessions in batches on ``workers`` threads, one batch per thread at a time."""
 
-    def __init__(self, recognizer: StreamingRecognizer, max_batch: int = 64, max_wait: float = 0.005, metrics: ServerMetrics | None = None) -> None:
+    def __init__(
+        self, recognizer: StreamingRecognizer, max_batch: int = 64, max_wait: float = 0.005, metrics: ServerMetrics | None = None, workers: int = 1
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         if max_wait < 0:
             raise ValueError(f"max_wait must be >= 0 seconds, got {max_wait}")
         self.recognizer = recognizer
@@ -64,7 +69,9 @@ class Batcher:
         self._requests: asyncio.Queue[_Request] = asyncio.Queue()
         self._arrived = asyncio.Event()
         self._in_flight: set[int] = set()  # id() of streams with a request queued or computing
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-inference")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-inference")
+        self._free_workers = asyncio.Semaphore(workers)
+        self._computing: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -75,7 +82,7 @@ class Batcher:
         """Stop scheduling; requests still queued fail with CancelledError."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.gather(self._task, *self._computing, return_exceptions=True)
             self._task = None
         while not self._requests.empty():
             self._requests.get_nowait().future.cancel()
@@ -104,27 +111,38 @@ class Batcher:
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            await self._free_workers.acquire()
             batch = [await self._requests.get()]
             await self._fill(batch, loop.time() + self.max_wait)
             batch = [r for r in batch if not r.future.done()]  # a vanished session cancelled its wait
             if not batch:
+                self._free_workers.release()
                 continue
-            started = time.perf_counter()
+            task = loop.create_task(self._step(batch))
+            self._computing.add(task)
+            task.add_done_callback(self._computing.discard)
+
+    async def _step(self, batch: list[_Request]) -> None:
+        """Compute one batch on a worker thread and hand each session its result."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        for request in batch:
+            self.metrics.queue_seconds.observe(started - request.queued_at)
+        try:
+            results = await loop.run_in_executor(self._executor, self._compute, batch)
+        except Exception as exc:  # a bug, not bad input: sessions validate audio before submitting
+            log.exception("batched step failed", extra={"event": "step_failed", "batch": len(batch)})
             for request in batch:
-                self.metrics.queue_seconds.observe(started - request.queued_at)
-            try:
-                results = await loop.run_in_executor(self._executor, self._compute, batch)
-            except Exception as exc:  # a bug, not bad input: sessions validate audio before submitting
-                log.exception("batched step failed", extra={"event": "step_failed", "batch": len(batch)})
-                for request in batch:
-                    if not request.future.done():
-                        request.future.set_exception(exc)
-                continue
-            self.metrics.batch_size.observe(len(batch))
-            self.metrics.step_seconds.observe(time.perf_counter() - started)
-            for request, result in zip(batch, results):
                 if not request.future.done():
-                    request.future.set_result(result)
+                    request.future.set_exception(exc)
+            return
+        finally:
+            self._free_workers.release()
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.step_seconds.observe(time.perf_counter() - started)
+        for request, result in zip(batch, results):
+            if not request.future.done():
+                request.future.set_result(result)
 
     async def _fill(self, batch: list[_Request], deadline: float) -> None:
         """Add queued requests to ``batch`` until it is full or ``deadline`` (loop time) passes."""

@@ -78,7 +78,10 @@ def test_a_session_equals_offline_transcription_for_any_chunking(default_recogni
     assert exchange.final["end"] == pytest.approx(len(samples) / rate, abs=1e-3)
 
 
-def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(default_recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("workers", "max_batch"), [(1, 128), (3, 2)])  # 3 x 2: several small batches compute at once
+def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(
+    default_recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path, workers: int, max_batch: int
+) -> None:
     """Eight clients at once, at 8-48 kHz, in PCM16 and float32: batched together, each gets its own offline result."""
     rates = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 16000]
     cases = []
@@ -90,7 +93,7 @@ def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(default_r
         cases.append((path, resampled, rate, "float32" if i % 2 else "pcm16"))
 
     async def sessions() -> list[Exchange]:
-        async with running_server(default_recognizer) as server:
+        async with running_server(default_recognizer, workers=workers, max_batch=max_batch) as server:
             return await asyncio.gather(*(stream_native(url(server), pcm_chunks(s, [rate // 10], fmt), rate, fmt) for _, s, rate, fmt in cases))
 
     exchanges = asyncio.run(sessions())

@@ -173,6 +173,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         ("[server]\nmax_sesions = 3\n", "unknown key(s) max_sesions"),
         ("[srv]\n", "unknown section(s) srv"),
         ("[server]\nmax_sessions = 0\n", "max_sessions must be positive"),
+        ("[server]\nworkers = 0\n", "workers must be positive"),
         ("[server]\ncertfile = 'c.pem'\n", "needs both certfile and keyfile"),
         ("[server\n", "invalid TOML"),
     ],
