@@ -24,7 +24,7 @@ from asr.beam import BeamDecoder, SegmentedBeam
 from asr.decoding import Segment
 from asr.endpoint import EndpointConfig
 from asr.formats import caption_cues, cue_block
-from asr.stream import StreamingRecognizer
+from asr.stream import GreedySegments, StreamingRecognizer
 
 __all__ = ["CAPTION_FORMATS", "TerminalCaptions", "CaptionFile", "LiveSource", "caption_source"]
 
@@ -120,11 +120,10 @@ def caption_source(
     With ``beam``, partials and finals come from streaming beam search with the word LM.
     """
     stream = recognizer.create_stream(source.sample_rate, endpoint)
-    segmented = SegmentedBeam(beam, stream) if beam is not None else None
+    segmented = SegmentedBeam(beam, stream) if beam is not None else GreedySegments(stream)
 
     def step() -> None:
-        log_probs = recognizer.step([stream])[0]
-        for segment in segmented.accept(log_probs) if segmented else stream.take_segments():
+        for segment in segmented.accept(recognizer.step([stream])[0]):
             on_final(segment)
 
     while True:
@@ -138,8 +137,8 @@ def caption_source(
             break
         stream.feed(torch.from_numpy(block))
         step()
-        on_partial(segmented.partial_text if segmented else stream.partial_text)
+        on_partial(segmented.partial_text)
     stream.end_input()
     step()
     stream.finish()
-    on_final(segmented.finish() if segmented else stream.last_segment())
+    on_final(segmented.finish())

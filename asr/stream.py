@@ -23,7 +23,7 @@ from asr.endpoint import EndpointConfig, Endpointer
 from asr.features import FrameStacker, LogMel, StreamingLogMel
 from asr.model import LSTMState, stack_states, unstack_states
 
-__all__ = ["resolve_device", "Stream", "StreamingRecognizer"]
+__all__ = ["resolve_device", "Stream", "GreedySegments", "StreamingRecognizer"]
 
 
 def resolve_device(name: str | torch.device | None = None) -> torch.device:
@@ -127,6 +127,28 @@ class Stream:
                 self.recognizer.step([self])
             self.finished = True
         return self.recognizer.decoder.transcript(self.decoder_state)
+
+
+class GreedySegments:
+    """A stream's own greedy segments, behind the interface of ``asr.beam.SegmentedBeam``.
+
+    Callers that decode greedily or with beam search hold either one and need no branch.
+    """
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+
+    def accept(self, log_probs: torch.Tensor) -> list[Segment]:
+        """After a step of the stream: the segments that ended in it (the log-probs are not needed)."""
+        return self.stream.take_segments()
+
+    @property
+    def partial_text(self) -> str:
+        return self.stream.partial_text
+
+    def finish(self) -> Segment:
+        """After the stream's last step (``Stream.finish``): its last segment."""
+        return self.stream.last_segment()
 
 
 class StreamingRecognizer:

@@ -36,7 +36,7 @@ from asr.checkpoint import resolve_model_path  # noqa: E402
 from asr.config import BeamConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
-from asr.stream import StreamingRecognizer  # noqa: E402
+from asr.stream import GreedySegments, StreamingRecognizer  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,22 +61,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def stream_file(recognizer: StreamingRecognizer, audio: torch.Tensor, chunk: int, beam: BeamDecoder | None) -> str:
     """Stream one file as a live client would, reading the partial after every chunk; return its text."""
     stream = recognizer.create_stream(endpoint=EndpointConfig())
-    search = SegmentedBeam(beam, stream) if beam is not None else None
+    segmented = SegmentedBeam(beam, stream) if beam is not None else GreedySegments(stream)
     finals = []
 
     def step() -> None:
-        log_probs = recognizer.step([stream])[0]
-        ended = search.accept(log_probs) if search is not None else stream.take_segments()
-        finals.extend(segment.transcript.text for segment in ended)
+        finals.extend(segment.transcript.text for segment in segmented.accept(recognizer.step([stream])[0]))
 
     for start in range(0, audio.numel(), chunk):
         stream.feed(audio[start : start + chunk])
         step()
-        search.partial_text if search is not None else stream.partial_text  # noqa: B018 - a client reads it each step
+        segmented.partial_text  # noqa: B018 - a client reads it each step
     stream.end_input()
     step()
     stream.finish()
-    finals.append((search.finish() if search is not None else stream.last_segment()).transcript.text)
+    finals.append(segmented.finish().transcript.text)
     return " ".join(text for text in finals if text)
 
 

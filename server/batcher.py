@@ -24,7 +24,7 @@ import torch
 
 from asr.beam import SegmentedBeam
 from asr.decoding import Segment
-from asr.stream import Stream, StreamingRecognizer
+from asr.stream import GreedySegments, Stream, StreamingRecognizer
 from server.metrics import ServerMetrics
 
 __all__ = ["StepResult", "Batcher"]
@@ -171,10 +171,10 @@ class Batcher:
 
     @staticmethod
     def _result(request: _Request, log_probs: torch.Tensor) -> StepResult:
-        stream, beam = request.stream, request.beam
-        ended = beam.accept(log_probs) if beam is not None else stream.take_segments()
+        stream = request.stream
+        segmented = request.beam if request.beam is not None else GreedySegments(stream)
+        ended = segmented.accept(log_probs)
         if request.end:
             stream.finish()
-            ended.append(beam.finish() if beam is not None else stream.last_segment())
-        text = beam.partial_text if beam is not None else stream.partial_text
-        return StepResult(text, stream.decoder_state.segments_ended, ended, request.end)
+            ended.append(segmented.finish())
+        return StepResult(segmented.partial_text, stream.decoder_state.segments_ended, ended, request.end)
