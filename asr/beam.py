@@ -2,12 +2,14 @@
 
 Shape legend: T output steps, V vocabulary (blank = 0).
 
-The decoder only builds words of the lexicon, which is the LM's vocabulary (its unigrams), and
-scores each hypothesis as acoustic log-probability + ``lm_weight`` x LM log-probability +
-``word_score`` per word. As in greedy decoding, a word spans its characters' steps: from the
-first step of its first character to the last step of its last character's run (the decoder
-reports where each character starts), and its confidence is the posterior of its least
-certain character (each character's peak within a step of where the decoder put it).
+The decoder only builds words of the LM's vocabulary (its unigrams), each spelled in the model's
+units followed by the word separator: a character model spells a word with its letters; a phone
+model with each of its pronunciations from the lexicon (asr/lexicon.py), so homophones and
+variants all compete. A hypothesis scores acoustic log-probability + ``lm_weight`` x LM
+log-probability + ``word_score`` per word. A word spans its units' steps: from the first step of
+its first unit to the last step of its last unit's run (the decoder reports where each unit
+starts), and its confidence is the posterior of its least certain unit (each unit's peak within a
+step of where the decoder put it).
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary, create_word_dict
 
 from asr.config import BeamConfig
-from asr.decoding import Segment, Transcript, Word
+from asr.decoding import Emissions, Hotwords, Transcript, Word
+from asr.lexicon import Lexicon, check_word, pronounce
 from asr.lm import BOS, EOS, UNK
-from asr.stream import Stream
-from asr.tokens import Tokenizer, normalize_text
+from asr.tokens import CHARACTERS, Tokenizer, normalize_text
 
-__all__ = ["BeamDecoder", "BeamStream", "SegmentedBeam", "arpa_vocabulary", "default_lm"]
+__all__ = ["BeamDecoder", "BeamSearch", "arpa_vocabulary", "default_lm", "default_lexicon"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 CLOSED = float("-inf")  # the log-probability of a token that cannot occur
@@ -45,6 +47,12 @@ def default_lm(model_folder: Path) -> Path:
     """The LM shipped beside a model: lm.arpa.gz, else lm.arpa (which may not exist)."""
     packed = model_folder / "lm.arpa.gz"
     return packed if packed.exists() else model_folder / "lm.arpa"
+
+
+def default_lexicon(model_folder: Path) -> Path:
+    """The pronunciation lexicon shipped beside a phone model: lexicon.txt.gz, else lexicon.txt (which may not exist)."""
+    packed = model_folder / "lexicon.txt.gz"
+    return packed if packed.exists() else model_folder / "lexicon.txt"
 
 
 def arpa_vocabulary(path: Path) -> list[str]:
@@ -101,6 +109,7 @@ class _Lexicon:
 
     words: Dictionary
     trie: Trie
+    spelled: dict[tuple[int, ...], str]  # a spelling's tokens (no separator) -> its likeliest word, for partials
     to_base: list[int] | None = None  # hotword lexicons: the KenLM number of each word
     boosts: dict[int, float] | None = None  # hotword lexicons: word number -> boost
 
@@ -110,37 +119,61 @@ class _Lexicon:
 
 
 class BeamDecoder:
-    """Beam search with the word LM, offline or one stream at a time, optionally with hotwords.
+    """Beam search with the word LM, one segment at a time, optionally with hotwords.
 
-    The LM and the trie of the lexicon's spellings are built once (0.6 s for the default
-    model's 46k words) and shared by every search; a stream's own state is a flashlight
-    ``LexiconDecoder``, which costs about 0.1 ms to make.
+    The LM and the trie of the lexicon's spellings are built once (about a second for 50k
+    words) and shared by every search; a segment's own state is a flashlight
+    ``LexiconDecoder``, which costs about 0.1 ms to make. Offline decoding is one search fed at once.
     """
 
-    def __init__(self, tokenizer: Tokenizer, step_seconds: float, lm_path: str | Path, config: BeamConfig = BeamConfig()) -> None:
+    name = "lexicon"
+
+    def __init__(
+        self, tokenizer: Tokenizer, step_seconds: float, lm_path: str | Path, config: BeamConfig = BeamConfig(), lexicon: Lexicon | None = None
+    ) -> None:
+        """``lexicon``: pronunciations for a phone model (words of the LM it lacks are pronounced by
+        CMUdict or espeak-ng as the decoder is built); a character model spells words and needs none."""
         lm_path = Path(lm_path)
         if not lm_path.exists():
             raise ValueError(f"language model not found: {lm_path}")
+        if tokenizer.units != CHARACTERS and lexicon is None:
+            raise ValueError("a phone model's beam search needs a pronunciation lexicon")
         self.tokenizer, self.step_seconds, self.config = tokenizer, step_seconds, config
-        self._tokens = Dictionary([SILENCE if token == " " else token for token in tokenizer.tokens])
+        self._tokens = Dictionary([SILENCE if token == tokenizer.separator else token for token in tokenizer.tokens])
         self._vocabulary = arpa_vocabulary(lm_path)
+        self._pronunciations = lexicon
+        if lexicon is not None:
+            missing = [word for word in self._vocabulary if word not in lexicon]
+            self._pronunciations = lexicon.extended(pronounce(missing)) if missing else lexicon
         words = _word_numbering(self._vocabulary)
         with _quiet_stderr():  # KenLM draws a progress bar and a tip about binary files on stderr
             self._kenlm = KenLM(str(lm_path), words)
-        self._base = _Lexicon(words, self._build_trie(self._vocabulary, words, self._kenlm))
+        self._base = _Lexicon(words, *self._build_trie(self._vocabulary, words, self._kenlm, self._pronunciations))
         self._hotword_lexicons: dict[tuple[tuple[str, float], ...], _Lexicon] = {}
         self._hotword_lock = threading.Lock()  # a server's inference threads share the cache
 
-    def _build_trie(self, vocabulary: Sequence[str], words: Dictionary, lm: LM) -> Trie:
-        """The spellings as a trie, each word with its LM unigram score for look-ahead (as ctc_decoder builds it)."""
+    def _spellings(self, word: str, lexicon: Lexicon | None) -> list[list[str]]:
+        """The word in the model's units: its letters, or each of its pronunciations."""
+        if lexicon is None:
+            return [list(word)]
+        return [list(pronunciation) for pronunciation in lexicon.pronunciations(word)]
+
+    def _build_trie(self, vocabulary: Sequence[str], words: Dictionary, lm: LM, lexicon: Lexicon | None) -> tuple[Trie, dict[tuple[int, ...], str]]:
+        """The spellings as a trie, each word with its LM unigram score for look-ahead (as ctc_decoder builds it),
+        and each spelling's likeliest word (by that score)."""
         trie = Trie(self._tokens.index_size(), self._tokens.get_index(SILENCE))
+        spelled: dict[tuple[int, ...], tuple[float, str]] = {}
         start = lm.start(False)
         for word in vocabulary:
             index = words.get_index(word)
             _, score = lm.score(start, index)
-            trie.insert([self._tokens.get_index(token) for token in [*word, SILENCE]], index, score)
+            for spelling in self._spellings(word, lexicon):
+                tokens = tuple(self._tokens.get_index(token) for token in spelling)
+                trie.insert([*tokens, self._tokens.get_index(SILENCE)], index, score)
+                if score > spelled.get(tokens, (-math.inf, ""))[0]:
+                    spelled[tokens] = (score, word)
         trie.smear(SmearingMode.MAX)
-        return trie
+        return trie, {tokens: word for tokens, (_, word) in spelled.items()}
 
     def _lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
         """The base lexicon, or one that also has the hotwords' words, boosted; cached per hotword list."""
@@ -155,19 +188,27 @@ class BeamDecoder:
         boosts: dict[str, float] = {}
         for phrase, boost in hotwords:
             for word in normalize_text(phrase).split():
-                boosts[word] = max(boost, boosts.get(word, boost))
-        vocabulary = [*self._vocabulary, *sorted(set(boosts) - set(self._vocabulary))]
+                boosts[check_word(word)] = max(boost, boosts.get(word, boost))
+        new_words = sorted(set(boosts) - set(self._vocabulary))
+        vocabulary = [*self._vocabulary, *new_words]
+        lexicon = self._pronunciations
+        if lexicon is not None and new_words:
+            lexicon = lexicon.extended(pronounce(word for word in new_words if word not in lexicon))
         words = _word_numbering(vocabulary)
         to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
         numbered = {words.get_index(word): boost for word, boost in boosts.items()}
-        trie = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered))
+        trie, spelled = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered), lexicon)
         if len(self._hotword_lexicons) >= HOTWORD_CACHE:
             self._hotword_lexicons.pop(next(iter(self._hotword_lexicons)))
-        lexicon = self._hotword_lexicons[key] = _Lexicon(words, trie, to_base, numbered)
+        lexicon = self._hotword_lexicons[key] = _Lexicon(words, trie, spelled, to_base, numbered)
         return lexicon
 
-    def stream(self, start_step: int = 0, hotwords: Sequence[tuple[str, float | None]] = ()) -> BeamStream:
-        """An incremental search for one stream; ``start_step``: where its first log-probs are, for word times.
+    @property
+    def nbest(self) -> int:
+        return self.config.nbest
+
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> BeamSearch:
+        """An incremental search for one segment; ``start_step``: where its first log-probs are, for word times.
 
         ``hotwords``: (phrase, boost) pairs; every word of a phrase is favoured by ``boost`` (in the
         LM's log10 units, before ``lm_weight``; None: ``config.hotword_boost``), and words outside
@@ -183,49 +224,52 @@ class BeamDecoder:
         silence, unknown = self._tokens.get_index(SILENCE), lexicon.words.get_index(UNK)
         lm = lexicon.lm(self._kenlm)
         decoder = LexiconDecoder(options, lexicon.trie, lm, silence, self.tokenizer.blank_id, unknown, [], False)
-        return BeamStream(self, decoder, lexicon.words, lm, start_step)
-
-    def decode(self, log_probs: torch.Tensor, hotwords: Sequence[tuple[str, float | None]] = ()) -> list[Transcript]:
-        """(T, V) log-probs of a whole utterance -> the ``config.nbest`` best transcripts, best first."""
-        search = self.stream(hotwords=hotwords)
-        search.accept(log_probs)
-        return search.finish_all(self.config.nbest)
+        return BeamSearch(self, decoder, lexicon, lm, start_step)
 
 
-class BeamStream:
-    """One stream's beam search, fed log-probs chunk by chunk; the same result as decoding them at once."""
+class BeamSearch:
+    """One segment's beam search, fed log-probs chunk by chunk; the same result as decoding them at once."""
 
-    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder, words: Dictionary, lm: LM, start_step: int = 0) -> None:
-        self._beam, self._decoder, self._words, self.start_step = beam, decoder, words, start_step
+    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder, lexicon: _Lexicon, lm: LM, start_step: int = 0) -> None:
+        self._beam, self._decoder, self._lexicon, self._words, self.start_step = beam, decoder, lexicon, lexicon.words, start_step
         self._lm = lm  # a Python LM must outlive the C++ decoder that calls it
         self._log_probs: list[torch.Tensor] = []  # (T_i, V) chunks, kept for word times and confidences
         decoder.decode_begin()
 
-    def accept(self, log_probs: torch.Tensor) -> None:
-        """Search through the next (T, V) log-probs."""
-        chunk = log_probs.float().cpu().contiguous()
+    def accept(self, emissions: Emissions) -> None:
+        """Search through the next steps' (T, V) log-probs."""
+        chunk = emissions.log_probs.float().cpu().contiguous()
         if chunk.shape[0]:
             self._log_probs.append(chunk)  # also keeps the memory alive while flashlight reads it
             self._decoder.decode_step(chunk.data_ptr(), chunk.shape[0], chunk.shape[1])
 
     @property
     def partial_text(self) -> str:
-        """The words of the best hypothesis so far."""
-        return " ".join(self._words.get_entry(index) for index in self._decoder.get_best_hypothesis().words if index >= 0)
+        """The words of the best hypothesis so far, with the word in progress: a character model's letters
+        so far, or once a phone model's hypothesis has said all of a word's phones, that word."""
+        best = self._decoder.get_best_hypothesis()
+        labels = list(best.words)
+        words = [self._words.get_entry(index) for index in labels if index >= 0]
+        ended = max((i for i, label in enumerate(labels) if label >= 0), default=-1)
+        tokens = list(best.tokens)
+        tail = tuple(
+            token for i, token in enumerate(tokens)
+            if i > ended and token not in (self._beam.tokenizer.blank_id, self._beam.tokenizer.separator_id) and (i == 0 or token != tokens[i - 1])
+        )  # fmt: skip
+        if tail:
+            in_progress = self._beam.tokenizer.decode(list(tail)) if self._beam.tokenizer.units == CHARACTERS else self._lexicon.spelled.get(tail)
+            words += [in_progress] if in_progress else []
+        return " ".join(words)
 
-    def finish(self) -> Transcript:
-        """End of the stream: the best transcript."""
-        return self.finish_all(1)[0]
-
-    def finish_all(self, limit: int) -> list[Transcript]:
-        """End of the stream: up to ``limit`` best transcripts, best first (at least one, maybe empty)."""
+    def finish(self, nbest: int = 1) -> list[Transcript]:
+        """End of the segment: up to ``nbest`` best transcripts, best first (at least one, maybe empty)."""
         self._close_last_word()
         self._decoder.decode_end()
-        results = self._decoder.get_all_final_hypothesis()[:limit]
+        results = self._decoder.get_all_final_hypothesis()[:nbest]
         log_probs = torch.cat(self._log_probs) if self._log_probs else torch.zeros(0, len(self._beam.tokenizer))
         best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
         # numpy for the per-character lookups: a torch index costs ~10 us each, 2.5 ms for a 20 s utterance
-        return [self._transcript(list(result.tokens), log_probs.numpy(), best) for result in results] or [Transcript("")]
+        return [self._transcript(list(result.tokens), list(result.words), log_probs.numpy(), best) for result in results] or [Transcript("")]
 
     def _close_last_word(self) -> None:
         """Search one more step in which only a word separator or blank can occur.
@@ -237,75 +281,28 @@ class BeamStream:
         for "turn on the radio".
         """
         closing = torch.full((1, len(self._beam.tokenizer)), CLOSED)  # (1, V)
-        closing[0, [self._beam.tokenizer.space_id, self._beam.tokenizer.blank_id]] = 0.0
+        closing[0, [self._beam.tokenizer.separator_id, self._beam.tokenizer.blank_id]] = 0.0
         self._decoder.decode_step(closing.data_ptr(), 1, closing.shape[1])
 
-    def _transcript(self, raw: list[int], log_probs: np.ndarray, best: list[int]) -> Transcript:
-        """flashlight's per-step tokens -> words with times (from ``start_step``) and confidences."""
-        tokenizer, seconds = self._beam.tokenizer, self._beam.step_seconds
-        characters = []  # (token, its first step)
-        for index, token in enumerate(raw):  # collapse repeats and drop blanks
-            if token != tokenizer.blank_id and (index == 0 or token != raw[index - 1]):
-                characters.append((token, index - 1))  # flashlight's sequence starts with one extra entry
+    def _transcript(self, raw: list[int], labels: list[int], log_probs: np.ndarray, best: list[int]) -> Transcript:
+        """flashlight's per-step tokens and word labels -> words with times (from ``start_step``) and confidences.
+
+        A word's label comes at the step of the separator that ends its spelling; its units are the
+        tokens since the previous word (repeats collapsed, blanks and separators dropped).
+        """
+        blank, separator, seconds = self._beam.tokenizer.blank_id, self._beam.tokenizer.separator_id, self._beam.step_seconds
         words: list[Word] = []
-        current: list[tuple[int, int]] = []
-        for token, step in [*characters, (tokenizer.space_id, -1)]:
-            if token != tokenizer.space_id:
-                current.append((token, step))
-                continue
-            if current:
-                conf = min(_peak(log_probs, t, s) for t, s in current)
-                first, last = current[0][1], _run_end(best, *current[-1])
+        units: list[tuple[int, int]] = []  # (token, its first step) of the word in progress
+        for index, (token, label) in enumerate(zip(raw, labels)):
+            if token not in (blank, separator) and (index == 0 or token != raw[index - 1]):
+                units.append((token, index - 1))  # flashlight's sequence starts with one extra entry
+            if label >= 0 and units:
+                conf = min(_peak(log_probs, t, s) for t, s in units)
+                first, last = units[0][1], _run_end(best, *units[-1])
                 start, end = (self.start_step + first) * seconds, (self.start_step + last + 1) * seconds
-                words.append(Word(tokenizer.decode([t for t, _ in current]), start, end, conf))
-                current = []
+                words.append(Word(self._words.get_entry(label), start, end, conf))
+                units = []
         return Transcript(" ".join(w.word for w in words), tuple(words))
-
-
-class SegmentedBeam:
-    """Beam search over one engine stream, cut into the segments its endpointer cuts.
-
-    Feed it each step's log-probs for the stream (what ``StreamingRecognizer.step`` returns),
-    right after the step: it takes the stream's greedy segments and returns them with beam
-    transcripts instead, each searched over exactly that segment's steps.
-    """
-
-    def __init__(self, beam: BeamDecoder, stream: Stream, hotwords: Sequence[tuple[str, float | None]] = ()) -> None:
-        self.beam, self.stream, self.hotwords = beam, stream, tuple(hotwords)
-        self._current: BeamStream | None = None  # made on the first step, where a server does its compute
-        self._steps = 0  # steps accepted so far
-
-    def _search(self) -> BeamStream:
-        if self._current is None:
-            self._current = self.beam.stream(self._steps, self.hotwords)
-        return self._current
-
-    def accept(self, log_probs: torch.Tensor) -> list[Segment]:
-        """(T, V) log-probs of the stream's latest step -> the segments that ended in it."""
-        ended = []
-        for segment in self.stream.take_segments():
-            cut = round(segment.end / self.beam.step_seconds)
-            search = self._search()
-            search.accept(log_probs[: cut - self._steps])
-            log_probs, self._steps = log_probs[cut - self._steps :], cut
-            ended.append(self._finished(search, segment))
-            self._current = None
-        self._search().accept(log_probs)
-        self._steps += log_probs.shape[0]
-        return ended
-
-    @property
-    def partial_text(self) -> str:
-        return self._current.partial_text if self._current is not None else ""
-
-    def finish(self) -> Segment:
-        """After the stream's last step (``Stream.finish``): its last segment."""
-        return self._finished(self._search(), self.stream.last_segment())
-
-    def _finished(self, search: BeamStream, segment: Segment) -> Segment:
-        """The greedy ``segment`` with the search's transcript, and its n-best alternatives when the config asks for them."""
-        best, *alternatives = search.finish_all(self.beam.config.nbest)
-        return Segment(segment.index, segment.start, segment.end, best, tuple(alternatives))
 
 
 @contextlib.contextmanager

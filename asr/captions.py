@@ -20,11 +20,10 @@ from typing import Protocol, TextIO
 import numpy as np
 import torch
 
-from asr.beam import BeamDecoder, SegmentedBeam
 from asr.decoding import Segment
 from asr.endpoint import EndpointConfig
 from asr.formats import caption_cues, cue_block
-from asr.stream import GreedySegments, StreamingRecognizer
+from asr.stream import StreamingRecognizer
 
 __all__ = ["CAPTION_FORMATS", "TerminalCaptions", "CaptionFile", "LiveSource", "caption_source"]
 
@@ -112,33 +111,25 @@ def caption_source(
     on_final: Callable[[Segment], None],
     stop: threading.Event,
     endpoint: EndpointConfig | None = EndpointConfig(),
-    beam: BeamDecoder | None = None,
 ) -> None:
     """Recognize ``source`` block by block until it ends or ``stop`` is set; the last segment is always final.
 
     After ``stop`` the blocks already captured are still recognized, so Ctrl-C loses nothing said before it.
-    With ``beam``, partials and finals come from streaming beam search with the word LM.
     """
     stream = recognizer.create_stream(source.sample_rate, endpoint)
-    segmented = SegmentedBeam(beam, stream) if beam is not None else GreedySegments(stream)
-
-    def step() -> None:
-        for segment in segmented.accept(recognizer.step([stream])[0]):
-            on_final(segment)
-
-    while True:
+    while not stream.finished:
         try:
             block = source.read(timeout=0 if stop.is_set() else 0.1)
         except queue.Empty:
-            if stop.is_set():
-                break
-            continue
+            if not stop.is_set():
+                continue
+            block = None
         if block is None:
-            break
-        stream.feed(torch.from_numpy(block))
-        step()
-        on_partial(segmented.partial_text)
-    stream.end_input()
-    step()
-    stream.finish()
-    on_final(segmented.finish())
+            stream.end_input()
+        else:
+            stream.feed(torch.from_numpy(block))
+        (output,) = recognizer.step([stream])
+        for segment in output.ended:
+            on_final(segment)
+        if not output.finished:
+            on_partial(output.partial)

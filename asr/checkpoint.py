@@ -1,4 +1,4 @@
-"""The single-file checkpoint: configs, tokens, CMVN statistics, weights and a format version.
+"""The single-file checkpoint: configs, units and tokens, CMVN statistics, weights and a format version.
 
 Loading validates every part and names what is wrong, so a mismatched or damaged file is
 refused with a message instead of failing somewhere deep in the model.
@@ -15,7 +15,7 @@ import torch
 
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig, from_dict
 from asr.model import AcousticModel
-from asr.tokens import DEFAULT_TOKENS, Tokenizer
+from asr.tokens import Tokenizer
 
 __all__ = [
     "FORMAT",
@@ -49,10 +49,15 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
-    """Write ``checkpoint`` to ``path`` (atomically: a crash never leaves half a file)."""
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path, half: bool = False) -> None:
+    """Write ``checkpoint`` to ``path`` (atomically: a crash never leaves half a file).
+
+    ``half`` stores the weights in float16, half the size, for shipping a model: loading makes them
+    float32 again, and the log-probs move by about 1e-3 (tests/test_checkpoint.py).
+    """
     path = Path(path)
     model = checkpoint.model
+    stored = torch.float16 if half else torch.float32
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -60,7 +65,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "model_config": dataclasses.asdict(model.config),
         "tokens": list(checkpoint.tokenizer.tokens),
         "cmvn": {"mean": model.cmvn_mean.detach().cpu().clone(), "std": model.cmvn_std.detach().cpu().clone()},
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().to(stored) if v.is_floating_point() else v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": dict(checkpoint.metadata),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +115,7 @@ def _build(payload: dict[str, Any]) -> Checkpoint:
     tokens = payload["tokens"]
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise ValueError("tokens must be a list of strings")
-    tokenizer = Tokenizer(tokens)
+    tokenizer = Tokenizer(tokens, model_config.units)
     if len(tokenizer) != model_config.vocab_size:
         raise ValueError(f"{len(tokenizer)} tokens but model_config.vocab_size is {model_config.vocab_size}")
     model = AcousticModel(model_config)
@@ -146,7 +151,7 @@ def random_checkpoint(config: ExperimentConfig = ExperimentConfig(), seed: int =
         model = AcousticModel(config.model).eval()
     finally:
         torch.random.set_rng_state(generator_state)
-    tokenizer = Tokenizer(DEFAULT_TOKENS)
+    tokenizer = Tokenizer.for_units(config.model.units)
     if len(tokenizer) != config.model.vocab_size:
-        raise ValueError(f"model.vocab_size must be {len(tokenizer)} for the default character set")
+        raise ValueError(f"model.vocab_size must be {len(tokenizer)} for the standard {config.model.units}")
     return Checkpoint(model=model, tokenizer=tokenizer, features=config.features, metadata={"trained": False, "seed": seed})

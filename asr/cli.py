@@ -8,15 +8,10 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, save_checkpoint
-from asr.config import BeamConfig, load_config
+from asr.config import DECODER_METHODS, BeamConfig, DecoderConfig, load_config
 from asr.formats import FORMATS
-
-if TYPE_CHECKING:  # imported where used: each command loads only what it needs
-    from asr.beam import BeamDecoder
-    from asr.stream import StreamingRecognizer
 
 __all__ = ["main", "build_parser"]
 
@@ -41,26 +36,31 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
 
 
+DECODER_HELP = (
+    "lexicon: beam search over the lexicon's words with the word LM (the model's lm.arpa.gz and, for a phone model, "
+    "lexicon.txt.gz); greedy: the best path, character models only; auto: lexicon when the model ships an LM"
+)
+
+
 def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None:
     if several:
-        parser.add_argument(
-            "--decoder", nargs="+", choices=["greedy", "beam"], default=["greedy"], help="how to decode our model; give both to compare them side by side"
-        )
+        parser.add_argument("--decoder", nargs="+", choices=DECODER_METHODS, default=["auto"], help=DECODER_HELP + "; give several to compare them side by side")
     else:
-        parser.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="greedy, or beam search with the word LM")
-    parser.add_argument("--lm", type=Path, default=None, help="ARPA language model (.arpa or .arpa.gz) for --decoder beam (default: lm.arpa.gz or lm.arpa in the model's folder)")
-    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (beam; default %(default)s)")
-    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (beam; default %(default)s)")
-    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word; higher favours more, shorter words (beam; default %(default)s)")
+        parser.add_argument("--decoder", choices=DECODER_METHODS, default="auto", help=DECODER_HELP)
+    parser.add_argument("--lm", default=None, help="ARPA language model (.arpa or .arpa.gz) for the lexicon search (default: lm.arpa.gz beside the model)")
+    parser.add_argument("--lexicon", default=None, help="pronunciation lexicon for a phone model (default: lexicon.txt.gz beside the model)")
+    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (lexicon search; default %(default)s)")
+    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (lexicon search; default %(default)s)")
+    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word; higher favours more, shorter words (lexicon search; default %(default)s)")
     if not several:
-        parser.add_argument("--nbest", type=int, default=1, help="with --decoder beam and json/jsonl output: also list the next N-1 best transcripts")
+        parser.add_argument("--nbest", type=int, default=1, help="with the lexicon search and json/jsonl output: also list the next N-1 best transcripts")
         parser.add_argument(
             "--hotword",
             action="append",
             default=[],
             type=_hotword,
             metavar="PHRASE[:BOOST]",
-            help=f"favour this word or phrase, even one the LM lacks (beam; repeatable; boost in LM log10 units, default {BeamConfig.hotword_boost:g})",
+            help=f"favour this word or phrase, even one the LM lacks (lexicon search; repeatable; boost in LM log10 units, default {BeamConfig.hotword_boost:g})",
         )
 
 
@@ -72,14 +72,10 @@ def _hotword(value: str) -> tuple[str, float | None]:
         raise argparse.ArgumentTypeError(f"{value!r}: the boost after ':' must be a number") from None
 
 
-def _beam_decoder(args: argparse.Namespace, recognizer: StreamingRecognizer) -> BeamDecoder:
-    """The beam decoder the options ask for, with the model's LM unless --lm names another."""
-    from asr.beam import BeamDecoder, default_lm
-    from asr.checkpoint import resolve_model_path
-
-    lm = args.lm if args.lm is not None else default_lm(resolve_model_path(args.model).parent)
-    config = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score, nbest=getattr(args, "nbest", 1))
-    return BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)
+def decoder_config(args: argparse.Namespace, method: str | None = None) -> DecoderConfig:
+    """The DecoderConfig the decoder options ask for (``method`` overrides --decoder, for several side by side)."""
+    beam = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score, nbest=getattr(args, "nbest", 1))
+    return DecoderConfig(method=method or args.decoder, lm=args.lm, lexicon=args.lexicon, beam=beam)
 
 
 def _add_transcribe(commands: argparse._SubParsersAction) -> None:
@@ -144,18 +140,19 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         "synth",
         help="synthesize the training/dev/test speech corpus",
         description=(
-            "Synthesize a speech corpus with espeak-ng (every English voice and variant) and festival's diphone "
-            "voices for train and dev, and flite's voices (held out, never trained on) for test. Sentences come "
-            "from Debian's fortunes plus generated everyday sentences; splits share no sentence. Dev and test "
-            "come in clean, noisy (pink noise, 10 dB SNR) and telephone conditions. Writes train.jsonl, "
-            "dev.jsonl, test.jsonl and corpus.json into OUT_DIR. Deterministic for a seed, parallel on all "
-            "cores, and resumable: run the same command again to finish an interrupted corpus."
+            "Synthesize a speech corpus. Train and dev: piper's joe voice, espeak-ng (every English voice and "
+            "variant), festival's kal and ked and GnuSpeech, each utterance a new speaker, labelled with the phones "
+            "its synthesizer said. Test: held-out voices only (flite's awb, rms, slt and kal16, festival's HTS slt), "
+            "saying sentences kept apart from all training text. Dev and test come in clean, noisy (pink noise, "
+            "10 dB SNR), telephone and reverberant conditions. Writes train.jsonl, dev.jsonl, test.jsonl and "
+            "corpus.json into OUT_DIR. Deterministic for a seed, parallel on all cores, and resumable: run the same "
+            "command again to finish an interrupted corpus."
         ),
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="where the corpus goes (keep it outside the repository)")
-    parser.add_argument("--generated", type=int, default=12000, help="generated everyday sentences to add to the fortunes")
-    parser.add_argument("--dev", type=int, default=300, help="dev sentences (each in 3 conditions)")
-    parser.add_argument("--test", type=int, default=300, help="test sentences (each in 3 conditions)")
+    parser.add_argument("--generated", type=int, default=12000, help="generated everyday sentences to add to the fortunes and quotations")
+    parser.add_argument("--dev", type=int, default=300, help="dev sentences (each in 4 conditions)")
+    parser.add_argument("--test", type=int, default=300, help="test sentences (each in 4 conditions)")
     parser.add_argument("--repeats", type=int, default=1, help="how many voices say each training sentence")
     parser.add_argument(
         "--train-utterances",
@@ -163,6 +160,14 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="make only the first N planned training utterances (0: dev and test only); the sentence split stays that of the full corpus",
+    )
+    parser.add_argument(
+        "--leave-out",
+        nargs="+",
+        default=[],
+        choices=["espeak", "festival", "piper", "gnuspeech"],
+        metavar="ENGINE",
+        help="train without these engines (espeak, festival, piper, gnuspeech); their voices say the test sentences instead, to be scored as unseen",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
@@ -192,16 +197,20 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     parser = _subcommand(
         commands,
         "eval",
-        help="word and character error rates on a manifest, per condition",
+        help="word and character error rates on manifests, per condition, beside pocketsphinx",
         description=(
-            "Transcribe every utterance of a manifest and print WER and CER per 'condition' and overall, with "
-            "references and hypotheses normalized the same way as in training. With --reference pocketsphinx, "
-            "pocketsphinx (its bundled en-US model) runs on the identical audio and gets its own columns."
+            "Transcribe every utterance of the manifests and print WER and CER per 'condition' and overall, with "
+            "references and hypotheses normalized the same way as in training. Real human speech (Debian's "
+            "pocketsphinx-testdata, condition 'real') is scored too unless --no-real-speech, and pocketsphinx (its "
+            "bundled en-US model) runs on the identical audio beside ours unless --reference none."
         ),
     )
-    parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="JSON Lines manifest with reference text")
+    parser.add_argument("manifests", type=Path, nargs="*", metavar="MANIFEST", help="JSON Lines manifests with reference text")
     _add_model_options(parser)
-    parser.add_argument("--reference", choices=["pocketsphinx"], default=None, help="also score this system on the same files")
+    parser.add_argument("--reference", choices=["pocketsphinx", "none"], default="pocketsphinx", help="also score this system on the same files")
+    parser.add_argument(
+        "--real-speech", action=argparse.BooleanOptionalAction, default=True, help="also score Debian's pocketsphinx-testdata (10 real recordings), when installed"
+    )
     _add_decoder_options(parser, several=True)
     parser.add_argument("--by-voice", action="store_true", help="also print WER and CER per (voice, condition), from the manifest's 'voice'")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report (scores and every hypothesis) here")
@@ -211,11 +220,14 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
     parser = _subcommand(
         commands,
         "import",
-        help="make a manifest from LibriSpeech, Common Voice, or a folder of audio + .txt files",
-        description="Write a JSON Lines manifest for a real corpus, with text normalized as for training.",
+        help="make a manifest from LibriSpeech, Common Voice, pocketsphinx-testdata, or a folder of audio + .txt files",
+        description=(
+            "Write a JSON Lines manifest for a real corpus, with text normalized as for training. 'pocketsphinx-testdata' "
+            "is Debian's package of that name: 10 real recordings (a LibriVox reader, and playing cards), the real-speech check."
+        ),
     )
-    parser.add_argument("layout", choices=["librispeech", "commonvoice", "folder"])
-    parser.add_argument("root", type=Path, help="the corpus folder")
+    parser.add_argument("layout", choices=["librispeech", "commonvoice", "pocketsphinx-testdata", "folder"])
+    parser.add_argument("root", type=Path, nargs="?", default=None, help="the corpus folder (pocketsphinx-testdata: /usr/share/pocketsphinx/test/data by default)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="manifest to write (.jsonl)")
     parser.add_argument("--tsv", default="validated.tsv", help="Common Voice: which .tsv to import")
 
@@ -237,6 +249,17 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
     build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write; gzipped if it ends in .gz (e.g. models/NAME/lm.arpa.gz)")
     build.add_argument("--order", type=int, default=3, help="n-gram order")
     build.add_argument("--exclude", nargs="+", default=[], metavar="TEXT", help="drop every sentence that occurs in these files or manifests")
+    lexicon = actions.add_parser(
+        "lexicon",
+        help="write the pronunciation lexicon of an LM's words, for phone models",
+        description=(
+            "Pronounce every word of an ARPA language model (CMUdict, with espeak-ng's letter-to-sound rules for the "
+            "rest) and write the lexicon a phone model's beam search spells words with (word<TAB>phones per line)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    lexicon.add_argument("lm", type=Path, metavar="LM", help="ARPA language model (.arpa or .arpa.gz)")
+    lexicon.add_argument("-o", "--output", type=Path, required=True, help="lexicon to write; gzipped if it ends in .gz (e.g. models/NAME/lexicon.txt.gz)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,13 +290,12 @@ def _run_transcribe(args: argparse.Namespace) -> int:
     if args.device == "cuda" and device.type != "cuda":
         raise ValueError("--device cuda was requested but no CUDA device is available")
     try:
-        recognizer = StreamingRecognizer.from_pretrained(args.model, device=device)
-        beam = _beam_decoder(args, recognizer) if args.decoder == "beam" else None
-        if (args.hotword or args.nbest > 1) and beam is None:
-            raise ValueError("--hotword and --nbest need --decoder beam")
+        recognizer = StreamingRecognizer.from_pretrained(args.model, device=device, decoder=decoder_config(args))
+        if (args.hotword or args.nbest > 1) and recognizer.decoder.name != "lexicon":
+            raise ValueError("--hotword and --nbest need the lexicon search (--decoder lexicon, and a model with an LM)")
         workers = args.workers if args.workers is not None else max(0, min(8, (os.cpu_count() or 1) // world - 2))
         failures = transcribe_all(
-            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers, beam=beam, hotwords=args.hotword
+            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers, hotwords=args.hotword
         )
     finally:
         leave_process_group()
@@ -293,7 +315,8 @@ def _run_synth(args: argparse.Namespace) -> int:
     from asr.data.synth import make_corpus
 
     manifests = make_corpus(
-        args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs, train_utterances=args.train_utterances
+        args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
+        train_utterances=args.train_utterances, leave_out=tuple(args.leave_out),
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")
@@ -318,8 +341,12 @@ def _run_import(args: argparse.Namespace) -> int:
     from asr.data import importers
     from asr.data.manifest import write_manifest
 
+    if args.root is None and args.layout != "pocketsphinx-testdata":
+        raise ValueError(f"{args.layout}: give the corpus folder")
     if args.layout == "librispeech":
         entries = importers.import_librispeech(args.root)
+    elif args.layout == "pocketsphinx-testdata":
+        entries = importers.import_pocketsphinx_testdata(args.root or importers.POCKETSPHINX_TESTDATA)
     elif args.layout == "commonvoice":
         entries = importers.import_common_voice(args.root, args.tsv)
     else:
@@ -335,19 +362,21 @@ def _run_import(args: argparse.Namespace) -> int:
 def _run_eval(args: argparse.Namespace) -> int:
     import json
 
+    from asr.data.importers import POCKETSPHINX_TESTDATA, import_pocketsphinx_testdata
     from asr.data.manifest import read_manifest
-    from asr.evaluate import BeamRecognizer, OursRecognizer, PocketsphinxRecognizer, evaluate
+    from asr.evaluate import EngineSystem, PocketsphinxSystem, evaluate
     from asr.stream import StreamingRecognizer
 
-    entries = read_manifest(args.manifest)
-    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device)
-    systems: list = []
-    if "greedy" in args.decoder:
-        systems.append(OursRecognizer(recognizer))
-    if "beam" in args.decoder:
-        systems.append(BeamRecognizer(recognizer, _beam_decoder(args, recognizer)))
+    entries = [entry for manifest in args.manifests for entry in read_manifest(manifest)]
+    if args.real_speech and POCKETSPHINX_TESTDATA.is_dir():
+        entries += import_pocketsphinx_testdata()
+    elif args.real_speech:
+        print(f"asr eval: warning: {POCKETSPHINX_TESTDATA} not found (Debian's pocketsphinx-testdata); real speech is not scored", file=sys.stderr)
+    if not entries:
+        raise ValueError("nothing to evaluate: give a manifest (or install pocketsphinx-testdata)")
+    systems: list = [EngineSystem(StreamingRecognizer.from_pretrained(args.model, args.device, decoder_config(args, method))) for method in dict.fromkeys(args.decoder)]
     if args.reference == "pocketsphinx":
-        systems.append(PocketsphinxRecognizer())
+        systems.append(PocketsphinxSystem())
     report = evaluate(entries, systems)
     print(report.format_table())
     if args.by_voice:
@@ -360,6 +389,8 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_lm(args: argparse.Namespace) -> int:
+    if args.lm_command == "lexicon":
+        return _run_lexicon(args)
     from asr.lm import estimate, read_sentences, write_arpa
 
     sentences = read_sentences(args.sources, args.exclude)
@@ -367,6 +398,19 @@ def _run_lm(args: argparse.Namespace) -> int:
     write_arpa(model, args.output)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")
+    return 0
+
+
+def _run_lexicon(args: argparse.Namespace) -> int:
+    from asr.beam import arpa_vocabulary
+    from asr.lexicon import Lexicon, cmudict_pronunciations, pronounce
+
+    words = arpa_vocabulary(args.lm)
+    lexicon = Lexicon(pronounce(words))
+    lexicon.save(args.output)
+    known = cmudict_pronunciations()
+    guessed = sum(1 for word in words if word not in known)
+    print(f"wrote {args.output}: {len(words):,} words, {sum(len(p) for _, p in lexicon.items()):,} pronunciations ({guessed:,} words by espeak-ng)")
     return 0
 
 

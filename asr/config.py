@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["FeatureConfig", "ModelConfig", "AugmentConfig", "TrainConfig", "BeamConfig", "ExperimentConfig", "load_config", "from_dict", "read_toml"]
+__all__ = [
+    "FeatureConfig",
+    "ModelConfig",
+    "AugmentConfig",
+    "TrainConfig",
+    "BeamConfig",
+    "DecoderConfig",
+    "DECODER_METHODS",
+    "ExperimentConfig",
+    "load_config",
+    "from_dict",
+    "read_toml",
+]
 
 T = TypeVar("T")
 
@@ -48,6 +60,8 @@ class ModelConfig:
     Input frames (one per feature hop) are stacked ``stack_frames`` at a time, which sets the
     output rate (3 x 10 ms = 30 ms). Each output step may also see ``lookahead_frames`` future
     feature frames; that is the model's whole algorithmic lookahead, ``lookahead_frames`` x hop.
+    ``units`` are what the CTC layer emits: "characters" (29 with the blank) or "phones" (41:
+    39 ARPAbet phones, the word boundary and the blank).
     """
 
     n_mels: int = 80
@@ -58,6 +72,7 @@ class ModelConfig:
     proj: int = 160  # 0 disables the LSTM projection
     vocab_size: int = 29
     dropout: float = 0.0
+    units: str = "characters"
 
     MAX_LOOKAHEAD_FRAMES = 30  # 300 ms at a 10 ms hop: the bound on how far the model may peek ahead
 
@@ -71,6 +86,7 @@ class ModelConfig:
         _require(0 <= self.proj < self.hidden, "model.proj must be 0 (off) or smaller than model.hidden")
         _require(self.vocab_size >= 2, "model.vocab_size must be >= 2 (blank plus one symbol)")
         _require(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
+        _require(self.units in ("characters", "phones"), f"model.units must be 'characters' or 'phones', got {self.units!r}")
 
     @property
     def input_dim(self) -> int:
@@ -94,10 +110,15 @@ class AugmentConfig:
     snr_db_range: tuple[float, float] = (0.0, 30.0)
     noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
     reverb_prob: float = 0.3
-    rt60_range: tuple[float, float] = (0.1, 0.8)  # seconds
+    rt60_range: tuple[float, float] = (0.1, 0.8)  # seconds, of a simulated room (asr/data/rooms.py)
     telephone_prob: float = 0.15
+    eq_prob: float = 0.0  # a random microphone response: peaking and shelving filters
+    eq_gain_db: float = 8.0  # each filter's gain is drawn from [-x, x]
     gain_prob: float = 0.5
     gain_db_range: tuple[float, float] = (-12.0, 6.0)
+    dither: float = 0.0  # white noise of this RMS (full scale 1) on every utterance: digital silence never occurs
+    vtlp_prob: float = 0.0  # vocal tract length perturbation of the features (asr/features.py)
+    vtlp_range: tuple[float, float] = (0.8, 1.2)
     freq_masks: int = 2
     freq_mask_width: int = 15  # mel bins, at most
     time_masks: int = 2
@@ -107,10 +128,12 @@ class AugmentConfig:
     NOISE_KINDS = ("white", "pink", "brown", "babble")
 
     def __post_init__(self) -> None:
-        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "noise_kinds"):
+        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "vtlp_range", "noise_kinds"):
             object.__setattr__(self, name, tuple(getattr(self, name)))  # TOML gives lists
-        for name in ("speed_prob", "pitch_prob", "noise_prob", "reverb_prob", "telephone_prob", "gain_prob"):
+        for name in ("speed_prob", "pitch_prob", "noise_prob", "reverb_prob", "telephone_prob", "eq_prob", "gain_prob", "vtlp_prob"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"augment.{name} must be in [0, 1]")
+        _require(self.eq_gain_db >= 0 and 0 <= self.dither < 0.1, "augment.eq_gain_db must be >= 0 and dither in [0, 0.1)")
+        _require(0.5 <= self.vtlp_range[0] <= self.vtlp_range[1] <= 2.0, "augment.vtlp_range must be [low, high] within [0.5, 2]")
         for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range"):
             low, high = getattr(self, name)
             _require(low <= high, f"augment.{name} must be [low, high] with low <= high")
@@ -180,6 +203,28 @@ class BeamConfig:
         _require(self.tokens_per_step >= 1, f"tokens_per_step must be at least 1, got {self.tokens_per_step}")
         _require(self.nbest >= 1, f"nbest must be at least 1, got {self.nbest}")
         _require(self.beam_threshold > 0, f"beam_threshold must be positive, got {self.beam_threshold}")
+
+
+DECODER_METHODS = ("auto", "lexicon", "greedy")
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """How a recognizer turns the model's output into words (asr/decoders.py builds it).
+
+    "lexicon" is the beam search with the word LM over the lexicon's words; "greedy" is the best
+    path, for character models only; "auto" is the lexicon search wherever the model ships its LM
+    (and, for a phone model, its lexicon), else greedy. ``lm`` and ``lexicon`` default to the
+    files beside the model.
+    """
+
+    method: str = "auto"
+    lm: str | None = None
+    lexicon: str | None = None
+    beam: BeamConfig = BeamConfig()
+
+    def __post_init__(self) -> None:
+        _require(self.method in DECODER_METHODS, f"decoder method must be one of {', '.join(DECODER_METHODS)}; got {self.method!r}")
 
 
 @dataclass(frozen=True)

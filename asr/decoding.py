@@ -1,30 +1,36 @@
-"""CTC decoding results and the streaming greedy decoder.
+"""Decoding results, the decoder interface the engine drives, and greedy decoding of character models.
 
 Shape legend: T output steps, V vocabulary (blank = 0).
 
-Greedy CTC takes the best token per step, merges repeats and drops blanks. In streaming,
-a token repeated across a chunk boundary is one token, so the decoder carries the previous
-step's best token from chunk to chunk. Each emitted character remembers the steps it spans
-and its peak posterior; words (split at spaces) take their start from their first character's
-first step, their end from their last character's last step, and their confidence from their
-least certain character.
+The engine (asr/stream.py) cuts each stream into segments at the endpointer's cuts and gives
+every segment a search of its own: ``decoder.search(start_step)``, fed ``Emissions`` step by
+step, read for its partial text, and finished into transcripts. Two decoders implement it: the
+lexicon + word-LM beam search (asr/beam.py), and the greedy best path here, which only a
+character model can use (its labels spell words; a phone model's need a lexicon).
 
-With an ``Endpointer`` in its state, a stream is cut into segments (utterances) as the steps
-arrive: each ended segment becomes a ``Segment`` that the caller takes with
-``take_segments``, and the text and transcript then describe the open segment only.
+Greedy CTC takes the best token per step, merges repeats and drops blanks. In streaming, a
+token repeated across a chunk boundary is one token, so the search carries the previous step's
+best token from chunk to chunk (and from a segment to the next one, so that a character held
+across a forced cut is emitted once). Each emitted character remembers the steps it spans and
+its peak posterior; words (split at spaces) take their start from their first character's first
+step, their end from their last character's last step, and their confidence from their least
+certain character.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from asr.endpoint import Endpointer
-from asr.tokens import Tokenizer
+from asr.tokens import CHARACTERS, Tokenizer
 
-__all__ = ["Word", "Transcript", "Segment", "GreedyState", "GreedyCTCDecoder"]
+__all__ = ["Word", "Transcript", "Segment", "Emissions", "Search", "Decoder", "Hotwords", "GreedyDecoder", "GreedySearch"]
+
+Hotwords = Sequence[tuple[str, float | None]]
+"""(phrase, boost) pairs; a boost of None takes the decoder's default."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,51 @@ class Segment:
     alternatives: tuple[Transcript, ...] = ()  # the next best, from a beam search asked for an n-best list
 
 
+@dataclass(frozen=True)
+class Emissions:
+    """A stream's model output for some steps: log-probs, and each step's best token and its posterior.
+
+    The engine takes the argmax once for a whole batch; greedy decoding and the endpointer read it.
+    """
+
+    log_probs: torch.Tensor  # (T, V), on the CPU
+    best_tokens: list[int]  # (T,)
+    best_probs: list[float]  # (T,)
+
+    def __len__(self) -> int:
+        return len(self.best_tokens)
+
+    def __getitem__(self, steps: slice) -> Emissions:
+        return Emissions(self.log_probs[steps], self.best_tokens[steps], self.best_probs[steps])
+
+
+class Search(Protocol):
+    """One segment's decoding, fed step by step."""
+
+    def accept(self, emissions: Emissions) -> None: ...
+
+    @property
+    def partial_text(self) -> str: ...
+
+    def finish(self, nbest: int = 1) -> list[Transcript]:
+        """The segment's best transcript, then up to ``nbest - 1`` alternatives (at least one, maybe empty)."""
+        ...
+
+
+class Decoder(Protocol):
+    """Makes a search per segment; built once per recognizer by asr/decoders.py."""
+
+    name: str
+    nbest: int
+
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> Search:
+        """A search for a segment whose first step is ``start_step`` of the stream (for word times).
+
+        ``previous_token``: the best token of the step before (a greedy search does not emit it again).
+        """
+        ...
+
+
 @dataclass
 class _Emission:
     token: int
@@ -66,97 +117,72 @@ class _Emission:
     peak_prob: float
 
 
-@dataclass
-class GreedyState:
-    """One stream's decoding state; it carries across chunks."""
+class GreedyDecoder:
+    """Streaming best-path CTC decoding of a character model, with word times and confidences."""
 
-    previous_token: int = 0  # best token of the last step seen (blank before any step)
-    steps_seen: int = 0
-    emissions: list[_Emission] = field(default_factory=list)  # of the open segment
-    text: str = ""  # of the open segment, kept up to date as tokens arrive: no leading or doubled spaces
-    endpointer: Endpointer | None = None  # None: the whole stream is one segment
-    segment_start_step: int = 0
-    segments_ended: int = 0
-    ended: list[Segment] = field(default_factory=list)  # cut by the endpointer, not yet taken
-
-
-class GreedyCTCDecoder:
-    """Streaming best-path CTC decoding with word times and confidences."""
+    name = "greedy"
+    nbest = 1
 
     def __init__(self, tokenizer: Tokenizer, step_seconds: float) -> None:
+        if tokenizer.units != CHARACTERS:
+            raise ValueError(f"greedy decoding needs a character model; a model over {tokenizer.units} decodes with the lexicon search")
         self.tokenizer = tokenizer
         self.step_seconds = step_seconds
 
-    def advance(self, state: GreedyState, log_probs: torch.Tensor) -> None:
-        """Consume (T, V) log-probs of the next T steps."""
-        best_log_probs, best_tokens = log_probs.max(dim=-1)
-        self.advance_best(state, best_tokens.tolist(), best_log_probs.exp().tolist())
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> GreedySearch:
+        """Hotwords are accepted and have no effect: greedy decoding has no vocabulary to favour."""
+        return GreedySearch(self, start_step, previous_token)
 
-    def advance_best(self, state: GreedyState, tokens: list[int], probs: list[float]) -> None:
-        """Consume the per-step best tokens and their posteriors (already reduced by argmax)."""
-        blank = self.tokenizer.blank_id
-        for offset, (token, prob) in enumerate(zip(tokens, probs)):
-            step = state.steps_seen + offset
+
+@dataclass
+class GreedySearch:
+    """One segment's greedy decoding state; it carries across chunks."""
+
+    decoder: GreedyDecoder
+    start_step: int = 0
+    previous_token: int = 0  # best token of the last step seen (blank before any step)
+    steps_seen: int = 0
+    emissions: list[_Emission] = field(default_factory=list)
+    text: str = ""  # kept up to date as tokens arrive: no leading or doubled spaces
+
+    def accept(self, emissions: Emissions) -> None:
+        blank = self.decoder.tokenizer.blank_id
+        for offset, (token, prob) in enumerate(zip(emissions.best_tokens, emissions.best_probs)):
+            step = self.start_step + self.steps_seen + offset
             if token != blank:
-                if token != state.previous_token:
-                    state.emissions.append(_Emission(token, step, step, prob))
-                    self._append_text(state, token)
-                elif state.emissions:  # else the token began in the segment that just ended
-                    last = state.emissions[-1]
+                if token != self.previous_token:
+                    self.emissions.append(_Emission(token, step, step, prob))
+                    self._append_text(token)
+                elif self.emissions:  # else the token began in the segment before
+                    last = self.emissions[-1]
                     last.last_step = step
                     last.peak_prob = max(last.peak_prob, prob)
-            state.previous_token = token
-            if state.endpointer is not None and state.endpointer.accept(token == blank, prob):
-                self._end_segment(state, step + 1)
-        state.steps_seen += len(tokens)
+            self.previous_token = token
+        self.steps_seen += len(emissions)
 
-    def _end_segment(self, state: GreedyState, end_step: int) -> None:
-        """Close the open segment at ``end_step``; one without speech is dropped."""
-        if state.emissions:
-            start, end = state.segment_start_step * self.step_seconds, end_step * self.step_seconds
-            state.ended.append(Segment(state.segments_ended, start, end, self.transcript(state)))
-            state.segments_ended += 1
-        state.emissions, state.text, state.segment_start_step = [], "", end_step
+    def _append_text(self, token: int) -> None:
+        tokenizer = self.decoder.tokenizer
+        if token != tokenizer.separator_id:
+            self.text += tokenizer.tokens[token]
+        elif self.text and not self.text.endswith(" "):
+            self.text += " "
 
-    def take_segments(self, state: GreedyState) -> list[Segment]:
-        """The segments the endpointer has ended since the last call."""
-        ended, state.ended = state.ended, []
-        return ended
+    @property
+    def partial_text(self) -> str:
+        """The text so far, with outer spaces stripped; kept incrementally, so reading it every step costs O(1)."""
+        return self.text.rstrip(" ")
 
-    def open_segment(self, state: GreedyState) -> Segment:
-        """The segment still open (at the end of a stream, its last), up to the last step seen."""
-        start, end = state.segment_start_step * self.step_seconds, state.steps_seen * self.step_seconds
-        return Segment(state.segments_ended, start, end, self.transcript(state))
-
-    def _append_text(self, state: GreedyState, token: int) -> None:
-        if token != self.tokenizer.space_id:
-            state.text += self.tokenizer.tokens[token]
-        elif state.text and not state.text.endswith(" "):
-            state.text += " "
-
-    def text(self, state: GreedyState) -> str:
-        """The text decoded so far, with outer spaces stripped and inner runs collapsed.
-
-        Kept incrementally, so reading the partial every step costs O(1), not O(stream length).
-        """
-        return state.text.rstrip(" ")
-
-    def transcript(self, state: GreedyState) -> Transcript:
+    def finish(self, nbest: int = 1) -> list[Transcript]:
         """Text plus words with start, end (seconds) and confidence."""
+        tokenizer, seconds = self.decoder.tokenizer, self.decoder.step_seconds
         words: list[Word] = []
         current: list[_Emission] = []
-        for emission in [*state.emissions, None]:
-            if emission is not None and emission.token != self.tokenizer.space_id:
+        for emission in [*self.emissions, None]:
+            if emission is not None and emission.token != tokenizer.separator_id:
                 current.append(emission)
                 continue
             if current:
-                words.append(
-                    Word(
-                        word=self.tokenizer.decode([e.token for e in current]),
-                        start=current[0].first_step * self.step_seconds,
-                        end=(current[-1].last_step + 1) * self.step_seconds,
-                        conf=min(e.peak_prob for e in current),
-                    )
-                )
+                text = tokenizer.decode([e.token for e in current])
+                words.append(Word(text, current[0].first_step * seconds, (current[-1].last_step + 1) * seconds, min(e.peak_prob for e in current)))
                 current = []
-        return Transcript(text=" ".join(w.word for w in words), words=tuple(words))
+        return [Transcript(text=" ".join(w.word for w in words), words=tuple(words))]

@@ -20,6 +20,7 @@ from asr.config import FeatureConfig
 __all__ = ["LogMel", "StreamingLogMel", "stack_steps", "stack_frames", "FrameStacker"]
 
 LOG_FLOOR = 1e-10
+VTLP_KNEE = 0.85  # of the Nyquist frequency: below it the spectrum is scaled, above it bent back to keep Nyquist
 
 
 def _windows(array: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
@@ -49,6 +50,7 @@ class LogMel:
             norm="slaney",
             mel_scale="slaney",
         )  # (n_fft // 2 + 1, M)
+        self._warped: dict[float, torch.Tensor] = {}
 
     def num_frames(self, num_samples: int) -> int:
         """How many whole frames ``num_samples`` samples hold."""
@@ -62,17 +64,48 @@ class LogMel:
             return samples.new_zeros(0, c.win_length)
         return samples.unfold(0, c.win_length, c.hop_length)
 
-    def frames_to_logmel(self, frames: torch.Tensor) -> torch.Tensor:
-        """(F, win_length) -> (F, M) log-mel energies."""
+    def frames_to_logmel(self, frames: torch.Tensor, filters: torch.Tensor | None = None) -> torch.Tensor:
+        """(F, win_length) -> (F, M) log-mel energies (through ``filters`` (n_fft // 2 + 1, M) when given)."""
         if frames.shape[0] == 0:  # MKL's FFT refuses an empty batch
             return frames.new_zeros(0, self.config.n_mels)
         spectrum = torch.fft.rfft(frames * self.window, n=self.config.n_fft)  # (F, n_fft // 2 + 1)
         power = spectrum.real.square() + spectrum.imag.square()
-        return torch.log(torch.clamp(power @ self.mel_filters, min=LOG_FLOOR))
+        return torch.log(torch.clamp(power @ (self.mel_filters if filters is None else filters), min=LOG_FLOOR))
 
-    def __call__(self, samples: torch.Tensor) -> torch.Tensor:
-        """(N,) float32 at 16 kHz -> (F, M) for the whole signal."""
-        return self.frames_to_logmel(self.frame(samples.float()))
+    def __call__(self, samples: torch.Tensor, warp: float = 1.0) -> torch.Tensor:
+        """(N,) float32 at 16 kHz -> (F, M) for the whole signal; ``warp`` != 1 is vocal tract length perturbation."""
+        if warp != 1.0 and warp not in self._warped:
+            self._warped[warp] = self.warped_filters(warp)
+        return self.frames_to_logmel(self.frame(samples.float()), self._warped.get(warp))
+
+    def warped_filters(self, warp: float) -> torch.Tensor:
+        """Mel filters that see the spectrum with every frequency below the knee scaled by ``warp`` (VTLP).
+
+        Jaitly and Hinton's vocal tract length perturbation: 1.2 moves formants (and harmonics) up
+        by 20%, as a shorter vocal tract would. The warp is piecewise linear, so Nyquist stays put.
+
+        Returns:
+            (n_fft // 2 + 1, M) filters to pass to ``frames_to_logmel``.
+        """
+        if not 0.5 <= warp <= 2.0:
+            raise ValueError(f"warp must be in [0.5, 2], got {warp}")
+        bins = self.config.n_fft // 2 + 1
+        nyquist = self.config.sample_rate / 2
+        frequencies = torch.linspace(0, nyquist, bins, dtype=torch.float64)
+        knee = VTLP_KNEE * nyquist * min(1.0, warp)
+        source = torch.where(
+            frequencies <= knee,
+            frequencies / warp,
+            knee / warp + (frequencies - knee) * (nyquist - knee / warp) / (nyquist - knee),
+        )  # the frequency each output bin takes its power from
+        position = (source / nyquist * (bins - 1)).clamp(0, bins - 1)
+        low = position.floor().long().clamp(max=bins - 2)
+        upper_weight = position - low
+        interpolate = torch.zeros(bins, bins, dtype=torch.float64)  # (source bin, output bin)
+        outputs = torch.arange(bins)
+        interpolate[low, outputs] = 1 - upper_weight
+        interpolate[low + 1, outputs] += upper_weight
+        return (interpolate @ self.mel_filters.double()).float()
 
 
 class StreamingLogMel:

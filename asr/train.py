@@ -26,9 +26,8 @@ from tqdm import tqdm
 from asr.audio import load_audio
 from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path, save_checkpoint
 from asr.config import ExperimentConfig
-from asr.data.dataset import SpeechDataset, collate, compute_cmvn, length_buckets
+from asr.data.dataset import SpeechDataset, collate, compute_cmvn, length_buckets, training_labels
 from asr.data.manifest import ManifestEntry, read_manifest
-from asr.decoding import GreedyCTCDecoder, GreedyState
 from asr.model import AcousticModel
 from asr.shard import join_process_group, leave_process_group
 from asr.tokens import Tokenizer
@@ -36,7 +35,7 @@ from asr.tokens import Tokenizer
 __all__ = ["train", "TRAIN_STATE", "MODEL_FILE", "LOG_FILE"]
 
 TRAIN_STATE, MODEL_FILE, LOG_FILE = "train_state.pt", "model.pt", "log.csv"
-LOG_FIELDS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "audio_hours", "elapsed_s", "dev_wer"]
+LOG_FIELDS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "audio_hours", "elapsed_s", "dev_error"]
 
 
 def _load_entries(path: str, max_seconds: float, role: str) -> list[ManifestEntry]:
@@ -86,7 +85,7 @@ class Trainer:
         self.config, self.device, self.rank, self.world_size = config, device, rank, world_size
         train = config.train
         self.output = Path(train.output_dir)
-        self.tokenizer = Tokenizer()
+        self.tokenizer = Tokenizer.for_units(config.model.units)
         self.entries = _load_entries(train.train_manifest, train.max_utterance_seconds, "train")
         self.dev_entries = _load_entries(train.dev_manifest, 60.0, "dev")[: train.dev_utterances] if train.dev_manifest else []
         self.model = AcousticModel(config.model)
@@ -196,23 +195,25 @@ class Trainer:
         self.scheduler.step()
         return float(loss.detach()), float(grad_norm)
 
-    def dev_wer(self) -> float | None:
-        """Greedy WER on the dev utterances (clean features, no augmentation)."""
+    def dev_error(self) -> float | None:
+        """Greedy error rate on the dev utterances (clean features): WER for characters, PER for phones.
+
+        Either way it is the edit distance between the best-path label string and the reference,
+        counted in the space-separated units: words of text, or phones and word boundaries.
+        """
         if not self.dev_entries:
             return None
         dataset = SpeechDataset(self.dev_entries, self.tokenizer, self.config.features, self.config.model)
-        decoder = GreedyCTCDecoder(self.tokenizer, self.step_seconds)
         hypotheses = []
         self.model.eval()
         with torch.inference_mode():
             for index in range(len(dataset)):
                 features, _ = dataset[index]
-                log_probs, _ = self.model(features[None].to(self.device))
-                state = GreedyState()
-                decoder.advance(state, log_probs[0].float().cpu())
-                hypotheses.append(decoder.text(state))
+                best = self.model(features[None].to(self.device))[0][0].argmax(dim=-1).tolist()  # (T,)
+                tokens = [t for i, t in enumerate(best) if t != self.tokenizer.blank_id and (i == 0 or t != best[i - 1])]
+                hypotheses.append(self.tokenizer.decode(tokens))
         self.model.train()
-        return float(jiwer.wer([e.text for e in self.dev_entries], hypotheses))
+        return float(jiwer.wer(training_labels(self.dev_entries, self.tokenizer), hypotheses))
 
     def run(self, stop_after: int | None = None) -> None:
         """Train to the end of the schedule, or pause (saved, resumable) after ``stop_after`` steps."""
@@ -238,10 +239,11 @@ class Trainer:
                     break
             if self.batch_in_epoch >= self.epoch_batches:  # the epoch ran to its end
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-                wer = self.dev_wer() if self.rank == 0 else None
+                error = self.dev_error() if self.rank == 0 else None
                 if log:
-                    log.write(self, loss, grad_norm, started, dev_wer=wer)
-                    tqdm.write(f"epoch {self.epoch}: step {self.step}, loss {loss:.3f}" + (f", dev WER {wer:.1%}" if wer is not None else ""))
+                    log.write(self, loss, grad_norm, started, dev_error=error)
+                    unit = "WER" if self.tokenizer.units == "characters" else "PER"
+                    tqdm.write(f"epoch {self.epoch}: step {self.step}, loss {loss:.3f}" + (f", dev {unit} {error:.1%}" if error is not None else ""))
         bar.close()
         self.save(started)
 
@@ -256,10 +258,10 @@ class _Log:
             with path.open("w", newline="") as handle:
                 csv.writer(handle).writerow(LOG_FIELDS)
 
-    def write(self, trainer: Trainer, loss: float, grad_norm: float, started: float, dev_wer: float | None = None) -> None:
+    def write(self, trainer: Trainer, loss: float, grad_norm: float, started: float, dev_error: float | None = None) -> None:
         row = [
             trainer.step, trainer.epoch, f"{loss:.4f}", f"{trainer.scheduler.get_last_lr()[0]:.6f}", f"{grad_norm:.3f}",
-            f"{trainer.audio_seconds / 3600:.3f}", f"{time.time() - started:.1f}", "" if dev_wer is None else f"{dev_wer:.4f}",
+            f"{trainer.audio_seconds / 3600:.3f}", f"{time.time() - started:.1f}", "" if dev_error is None else f"{dev_error:.4f}",
         ]
         with self.path.open("a", newline="") as handle:
             csv.writer(handle).writerow(row)

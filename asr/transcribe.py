@@ -1,11 +1,12 @@
 """Batch transcription of files, directories and manifests through the streaming engine.
 
 Each file is read in blocks and fed to a stream chunk by chunk with its state carried
-over, so a file of any length runs in bounded memory and gets the same text it would
-get in one pass. Many files are in flight at once: every step feeds each of them its next
-block and runs one batched forward pass, and a finished file's slot goes to the next one
-(longest files first, so the batch stays full). A file that fails is reported with its
-path and reason; the rest finish.
+over, and the endpointer cuts it into utterances at pauses, each decoded on its own; so a
+file of any length runs in bounded memory (a search never spans more than one utterance, at
+most 20 s) and gets the same text for any block size. Many files are in flight at once:
+every step feeds each of them its next block and runs one batched forward pass, and a
+finished file's slot goes to the next one (longest files first, so the batch stays full). A
+file that fails is reported with its path and reason; the rest finish.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.audio import AudioError, audio_info, iter_audio, read_block
-from asr.beam import BeamDecoder, SegmentedBeam
-from asr.decoding import Segment, Transcript
+from asr.audio import SAMPLE_RATE, AudioError, audio_info, iter_audio, read_block
+from asr.decoding import Hotwords, Segment, Transcript
 from asr.endpoint import EndpointConfig
 from asr.formats import FileTranscript
 from asr.inputs import InputFile, collect_inputs, input_duration
@@ -40,27 +40,19 @@ BLOCK_SECONDS = 10.0
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}{postfix}]"
 
 
-def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | None = None, beam: BeamDecoder | None = None) -> FileTranscript:
-    """Transcribe one file in ``BLOCK_SECONDS`` blocks; raises AudioError for unusable audio.
-
-    With ``beam``, each utterance is beam-searched with the word LM as the endpointer cuts it.
-    """
-    stream = recognizer.create_stream(endpoint=EndpointConfig() if beam is not None else None)
-    search = SegmentedBeam(beam, stream) if beam is not None else None
+def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | None = None, hotwords: Hotwords = ()) -> FileTranscript:
+    """Transcribe one file in ``BLOCK_SECONDS`` blocks, utterance by utterance; raises AudioError for unusable audio."""
+    stream = recognizer.create_stream(endpoint=EndpointConfig(), hotwords=hotwords)
     segments: list[Segment] = []
     for block in itertools.chain(iter_audio(path, block_seconds=BLOCK_SECONDS), [None]):  # None: the end
         if block is None:
             stream.end_input()
         else:
             stream.feed(block)
-        (log_probs,) = recognizer.step([stream])
-        if search is not None:
-            segments += search.accept(log_probs)
-    transcripts = [stream.finish()]
-    if search is not None:
-        transcripts = joined_segments([*segments, search.finish()])
-    duration = stream.samples_received / recognizer.logmel.config.sample_rate
-    return FileTranscript(given if given is not None else str(path), transcripts[0], duration, tuple(transcripts[1:]))
+        (output,) = recognizer.step([stream])
+        segments += output.ended
+    best, *alternatives = joined_segments(segments)
+    return FileTranscript(given if given is not None else str(path), best, stream.samples_received / SAMPLE_RATE, tuple(alternatives))
 
 
 def joined_segments(segments: Sequence[Segment]) -> list[Transcript]:
@@ -110,24 +102,20 @@ class _Slot:
     stream: Stream
     frames: int  # in the file
     block_frames: int
-    search: SegmentedBeam | None = None  # the file's beam search, utterance by utterance
     position: int = 0  # frames requested so far
     pending: Future[np.ndarray] | None = None  # None: the file has been read to its end
-    segments: list[Segment] = field(default_factory=list)  # utterances the beam search has finished
+    segments: list[Segment] = field(default_factory=list)  # utterances ended so far
 
     def request_next(self, reader: _BlockReader) -> None:
         self.pending = reader.submit(self.item.audio, self.position, self.block_frames) if self.position < self.frames else None
         self.position += self.block_frames
 
 
-def _open_slot(
-    recognizer: StreamingRecognizer, item: InputFile, block_seconds: float, reader: _BlockReader, beam: BeamDecoder | None, hotwords: Sequence[tuple[str, float | None]]
-) -> _Slot:
+def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: float, reader: _BlockReader, hotwords: Hotwords) -> _Slot:
     """Raises AudioError for a file that cannot be used."""
     rate, frames = audio_info(item.audio)
-    stream = recognizer.create_stream(rate, endpoint=EndpointConfig() if beam is not None else None)
-    search = SegmentedBeam(beam, stream, hotwords) if beam is not None else None
-    slot = _Slot(item, stream, frames, max(1, int(block_seconds * rate)), search)
+    stream = recognizer.create_stream(rate, endpoint=EndpointConfig(), hotwords=hotwords)
+    slot = _Slot(item, stream, frames, max(1, int(block_seconds * rate)))
     slot.request_next(reader)
     return slot
 
@@ -138,16 +126,12 @@ def transcribe_many(
     batch_size: int = 32,
     block_seconds: float = BLOCK_SECONDS,
     workers: int = 0,
-    beam: BeamDecoder | None = None,
-    hotwords: Sequence[tuple[str, float | None]] = (),
+    hotwords: Hotwords = (),
 ) -> Iterator[tuple[InputFile, FileTranscript | AudioError]]:
     """Transcribe ``items`` ``batch_size`` at a time in one batched step; yields each as it finishes.
 
     ``workers`` processes decode the audio. Results equal ``transcribe_file`` on each file alone
-    (the engine's batch == single stream, and its resampler is chunking-exact). With ``beam``,
-    each utterance is beam-searched with the word LM (and ``hotwords``) as the endpointer cuts it,
-    so a search never spans more than one utterance (at most 20 s): memory stays bounded for a
-    file of any length.
+    (the engine's batch == single stream, and its resampler is chunking-exact).
     """
     waiting = sorted(items, key=input_duration)  # pop() from the end takes the longest first
     active: list[_Slot] = []
@@ -157,7 +141,7 @@ def transcribe_many(
             while waiting and len(active) < batch_size:
                 item = waiting.pop()
                 try:
-                    active.append(_open_slot(recognizer, item, block_seconds, reader, beam, hotwords))
+                    active.append(_open_slot(recognizer, item, block_seconds, reader, hotwords))
                 except AudioError as error:
                     yield item, error
             ended = []
@@ -170,17 +154,12 @@ def transcribe_many(
                     continue
                 if slot.stream.input_ended:
                     ended.append(slot)
-            outputs = recognizer.step([slot.stream for slot in active])
-            for slot, log_probs in zip(active, outputs):
-                if slot.search is not None:
-                    slot.segments += slot.search.accept(log_probs)
+            for slot, output in zip(active, recognizer.step([slot.stream for slot in active])):
+                slot.segments += output.ended
             for slot in ended:
                 active.remove(slot)
-                duration = slot.stream.samples_received / recognizer.logmel.config.sample_rate
-                transcripts = [slot.stream.finish()]
-                if slot.search is not None:
-                    transcripts = joined_segments([*slot.segments, slot.search.finish()])
-                yield slot.item, FileTranscript(slot.item.given, transcripts[0], duration, tuple(transcripts[1:]))
+                best, *alternatives = joined_segments(slot.segments)
+                yield slot.item, FileTranscript(slot.item.given, best, slot.stream.samples_received / SAMPLE_RATE, tuple(alternatives))
     finally:
         reader.close()
 
@@ -208,8 +187,7 @@ def transcribe_all(
     batch_size: int = 32,
     shard: Shard = Shard(),
     workers: int = 0,
-    beam: BeamDecoder | None = None,
-    hotwords: Sequence[tuple[str, float | None]] = (),
+    hotwords: Hotwords = (),
 ) -> int:
     """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed (in all shards).
 
@@ -229,7 +207,7 @@ def transcribe_all(
     if len(todo) < len(mine):
         print(f"skipping {len(mine) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
     with _Progress(todo, stderr, enabled=shard.rank == 0) as progress:
-        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers, beam=beam, hotwords=hotwords):
+        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers, hotwords=hotwords):
             if isinstance(result, AudioError):
                 failures.append((item.given, str(result)))
                 sink.skip(item.given)
@@ -276,8 +254,3 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         self._bar.close()
 
-
-if __name__ == "__main__":  # torchrun --nproc-per-node N -m asr.transcribe PATH... [options of asr transcribe]
-    from asr.cli import main
-
-    sys.exit(main(["transcribe", *sys.argv[1:]]))

@@ -5,10 +5,10 @@
     .venv/bin/python bench/beam_cost.py corpus/test.jsonl --beam-sizes 50 100 200 --limit 300
 
 Every file of the manifest is streamed in ``--chunk-ms`` chunks, as ``asr mic`` and a server
-session stream it: resampling, log-mel features, the LSTM step and greedy decoding with
-endpointing, then the partial text read after every chunk. The beam system runs the same
-loop with ``SegmentedBeam`` (streaming beam search with the word LM) fed each step's
-log-probs, its partial read instead. Audio is read before timing. CPU time is the process's
+session stream it: resampling, log-mel features, the LSTM step, endpointing and decoding, with
+the partial text of every step. Each system is the same engine with another decoder: greedy
+(character models only) and the lexicon search with the word LM at each ``--beam-sizes``.
+Audio is read before timing. CPU time is the process's
 (``time.process_time``) on ``--threads`` torch threads, 1 by default: one stream on one core.
 The systems take turns file by file, and each file's time is its fastest of ``--repeats``
 rounds, so a busy spell on a shared machine lands on every system alike and is mostly
@@ -31,12 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from asr.audio import load_audio  # noqa: E402
-from asr.beam import BeamDecoder, SegmentedBeam, default_lm  # noqa: E402
-from asr.checkpoint import resolve_model_path  # noqa: E402
-from asr.config import BeamConfig  # noqa: E402
+from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
+from asr.config import BeamConfig, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
-from asr.stream import GreedySegments, StreamingRecognizer  # noqa: E402
+from asr.stream import StreamingRecognizer  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,7 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", type=Path, help="a JSON Lines manifest with audio and text")
     parser.add_argument("--model", default=None, help="checkpoint, folder or name under models/ (default: the shipped model)")
-    parser.add_argument("--lm", type=Path, default=None, help="ARPA LM (default: the one beside the model)")
+    parser.add_argument("--lm", default=None, help="ARPA LM (default: the one beside the model)")
+    parser.add_argument("--lexicon", default=None, help="a phone model's lexicon (default: the one beside the model)")
     parser.add_argument("--chunk-ms", type=int, default=100, help="audio per step, as a live client sends it")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each system keeps its fastest")
@@ -58,23 +58,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def stream_file(recognizer: StreamingRecognizer, audio: torch.Tensor, chunk: int, beam: BeamDecoder | None) -> str:
-    """Stream one file as a live client would, reading the partial after every chunk; return its text."""
+def stream_file(recognizer: StreamingRecognizer, audio: torch.Tensor, chunk: int) -> str:
+    """Stream one file as a live client would (the partial comes with every step); return its text."""
     stream = recognizer.create_stream(endpoint=EndpointConfig())
-    segmented = SegmentedBeam(beam, stream) if beam is not None else GreedySegments(stream)
     finals = []
-
-    def step() -> None:
-        finals.extend(segment.transcript.text for segment in segmented.accept(recognizer.step([stream])[0]))
-
     for start in range(0, audio.numel(), chunk):
         stream.feed(audio[start : start + chunk])
-        step()
-        segmented.partial_text  # noqa: B018 - a client reads it each step
+        finals += [segment.transcript.text for segment in recognizer.step([stream])[0].ended]
     stream.end_input()
-    step()
-    stream.finish()
-    finals.append(segmented.finish().transcript.text)
+    finals += [segment.transcript.text for segment in recognizer.step([stream])[0].ended]
     return " ".join(text for text in finals if text)
 
 
@@ -85,19 +77,22 @@ def main(argv: list[str] | None = None) -> None:
     audios = [load_audio(args.manifest.parent / entry.audio) for entry in entries]
     references = [entry.text or "" for entry in entries]
     hours = sum(audio.numel() for audio in audios) / 16000 / 3600
-    recognizer = StreamingRecognizer.from_pretrained(args.model, device="cpu")
-    lm = args.lm or default_lm(resolve_model_path(args.model).parent)
-    systems: dict[str, BeamDecoder | None] = {"greedy": None}
+    path = resolve_model_path(args.model)
+    checkpoint = load_checkpoint(path)  # one model, shared by every system
+    systems: dict[str, StreamingRecognizer] = {}
+    if checkpoint.tokenizer.units == "characters":
+        systems["greedy"] = StreamingRecognizer(checkpoint, "cpu", DecoderConfig(method="greedy"), path.parent)
     for size in args.beam_sizes:
-        config = replace(
+        beam = replace(
             BeamConfig(), beam_size=size, tokens_per_step=args.tokens_per_step, beam_threshold=args.beam_threshold,
             lm_weight=args.lm_weight, word_score=args.word_score,
         )  # fmt: skip
-        systems[f"beam {size} + LM"] = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm, config)
+        decoder = DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam)
+        systems[f"beam {size} + LM"] = StreamingRecognizer(checkpoint, "cpu", decoder, path.parent)
     chunk = 16000 * args.chunk_ms // 1000
     for audio in audios[:5]:  # warm-up
-        for beam in systems.values():
-            stream_file(recognizer, audio, chunk, beam)
+        for recognizer in systems.values():
+            stream_file(recognizer, audio, chunk)
 
     names = list(systems)
     cpu = {name: [float("inf")] * len(audios) for name in names}  # each file's fastest round
@@ -106,10 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         for index, audio in enumerate(tqdm(audios, desc=f"round {round_number + 1}/{args.repeats}", unit="file")):
             for name in names[index % len(names) :] + names[: index % len(names)]:  # rotate who goes first
                 started = time.process_time()
-                texts[name][index] = stream_file(recognizer, audio, chunk, systems[name])
+                texts[name][index] = stream_file(systems[name], audio, chunk)
                 cpu[name][index] = min(cpu[name][index], time.process_time() - started)
 
-    greedy_cpu, greedy_wer = sum(cpu["greedy"]), jiwer.wer(references, texts["greedy"])
+    baseline = names[0]  # greedy for a character model, else the first beam size
+    greedy_cpu, greedy_wer = sum(cpu[baseline]), jiwer.wer(references, texts[baseline])
     print(f"{len(audios)} files, {hours:.3f} h, {args.chunk_ms} ms chunks, {args.threads} thread(s); beam search: "
           f"{args.tokens_per_step} tokens per step, threshold {args.beam_threshold:g}, LM weight {args.lm_weight:g}, word score {args.word_score:g}")  # fmt: skip
     rows = []

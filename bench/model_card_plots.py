@@ -30,12 +30,12 @@ def plot_training(log: Path, out: Path) -> None:
     steps = [int(r["step"]) for r in rows]
     figure, (loss_axis, wer_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot(steps, [float(r["loss"]) for r in rows], linewidth=1)
-    loss_axis.set(xlabel="step", ylabel="CTC loss (per target character)", title="training loss", yscale="log")
-    dev = [(int(r["step"]), 100 * float(r["dev_wer"]), int(r["epoch"])) for r in rows if r["dev_wer"]]
+    loss_axis.set(xlabel="step", ylabel="CTC loss (per target unit)", title="training loss", yscale="log")
+    dev = [(int(r["step"]), 100 * float(r["dev_error"]), int(r["epoch"])) for r in rows if r["dev_error"]]
     wer_axis.plot([d[0] for d in dev], [d[1] for d in dev], marker="o")
     for step, wer, epoch in dev:
         wer_axis.annotate(f"epoch {epoch}: {wer:.1f}%", (step, wer), textcoords="offset points", xytext=(4, 6), fontsize=8)
-    wer_axis.set(xlabel="step", ylabel="WER %", title="dev WER (greedy, training voices)")
+    wer_axis.set(xlabel="step", ylabel="error %", title="dev error (greedy best path, training voices): WER for characters, PER for phones")
     figure.tight_layout()
     figure.savefig(out / "training.png", dpi=120)
     plt.close(figure)
@@ -50,11 +50,12 @@ def plot_posteriorgram(model: str, utterance: Path, reference: str, out: Path) -
         posteriors = recognizer.model(steps[None])[0][0].exp().T  # (V, T)
     stream = recognizer.create_stream()
     stream.feed(samples)
-    transcript = stream.finish()
-    step = recognizer.decoder.step_seconds
+    stream.end_input()
+    transcript = recognizer.step([stream])[0].ended[-1].transcript
+    step = recognizer.step_seconds
     figure, axis = plt.subplots(figsize=(12, 5.5))
     axis.imshow(posteriors.numpy(), aspect="auto", origin="lower", cmap="magma", extent=(0, posteriors.shape[1] * step, -0.5, posteriors.shape[0] - 0.5))
-    labels = ["<b>", "␣", *recognizer.tokenizer.tokens[2:]]
+    labels = ["<b>", "␣" if recognizer.tokenizer.separator == " " else "|", *recognizer.tokenizer.tokens[2:]]
     axis.set_yticks(range(len(labels)), labels, fontsize=7)
     for word in transcript.words:
         axis.axvspan(word.start, word.end, color="cyan", alpha=0.12)

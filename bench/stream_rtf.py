@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from asr.checkpoint import load_checkpoint, random_checkpoint, resolve_model_path
+from asr.checkpoint import random_checkpoint
 from asr.config import load_config
 from asr.stream import StreamingRecognizer
 
@@ -47,11 +47,10 @@ def run_streams(recognizer: StreamingRecognizer, count: int, seconds: float, chu
     for step in range(steps):
         for index, stream in enumerate(streams):
             stream.feed(signals[index % len(signals)][step * chunk : (step + 1) * chunk])
-        recognizer.step(streams)
-        for stream in streams:
-            stream.partial_text  # noqa: B018 - a live client reads the partial each step
+        recognizer.step(streams)  # each stream's output carries its partial, as a live client gets it
     for stream in streams:
-        stream.finish()
+        stream.end_input()
+    recognizer.step(streams)
     return time.perf_counter() - start
 
 
@@ -67,13 +66,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the model runs there; features stay on the CPU)")
     args = parser.parse_args()
 
-    checkpoint = load_checkpoint(resolve_model_path(args.model)) if args.model else random_checkpoint(load_config(args.config))
-    recognizer = StreamingRecognizer(checkpoint, device=args.device)
+    if args.model:  # a trained model with its decoder: the lexicon search when it ships an LM
+        recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device)
+    else:
+        recognizer = StreamingRecognizer(random_checkpoint(load_config(args.config)), device=args.device)
     config = recognizer.model.config
     parameters = sum(p.numel() for p in recognizer.model.parameters())
     print(
         f"model: {config.layers} x LSTM({config.hidden}, proj {config.proj}), stack {config.stack_frames}, "
-        f"lookahead {config.lookahead_frames * 10} ms, {parameters / 1e6:.2f} M parameters"
+        f"lookahead {config.lookahead_frames * 10} ms, {parameters / 1e6:.2f} M parameters, decoder {recognizer.decoder.name}"
     )
     device = torch.cuda.get_device_name(recognizer.device) if recognizer.device.type == "cuda" else platform.processor() or platform.machine()
     print(f"device: {device}, torch {torch.__version__}, chunk {args.chunk_ms} ms\n")

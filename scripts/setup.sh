@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Idempotent setup: Debian packages, then the project virtualenv (.venv) with the package installed.
-# Safe to run again: each step checks what is already there and does only what is missing.
-# --test also installs what only the tests need: Chromium, for the caption page's browser test.
+# Idempotent setup: Debian packages, the project virtualenv (.venv) with the package installed, and
+# GnuSpeech from npm (scripts/gnuspeech). Safe to run again: each step checks what is already there
+# and does only what is missing. --test also installs what only the tests need: Chromium, for the
+# caption page's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k flite fortunes wamerican)
+# synthesizers (espeak-ng, festival with kal and ked, GnuSpeech under nodejs; flite and festival's HTS slt are
+# the held-out test voices), text (fortunes, the GCIDE dictionary's quotations, wamerican) and real speech to
+# evaluate on (pocketsphinx-testdata)
+APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
+              nodejs npm fortunes dict-gcide wamerican pocketsphinx-testdata)
 if [ "${1:-}" = "--test" ]; then
     APT_PACKAGES+=(chromium)
 fi
@@ -45,5 +50,10 @@ if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q -e ".[dev]"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
+fi
+# GnuSpeech: the versions pinned in scripts/gnuspeech/package-lock.json
+if [ ! -f scripts/gnuspeech/node_modules/@echogarden/gnuspeech-wasm/package.json ]; then
+    echo "setup: installing GnuSpeech (npm) into scripts/gnuspeech"
+    npm ci --prefix scripts/gnuspeech --no-audit --no-fund --loglevel=error
 fi
 echo "setup: ready ($("$VENV/bin/python" -c 'import torch, torchaudio; print("torch", torch.__version__, "torchaudio", torchaudio.__version__)'))"

@@ -31,21 +31,21 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from asr.beam import BeamDecoder, default_lm
-from asr.checkpoint import resolve_model_path
+from asr.config import DecoderConfig
 from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
 from server.config import ServerConfig, describe
+from server.dialects import DIALECTS
 from server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from server.protocol import CloseCode
-from server.session import NATIVE, VOSK, Session, SessionSettings
+from server.session import Session
 
 __all__ = ["SpeechServer", "ROUTES"]
 
 log = logging.getLogger("asr.server")
 
-ROUTES = {"/v1/stream": NATIVE, "/vosk": VOSK}
+ROUTES = tuple(DIALECTS)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {  # the caption page: path -> (file, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -64,28 +64,16 @@ class SpeechServer:
 
     def __init__(self, config: ServerConfig, recognizer: StreamingRecognizer | None = None) -> None:
         self.config = config
-        self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device)
+        decoder = DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon)
+        self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device, decoder=decoder)
         self.metrics = ServerMetrics()
         self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers)
-        self.session_settings = SessionSettings(
-            config.max_frame_bytes,
-            config.queue_seconds,
-            config.idle_timeout,
-            config.max_session_seconds,
-            config.vosk_sample_rate,
-            config.endpoint if config.endpointing else None,
-            self._beam_decoder() if config.decoder == "beam" else None,
-        )
         self.sessions: dict[str, Session] = {}
         self.draining = False
         self._server: Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(3)
-
-    def _beam_decoder(self) -> BeamDecoder:
-        lm = Path(self.config.lm) if self.config.lm else default_lm(resolve_model_path(self.config.model).parent)
-        return BeamDecoder(self.recognizer.tokenizer, self.recognizer.decoder.step_seconds, lm)
 
     @property
     def port(self) -> int:
@@ -193,8 +181,8 @@ class SpeechServer:
                 await connection.close(1013, "too_many_sessions")  # 1013: try again later
                 return
             session_id = f"{self._id_prefix}-{next(self._ids)}"
-            dialect = ROUTES[urlsplit(connection.request.path).path]
-            session = Session(connection, dialect, session_id, self.batcher, self.session_settings, self.metrics)
+            dialect = DIALECTS[urlsplit(connection.request.path).path](self.config)
+            session = Session(connection, dialect, session_id, self.batcher, self.config, self.metrics)
             self.sessions[session_id] = session
             try:
                 await session.run()

@@ -22,22 +22,12 @@ from dataclasses import dataclass
 
 import torch
 
-from asr.beam import SegmentedBeam
-from asr.decoding import Segment
-from asr.stream import GreedySegments, Stream, StreamingRecognizer
+from asr.stream import StepOutput, Stream, StreamingRecognizer
 from server.metrics import ServerMetrics
 
-__all__ = ["StepResult", "Batcher"]
+__all__ = ["Batcher"]
 
 log = logging.getLogger("asr.server")
-
-
-@dataclass(frozen=True)
-class StepResult:
-    text: str  # the open segment's text so far
-    segment: int  # the open segment's index
-    ended: list[Segment]  # segments the endpointer ended in this step, then (if the request ended the stream) the last one
-    finished: bool  # the request ended the stream
 
 
 @dataclass
@@ -45,9 +35,8 @@ class _Request:
     stream: Stream
     audio: torch.Tensor | None  # (N,) float32 at the stream's sample rate
     end: bool
-    future: asyncio.Future[StepResult]
+    future: asyncio.Future[StepOutput]
     queued_at: float
-    beam: SegmentedBeam | None  # the stream's beam search, when the session decodes with one
 
 
 class Batcher:
@@ -88,18 +77,14 @@ class Batcher:
             self._requests.get_nowait().future.cancel()
         self._executor.shutdown(wait=True)
 
-    async def submit(self, stream: Stream, audio: torch.Tensor | None, end: bool = False, beam: SegmentedBeam | None = None) -> StepResult:
-        """Feed ``audio`` to ``stream`` (ending its input if ``end``), step it, and return its text.
-
-        With ``beam``, the stream's log-probs also go through its beam search, whose text and
-        segments are returned instead of the greedy ones.
-        """
+    async def submit(self, stream: Stream, audio: torch.Tensor | None, end: bool = False) -> StepOutput:
+        """Feed ``audio`` to ``stream`` (ending its input if ``end``), step it, and return what the step did."""
         if id(stream) in self._in_flight:
             raise ValueError("this stream already has a step in flight; await it before submitting again")
         if self._task is None:
             raise RuntimeError("Batcher.start() was not called")
         loop = asyncio.get_running_loop()
-        request = _Request(stream, audio, end, loop.create_future(), time.perf_counter(), beam)
+        request = _Request(stream, audio, end, loop.create_future(), time.perf_counter())
         self._in_flight.add(id(stream))
         self._requests.put_nowait(request)
         self._arrived.set()
@@ -159,22 +144,11 @@ class Batcher:
             except TimeoutError:
                 return
 
-    def _compute(self, batch: list[_Request]) -> list[StepResult]:
-        """On the worker thread: feed every stream, one batched step, read the results."""
+    def _compute(self, batch: list[_Request]) -> list[StepOutput]:
+        """On the worker thread: feed every stream, then one batched step."""
         for request in batch:
             if request.audio is not None and request.audio.numel():
                 request.stream.feed(request.audio)
             if request.end:
                 request.stream.end_input()
-        outputs = self.recognizer.step([request.stream for request in batch])
-        return [self._result(request, log_probs) for request, log_probs in zip(batch, outputs)]
-
-    @staticmethod
-    def _result(request: _Request, log_probs: torch.Tensor) -> StepResult:
-        stream = request.stream
-        segmented = request.beam if request.beam is not None else GreedySegments(stream)
-        ended = segmented.accept(log_probs)
-        if request.end:
-            stream.finish()
-            ended.append(segmented.finish())
-        return StepResult(segmented.partial_text, stream.decoder_state.segments_ended, ended, request.end)
+        return self.recognizer.step([request.stream for request in batch])

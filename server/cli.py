@@ -35,8 +35,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8765; 0 picks a free one)")
     parser.add_argument("--model", default=None, help="checkpoint file, model folder, or a name under models/ (default: the shipped model)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="where the model runs (default auto)")
-    parser.add_argument("--decoder", default=None, choices=["greedy", "beam"], help="greedy, or beam search with the model's word LM (default greedy)")
-    parser.add_argument("--lm", default=None, help="ARPA LM for --decoder beam (default: the one beside the model)")
+    parser.add_argument(
+        "--decoder", default=None, choices=["auto", "lexicon", "greedy"],
+        help="lexicon: beam search with the model's word LM; greedy: best path, character models only; auto (default): lexicon when the model ships an LM",
+    )  # fmt: skip
+    parser.add_argument("--lm", default=None, help="ARPA LM for the lexicon search (default: the one beside the model)")
+    parser.add_argument("--lexicon", default=None, help="a phone model's pronunciation lexicon (default: the one beside the model)")
     parser.add_argument("--max-sessions", type=int, default=None, help="concurrent sessions; more get HTTP 503 (default 200)")
     parser.add_argument("--max-batch", type=int, default=None, help="streams per batched forward pass (default 128)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="how long a batch waits to fill (default 5)")
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "decoder", "lm", "max_sessions", "max_batch", "max_wait_ms", "workers", "idle_timeout", "max_session_seconds", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "idle_timeout", "max_session_seconds", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = args.token or os.environ.get("ASR_SERVER_TOKEN") or None
     config = load_server_config(path, overrides)

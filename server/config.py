@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asr.config import from_dict, read_toml
+from asr.config import DECODER_METHODS, from_dict, read_toml
 from asr.endpoint import EndpointConfig
 
 __all__ = ["ServerConfig", "load_server_config", "describe"]
@@ -33,8 +33,9 @@ class ServerConfig:
     keyfile: str | None = None
     drain_timeout: float = 30.0  # on SIGTERM, how long active sessions get to finish
     log_format: str = "json"  # json | text
-    decoder: str = "greedy"  # greedy | beam (with the word LM)
-    lm: str | None = None  # ARPA LM for beam; None: the one shipped beside the model
+    decoder: str = "auto"  # lexicon (search with the word LM) | greedy (character models) | auto: lexicon when the model ships an LM
+    lm: str | None = None  # ARPA LM for the lexicon search; None: the one shipped beside the model
+    lexicon: str | None = None  # a phone model's pronunciation lexicon; None: the one shipped beside the model
     endpointing: bool = True  # cut sessions into utterances, each with its own final; off: one final at stop
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
@@ -51,8 +52,8 @@ class ServerConfig:
             raise ValueError("TLS needs both certfile and keyfile")
         if self.log_format not in ("json", "text"):
             raise ValueError(f"log_format must be 'json' or 'text', got {self.log_format!r}")
-        if self.decoder not in ("greedy", "beam"):
-            raise ValueError(f"decoder must be 'greedy' or 'beam', got {self.decoder!r}")
+        if self.decoder not in DECODER_METHODS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODER_METHODS)}, got {self.decoder!r}")
         if self.token == "":
             raise ValueError("token must not be empty; leave it unset to turn authentication off")
 

@@ -52,9 +52,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="local recognition: checkpoint file, model folder or name under models/ (default: the shipped model)")
     parser.add_argument("--compute", default="auto", choices=["auto", "cpu", "cuda"], help="local recognition: where the model runs")
     parser.add_argument(
-        "--decoder", default="greedy", choices=["greedy", "beam"], help="local recognition: greedy, or streaming beam search with the model's word LM"
-    )
-    parser.add_argument("--lm", default=None, help="local recognition: ARPA LM for --decoder beam (default: the one beside the model)")
+        "--decoder", default="auto", choices=["auto", "lexicon", "greedy"],
+        help="local recognition: lexicon (streaming search with the model's word LM), greedy (character models), auto: lexicon when the model ships an LM",
+    )  # fmt: skip
+    parser.add_argument("--lm", default=None, help="local recognition: ARPA LM for the lexicon search (default: the one beside the model)")
+    parser.add_argument("--lexicon", default=None, help="local recognition: a phone model's pronunciation lexicon (default: the one beside the model)")
     parser.set_defaults(run=run)
 
 
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.speed <= 0:
             raise ValueError(f"--speed must be positive, got {args.speed}")
-        if args.server and args.decoder != "greedy":
+        if args.server and (args.decoder != "auto" or args.lm or args.lexicon):
             raise ValueError("--decoder applies to local recognition; with --server, the server's decoder is used")
         source = FileSource(args.input_file, speed=args.speed) if args.input_file else MicrophoneSource(_device(args.device))
     except CaptureError as error:
@@ -110,18 +112,13 @@ def _device(value: str | None) -> int | str | None:
 
 def _caption_locally(args: argparse.Namespace, source: Source, on_partial: Callable[[str], None], on_final: Callable[[Segment], None], stop: threading.Event) -> None:
     from asr.captions import caption_source
+    from asr.config import DecoderConfig
     from asr.stream import StreamingRecognizer
 
-    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.compute)
-    beam = None
-    if args.decoder == "beam":
-        from asr.beam import BeamDecoder, default_lm
-        from asr.checkpoint import resolve_model_path
-
-        lm = Path(args.lm) if args.lm else default_lm(resolve_model_path(args.model).parent)
-        beam = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, lm)
+    decoder = DecoderConfig(method=args.decoder, lm=args.lm, lexicon=args.lexicon)
+    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.compute, decoder=decoder)
     source.start()  # only once the model is loaded, so that the captions keep up from the first word
-    caption_source(recognizer, source, on_partial, on_final, stop, beam=beam)
+    caption_source(recognizer, source, on_partial, on_final, stop)
 
 
 def _report(source: Source, outputs: list[CaptionFile]) -> int:

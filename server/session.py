@@ -13,39 +13,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 import torch
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from asr.audio import AudioError, float32_bytes_to_float, pcm16_to_float
-from asr.beam import BeamDecoder, SegmentedBeam
-from asr.decoding import Segment
-from asr.endpoint import EndpointConfig
 from asr.stream import Stream
 from server import protocol
 from server.batcher import Batcher
+from server.config import ServerConfig
+from server.dialects import Dialect
 from server.metrics import ServerMetrics
-from server.protocol import CloseCode, ProtocolError, Start, Stop
+from server.protocol import CloseCode, ProtocolError, Start
 
-__all__ = ["SessionSettings", "Session", "NATIVE", "VOSK"]
+__all__ = ["Session"]
 
 log = logging.getLogger("asr.server")
-
-NATIVE = "native"
-VOSK = "vosk"
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    max_frame_bytes: int = 1 << 20
-    queue_seconds: float = 10.0
-    idle_timeout: float = 30.0
-    max_session_seconds: float = 3600.0
-    vosk_sample_rate: int = 16000
-    endpoint: EndpointConfig | None = EndpointConfig()  # None: one segment per session, final at stop
-    beam: BeamDecoder | None = None  # beam search with a word LM; None: greedy
 
 
 class _AudioBuffer:
@@ -84,11 +68,9 @@ class _AudioBuffer:
 
 
 class Session:
-    """Serves one websocket connection with the native or the Vosk protocol."""
+    """Serves one websocket connection in one protocol dialect (server/dialects.py)."""
 
-    def __init__(
-        self, connection: ServerConnection, dialect: str, session_id: str, batcher: Batcher, settings: SessionSettings, metrics: ServerMetrics
-    ) -> None:
+    def __init__(self, connection: ServerConnection, dialect: Dialect, session_id: str, batcher: Batcher, settings: ServerConfig, metrics: ServerMetrics) -> None:
         self.connection = connection
         self.dialect = dialect
         self.id = session_id
@@ -108,8 +90,8 @@ class Session:
         """Serve until the final result is sent, an error ends the session, or the client vanishes."""
         outcome = "completed"
         self.metrics.active_sessions.inc()
-        self.metrics.sessions.labels(self.dialect).inc()
-        log.info("session opened", extra={"event": "session_open", "session": self.id, "protocol": self.dialect, "peer": _peer(self.connection)})
+        self.metrics.sessions.labels(self.dialect.name).inc()
+        log.info("session opened", extra={"event": "session_open", "session": self.id, "protocol": self.dialect.name, "peer": _peer(self.connection)})
         try:
             await self._open()
             await self._stream()
@@ -144,23 +126,17 @@ class Session:
         loop.create_task(self._buffer.end())
 
     async def _open(self) -> None:
-        """Native: wait for ``start`` and answer ``ready``. Vosk: take an optional ``config``."""
-        message = await self._receive_message()
-        if isinstance(message, bytes):
-            if self.dialect == NATIVE:
-                raise ProtocolError("audio_before_start", "send {\"type\": \"start\", ...} before any audio", CloseCode.POLICY)
-            self.start = Start(sample_rate=self.settings.vosk_sample_rate)
-            self._first_audio = message
-        else:
-            parsed = self._parse(message)
-            if isinstance(parsed, Stop):
-                raise ProtocolError("stop_before_start", "the session ended before it started", CloseCode.POLICY)
-            self.start = parsed
-        self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, self.settings.endpoint)
+        """Take the dialect's opening message, make the stream, and tell the client it may send audio."""
+        self.start, self._first_audio = self.dialect.opening(await self._receive_message())
+        endpoint = self.settings.endpoint if self.settings.endpointing else None
         hotwords = [(hotword.phrase, hotword.boost) for hotword in self.start.hotwords]
-        self.beam = SegmentedBeam(self.settings.beam, self.stream, hotwords) if self.settings.beam is not None else None
-        if self.dialect == NATIVE:
-            await self.connection.send(protocol.ready(self.id, self.start.sample_rate, self.start.format))
+        try:
+            self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, endpoint, hotwords)
+        except ValueError as exc:  # a hotword the recognizer cannot pronounce
+            raise ProtocolError("bad_message", str(exc)) from None
+        ready = self.dialect.ready(self.id, self.start)
+        if ready is not None:
+            await self.connection.send(ready)
 
     async def _stream(self) -> None:
         capacity = max(1, int(self.settings.queue_seconds * self.start.sample_rate))
@@ -192,11 +168,6 @@ class Session:
         except TimeoutError:
             raise ProtocolError("idle_timeout", f"no message for {self.settings.idle_timeout:g} s", CloseCode.POLICY) from None
 
-    def _parse(self, text: str) -> Start | Stop:
-        if self.dialect == VOSK:
-            return protocol.parse_vosk(text, self.settings.vosk_sample_rate)
-        return protocol.parse_native(text)
-
     def _decode(self, data: bytes) -> torch.Tensor:
         count = protocol.check_audio_frame(data, self.start.format, self.settings.max_frame_bytes)
         try:
@@ -216,43 +187,32 @@ class Session:
             if isinstance(message, bytes):
                 await buffer.put(self._decode(message))
                 continue
-            if isinstance(self._parse(message), Start):
+            if isinstance(self.dialect.parse(message), Start):
                 raise ProtocolError("already_started", "this session has already started", CloseCode.POLICY)
             await buffer.end()
             return
 
     async def _process(self, buffer: _AudioBuffer) -> None:
-        """Step buffered audio through the batcher and send results, until the final one."""
+        """Step buffered audio through the batcher and send the dialect's replies, until the final one."""
         submitted = 0
         while True:
-            chunks, ended = await buffer.take(everything=self.dialect == NATIVE)
+            chunks, ended = await buffer.take(everything=self.dialect.batches_audio)
             audio = torch.cat(chunks) if len(chunks) > 1 else (chunks[0] if chunks else None)
             submitted += 0 if audio is None else audio.numel()
             ended_at = time.perf_counter()
-            result = await self.batcher.submit(self.stream, audio, end=ended, beam=self.beam)
+            output = await self.batcher.submit(self.stream, audio, end=ended)
             self.metrics.audio_seconds.inc(0 if audio is None else audio.numel() / self.start.sample_rate)
-            for segment in result.ended:
-                await self._send_final(segment)
-            if result.finished:
+            for reply in self.dialect.replies(output, self.start.words, submitted / self.start.sample_rate):
+                await self.connection.send(reply)
+            if output.finished:
                 self.metrics.final_seconds.observe(time.perf_counter() - ended_at)
                 return
-            if self.dialect == NATIVE:
-                await self.connection.send(protocol.partial(result.segment, result.text, submitted / self.start.sample_rate))
-            elif not result.ended:  # Vosk answers each audio message once: a result at an endpoint, else a partial
-                await self.connection.send(protocol.vosk_partial(result.text))
-
-    async def _send_final(self, segment: Segment) -> None:
-        transcript = segment.transcript
-        words = [word.to_dict() for word in transcript.words] if self.start.words else None
-        if self.dialect == VOSK:
-            await self.connection.send(protocol.vosk_result(transcript.text, words))
-        else:
-            await self.connection.send(protocol.final(segment.index, transcript.text, segment.start, segment.end, words))
 
     async def _close_normally(self) -> None:
-        """After the last final: native sends ``end``; both close (1001 when the server is shutting down)."""
-        if self.dialect == NATIVE:
-            await self.connection.send(protocol.end())
+        """After the last final: the dialect's closing message; close (1001 when the server is shutting down)."""
+        closing = self.dialect.closing()
+        if closing is not None:
+            await self.connection.send(closing)
         if self.draining:
             await self.connection.close(CloseCode.GOING_AWAY, "server shutting down")
         else:

@@ -11,25 +11,31 @@ import soundfile
 import torch
 
 from asr.checkpoint import Checkpoint, random_checkpoint
-from asr.config import ExperimentConfig, ModelConfig
+from asr.config import DecoderConfig, ExperimentConfig, ModelConfig
 from asr.decoding import Transcript
 from asr.features import LogMel
 from asr.stream import StreamingRecognizer
 
+CHARACTER_MODEL = "en-synth-v2"  # the last character model, kept for the greedy decoder's tests
 TINY = ExperimentConfig(model=ModelConfig(layers=2, hidden=48, proj=24))
 TINY_LOOKAHEAD = ExperimentConfig(model=ModelConfig(layers=2, hidden=32, proj=0, lookahead_frames=2))
 
 
 def lively(checkpoint: Checkpoint) -> Checkpoint:
-    """Make a random model 'say' many words: CMVN from test audio, a livelier LSTM, a sharper output."""
+    """Make a random model 'say' many words: CMVN from test audio, a livelier LSTM, a sharper output.
+
+    The recurrent weights grow less than the input weights: at 4x they make the LSTM chaotic, so
+    float rounding (chunked or batched sums) grows to 0.1 in the log-probs over 12 s of audio;
+    at 2x it stays below 1e-5.
+    """
     features = LogMel(checkpoint.features)(torch.from_numpy(synth_signal(5.0, seed=99)))
     checkpoint.model.set_cmvn(features.mean(0), features.std(0))
     with torch.no_grad():
         for name, parameter in checkpoint.model.lstm.named_parameters():
             if name.startswith("weight"):  # biases keep the model's forget-gate initialization
-                parameter.mul_(4.0)
+                parameter.mul_(4.0 if name.startswith("weight_ih") else 2.0)
         checkpoint.model.output.weight.mul_(10.0)
-        checkpoint.model.output.bias[checkpoint.tokenizer.space_id] += 6.0
+        checkpoint.model.output.bias[checkpoint.tokenizer.separator_id] += 6.0
     return checkpoint
 
 
@@ -44,18 +50,29 @@ def assert_same_transcript(a: Transcript, b: Transcript, conf_tolerance: float =
 
 @pytest.fixture(scope="session")
 def default_recognizer() -> StreamingRecognizer:
-    """The shipped default model on the CPU, shared by the server, mic and page tests."""
+    """The shipped default model on the CPU with its default decoder (the lexicon search), shared by many tests."""
     return StreamingRecognizer.from_pretrained(device="cpu")
 
 
 @pytest.fixture(scope="session")
+def greedy_recognizer() -> StreamingRecognizer:
+    """A trained character model decoded greedily: its text depends only on each step's best token.
+
+    Chunked and batched LSTM sums differ in their last bits from one pass, and a beam search can
+    break a near-tie either way on them; the best path cannot (its margins are far wider), so
+    tests that compare a streamed or served result with offline transcription word for word use it.
+    """
+    return StreamingRecognizer.from_pretrained(CHARACTER_MODEL, device="cpu", decoder=DecoderConfig(method="greedy"))
+
+
+@pytest.fixture(scope="session")
 def tiny_checkpoint() -> Checkpoint:
-    return lively(random_checkpoint(TINY, seed=3))
+    return lively(random_checkpoint(TINY, seed=5))
 
 
 @pytest.fixture(scope="session")
 def lookahead_checkpoint() -> Checkpoint:
-    return lively(random_checkpoint(TINY_LOOKAHEAD, seed=4))
+    return lively(random_checkpoint(TINY_LOOKAHEAD, seed=10))
 
 
 def synth_signal(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:

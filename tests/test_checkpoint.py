@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from asr.checkpoint import CheckpointError, load_checkpoint, random_checkpoint, resolve_model_path, save_checkpoint, MODELS_DIR
+from asr.config import ExperimentConfig, ModelConfig
 from tests.conftest import TINY
 
 
@@ -91,3 +92,25 @@ def test_model_names_resolve_under_models(tmp_path: Path) -> None:
     assert resolve_model_path("other") == MODELS_DIR / "other" / "model.pt"
     assert resolve_model_path(str(tmp_path)) == tmp_path / "model.pt"
     assert resolve_model_path("x/y.pt") == Path("x/y.pt")
+
+
+def test_half_precision_weights_halve_the_file_and_barely_move_the_output(tmp_path: Path) -> None:
+    checkpoint = random_checkpoint(ExperimentConfig(model=ModelConfig(layers=2, hidden=64, proj=32)), seed=2)
+    save_checkpoint(checkpoint, tmp_path / "full.pt")
+    save_checkpoint(checkpoint, tmp_path / "half.pt", half=True)
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    half = load_checkpoint(tmp_path / "half.pt")
+    assert all(p.dtype == torch.float32 for p in half.model.parameters())
+    steps = torch.randn(1, 50, checkpoint.model.config.input_dim)
+    with torch.inference_mode():
+        difference = (half.model(steps)[0] - checkpoint.model(steps)[0]).abs().max().item()
+    assert 0 < difference < 1e-2
+
+
+def test_the_checkpoint_says_which_units_it_carries(tmp_path: Path) -> None:
+    phones = random_checkpoint(ExperimentConfig(model=ModelConfig(layers=1, hidden=16, proj=0, vocab_size=41, units="phones")))
+    save_checkpoint(phones, tmp_path / "phones.pt")
+    loaded = load_checkpoint(tmp_path / "phones.pt")
+    assert loaded.model.config.units == "phones" and loaded.tokenizer.units == "phones" and loaded.tokenizer.separator == "|"
+    with pytest.raises(ValueError, match="vocab_size must be 41"):
+        random_checkpoint(ExperimentConfig(model=ModelConfig(units="phones")))  # 29 outputs cannot be phones

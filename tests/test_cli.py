@@ -15,8 +15,9 @@ import torch
 from asr.checkpoint import Checkpoint, save_checkpoint
 from asr.cli import main
 from asr.data.manifest import ManifestEntry, write_manifest
+from asr.endpoint import EndpointConfig
 from asr.stream import StreamingRecognizer
-from asr.transcribe import transcribe_file
+from asr.transcribe import joined_segments, transcribe_file
 from tests.conftest import synth_signal
 
 ASR = Path(sys.executable).with_name("asr")
@@ -100,9 +101,10 @@ def test_long_file_in_blocks_equals_one_pass(model_path: Path, tmp_path: Path) -
     path = tmp_path / "long.wav"
     soundfile.write(path, signal, 16000, subtype="FLOAT")
     recognizer = StreamingRecognizer.from_pretrained(str(model_path), device="cpu")
-    stream = recognizer.create_stream()
+    stream = recognizer.create_stream(endpoint=EndpointConfig())
     stream.feed(torch.from_numpy(signal))
-    whole = stream.finish()
+    stream.end_input()
+    whole = joined_segments(recognizer.step([stream])[0].ended)[0]
     blocked = transcribe_file(recognizer, path).transcript
     assert blocked.text == whole.text
     assert [(w.word, w.start, w.end) for w in blocked.words] == [(w.word, w.start, w.end) for w in whole.words]

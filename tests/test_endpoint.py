@@ -7,22 +7,23 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchaudio.functional import forced_align, merge_tokens
-
 from asr.audio import load_audio
-from asr.beam import BeamDecoder, SegmentedBeam, default_lm
-from asr.checkpoint import resolve_model_path
-from asr.decoding import GreedyCTCDecoder, GreedyState, Segment, Transcript
+from asr.config import DecoderConfig
+from asr.decoding import GreedyDecoder, Segment, Transcript
 from asr.endpoint import EndpointConfig, Endpointer
+from asr.features import stack_frames
+from asr.segmenter import Segmenter
 from asr.stream import StreamingRecognizer
 from asr.tokens import Tokenizer
 from tests.conftest import assert_same_transcript
 from tests.server_util import speak
-from tests.test_decoding import one_hot_log_probs
+from tests.test_decoding import emissions, one_hot_log_probs
+from tests.test_stream import run as run_stream
 
 SAID = ["open the door", "turn on the radio", "good night"]  # the three utterances of the real-speech tests
 STEP = 0.1  # 100 ms steps keep the rule lengths readable: 1 s = 10 steps
 RULES = EndpointConfig(blank_threshold=0.8, trailing_silence=0.5, leading_silence=1.0, max_segment=2.0)
-DECODER = GreedyCTCDecoder(Tokenizer(), STEP)
+DECODER = GreedyDecoder(Tokenizer(), STEP)
 
 
 def run(endpointer: Endpointer, steps: str, confident: bool = True) -> list[tuple[int, str]]:
@@ -59,14 +60,14 @@ def test_bad_settings_are_refused() -> None:
 
 
 def decode(path: str, sizes: list[int]) -> tuple[list[Segment], Segment]:
-    state, start = GreedyState(endpointer=Endpointer(RULES, STEP)), 0
+    """One-hot emissions for ``path`` through a segmenter in chunks of ``sizes``: (ended segments, the last one)."""
+    segmenter, start = Segmenter(DECODER, RULES, STEP), 0
     log_probs = one_hot_log_probs(path)
     segments = []
     for size in [*sizes, log_probs.shape[0]]:
-        DECODER.advance(state, log_probs[start : start + size])
-        segments += DECODER.take_segments(state)
+        segments += segmenter.accept(emissions(log_probs[start : start + size]))
         start += size
-    return segments, DECODER.open_segment(state)
+    return segments, segmenter.finish(len(path) * STEP)
 
 
 @settings(max_examples=80, deadline=None)
@@ -103,19 +104,9 @@ def test_real_speech_with_pauses_splits_into_three_segments_with_the_offline_wor
     three_utterances: tuple[torch.Tensor, list[tuple[float, float]]],
 ) -> None:
     audio, silences = three_utterances
-    recognizer = StreamingRecognizer.from_pretrained(device="cpu")
-    offline = recognizer.create_stream()
-    offline.feed(audio)
-    whole = offline.finish()
-
-    stream = recognizer.create_stream(endpoint=EndpointConfig())
-    segments = []
-    for chunk in audio.split(1600):
-        stream.feed(chunk)
-        recognizer.step([stream])
-        segments += stream.take_segments()
-    stream.finish()
-    segments.append(stream.last_segment())
+    recognizer = StreamingRecognizer.from_pretrained(device="cpu", decoder=DecoderConfig(method="greedy"))
+    (whole,) = [s.transcript for o in run_stream(recognizer, recognizer.create_stream(), [audio]) for s in o.ended]
+    segments = [s for o in run_stream(recognizer, recognizer.create_stream(endpoint=EndpointConfig()), audio.split(1600)) for s in o.ended]
 
     assert [s.index for s in segments] == [0, 1, 2]
     assert_same_transcript(Transcript(whole.text, tuple(w for s in segments for w in s.transcript.words)), whole)
@@ -130,16 +121,15 @@ def forced_word_times(recognizer: StreamingRecognizer, audio: torch.Tensor, text
 
     A word runs from its first character's first step to its last character's last step.
     """
-    stream = recognizer.create_stream()
-    stream.feed(audio)
-    stream.end_input()
-    log_probs = recognizer.step([stream])[0]  # (T, V), one pass over the whole file
-    tokenizer, seconds = recognizer.tokenizer, recognizer.decoder.step_seconds
+    config = recognizer.model.config
+    with torch.inference_mode():  # (T, V), one pass over the whole file
+        log_probs = recognizer.model(stack_frames(recognizer.logmel(audio), config.stack_frames, config.lookahead_frames)[None])[0][0]
+    tokenizer, seconds = recognizer.tokenizer, recognizer.step_seconds
     targets = torch.tensor([tokenizer.encode(text)], dtype=torch.int32)  # (1, L), spaces included
     alignment, scores = forced_align(log_probs.unsqueeze(0), targets, blank=tokenizer.blank_id)
     words, current = [], []
     for span in [*merge_tokens(alignment[0], scores[0]), None]:
-        if span is not None and span.token != tokenizer.space_id:
+        if span is not None and span.token != tokenizer.separator_id:
             current.append(span)
         elif current:
             words.append((current[0].start * seconds, current[-1].end * seconds))
@@ -147,29 +137,15 @@ def forced_word_times(recognizer: StreamingRecognizer, audio: torch.Tensor, text
     return words
 
 
-@pytest.mark.parametrize("decoder", ["greedy", "beam"])
-def test_each_segments_word_times_agree_with_forced_alignment(
-    three_utterances: tuple[torch.Tensor, list[tuple[float, float]]], default_recognizer: StreamingRecognizer, decoder: str
-) -> None:
+@pytest.mark.parametrize("decoder", ["greedy", "lexicon"])
+def test_each_segments_word_times_agree_with_forced_alignment(three_utterances: tuple[torch.Tensor, list[tuple[float, float]]], decoder: str) -> None:
     audio, _ = three_utterances
-    recognizer = default_recognizer
+    recognizer = StreamingRecognizer.from_pretrained(device="cpu", decoder=DecoderConfig(method=decoder))
     aligned = forced_word_times(recognizer, audio, " ".join(SAID))
-    stream = recognizer.create_stream(endpoint=EndpointConfig())
-    beam = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
-    search = SegmentedBeam(beam, stream) if decoder == "beam" else None
-    segments = []
-    for chunk in [*audio.split(1600), None]:
-        if chunk is None:
-            stream.end_input()
-        else:
-            stream.feed(chunk)
-        log_probs = recognizer.step([stream])[0]
-        segments += search.accept(log_probs) if search is not None else stream.take_segments()
-    stream.finish()
-    segments.append(search.finish() if search is not None else stream.last_segment())
+    segments = [s for o in run_stream(recognizer, recognizer.create_stream(endpoint=EndpointConfig()), audio.split(1600)) for s in o.ended]
 
     assert [len(s.transcript.words) for s in segments] == [len(text.split()) for text in SAID]
-    if decoder == "beam":  # each utterance's last word survives its cut, though no separator follows it
+    if decoder == "lexicon":  # each utterance's last word survives its cut, though no separator follows it
         assert [s.transcript.words[-1].word for s in segments] == [text.split()[-1] for text in SAID]
     decoded = [(w.word, w.start, w.end) for s in segments for w in s.transcript.words]
     for (word, start, end), (aligned_start, aligned_end) in zip(decoded, aligned):

@@ -14,16 +14,8 @@ import soundfile
 from asr.audio import load_audio
 from asr.checkpoint import Checkpoint
 from asr.data.manifest import ManifestEntry, read_manifest
-from asr.evaluate import (
-    OVERALL,
-    UNTAGGED,
-    EvalReport,
-    OursRecognizer,
-    PocketsphinxRecognizer,
-    Utterance,
-    evaluate,
-    score,
-)
+from asr.evaluate import EngineSystem, PocketsphinxSystem, evaluate
+from asr.scoring import OVERALL, UNTAGGED, EvalReport, Utterance, score
 from asr.stream import StreamingRecognizer
 from asr.tokens import normalize_text
 from asr.transcribe import transcribe_file
@@ -177,17 +169,17 @@ def _speak(text: str, path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pocketsphinx() -> PocketsphinxRecognizer:
-    return PocketsphinxRecognizer()  # the decoder takes ~0.4 s to load; share it
+def pocketsphinx() -> PocketsphinxSystem:
+    return PocketsphinxSystem()  # the decoder takes ~0.4 s to load; share it
 
 
-def test_pocketsphinx_hears_some_words(pocketsphinx: PocketsphinxRecognizer, tmp_path: Path) -> None:
+def test_pocketsphinx_hears_some_words(pocketsphinx: PocketsphinxSystem, tmp_path: Path) -> None:
     text = normalize_text(pocketsphinx.transcribe(_speak(SENTENCE, tmp_path / "speech.wav")))
     assert text
     assert set(text.split()) & set(SENTENCE.split()), text
 
 
-def test_pocketsphinx_text_does_not_depend_on_the_file_rate(pocketsphinx: PocketsphinxRecognizer, tmp_path: Path) -> None:
+def test_pocketsphinx_text_does_not_depend_on_the_file_rate(pocketsphinx: PocketsphinxSystem, tmp_path: Path) -> None:
     if shutil.which("sox") is None:
         pytest.skip("sox is not installed; it makes the 44.1 kHz copy for this test")
     original = _speak(SENTENCE, tmp_path / "speech.wav")  # espeak-ng writes 22.05 kHz
@@ -201,26 +193,26 @@ def test_pocketsphinx_text_does_not_depend_on_the_file_rate(pocketsphinx: Pocket
     assert resampled[16000]
 
 
-def test_pocketsphinx_result_does_not_depend_on_earlier_files(pocketsphinx: PocketsphinxRecognizer, tmp_path: Path) -> None:
+def test_pocketsphinx_result_does_not_depend_on_earlier_files(pocketsphinx: PocketsphinxSystem, tmp_path: Path) -> None:
     speech = _speak(SENTENCE, tmp_path / "speech.wav")
     other = _speak(OTHER_SENTENCE, tmp_path / "other.wav")
     first = pocketsphinx.transcribe(speech)
     pocketsphinx.transcribe(other)
-    assert pocketsphinx.transcribe(speech) == first == PocketsphinxRecognizer().transcribe(speech)
+    assert pocketsphinx.transcribe(speech) == first == PocketsphinxSystem().transcribe(speech)
 
 
 def test_ours_matches_transcribe_file(tiny_checkpoint: Checkpoint, wav_file: Path) -> None:
     recognizer = StreamingRecognizer(tiny_checkpoint, device="cpu")
-    text = OursRecognizer(recognizer).transcribe(wav_file)
+    text = EngineSystem(recognizer).transcribe(wav_file)
     assert text  # the tiny model says something, so the comparison means something
     assert text == transcribe_file(recognizer, wav_file).transcript.text
 
 
 def test_evaluate_with_both_real_systems(
-    tiny_checkpoint: Checkpoint, pocketsphinx: PocketsphinxRecognizer, tmp_path: Path
+    tiny_checkpoint: Checkpoint, pocketsphinx: PocketsphinxSystem, tmp_path: Path
 ) -> None:
     speech = _speak(SENTENCE, tmp_path / "speech.wav")
-    ours = OursRecognizer(StreamingRecognizer(tiny_checkpoint, device="cpu"))
+    ours = EngineSystem(StreamingRecognizer(tiny_checkpoint, device="cpu"))
     report = evaluate([ManifestEntry(speech, text=SENTENCE.upper() + ".")], [ours, pocketsphinx], progress=False)
     (utterance,) = report.utterances
     assert utterance.condition == UNTAGGED and utterance.reference == SENTENCE

@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from asr.audio import AudioError
-from asr.data.importers import import_common_voice, import_folder, import_librispeech
+from asr.data.importers import import_common_voice, import_folder, import_librispeech, import_pocketsphinx_testdata
 from asr.data.manifest import ManifestEntry, read_manifest, write_manifest
 
 HAS_MP3 = "MP3" in soundfile.available_formats()
@@ -259,3 +259,27 @@ def test_folder_without_audio_is_refused(tmp_path: Path) -> None:
     write_text(tmp_path / "only.txt", "words")
     with pytest.raises(ValueError, match="no audio files found"):
         import_folder(tmp_path)
+
+
+def test_pocketsphinx_testdata_gives_its_transcribed_real_recordings(tmp_path: Path) -> None:
+    """The package's layout, made here: LibriVox and cards folders, each with its transcription file."""
+    for folder, transcription, lines in (
+        ("librivox", "transcription", ["<s> and mister john dashwood had then leisure </s> (sense_0870)"]),
+        ("cards", "cards.transcription", ["<s> TEN OF CLUBS </s> (001)", "<s> four queen of clubs </s> (002)", ""]),
+    ):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / transcription).write_text("\n".join(lines) + "\n")
+        for line in filter(None, lines):
+            utterance = line.rsplit("(", 1)[1].rstrip(")")
+            soundfile.write(tmp_path / folder / f"{utterance}.wav", np.zeros(8000, dtype=np.float32), 16000)
+    entries = import_pocketsphinx_testdata(tmp_path)
+    assert [(e.audio.name, e.text, e.condition, e.voice, e.duration) for e in entries] == [
+        ("sense_0870.wav", "and mister john dashwood had then leisure", "real", "librivox", 0.5),
+        ("001.wav", "ten of clubs", "real", "cards", 0.5),
+        ("002.wav", "four queen of clubs", "real", "cards", 0.5),
+    ]
+    (tmp_path / "cards" / "cards.transcription").write_text("no id here\n")
+    with pytest.raises(ValueError, match="cards.transcription:1"):
+        import_pocketsphinx_testdata(tmp_path)
+    with pytest.raises(ValueError, match="pocketsphinx-testdata"):
+        import_pocketsphinx_testdata(tmp_path / "missing")

@@ -6,7 +6,7 @@ import json
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +15,14 @@ import soundfile
 
 from asr import capture
 from asr.audio import load_audio
-from asr.beam import BeamDecoder, default_lm
+from asr.captions import caption_source
 from asr.capture import FileSource
-from asr.checkpoint import resolve_model_path
+from asr.config import DecoderConfig
+from asr.decoding import Segment
 from asr.endpoint import EndpointConfig
 from asr.stream import StreamingRecognizer
 from tests.server_util import server_in_thread, speak
-from tests.test_beam import segmented_beam_offline
+from tests.test_stream import run
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["open the door", "turn on the radio", "good night"]
@@ -38,12 +39,14 @@ def three_utterances(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def segment_texts(recognizer: StreamingRecognizer, path: Path) -> list[str]:
+    """The file in one block through an endpointed stream: each utterance's text."""
+    return [s.transcript.text for o in run(recognizer, recognizer.create_stream(endpoint=EndpointConfig()), [load_audio(path)]) for s in o.ended]
+
+
 @pytest.fixture(scope="module")
 def expected_segments(default_recognizer: StreamingRecognizer, three_utterances: Path) -> list[str]:
-    stream = default_recognizer.create_stream(endpoint=EndpointConfig())
-    stream.feed(load_audio(three_utterances))
-    stream.finish()
-    return [s.transcript.text for s in stream.take_segments()] + [stream.last_segment().transcript.text]
+    return segment_texts(default_recognizer, three_utterances)
 
 
 def asr_mic(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -85,22 +88,34 @@ def test_an_unreachable_server_is_a_clear_error(three_utterances: Path) -> None:
     assert "ws://127.0.0.1:9/v1/stream" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_ctrl_c_finishes_the_utterance_in_progress_and_writes_it(three_utterances: Path, tmp_path: Path) -> None:
+def test_stopping_finishes_the_utterance_in_progress(default_recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+    """Stop (what Ctrl-C sets) as soon as the second utterance is heard: it is still recognized and committed."""
+    source, stop = FileSource(three_utterances), threading.Event()  # real time: stopping leaves most of the file unplayed
+    finals: list[Segment] = []
+
+    def on_partial(text: str) -> None:
+        if finals and text:  # the second utterance has begun
+            stop.set()
+
+    source.start()
+    try:
+        caption_source(default_recognizer, source, on_partial, finals.append, stop)
+    finally:
+        source.stop()
+    assert [s.index for s in finals] == [0, 1]
+    assert finals[1].transcript.text and finals[1].end < 5.0  # the second utterance, cut where the stop came
+
+
+def test_ctrl_c_exits_cleanly_and_says_what_it_wrote(three_utterances: Path, tmp_path: Path) -> None:
     jsonl = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "asr.cli", "mic", "--input-file", str(three_utterances), "--output", str(jsonl), "--compute", "cpu"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    for _ in range(600):  # the first utterance ends after about 2.5 s of real-time playback
-        if jsonl.exists() and jsonl.read_text():
-            break
-        time.sleep(0.05)
-    time.sleep(1.2)  # well into the second utterance
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("captioning ")  # printed once the handler is in place
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
-    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    assert [r["segment"] for r in records] == [0, 1]
-    assert records[1]["text"] and records[1]["end"] < 5.0  # the second utterance, cut where Ctrl-C came
-    assert caption_lines(stdout) == [r["text"] for r in records]
+    assert f"wrote {jsonl}" in stderr and jsonl.exists()
 
 
 def test_without_a_sound_card_mic_says_so_and_list_devices_still_works() -> None:
@@ -131,10 +146,10 @@ def test_a_missing_input_file_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2 and "nope.wav" in result.stderr and "not found" in result.stderr
 
 
-def test_local_captions_with_streaming_beam_search(default_recognizer: StreamingRecognizer, three_utterances: Path) -> None:
-    beam = BeamDecoder(default_recognizer.tokenizer, default_recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent))
-    expected = [segment.transcript.text for segment in segmented_beam_offline(default_recognizer, beam, load_audio(three_utterances))]
-    result = asr_mic("--input-file", str(three_utterances), "--speed", "4", "--decoder", "beam", "--compute", "cpu")
+def test_local_captions_with_the_greedy_decoder_of_a_character_model(three_utterances: Path) -> None:
+    greedy = StreamingRecognizer.from_pretrained("en-synth-v2", device="cpu", decoder=DecoderConfig(method="greedy"))
+    expected = segment_texts(greedy, three_utterances)
+    result = asr_mic("--input-file", str(three_utterances), "--speed", "4", "--model", "en-synth-v2", "--decoder", "greedy", "--compute", "cpu")
     assert result.returncode == 0, result.stderr
     assert caption_lines(result.stdout) == [text for text in expected if text]
-    assert asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream", "--decoder", "beam").returncode == 2
+    assert asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream", "--decoder", "greedy").returncode == 2

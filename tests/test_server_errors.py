@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_file
+from server import session as session_module
 from tests.server_util import Exchange, idle, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url
 
 START = json.dumps({"type": "start", "sample_rate": 16000})
@@ -52,13 +54,13 @@ BAD_SESSIONS: dict[str, tuple[tuple[str | bytes, ...], str, int]] = {
 
 @pytest.mark.parametrize("case", list(BAD_SESSIONS), ids=list(BAD_SESSIONS))
 def test_bad_input_gets_an_error_and_a_close_code_while_another_session_is_unharmed(
-    default_recognizer: StreamingRecognizer, sentence: Path, case: str
+    greedy_recognizer: StreamingRecognizer, sentence: Path, case: str
 ) -> None:
     messages, code, close_code = BAD_SESSIONS[case]
     samples, rate = read_pcm16(sentence)
 
     async def scenario() -> tuple[Exchange, Exchange, int]:
-        async with running_server(default_recognizer, max_frame_bytes=64_000) as server:
+        async with running_server(greedy_recognizer, max_frame_bytes=64_000) as server:
             good = asyncio.create_task(stream_native(url(server), pcm_chunks(samples, [rate // 10]), rate))
             bad = await misbehave(url(server), *messages)
             return bad, await good, await idle(server)
@@ -67,19 +69,19 @@ def test_bad_input_gets_an_error_and_a_close_code_while_another_session_is_unhar
     assert bad.error_code == code
     assert bad.close_code == close_code
     assert bad.messages[-1]["message"]  # a human-readable reason
-    assert good.final["text"] == transcribe_file(default_recognizer, sentence).transcript.text
+    assert good.final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text
     assert sessions_left == 0
 
 
-def test_a_frame_far_over_the_limit_is_refused_by_the_transport(default_recognizer: StreamingRecognizer) -> None:
+def test_a_frame_far_over_the_limit_is_refused_by_the_transport(greedy_recognizer: StreamingRecognizer) -> None:
     async def scenario() -> Exchange:
-        async with running_server(default_recognizer, max_frame_bytes=10_000) as server:
+        async with running_server(greedy_recognizer, max_frame_bytes=10_000) as server:
             return await misbehave(url(server), START, b"\x00" * 100_000)
 
     assert asyncio.run(scenario()).close_code == 1009
 
 
-def test_a_client_that_vanishes_mid_stream_harms_nobody(default_recognizer: StreamingRecognizer, sentence: Path) -> None:
+def test_a_client_that_vanishes_mid_stream_harms_nobody(greedy_recognizer: StreamingRecognizer, sentence: Path) -> None:
     samples, rate = read_pcm16(sentence)
     frames = pcm_chunks(samples, [rate // 10])
 
@@ -91,47 +93,47 @@ def test_a_client_that_vanishes_mid_stream_harms_nobody(default_recognizer: Stre
         ws.transport.abort()  # no close frame, no stop: the TCP connection just drops
 
     async def scenario() -> tuple[list[Exchange], dict[str, Any]]:
-        async with running_server(default_recognizer) as server:
+        async with running_server(greedy_recognizer) as server:
             results = await asyncio.gather(*(vanish(url(server)) for _ in range(3)), stream_native(url(server), frames, rate))
             await idle(server)
             after = await stream_native(url(server), frames, rate)
             return [results[-1], after], {"sessions": await idle(server), "active": server.metrics.registry.get_sample_value("asr_active_sessions")}
 
     (during, after), state = asyncio.run(scenario())
-    expected = transcribe_file(default_recognizer, sentence).transcript.text
+    expected = transcribe_file(greedy_recognizer, sentence).transcript.text
     assert during.final["text"] == expected and after.final["text"] == expected
     assert state == {"sessions": 0, "active": 0.0}
 
 
-async def _session_limit_scenario(default_recognizer: StreamingRecognizer, client: Callable[[ClientConnection], Awaitable[None]], **settings: Any) -> Exchange:
-    async with running_server(default_recognizer, **settings) as server:
+async def _session_limit_scenario(greedy_recognizer: StreamingRecognizer, client: Callable[[ClientConnection], Awaitable[None]], **settings: Any) -> Exchange:
+    async with running_server(greedy_recognizer, **settings) as server:
         async with connect(url(server)) as ws:
             await client(ws)
             return await read_all(ws)
 
 
-def test_idle_timeout_closes_a_silent_session(default_recognizer: StreamingRecognizer) -> None:
+def test_idle_timeout_closes_a_silent_session(greedy_recognizer: StreamingRecognizer) -> None:
     async def silent_after_start(ws: ClientConnection) -> None:
         await ws.send(START)
 
-    exchange = asyncio.run(_session_limit_scenario(default_recognizer, silent_after_start, idle_timeout=0.3))
+    exchange = asyncio.run(_session_limit_scenario(greedy_recognizer, silent_after_start, idle_timeout=0.3))
     assert (exchange.error_code, exchange.close_code) == ("idle_timeout", 1008)
 
 
-def test_sessions_longer_than_the_limit_are_ended(default_recognizer: StreamingRecognizer) -> None:
+def test_sessions_longer_than_the_limit_are_ended(greedy_recognizer: StreamingRecognizer) -> None:
     async def one_second(ws: ClientConnection) -> None:
         await ws.send(START)
         for _ in range(10):
             await ws.send(b"\x00\x00" * 1600)
 
-    exchange = asyncio.run(_session_limit_scenario(default_recognizer, one_second, max_session_seconds=0.5))
+    exchange = asyncio.run(_session_limit_scenario(greedy_recognizer, one_second, max_session_seconds=0.5))
     assert (exchange.error_code, exchange.close_code) == ("session_too_long", 1008)
     assert exchange.final["end"] == pytest.approx(0.5)  # the audio up to the limit still gets its final result
 
 
-def test_the_server_refuses_sessions_beyond_its_limit_with_503(default_recognizer: StreamingRecognizer) -> None:
+def test_the_server_refuses_sessions_beyond_its_limit_with_503(greedy_recognizer: StreamingRecognizer) -> None:
     async def scenario() -> tuple[int, float | None]:
-        async with running_server(default_recognizer, max_sessions=2) as server:
+        async with running_server(greedy_recognizer, max_sessions=2) as server:
             async with connect(url(server)) as first, connect(url(server)) as second:
                 await first.send(START)
                 await second.send(START)
@@ -145,20 +147,33 @@ def test_the_server_refuses_sessions_beyond_its_limit_with_503(default_recognize
     assert asyncio.run(scenario()) == (503, 1.0)
 
 
-def test_a_client_faster_than_the_model_is_slowed_down_not_dropped(default_recognizer: StreamingRecognizer, sentence: Path) -> None:
-    """A 0.1 s queue and 3 s of audio sent at once in 20 ms frames: backpressure, nothing lost."""
+def test_a_client_faster_than_the_model_is_slowed_down_not_dropped(
+    greedy_recognizer: StreamingRecognizer, sentence: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 0.1 s queue and 3 s of audio sent at once in 20 ms frames: the buffer stays bounded, nothing is lost."""
     samples, rate = read_pcm16(sentence)
+    frame = rate // 50
+    peak = [0]
+    put = session_module._AudioBuffer.put
+
+    async def measured_put(self: session_module._AudioBuffer, chunk: torch.Tensor) -> None:
+        await put(self, chunk)
+        peak[0] = max(peak[0], self._size)
+
+    monkeypatch.setattr(session_module._AudioBuffer, "put", measured_put)
 
     async def scenario() -> Exchange:
-        async with running_server(default_recognizer, queue_seconds=0.1) as server:
-            return await stream_native(url(server), pcm_chunks(samples, [rate // 50]), rate)
+        async with running_server(greedy_recognizer, queue_seconds=0.1) as server:
+            return await stream_native(url(server), pcm_chunks(samples, [frame]), rate)
 
-    assert asyncio.run(scenario()).final["text"] == transcribe_file(default_recognizer, sentence).transcript.text
+    assert asyncio.run(scenario()).final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text
+    capacity = int(0.1 * rate)
+    assert capacity <= peak[0] <= capacity + frame  # it filled, and a put waits while it is full
 
 
-def test_unknown_paths_get_404(default_recognizer: StreamingRecognizer) -> None:
+def test_unknown_paths_get_404(greedy_recognizer: StreamingRecognizer) -> None:
     async def scenario() -> int:
-        async with running_server(default_recognizer) as server:
+        async with running_server(greedy_recognizer) as server:
             with pytest.raises(InvalidStatus) as refused:
                 await connect(url(server, "/v2/whatever"))
             return refused.value.response.status_code

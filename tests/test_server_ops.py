@@ -39,12 +39,12 @@ def http_get(address: str) -> tuple[int, str, str]:
         return error.code, error.headers["Content-Type"], error.read().decode()
 
 
-def test_token_auth_by_header_or_query_and_refusal_otherwise(default_recognizer: StreamingRecognizer, sentence: Path) -> None:
+def test_token_auth_by_header_or_query_and_refusal_otherwise(greedy_recognizer: StreamingRecognizer, sentence: Path) -> None:
     samples, rate = read_pcm16(sentence)
     frames = pcm_chunks(samples, [rate // 10])
 
     async def scenario() -> tuple[list[int], Exchange, Exchange]:
-        async with running_server(default_recognizer, token="s3cret") as server:
+        async with running_server(greedy_recognizer, token="s3cret") as server:
             refusals = []
             for address, headers in [(url(server), None), (url(server) + "?token=wrong", None), (url(server), {"Authorization": "Bearer nope"})]:
                 with pytest.raises(InvalidStatus) as refused:
@@ -61,15 +61,15 @@ def test_token_auth_by_header_or_query_and_refusal_otherwise(default_recognizer:
 
     refusals, by_query, by_header = asyncio.run(scenario())
     assert refusals == [401, 401, 401]
-    expected = transcribe_file(default_recognizer, sentence).transcript.text
+    expected = transcribe_file(greedy_recognizer, sentence).transcript.text
     assert by_query.final["text"] == expected and by_header.final["text"] == expected
 
 
-def test_healthz_and_metrics_report_sessions_audio_batches_and_errors(default_recognizer: StreamingRecognizer, sentence: Path) -> None:
+def test_healthz_and_metrics_report_sessions_audio_batches_and_errors(greedy_recognizer: StreamingRecognizer, sentence: Path) -> None:
     samples, rate = read_pcm16(sentence)
 
     async def scenario() -> tuple[tuple[int, str, str], tuple[int, str, str]]:
-        async with running_server(default_recognizer) as server:
+        async with running_server(greedy_recognizer) as server:
             await stream_native(url(server), pcm_chunks(samples, [rate // 10]), rate)
             async with connect(url(server)) as ws:
                 await ws.send("{oops")
@@ -94,7 +94,7 @@ def test_healthz_and_metrics_report_sessions_audio_batches_and_errors(default_re
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
-def test_tls(default_recognizer: StreamingRecognizer, sentence: Path, tmp_path: Path) -> None:
+def test_tls(greedy_recognizer: StreamingRecognizer, sentence: Path, tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
@@ -105,7 +105,7 @@ def test_tls(default_recognizer: StreamingRecognizer, sentence: Path, tmp_path: 
     client_context = ssl.create_default_context(cafile=str(cert))
 
     async def scenario() -> Exchange:
-        async with running_server(default_recognizer, certfile=str(cert), keyfile=str(key)) as server:
+        async with running_server(greedy_recognizer, certfile=str(cert), keyfile=str(key)) as server:
             async with connect(url(server, scheme="wss"), ssl=client_context) as ws:
                 await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
                 for frame in pcm_chunks(samples, [rate // 10]):
@@ -113,7 +113,7 @@ def test_tls(default_recognizer: StreamingRecognizer, sentence: Path, tmp_path: 
                 await ws.send(json.dumps({"type": "stop"}))
                 return await read_all(ws)
 
-    assert asyncio.run(scenario()).final["text"] == transcribe_file(default_recognizer, sentence).transcript.text
+    assert asyncio.run(scenario()).final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text
 
 
 def test_sigterm_finishes_every_active_session_then_exits_0(sentence: Path, tmp_path: Path) -> None:

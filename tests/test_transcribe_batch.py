@@ -14,7 +14,9 @@ import soundfile
 
 from asr.audio import AudioError
 from asr.checkpoint import Checkpoint, save_checkpoint
+from asr.decoding import Emissions, GreedyDecoder, GreedySearch, Hotwords
 from asr.inputs import InputFile, collect_inputs
+from asr.lm import estimate, write_arpa
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_all, transcribe_file, transcribe_many
 from tests.conftest import assert_same_transcript, synth_signal
@@ -36,19 +38,45 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
+class MarginRecorder(GreedyDecoder):
+    """Greedy decoding that also records the smallest gap between each step's best and second-best log-prob.
+
+    Batching changes the order of float sums, so log-probs differ in their last bits: a step whose
+    two best tokens are that close could decode differently batched and alone.
+    """
+
+    smallest = float("inf")
+
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> GreedySearch:
+        search = super().search(start_step, previous_token, hotwords)
+        accept = search.accept
+
+        def recording(emissions: Emissions) -> None:
+            if len(emissions):
+                top = emissions.log_probs.topk(2, dim=-1).values
+                MarginRecorder.smallest = min(MarginRecorder.smallest, float((top[:, 0] - top[:, 1]).min()))
+            accept(emissions)
+
+        search.accept = recording  # type: ignore[method-assign]
+        return search
+
+
 def inputs(folder: Path) -> list[InputFile]:
     return [item for item in collect_inputs([str(folder)]) if isinstance(item, InputFile)]
 
 
-def test_batched_files_equal_each_file_alone_and_a_corrupt_one_fails_alone(recognizer: StreamingRecognizer, folder: Path) -> None:
+def test_batched_files_equal_each_file_alone_and_a_corrupt_one_fails_alone(tiny_checkpoint: Checkpoint, folder: Path) -> None:
     items = inputs(folder)
+    recognizer = StreamingRecognizer(tiny_checkpoint, "cpu", MarginRecorder(tiny_checkpoint.tokenizer, 0.03))
     results = dict(transcribe_many(recognizer, items, batch_size=3, block_seconds=1.0))  # refills slots as files end
     assert set(results) == set(items)
     for item, result in results.items():
         if item.audio.name == "broken.wav":
             assert isinstance(result, AudioError) and "broken.wav" in str(result)
             continue
+        MarginRecorder.smallest = float("inf")
         alone = transcribe_file(recognizer, item.audio, item.given)
+        assert MarginRecorder.smallest > 1e-3, f"{item.audio.name}: a near-tied step; pick another test signal"
         assert_same_transcript(result.transcript, alone.transcript, conf_tolerance=1e-3)  # batched float sums differ slightly
         assert result.duration == pytest.approx(alone.duration)
 
@@ -99,25 +127,25 @@ def test_a_glob_selects_files_and_outputs_mirror_the_tree_below_it(folder: Path)
 
 PEAK_MEMORY = """
 import resource, sys
-from asr.beam import BeamDecoder, default_lm
-from asr.checkpoint import load_checkpoint, resolve_model_path
+from asr.checkpoint import load_checkpoint
+from asr.config import DecoderConfig
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_file
-recognizer = StreamingRecognizer(load_checkpoint(sys.argv[1]), device="cpu")
-beam = BeamDecoder(recognizer.tokenizer, recognizer.decoder.step_seconds, default_lm(resolve_model_path(None).parent)) if sys.argv[3] == "beam" else None
-result = transcribe_file(recognizer, sys.argv[2], beam=beam)
+recognizer = StreamingRecognizer(load_checkpoint(sys.argv[1]), "cpu", DecoderConfig(method=sys.argv[3], lm=sys.argv[4]))
+result = transcribe_file(recognizer, sys.argv[2])
 print(result.duration, len(result.transcript.words), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
 
-@pytest.mark.parametrize(("decoder", "minutes"), [("greedy", 60), ("beam", 20)])  # beam search: 20 min costs it 4 s here
+@pytest.mark.parametrize(("decoder", "minutes"), [("greedy", 60), ("lexicon", 20)])  # the lexicon search: 20 min costs it 4 s here
 def test_a_long_file_needs_no_more_memory_than_a_minute(tiny_checkpoint: Checkpoint, tmp_path: Path, decoder: str, minutes: int) -> None:
     """Peak RSS of a whole process transcribing a long file vs 1 min of audio: within 100 MB of each other.
 
     One beam search over a whole 20 min file would hold about 300 MB of hypotheses.
     """
-    model = tmp_path / "tiny.pt"
+    model, lm = tmp_path / "tiny.pt", tmp_path / "lm.arpa"
     save_checkpoint(tiny_checkpoint, model)
+    write_arpa(estimate(["a an and ant", "in on no one", "to it at tea", "so is as sea"], 3), lm)  # short words the random model can spell
     minute = synth_signal(60.0, seed=7)
     for name, count in (("minute.wav", 1), ("long.wav", minutes)):
         with soundfile.SoundFile(tmp_path / name, "w", samplerate=16000, channels=1, subtype="PCM_16") as handle:
@@ -125,7 +153,7 @@ def test_a_long_file_needs_no_more_memory_than_a_minute(tiny_checkpoint: Checkpo
                 handle.write(minute)
     peaks = {}
     for name in ("minute.wav", "long.wav"):
-        command = [sys.executable, "-c", PEAK_MEMORY, str(model), str(tmp_path / name), decoder]
+        command = [sys.executable, "-c", PEAK_MEMORY, str(model), str(tmp_path / name), decoder, str(lm)]
         run = subprocess.run(command, capture_output=True, text=True, check=True)
         duration, words, peak_mb = run.stdout.split()
         assert int(words) > 0
@@ -138,7 +166,7 @@ def run_transcribe(processes: int, model: Path, *args: str) -> subprocess.Comple
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)] if processes > 1 else []
     # batch size 1: each file's arithmetic is then the same whichever process, and whichever
     # other files, it shares a run with, so the outputs can be compared byte for byte
-    command = [sys.executable, *launcher, "-m", "asr.transcribe", *args, "--model", str(model), "--device", "cpu", "--batch-size", "1"]
+    command = [sys.executable, *launcher, "-m", "asr", "transcribe", *args, "--model", str(model), "--device", "cpu", "--batch-size", "1"]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 

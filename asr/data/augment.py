@@ -16,6 +16,7 @@ import torchaudio.functional as AF
 
 from asr.audio import SAMPLE_RATE
 from asr.config import AugmentConfig
+from asr.data.rooms import room_impulse_response
 
 __all__ = [
     "speed_perturb",
@@ -23,7 +24,8 @@ __all__ = [
     "colored_noise",
     "babble",
     "add_noise_at_snr",
-    "synthetic_rir",
+    "microphone_eq",
+    "dither",
     "reverberate",
     "telephone",
     "apply_gain",
@@ -33,7 +35,8 @@ __all__ = [
 
 NOISE_FLOOR_HZ = 20.0  # FeatureConfig.f_min: noise power below it is never seen by the features
 NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
-DRR_DB_RANGE = (-6.0, 6.0)  # direct-to-reverberant ratio of synthetic rooms: near to far talkers
+DIRECT_PEAK_SPREAD = 8  # samples after the onset where the direct path's own peak lies
+EQ_BANDS_HZ = (80.0, 7000.0)  # where a microphone's resonances and dips are drawn
 MAX_PITCH_SEMITONES = 12.0
 SPEED_FACTOR_RANGE = (0.1, 10.0)
 # torchaudio builds a (new x orig) sinc kernel after dividing out the gcd, so an arbitrary ratio such
@@ -210,35 +213,13 @@ def add_noise_at_snr(wave: torch.Tensor, noise: torch.Tensor, snr_db: float) -> 
     return AF.add_noise(wave[None], noise[None], torch.tensor([snr_db]))[0]
 
 
-def synthetic_rir(rt60: float, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """A room impulse response: a unit direct path, then exponentially decaying Gaussian noise.
-
-    The tail's energy falls 60 dB in ``rt60`` seconds; its total energy relative to the direct
-    path is drawn from ``DRR_DB_RANGE``. The direct path is sample 0 and the largest sample.
-
-    Returns:
-        (max(round(rt60 * sample_rate), 1) + 1,) impulse response.
-    """
-    rt60 = _check_finite(rt60, "rt60")
-    if rt60 <= 0:
-        raise ValueError(f"rt60 must be positive, got {rt60}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    length = max(round(rt60 * sample_rate), 1) + 1
-    t = torch.arange(1, length, dtype=torch.float64) / sample_rate
-    tail = torch.from_numpy(rng.standard_normal(length - 1)) * 10.0 ** (-3.0 * t / rt60)  # -60 dB at rt60
-    drr_db = rng.uniform(*DRR_DB_RANGE)
-    tail *= math.sqrt(10.0 ** (-drr_db / 10.0) / tail.square().sum().item())
-    # reverberate() aligns on the largest sample; very short rooms could otherwise beat the direct path
-    tail.clamp_(-0.9, 0.9)
-    return torch.cat([torch.ones(1, dtype=torch.float64), tail]).to(torch.float32)
-
-
 def reverberate(wave: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     """Convolve with a room impulse response, keeping length, alignment and RMS level.
 
-    The output is cut so that the RIR's direct path (its largest sample) maps each input sample
-    onto itself, so reverberation adds no delay to labels' timing.
+    The output is cut so that the RIR's direct path maps each input sample onto itself, so
+    reverberation adds no delay to labels' timing. The direct path is the first peak of at least
+    half the largest: a simulated room spreads it over a few samples (a fractional delay), so a
+    reflection that lands on a whole sample can be the largest sample.
 
     Args:
         wave: (N,) dry waveform.
@@ -249,7 +230,9 @@ def reverberate(wave: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     """
     wave = _check_wave(wave)
     rir = _check_wave(rir, "rir")
-    direct = int(rir.abs().argmax())
+    magnitude = rir.abs()
+    onset = int(torch.nonzero(magnitude >= magnitude.max() / 2)[0])
+    direct = onset + int(magnitude[onset : onset + DIRECT_PEAK_SPREAD].argmax())
     wet = AF.fftconvolve(wave, rir)[direct : direct + wave.numel()]
     wet_rms = _rms(wet)
     if wet_rms == 0:
@@ -284,6 +267,33 @@ def telephone(wave: torch.Tensor, rng: np.random.Generator | None = None) -> tor
         narrow = AF.lowpass_biquad(narrow, TELEPHONE_RATE, TELEPHONE_BAND[1], q)
     wide = AF.resample(narrow * (peak * TELEPHONE_HEADROOM), TELEPHONE_RATE, SAMPLE_RATE)
     return wide[: wave.numel()]
+
+
+def microphone_eq(wave: torch.Tensor, rng: np.random.Generator, max_gain_db: float) -> torch.Tensor:
+    """A random microphone and preamp response: 2-4 resonances or dips of up to ``max_gain_db`` each,
+    bell-shaped on a log-frequency axis, applied in the frequency domain; the RMS level is kept.
+
+    torchaudio's biquads run ~0.1 s per filter on a 2 s clip here; one FFT costs ~1 ms. (N,) -> (N,).
+    """
+    wave = _check_wave(wave)
+    level = _rms(wave)
+    if level == 0:
+        return wave.clone()
+    size = 1 << (wave.numel() - 1).bit_length()  # a power of two: FFTs of prime-heavy lengths are slow
+    spectrum = torch.fft.rfft(wave, n=size)
+    octaves = torch.log2(torch.fft.rfftfreq(size, d=1.0 / SAMPLE_RATE).clamp(min=EQ_BANDS_HZ[0] / 4))
+    gain_db = torch.zeros_like(octaves)
+    for _ in range(int(rng.integers(2, 5))):
+        centre, width = rng.uniform(*np.log2(EQ_BANDS_HZ)), rng.uniform(0.3, 1.5)  # in octaves
+        gain_db += rng.uniform(-max_gain_db, max_gain_db) * torch.exp(-0.5 * ((octaves - centre) / width) ** 2)
+    shaped = torch.fft.irfft(spectrum * 10.0 ** (gain_db / 20.0), n=size)[: wave.numel()]
+    return (shaped * (level / _rms(shaped))).to(torch.float32)
+
+
+def dither(wave: torch.Tensor, rms: float, rng: np.random.Generator) -> torch.Tensor:
+    """Add white noise of ``rms`` (full scale 1), as a real converter's noise floor: (N,) -> (N,)."""
+    wave = _check_wave(wave)
+    return wave + torch.from_numpy(rng.standard_normal(wave.numel()).astype(np.float32)) * rms
 
 
 def apply_gain(wave: torch.Tensor, gain_db: float) -> torch.Tensor:
@@ -326,9 +336,10 @@ class Augmenter:
     """Random waveform augmentation for training, each effect with its probability from the config.
 
     The order follows the signal's path: speed and pitch change the talker; reverberation is the
-    room the talker speaks in; noise is added at the microphone (ambient sound, not the talker's
-    echo); the telephone channel then carries speech and noise together; gain is the recording
-    level, last, so clipping happens where a real converter would clip.
+    room the talker speaks in (a simulated room, asr/data/rooms.py); noise is added at the
+    microphone (ambient sound, not the talker's echo); the telephone channel then carries speech
+    and noise together; the microphone's response colours it; gain is the recording level, so
+    clipping happens where a real converter would clip; dither is the converter's noise floor.
     """
 
     def __init__(self, config: AugmentConfig, babble_pool: Sequence[torch.Tensor] = ()) -> None:
@@ -348,13 +359,17 @@ class Augmenter:
         if rng.random() < c.pitch_prob:
             wave = pitch_shift(wave, rng.uniform(-c.pitch_semitones, c.pitch_semitones))
         if rng.random() < c.reverb_prob:
-            wave = reverberate(wave, synthetic_rir(rng.uniform(*c.rt60_range), rng))
+            wave = reverberate(wave, room_impulse_response(rng, rng.uniform(*c.rt60_range)))
         if rng.random() < c.noise_prob and self.noise_kinds:
             wave = add_noise_at_snr(wave, self._noise(wave.numel(), rng), rng.uniform(*c.snr_db_range))
         if rng.random() < c.telephone_prob:
             wave = telephone(wave, rng)
+        if rng.random() < c.eq_prob:
+            wave = microphone_eq(wave, rng, c.eq_gain_db)
         if rng.random() < c.gain_prob:
             wave = apply_gain(wave, rng.uniform(*c.gain_db_range))
+        if c.dither > 0:
+            wave = dither(wave, c.dither, rng)
         return wave
 
     def _noise(self, num_samples: int, rng: np.random.Generator) -> torch.Tensor:

@@ -1,6 +1,6 @@
-"""Training data: augmented, stacked log-mel features and character targets, in length buckets.
+"""Training data: augmented, stacked log-mel features and targets (characters or phones), in length buckets.
 
-Shape legend: T model steps, D step width, M mel bins, U target characters, B batch.
+Shape legend: T model steps, D step width, M mel bins, U target units, B batch.
 
 Every random choice for item ``i`` in epoch ``e`` comes from a generator seeded with
 ``(seed, e, i)``, so a batch is the same whichever worker builds it and however often the
@@ -20,12 +20,26 @@ from asr.config import AugmentConfig, FeatureConfig, ModelConfig
 from asr.data.augment import Augmenter, spec_augment
 from asr.data.manifest import ManifestEntry
 from asr.features import LogMel, stack_frames
-from asr.tokens import Tokenizer
+from asr.lexicon import pronounce
+from asr.phones import join_words
+from asr.tokens import CHARACTERS, Tokenizer
 
-__all__ = ["SpeechDataset", "length_buckets", "collate", "compute_cmvn", "Batch"]
+__all__ = ["SpeechDataset", "training_labels", "length_buckets", "collate", "compute_cmvn", "Batch"]
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 """(features (B, T, D), lengths (B,), targets (sum U,), target_lengths (B,))."""
+
+
+def training_labels(entries: Sequence[ManifestEntry], tokenizer: Tokenizer) -> list[str]:
+    """Each entry's targets as a label string: its text for a character model; for a phone model
+    its ``phones`` (what its speaker said), else each word's first lexicon pronunciation."""
+    missing = [e.audio for e in entries if not e.text]
+    if missing:
+        raise ValueError(f"{len(missing)} manifest entries have no text, e.g. {missing[0]}")
+    if tokenizer.units == CHARACTERS:
+        return [str(e.text) for e in entries]
+    lexicon = pronounce({word for e in entries if not e.phones for word in str(e.text).split()})
+    return [e.phones or join_words([lexicon[word][0] for word in str(e.text).split()]) for e in entries]
 
 
 class SpeechDataset(torch.utils.data.Dataset):
@@ -41,11 +55,8 @@ class SpeechDataset(torch.utils.data.Dataset):
         seed: int = 0,
         babble_pool: Sequence[torch.Tensor] = (),
     ) -> None:
-        missing = [e.audio for e in entries if not e.text]
-        if missing:
-            raise ValueError(f"{len(missing)} manifest entries have no text, e.g. {missing[0]}")
         self.entries = list(entries)
-        self.targets = [torch.tensor(tokenizer.encode(e.text), dtype=torch.long) for e in self.entries]
+        self.targets = [torch.tensor(tokenizer.encode(label), dtype=torch.long) for label in training_labels(self.entries, tokenizer)]
         self.logmel = LogMel(features)
         self.model_config = model
         self.augment = augment
@@ -68,10 +79,13 @@ class SpeechDataset(torch.utils.data.Dataset):
         return features, self.targets[index]
 
     def _features(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        augmenting = self.augmenter is not None and self.augmenting
+        augmenting = self.augment is not None and self.augmenter is not None and self.augmenting
+        warp = 1.0
         if augmenting:
             wave = self.augmenter(wave, rng)
-        logmel = self.logmel(wave)  # (F, M)
+            if rng.random() < self.augment.vtlp_prob:
+                warp = round(float(rng.uniform(*self.augment.vtlp_range)), 2)
+        logmel = self.logmel(wave, warp)  # (F, M)
         if augmenting:
             logmel = spec_augment(logmel, self.augment, rng)
         config = self.model_config

