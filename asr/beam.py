@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = ["BeamDecoder", "BeamSearch", "arpa_vocabulary", "default_lm", "defaul
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 CLOSED = float("-inf")  # the log-probability of a token that cannot occur
 HOTWORD_CACHE = 8  # lexicons kept for the most recent hotword lists
+MAX_HOMOPHONES = 6  # words a flashlight trie node can hold (it drops more, with a warning on stderr)
 
 
 def default_lm(model_folder: Path) -> Path:
@@ -160,20 +162,25 @@ class BeamDecoder:
 
     def _build_trie(self, vocabulary: Sequence[str], words: Dictionary, lm: LM, lexicon: Lexicon | None) -> tuple[Trie, dict[tuple[int, ...], str]]:
         """The spellings as a trie, each word with its LM unigram score for look-ahead (as ctc_decoder builds it),
-        and each spelling's likeliest word (by that score)."""
+        and each spelling's likeliest word (by that score).
+
+        Words go in likeliest first: a trie node holds at most ``MAX_HOMOPHONES`` words (flashlight's
+        limit), so where more words sound alike (a phone model's homophones), the rarest are the ones left out.
+        """
         trie = Trie(self._tokens.index_size(), self._tokens.get_index(SILENCE))
-        spelled: dict[tuple[int, ...], tuple[float, str]] = {}
         start = lm.start(False)
-        for word in vocabulary:
-            index = words.get_index(word)
-            _, score = lm.score(start, index)
+        scored = sorted(((lm.score(start, words.get_index(word))[1], word) for word in vocabulary), key=lambda pair: -pair[0])
+        spelled: dict[tuple[int, ...], str] = {}
+        homophones: Counter[tuple[int, ...]] = Counter()
+        for score, word in scored:
             for spelling in self._spellings(word, lexicon):
                 tokens = tuple(self._tokens.get_index(token) for token in spelling)
-                trie.insert([*tokens, self._tokens.get_index(SILENCE)], index, score)
-                if score > spelled.get(tokens, (-math.inf, ""))[0]:
-                    spelled[tokens] = (score, word)
+                homophones[tokens] += 1
+                if homophones[tokens] <= MAX_HOMOPHONES:
+                    trie.insert([*tokens, self._tokens.get_index(SILENCE)], words.get_index(word), score)
+                spelled.setdefault(tokens, word)
         trie.smear(SmearingMode.MAX)
-        return trie, {tokens: word for tokens, (_, word) in spelled.items()}
+        return trie, spelled
 
     def _lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
         """The base lexicon, or one that also has the hotwords' words, boosted; cached per hotword list."""
@@ -191,13 +198,13 @@ class BeamDecoder:
                 boosts[check_word(word)] = max(boost, boosts.get(word, boost))
         new_words = sorted(set(boosts) - set(self._vocabulary))
         vocabulary = [*self._vocabulary, *new_words]
-        lexicon = self._pronunciations
-        if lexicon is not None and new_words:
-            lexicon = lexicon.extended(pronounce(word for word in new_words if word not in lexicon))
+        pronunciations = self._pronunciations
+        if pronunciations is not None and new_words:
+            pronunciations = pronunciations.extended(pronounce(word for word in new_words if word not in pronunciations))
         words = _word_numbering(vocabulary)
         to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
         numbered = {words.get_index(word): boost for word, boost in boosts.items()}
-        trie, spelled = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered), lexicon)
+        trie, spelled = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered), pronunciations)
         if len(self._hotword_lexicons) >= HOTWORD_CACHE:
             self._hotword_lexicons.pop(next(iter(self._hotword_lexicons)))
         lexicon = self._hotword_lexicons[key] = _Lexicon(words, trie, spelled, to_base, numbered)

@@ -182,7 +182,10 @@ class Trainer:
         features, lengths, targets, target_lengths = batch
         autocast = self.device.type == "cuda" and self.config.train.mixed_precision
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
-            log_probs, _ = self.network(features.to(self.device), None, lengths)  # (B, T, V)
+            # Padded, not packed: a unidirectional LSTM's outputs at valid steps do not depend on the
+            # padding after them, CTC reads only the first ``lengths`` steps, and on the CPU a packed
+            # batch's backward pass measured 3.6x slower (an LSTM step per distinct length).
+            log_probs, _ = self.network(features.to(self.device))  # (B, T, V)
         loss = torch.nn.functional.ctc_loss(
             log_probs.float().transpose(0, 1), targets.to(self.device), lengths.to(self.device), target_lengths.to(self.device),
             blank=self.tokenizer.blank_id, reduction="mean", zero_infinity=True,

@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 # the held-out test voices), text (fortunes, the GCIDE dictionary's quotations, wamerican) and real speech to
 # evaluate on (pocketsphinx-testdata)
 APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
-              nodejs npm fortunes dict-gcide wamerican pocketsphinx-testdata)
+              fortunes dict-gcide wamerican pocketsphinx-testdata)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then  # a Node.js already there (another build) stays
+    APT_PACKAGES+=(nodejs npm)
+fi
 if [ "${1:-}" = "--test" ]; then
     APT_PACKAGES+=(chromium)
 fi

@@ -176,6 +176,8 @@ def parse_vosk(text: str, default_rate: int = 16000) -> Start | Stop:
             raise ProtocolError("bad_message", "config must be a JSON object")
         # Vosk clients send other keys too (max_alternatives, ...); they are ignored, as Vosk ignores unknown ones.
         phrases = config.get("phrase_list", [])
+        if isinstance(phrases, list):  # "[unk]" lets a Vosk grammar match anything; here every word is possible anyway
+            phrases = [phrase for phrase in phrases if phrase != "[unk]"]
         words = config.get("words", True)
         return Start(
             sample_rate=_sample_rate(config.get("sample_rate", default_rate), "config.sample_rate"),

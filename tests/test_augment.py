@@ -19,6 +19,7 @@ from asr.data.augment import (
     babble,
     colored_noise,
     dither,
+    gsm_round_trip,
     microphone_eq,
     pitch_shift,
     reverberate,
@@ -230,6 +231,15 @@ def test_microphone_eq_colours_the_spectrum_and_keeps_the_level() -> None:
     assert max(changes) - min(changes) > 3.0  # some bands rose, others fell
 
 
+def test_the_gsm_codec_keeps_length_and_timing_and_adds_coding_noise() -> None:
+    narrow = tone(440.0, seconds=0.5) * 0.5
+    coded = gsm_round_trip(narrow[:4001])
+    assert coded.shape == (4001,)
+    error = (coded[200:3800] - narrow[200:3800]).abs().mean().item()
+    assert 0 < error < 0.05 * narrow.abs().mean().item() * 4  # close (no delay), yet not the same
+    assert peak_hz(coded) == pytest.approx(440.0, abs=2.0)
+
+
 def test_dither_leaves_no_digital_silence() -> None:
     out = dither(torch.zeros(SR), 1e-4, np.random.default_rng(0))
     assert (out != 0).all() and rms(out) == pytest.approx(1e-4, rel=0.05)
@@ -247,7 +257,7 @@ def test_telephone_removes_energy_outside_the_phone_band(seed: int | None, lengt
     loss = {band: db(band_power(noise, *band) / band_power(out, *band)) for band in [(0, 200), (3400, 8000), (500, 3000)]}
     assert loss[(3400, 8000)] > 20.0
     assert loss[(0, 200)] > 20.0
-    assert abs(loss[(500, 3000)]) < 1.0
+    assert abs(loss[(500, 3000)]) < 2.0  # the GSM codec (a third of seeded calls) moves white noise's level by ~1.5 dB
 
 
 def test_telephone_does_not_clip_a_loud_in_band_tone() -> None:

@@ -132,3 +132,20 @@ def test_init_model_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "m" / "model.pt"
     assert main(["init-model", "--config", str(config), "-o", str(out), "--seed", "7"]) == 0
     assert StreamingRecognizer.from_pretrained(str(out.parent), device="cpu").model.config.hidden == 64
+
+
+def test_export_packages_a_phone_model_with_its_lm_and_a_lexicon_for_every_word(tmp_path: Path) -> None:
+    from asr.checkpoint import random_checkpoint
+    from asr.config import ExperimentConfig, ModelConfig
+    from asr.lexicon import Lexicon
+    from asr.lm import estimate, write_arpa
+
+    checkpoint = random_checkpoint(ExperimentConfig(model=ModelConfig(layers=1, hidden=32, proj=0, vocab_size=41, units="phones")))
+    save_checkpoint(checkpoint, tmp_path / "run.pt")
+    write_arpa(estimate(["the cat sat", "a zorblax ran"], 2), tmp_path / "lm.arpa")
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(tmp_path / "lm.arpa")]) == 0
+    assert Lexicon.load(tmp_path / "model" / "lexicon.txt.gz").words == ["a", "cat", "ran", "sat", "the", "zorblax"]
+    assert (tmp_path / "model" / "model.pt").stat().st_size < 0.6 * (tmp_path / "run.pt").stat().st_size
+    recognizer = StreamingRecognizer.from_pretrained(str(tmp_path / "model"), device="cpu")
+    assert recognizer.decoder.name == "lexicon" and recognizer.tokenizer.units == "phones"
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "bad")]) == 2  # a phone model needs its LM

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("training data", {"data.rooms", "data.augment", "data.text", "data.voices", "data.gnuspeech", "data.piper",
                        "data.phone_labels", "data.jobs", "data.engines", "data.synth", "data.importers", "data.dataset"}),
     ("engine", {"stream"}),
-    ("products", {"transcribe", "captions", "train"}),
+    ("products", {"transcribe", "captions", "train", "export"}),
     ("evaluation", {"evaluate"}),
     ("command line", {"cli", "__main__"}),
 ]  # fmt: skip

@@ -222,3 +222,23 @@ def test_evaluate_with_both_real_systems(
     }
     assert report.scores[("pocketsphinx", OVERALL)].wer < 1.0
     assert "| overall | 1 |" in report.format_table()
+
+
+def test_asr_eval_scores_a_seen_speaker_apart_and_real_speech_by_default(tiny_checkpoint: Checkpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asr.checkpoint import save_checkpoint
+    from asr.cli import main
+    from asr.data.importers import POCKETSPHINX_TESTDATA
+    from asr.data.manifest import write_manifest
+
+    save_checkpoint(tiny_checkpoint, tmp_path / "tiny.pt")
+    speech = _speak(SENTENCE, tmp_path / "speech.wav")
+    write_manifest([ManifestEntry(speech, SENTENCE, 1.0, "clean", "flite:awb"), ManifestEntry(speech, SENTENCE, 1.0, "clean", "flite:kal16")], tmp_path / "test.jsonl")
+    common = ["eval", str(tmp_path / "test.jsonl"), "--model", str(tmp_path / "tiny.pt"), "--device", "cpu", "--reference", "none", "--json", str(tmp_path / "r.json")]
+    main([*common, "--no-real-speech"])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["conditions"] == ["clean", "seen speaker"]
+    assert [u["voice"] for u in report["utterances"]] == ["flite:awb", "flite:kal16"]
+    if POCKETSPHINX_TESTDATA.is_dir():
+        main(common)
+        assert json.loads((tmp_path / "r.json").read_text())["conditions"] == ["clean", "seen speaker", "real"]
+    capsys.readouterr()

@@ -46,6 +46,7 @@ BAD_SESSIONS: dict[str, tuple[tuple[str | bytes, ...], str, int]] = {
     "sample rate not a number": (('{"type": "start", "sample_rate": "16k"}',), "bad_sample_rate", 1007),
     "unknown start field": (('{"type": "start", "language": "fr"}',), "bad_message", 1007),
     "bad hotword": (('{"type": "start", "hotwords": [""]}',), "bad_message", 1007),
+    "hotword with digits": (('{"type": "start", "hotwords": ["R2D2"]}',), "bad_message", 1007),
     "start twice": ((START, b"\x00\x00" * 1600, START), "already_started", 1008),
     "NaN float32": (('{"type": "start", "format": "float32"}', np.array([0.1, np.nan], "<f4").tobytes()), "bad_audio", 1007),
     "frame over the limit": ((START, b"\x00\x00" * 40_000), "frame_too_large", 1009),

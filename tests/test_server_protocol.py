@@ -69,6 +69,7 @@ def test_vosk_messages() -> None:
         8000, "pcm16", (Hotword("stella"),), True
     )
     assert parse_vosk('{"config": {"words": 0}}', default_rate=8000) == Start(8000, "pcm16", (), False)
+    assert parse_vosk('{"config": {"phrase_list": ["one two", "[unk]"]}}').hotwords == (Hotword("one two"),)  # a grammar's catch-all
     with pytest.raises(ProtocolError, match="config"):
         parse_vosk('{"hello": 1}')
 

@@ -60,7 +60,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         self.logmel = LogMel(features)
         self.model_config = model
         self.augment = augment
-        self.augmenter = Augmenter(augment, babble_pool) if augment is not None else None
+        self.augmenter = Augmenter(augment, babble_pool, seed) if augment is not None else None
         self.seed = seed
         self.epoch = 0
         self.augmenting = True

@@ -22,6 +22,7 @@ __all__ = [
     "ENGINES",
     "TRAINING_ENGINES",
     "TEST_VOICES",
+    "SEEN_SPEAKERS",
     "PIPER_VOICE",
     "GNUSPEECH_VOICE",
     "is_held_out",

@@ -1,0 +1,53 @@
+"""Package a trained model for shipping: its checkpoint in half precision, its word LM, and a phone model's lexicon.
+
+The folder it writes is what ``--model NAME`` (or the default model) loads: ``model.pt``, ``lm.arpa.gz``
+and, for a phone model, ``lexicon.txt.gz`` holding a pronunciation for every word of the LM.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+from asr.beam import arpa_vocabulary
+from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr.lexicon import Lexicon, pronounce
+from asr.tokens import CHARACTERS
+
+__all__ = ["export_model"]
+
+
+def export_model(model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, half: bool = True) -> dict[str, int]:
+    """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz); returns each written file's size in bytes.
+
+    A phone model's lexicon is ``lexicon`` when given (it must pronounce every LM word), else built
+    from the LM's words by CMUdict and espeak-ng.
+    """
+    checkpoint = load_checkpoint(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(checkpoint, folder / "model.pt", half=half)
+    written = [folder / "model.pt"]
+    if lm is not None:
+        written.append(_copy_gzipped(lm, folder / "lm.arpa.gz"))
+        if checkpoint.tokenizer.units != CHARACTERS:
+            words = arpa_vocabulary(folder / "lm.arpa.gz")
+            chosen = Lexicon.load(lexicon) if lexicon is not None else Lexicon(pronounce(words))
+            missing = [word for word in words if word not in chosen]
+            if missing:
+                raise ValueError(f"{lexicon}: no pronunciation for {len(missing)} words of the LM, e.g. {missing[:5]}")
+            chosen.save(folder / "lexicon.txt.gz")
+            written.append(folder / "lexicon.txt.gz")
+    elif checkpoint.tokenizer.units != CHARACTERS:
+        raise ValueError("a phone model decodes with the lexicon search: give its word LM with --lm")
+    return {path.name: path.stat().st_size for path in written}
+
+
+def _copy_gzipped(source: Path, target: Path) -> Path:
+    """``source`` (.arpa or .arpa.gz) as gzip at ``target``, without a timestamp so that it is byte-reproducible."""
+    if source.suffix == ".gz":
+        shutil.copyfile(source, target)
+        return target
+    with open(source, "rb") as raw, open(target, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
+        shutil.copyfileobj(raw, packed)
+    return target

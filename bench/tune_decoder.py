@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Tune the lexicon search's weights on a dev manifest: the model runs once, the search many times.
+
+    .venv/bin/python bench/tune_decoder.py corpus/dev.jsonl --model models/NAME --lm-weights 0.5 1 1.5 2 --word-scores -1 0 1
+    .venv/bin/python bench/tune_decoder.py corpus/dev.jsonl --beam-sizes 50 100 200 --limit 300 --markdown
+
+Each file's log-probs are computed once (the whole file in one pass), cut where the endpointer
+cuts it, and then searched with every combination of ``--beam-sizes``, ``--lm-weights`` and
+``--word-scores``, as the engine searches each utterance. It prints WER and the search's own
+time per combination, best first. Tune on dev (training voices, unseen sentences), never on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import jiwer
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from asr.audio import load_audio  # noqa: E402
+from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
+from asr.config import BeamConfig, DecoderConfig  # noqa: E402
+from asr.data.manifest import read_manifest  # noqa: E402
+from asr.decoders import build_decoder  # noqa: E402
+from asr.decoding import Emissions  # noqa: E402
+from asr.endpoint import EndpointConfig, Endpointer  # noqa: E402
+from asr.features import LogMel, stack_frames  # noqa: E402
+from asr.tokens import normalize_text  # noqa: E402
+
+
+def utterances(log_probs: torch.Tensor, step_seconds: float) -> list[Emissions]:
+    """A file's (T, V) log-probs cut at the endpointer's cuts, as the engine cuts them."""
+    best_log_probs, best_tokens = log_probs.max(dim=-1)
+    emissions = Emissions(log_probs, best_tokens.tolist(), best_log_probs.exp().tolist())
+    endpointer, cuts = Endpointer(EndpointConfig(), step_seconds), [0]
+    for step, (token, prob) in enumerate(zip(emissions.best_tokens, emissions.best_probs)):
+        if endpointer.accept(token == 0, prob):
+            cuts.append(step + 1)
+    return [emissions[a:b] for a, b in zip(cuts, [*cuts[1:], len(emissions)]) if b > a]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest", type=Path, help="a dev manifest (JSON Lines with text)")
+    parser.add_argument("--model", default=None, help="checkpoint, folder or name under models/ (default: the shipped model)")
+    parser.add_argument("--lm", default=None, help="ARPA LM (default: the one beside the model)")
+    parser.add_argument("--lexicon", default=None, help="a phone model's lexicon (default: the one beside the model)")
+    parser.add_argument("--beam-sizes", type=int, nargs="+", default=[BeamConfig.beam_size])
+    parser.add_argument("--lm-weights", type=float, nargs="+", default=[BeamConfig.lm_weight])
+    parser.add_argument("--word-scores", type=float, nargs="+", default=[BeamConfig.word_score])
+    parser.add_argument("--limit", type=int, default=None, help="the first N files only")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+
+    path = resolve_model_path(args.model)
+    checkpoint = load_checkpoint(path)
+    model, config = checkpoint.model, checkpoint.model.config
+    step_seconds = config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
+    logmel = LogMel(checkpoint.features)
+    entries = [e for e in read_manifest(args.manifest) if e.text][: args.limit]
+    cut = []
+    with torch.inference_mode():
+        for entry in tqdm(entries, desc="log-probs", unit="file"):
+            steps = stack_frames(logmel(load_audio(entry.audio)), config.stack_frames, config.lookahead_frames)
+            cut.append(utterances(model(steps[None])[0][0], step_seconds))
+    references = [normalize_text(str(e.text)) for e in entries]
+    rows = []
+    for beam_size, lm_weight, word_score in itertools.product(args.beam_sizes, args.lm_weights, args.word_scores):
+        beam = replace(BeamConfig(), beam_size=beam_size, lm_weight=lm_weight, word_score=word_score)
+        decoder = build_decoder(checkpoint.tokenizer, step_seconds, path.parent, DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam))
+        started, hypotheses = time.process_time(), []
+        for pieces in cut:
+            texts = []
+            for piece in pieces:
+                search = decoder.search()
+                search.accept(piece)
+                texts.append(search.finish()[0].text)
+            hypotheses.append(" ".join(text for text in texts if text))
+        rows.append((jiwer.wer(references, hypotheses), beam_size, lm_weight, word_score, time.process_time() - started))
+    header = ("WER %", "beam", "LM weight", "word score", "search CPU s")
+    lines = [[f"{100 * wer:.2f}", str(b), f"{w:g}", f"{s:g}", f"{t:.1f}"] for wer, b, w, s, t in sorted(rows)]
+    print(f"{len(entries)} files of {args.manifest}")
+    if args.markdown:
+        print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        print("\n".join("| " + " | ".join(line) + " |" for line in lines))
+    else:
+        for line in [list(header), *lines]:
+            print("  ".join(f"{cell:>12}" for cell in line))
+
+
+if __name__ == "__main__":
+    main()
