@@ -102,7 +102,7 @@ def iter_audio(path: str | Path, block_seconds: float = 30.0, sample_rate: int =
         block_frames = max(1, int(block_seconds * handle.samplerate))
         try:
             for block in handle.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
-                yield resampler.accept(_to_mono(block))
+                yield resampler.resample(_to_mono(block))
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"{path}: corrupt audio data ({error})") from None
         yield resampler.flush()
@@ -187,7 +187,7 @@ class StreamingResampler:
         self._samples_in = 0
         self._samples_out = 0
 
-    def accept(self, samples: torch.Tensor) -> torch.Tensor:
+    def resample(self, samples: torch.Tensor) -> torch.Tensor:
         """(N,) float32 at ``orig_freq`` -> (M,) float32 at ``new_freq`` (M may be 0)."""
         samples = samples.reshape(-1).float()
         self._samples_in += samples.numel()

@@ -35,7 +35,7 @@ class EndpointConfig:
 
 
 class Endpointer:
-    """One stream's endpoint rules; ``accept`` one step at a time."""
+    """One stream's endpoint rules, fed one model step at a time."""
 
     SPEECH_ENDED = "speech_ended"  # rule 1: the segment is an utterance
     NOTHING_SAID = "nothing_said"  # rule 2: the segment holds no speech
@@ -54,7 +54,7 @@ class Endpointer:
         self.silent_steps = 0  # consecutive silent steps at the end of the segment
         self.speech = False
 
-    def accept(self, token_is_blank: bool, probability: float) -> str | None:
+    def step(self, token_is_blank: bool, probability: float) -> str | None:
         """One step's best token (blank or not) and its posterior -> why the segment ends here, or None."""
         self.steps += 1
         if token_is_blank and probability >= self.config.blank_threshold:

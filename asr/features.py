@@ -17,7 +17,7 @@ import torchaudio
 
 from asr.config import FeatureConfig
 
-__all__ = ["LogMel", "StreamingLogMel", "stack_steps", "stack_frames", "FrameStacker"]
+__all__ = ["LogMel", "StreamingLogMel", "stack_frames", "FrameStacker"]
 
 LOG_FLOOR = 1e-10
 VTLP_KNEE = 0.85  # of the Nyquist frequency: below it the spectrum is scaled, above it bent back to keep Nyquist
@@ -134,14 +134,8 @@ class StreamingLogMel:
         item = buffer.itemsize
         return _windows(buffer, (count, c.win_length), (c.hop_length * item, item))
 
-    def accept(self, samples: torch.Tensor) -> torch.Tensor:
-        """(N,) -> (F, M) log-mel frames that ``samples`` completed."""
-        frames = self.take_frames(samples.reshape(-1).float().numpy())
-        return self.logmel.frames_to_logmel(torch.from_numpy(frames.copy()))
-
-
-def stack_steps(features: np.ndarray, stack: int, lookahead: int = 0) -> np.ndarray:
-    """(F, M) -> (S, (stack + lookahead) * M), in numpy.
+def _stack(features: np.ndarray, stack: int, lookahead: int = 0) -> np.ndarray:
+    """(F, M) -> (S, (stack + lookahead) * M), in numpy: a strided view, no copy.
 
     Step ``t`` concatenates frames ``[t * stack, t * stack + stack + lookahead)``; trailing frames
     that do not fill a whole step are left out (the streaming stacker keeps them for later).
@@ -155,24 +149,25 @@ def stack_steps(features: np.ndarray, stack: int, lookahead: int = 0) -> np.ndar
 
 
 def stack_frames(features: torch.Tensor, stack: int, lookahead: int = 0) -> torch.Tensor:
-    """(F, M) -> (S, (stack + lookahead) * M): ``stack_steps`` for a CPU tensor."""
-    return torch.from_numpy(stack_steps(features.contiguous().numpy(), stack, lookahead).copy())
+    """(F, M) -> (S, (stack + lookahead) * M) model steps of a whole CPU tensor.
+
+    Step ``t`` concatenates frames ``[t * stack, t * stack + stack + lookahead)``; trailing frames
+    that do not fill a whole step are left out (``FrameStacker`` keeps them for later).
+    """
+    return torch.from_numpy(_stack(features.contiguous().numpy(), stack, lookahead).copy())
 
 
 class FrameStacker:
-    """Streaming ``stack_steps``: keeps the frames the next step still needs."""
+    """Streaming ``stack_frames``: keeps the frames the next step still needs."""
 
     def __init__(self, stack: int, lookahead: int = 0) -> None:
-        self.stack, self.lookahead = stack, lookahead
-        self.reset()
+        self.stack_size, self.lookahead = stack, lookahead
+        self._pending = np.zeros((0, 0), dtype=np.float32)
 
-    def reset(self) -> None:
-        self._pending: np.ndarray | None = None
-
-    def accept(self, features: np.ndarray) -> np.ndarray:
+    def stack(self, features: np.ndarray) -> np.ndarray:
         """(F, M) -> (S, (stack + lookahead) * M) steps completed by these frames."""
-        if self._pending is not None and len(self._pending):
+        if len(self._pending):
             features = np.concatenate([self._pending, features])
-        steps = stack_steps(features, self.stack, self.lookahead)
-        self._pending = features[len(steps) * self.stack :]
+        steps = _stack(features, self.stack_size, self.lookahead)
+        self._pending = features[len(steps) * self.stack_size :]
         return steps

@@ -27,13 +27,13 @@ class Segmenter:
         self.steps = 0  # steps seen
         self.last_token = blank_id  # the best token of the last step seen
 
-    def accept(self, emissions: Emissions) -> list[Segment]:
+    def advance(self, emissions: Emissions) -> list[Segment]:
         """The stream's next steps -> the segments that ended in them (segments without words are dropped)."""
         ended: list[Segment] = []
         first = 0
         if self.endpointer is not None:
             for offset, (token, prob) in enumerate(zip(emissions.best_tokens, emissions.best_probs)):
-                reason = self.endpointer.accept(token == self.blank_id, prob)
+                reason = self.endpointer.step(token == self.blank_id, prob)
                 if reason is not None:
                     self.search.accept(emissions[first : offset + 1])
                     segment = self._close(self.steps + offset + 1, (self.steps + offset + 1) * self.step_seconds)

@@ -80,7 +80,7 @@ class Stream:
         """Queue (N,) float32 samples at this stream's sample rate; the next ``step`` recognizes them."""
         if self.input_ended:
             raise ValueError("stream is finished (its input has ended); create a new stream")
-        resampled = self._resampler.accept(samples)
+        resampled = self._resampler.resample(samples)
         self.samples_received += resampled.numel()
         self._audio.append(resampled)
 
@@ -136,7 +136,7 @@ class StreamingRecognizer:
         frames = [stream._take_frames() for stream in streams]
         logmel = self.logmel.frames_to_logmel(torch.from_numpy(np.concatenate(frames))).numpy() if streams else None  # (sum F, mels)
         ends = np.cumsum([len(f) for f in frames]).tolist()
-        steps = [stream._stacker.accept(logmel[end - len(f) : end]) for stream, f, end in zip(streams, frames, ends)]
+        steps = [stream._stacker.stack(logmel[end - len(f) : end]) for stream, f, end in zip(streams, frames, ends)]
         emissions = self._forward(streams, steps)
         return [self._advance(stream, emitted) for stream, emitted in zip(streams, emissions)]
 
@@ -170,7 +170,7 @@ class StreamingRecognizer:
         segmenter = stream.segmenter
         if stream.finished:
             return StepOutput("", segmenter.index, (), True)
-        ended = segmenter.accept(emissions)
+        ended = segmenter.advance(emissions)
         if stream.input_ended:
             ended.append(segmenter.finish(stream.samples_received / SAMPLE_RATE))
             stream.finished = True

@@ -12,11 +12,10 @@ file that fails is reported with its path and reason; the rest finish.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -25,7 +24,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.audio import SAMPLE_RATE, AudioError, audio_info, iter_audio, read_block
+from asr.audio import SAMPLE_RATE, AudioError, audio_info, iter_audio
+from asr.block_reader import BlockReader
 from asr.decoding import Hotwords, Segment, Transcript
 from asr.endpoint import EndpointConfig
 from asr.formats import FileTranscript
@@ -68,32 +68,6 @@ def joined_segments(segments: Sequence[Segment]) -> list[Transcript]:
     return joined
 
 
-class _BlockReader:
-    """Reads blocks of files at their own rate: in worker processes when ``workers`` > 0, else inline.
-
-    Each file in flight has its next block requested as soon as its current one is taken, so
-    with workers, decoding overlaps the model's step.
-    """
-
-    def __init__(self, workers: int) -> None:
-        # fork, as torch's DataLoader does: workers only run soundfile and numpy
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if workers > 0 else None
-
-    def submit(self, path: Path, start: int, frames: int) -> Future[np.ndarray]:
-        if self._pool is not None:
-            return self._pool.submit(read_block, path, start, frames)
-        future: Future[np.ndarray] = Future()
-        try:
-            future.set_result(read_block(path, start, frames))
-        except AudioError as error:
-            future.set_exception(error)
-        return future
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-
-
 @dataclass
 class _Slot:
     """One file in flight: its input, its stream (at the file's rate), and its next block."""
@@ -106,12 +80,12 @@ class _Slot:
     pending: Future[np.ndarray] | None = None  # None: the file has been read to its end
     segments: list[Segment] = field(default_factory=list)  # utterances ended so far
 
-    def request_next(self, reader: _BlockReader) -> None:
+    def request_next(self, reader: BlockReader) -> None:
         self.pending = reader.submit(self.item.audio, self.position, self.block_frames) if self.position < self.frames else None
         self.position += self.block_frames
 
 
-def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: float, reader: _BlockReader, hotwords: Hotwords) -> _Slot:
+def _open_slot(recognizer: StreamingRecognizer, item: InputFile, block_seconds: float, reader: BlockReader, hotwords: Hotwords) -> _Slot:
     """Raises AudioError for a file that cannot be used."""
     rate, frames = audio_info(item.audio)
     stream = recognizer.create_stream(rate, endpoint=EndpointConfig(), hotwords=hotwords)
@@ -135,7 +109,7 @@ def transcribe_many(
     """
     waiting = sorted(items, key=input_duration)  # pop() from the end takes the longest first
     active: list[_Slot] = []
-    reader = _BlockReader(workers)
+    reader = BlockReader(workers)
     try:
         while waiting or active:
             while waiting and len(active) < batch_size:
@@ -164,7 +138,7 @@ def transcribe_many(
         reader.close()
 
 
-def _feed_next(slot: _Slot, reader: _BlockReader) -> None:
+def _feed_next(slot: _Slot, reader: BlockReader) -> None:
     """Give the slot's stream its next block (and ask for the one after), or end its input."""
     if slot.pending is None:
         slot.stream.end_input()

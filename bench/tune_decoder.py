@@ -43,7 +43,7 @@ def utterances(log_probs: torch.Tensor, step_seconds: float) -> list[Emissions]:
     emissions = Emissions(log_probs, best_tokens.tolist(), best_log_probs.exp().tolist())
     endpointer, cuts = Endpointer(EndpointConfig(), step_seconds), [0]
     for step, (token, prob) in enumerate(zip(emissions.best_tokens, emissions.best_probs)):
-        if endpointer.accept(token == 0, prob):
+        if endpointer.step(token == 0, prob):
             cuts.append(step + 1)
     return [emissions[a:b] for a, b in zip(cuts, [*cuts[1:], len(emissions)]) if b > a]
 

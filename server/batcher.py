@@ -124,7 +124,7 @@ class Batcher:
         finally:
             self._free_workers.release()
         self.metrics.batch_size.observe(len(batch))
-        self.metrics.step_seconds.observe(time.perf_counter() - started)
+        self.metrics.compute_seconds.observe(time.perf_counter() - started)
         for request, result in zip(batch, results):
             if not request.future.done():
                 request.future.set_result(result)

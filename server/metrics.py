@@ -22,7 +22,7 @@ class ServerMetrics:
         self.errors = Counter("asr_errors", "Sessions ended by an error, by error code", ["code"], registry=r)
         self.audio_seconds = Counter("asr_audio_seconds", "Seconds of client audio processed", registry=r)
         self.batch_size = Histogram("asr_batch_size", "Streams stepped together in one forward pass", buckets=BATCH_BUCKETS, registry=r)
-        self.step_seconds = Histogram("asr_step_seconds", "Compute time of one batched step", buckets=LATENCY_BUCKETS, registry=r)
+        self.compute_seconds = Histogram("asr_compute_seconds", "Compute time of one batched step (feed, forward pass, decoding)", buckets=LATENCY_BUCKETS, registry=r)
         self.queue_seconds = Histogram(
             "asr_queue_seconds", "Time a step request waits for the inference worker", buckets=LATENCY_BUCKETS, registry=r
         )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used, so that `asr --help` stays fast
     from asr.capture import FileSource, MicrophoneSource
-    from asr.captions import CaptionFile
+    from asr.caption_files import CaptionFile
     from asr.decoding import Segment
     from websockets.asyncio.client import ClientConnection
 
@@ -62,7 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asr.capture import CaptureError, FileSource, MicrophoneSource, format_devices, list_input_devices
-    from asr.captions import CaptionFile, TerminalCaptions
+    from asr.caption_files import CaptionFile
+    from asr.caption_view import TerminalCaptions
 
     try:
         if args.list_devices:

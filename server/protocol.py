@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "MIN_SAMPLE_RATE",
-    "MAX_SAMPLE_RATE",
+    "MIN_CLIENT_SAMPLE_RATE",
+    "MAX_CLIENT_SAMPLE_RATE",
     "AUDIO_FORMATS",
     "CloseCode",
     "ProtocolError",
@@ -40,8 +40,8 @@ __all__ = [
     "vosk_result",
 ]
 
-MIN_SAMPLE_RATE = 8000
-MAX_SAMPLE_RATE = 48000
+MIN_CLIENT_SAMPLE_RATE = 8000  # what a client may stream; files may be 4-192 kHz (asr/audio.py)
+MAX_CLIENT_SAMPLE_RATE = 48000
 AUDIO_FORMATS = {"pcm16": 2, "float32": 4}  # format -> bytes per sample
 MAX_HOTWORDS = 1000
 MAX_HOTWORD_CHARS = 100
@@ -107,8 +107,8 @@ def _sample_rate(value: Any, where: str) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ProtocolError("bad_sample_rate", f"{where} must be an integer number of Hz, got {value!r}")
-    if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
-        raise ProtocolError("bad_sample_rate", f"{where} {value} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    if not MIN_CLIENT_SAMPLE_RATE <= value <= MAX_CLIENT_SAMPLE_RATE:
+        raise ProtocolError("bad_sample_rate", f"{where} {value} Hz is outside {MIN_CLIENT_SAMPLE_RATE}-{MAX_CLIENT_SAMPLE_RATE} Hz")
     return value
 
 

@@ -136,7 +136,7 @@ def test_streaming_resampler_equals_offline_resample(orig_freq: int, chunk_sizes
     resampler = StreamingResampler(orig_freq)
     pieces, start = [], 0
     for size in chunk_sizes:
-        pieces.append(resampler.accept(signal[start : start + size]))
+        pieces.append(resampler.resample(signal[start : start + size]))
         start += size
     pieces.append(resampler.flush())
     expected = torchaudio.functional.resample(signal, orig_freq, 16000)

@@ -16,9 +16,9 @@ STDLIB = set(sys.stdlib_module_names)
 # Bottom to top. A module imports only from its own layer or the layers below it.
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"config", "phones", "endpoint", "scoring", "shard", "data.manifest"}),
-    ("audio, units and words", {"audio", "capture", "inputs", "tokens", "lexicon", "lm"}),
+    ("audio, units and words", {"audio", "capture", "inputs", "block_reader", "tokens", "lexicon", "lm"}),
     ("features and model", {"features", "model", "checkpoint"}),
-    ("decoding", {"decoding", "beam", "decoders", "segmenter", "formats", "outputs"}),
+    ("decoding", {"decoding", "beam", "decoders", "segmenter", "formats", "outputs", "caption_view", "caption_files"}),
     ("training data", {"data.rooms", "data.augment", "data.text", "data.voices", "data.gnuspeech", "data.piper",
                        "data.phone_labels", "data.jobs", "data.engines", "data.synth", "data.importers", "data.dataset"}),
     ("engine", {"stream"}),

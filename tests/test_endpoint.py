@@ -30,7 +30,7 @@ def run(endpointer: Endpointer, steps: str, confident: bool = True) -> list[tupl
     """'_' silent blank, '.' an unsure blank (below the threshold), 'x' speech -> (step, reason) of each endpoint."""
     ends = []
     for step, kind in enumerate(steps):
-        reason = endpointer.accept(kind != "x", 0.95 if kind == "_" else 0.5)
+        reason = endpointer.step(kind != "x", 0.95 if kind == "_" else 0.5)
         if reason:
             ends.append((step, reason))
     return ends
@@ -65,7 +65,7 @@ def decode(path: str, sizes: list[int]) -> tuple[list[Segment], Segment]:
     log_probs = one_hot_log_probs(path)
     segments = []
     for size in [*sizes, log_probs.shape[0]]:
-        segments += segmenter.accept(emissions(log_probs[start : start + size]))
+        segments += segmenter.advance(emissions(log_probs[start : start + size]))
         start += size
     return segments, segmenter.finish(len(path) * STEP)
 

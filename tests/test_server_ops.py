@@ -89,7 +89,7 @@ def test_healthz_and_metrics_report_sessions_audio_batches_and_errors(greedy_rec
     assert values['asr_sessions_total{protocol="native"}'] == 2
     assert values['asr_errors_total{code="bad_json"}'] == 1
     assert values["asr_active_sessions"] == 0
-    assert values["asr_batch_size_count"] >= 1 and values["asr_step_seconds_count"] == values["asr_batch_size_count"]
+    assert values["asr_batch_size_count"] >= 1 and values["asr_compute_seconds_count"] == values["asr_batch_size_count"]
     assert values["asr_final_seconds_count"] == 1
 
 
