@@ -269,6 +269,10 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
     build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write; gzipped if it ends in .gz (e.g. models/NAME/lm.arpa.gz)")
     build.add_argument("--order", type=int, default=3, help="n-gram order")
     build.add_argument("--exclude", nargs="+", default=[], metavar="TEXT", help="drop every sentence that occurs in these files or manifests")
+    build.add_argument(
+        "--vocabulary-prior", type=int, default=0, metavar="N",
+        help="add the N commonest English words (PyPI wordfreq) to the vocabulary, unigrams following their frequencies",
+    )  # fmt: skip
     lexicon = actions.add_parser(
         "lexicon",
         help="write the pronunciation lexicon of an LM's words, for phone models",
@@ -427,10 +431,10 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command == "lexicon":
         return _run_lexicon(args)
-    from asr.lm import estimate, read_sentences, write_arpa
+    from asr.lm import english_word_frequencies, estimate, read_sentences, write_arpa
 
     sentences = read_sentences(args.sources, args.exclude)
-    model = estimate(sentences, args.order)
+    model = estimate(sentences, args.order, english_word_frequencies(args.vocabulary_prior) if args.vocabulary_prior else None)
     write_arpa(model, args.output)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")

@@ -9,10 +9,13 @@ loads. Estimation follows Chen & Goodman's interpolated Kneser-Ney with one disc
 
 where ``a`` is the raw count at the highest order (and for n-grams that start with ``<s>``,
 which have no left context), and the continuation count ``N1+(. g)``, the number of distinct
-words seen before ``g``, at lower orders. Unigrams interpolate with the uniform distribution
-over the vocabulary plus ``<unk>``. An ARPA file stores each seen n-gram's interpolated
-probability and each context's ``gamma`` as its backoff weight, which gives the same
-distribution (every context's probabilities sum to 1; tests check this).
+words seen before ``g``, at lower orders. Unigrams interpolate with a base distribution: uniform
+over the vocabulary plus ``<unk>``, or, given a ``prior`` (word frequencies of general English),
+mostly that prior, over the text's words and the prior's together. The prior brings everyday
+words the training text never uses into the vocabulary, each with its share of the mass the
+text leaves unseen. An ARPA file stores each seen n-gram's interpolated probability and each
+context's ``gamma`` as its backoff weight, which gives the same distribution (every context's
+probabilities sum to 1; tests check this).
 
 KenLM's ``lmplz`` does the same with three discounts per order; one is simpler and, for the
 few hundred thousand words of text this project trains on, is what the test counts pin down.
@@ -23,17 +26,18 @@ from __future__ import annotations
 import gzip
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from asr.data.manifest import read_manifest
 from asr.tokens import normalize_text
 
-__all__ = ["NGramModel", "estimate", "write_arpa", "read_sentences", "BOS", "EOS", "UNK"]
+__all__ = ["NGramModel", "estimate", "write_arpa", "read_sentences", "english_word_frequencies", "BOS", "EOS", "UNK", "PRIOR_SHARE"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 Gram = tuple[str, ...]
+PRIOR_SHARE = 0.9  # of the unigram base distribution that follows a prior; the rest is uniform, so no word has none
 
 
 @dataclass
@@ -86,14 +90,30 @@ def _discount(counts: Counter[Gram]) -> float:
     return n1 / (n1 + 2 * n2) if n1 and n2 else 0.5
 
 
-def estimate(sentences: Iterable[str], order: int = 3) -> NGramModel:
-    """An interpolated Kneser-Ney model of ``order`` from normalized sentences (words split by spaces)."""
+def _base_distribution(vocabulary: list[str], prior: Mapping[str, float] | None) -> dict[str, float]:
+    """The distribution unigrams interpolate with, over the vocabulary, </s> and <unk>."""
+    uniform = 1.0 / (len(vocabulary) + 2)
+    if not prior:
+        return dict.fromkeys([*vocabulary, EOS, UNK], uniform)
+    total = sum(prior.values())
+    return {word: (1 - PRIOR_SHARE) * uniform + PRIOR_SHARE * prior.get(word, 0.0) / total for word in [*vocabulary, EOS, UNK]}
+
+
+def estimate(sentences: Iterable[str], order: int = 3, prior: Mapping[str, float] | None = None) -> NGramModel:
+    """An interpolated Kneser-Ney model of ``order`` from normalized sentences (words split by spaces).
+
+    ``prior``: word -> frequency (any positive scale); its words join the vocabulary, and the
+    unigrams' base distribution follows it (``PRIOR_SHARE``) instead of being uniform.
+    """
     if order < 1:
         raise ValueError(f"order must be at least 1, got {order}")
+    if prior is not None and any(not (value > 0 and math.isfinite(value)) for value in prior.values()):
+        raise ValueError("prior frequencies must be positive and finite")
     adjusted = _adjusted_counts(_counts(sentences, order), order)
     if not adjusted[1]:
         raise ValueError("no text to estimate a language model from")
-    vocabulary = sorted(word for (word,) in adjusted[1] if word != EOS)
+    vocabulary = sorted({word for (word,) in adjusted[1] if word != EOS} | set(prior or ()) - {BOS, EOS, UNK})
+    base = _base_distribution(vocabulary, prior)
     probabilities: list[dict[Gram, float]] = [{} for _ in range(order + 1)]
     backoffs: list[dict[Gram, float]] = [{} for _ in range(order + 1)]
     for n in range(1, order + 1):
@@ -106,15 +126,16 @@ def estimate(sentences: Iterable[str], order: int = 3) -> NGramModel:
         for context in totals:
             if n > 1:
                 backoffs[n - 1][context] = discount * kinds[context] / totals[context]
-        uniform = 1.0 / (len(vocabulary) + 2)  # the words, </s> and <unk>
         for gram, count in adjusted[n].items():
-            lower = probabilities[n - 1].get(gram[1:]) if n > 1 else uniform
+            lower = probabilities[n - 1].get(gram[1:]) if n > 1 else base[gram[0]]
             if lower is None:  # a lower-order gram never seen on its own (cannot happen for KN counts)
-                lower = uniform
+                lower = base[gram[-1]]
             gamma = backoffs[n - 1][gram[:-1]] if n > 1 else discount * kinds[()] / totals[()]
             probabilities[n][gram] = max(count - discount, 0) / totals[gram[:-1]] + gamma * lower
-        if n == 1:
-            probabilities[1][(UNK,)] = discount * kinds[()] / totals[()] * uniform
+        if n == 1:  # words of the prior the text never has, and <unk>: their share of the unseen mass
+            unseen = discount * kinds[()] / totals[()]
+            for word in [*vocabulary, UNK]:
+                probabilities[1].setdefault((word,), unseen * base[word])
     return NGramModel(order, probabilities, backoffs, vocabulary)
 
 
@@ -143,6 +164,20 @@ def write_arpa(model: NGramModel, path: Path) -> None:
 
 def _log10(value: float) -> float:
     return -99.0 if value <= 0 else math.log10(value)
+
+
+def english_word_frequencies(count: int) -> dict[str, float]:
+    """The ``count`` commonest English words with their frequencies (PyPI ``wordfreq``), as our text normalizes them."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise ValueError("a vocabulary prior needs the PyPI package wordfreq (in the project's dev extra)") from None
+    frequencies: dict[str, float] = {}
+    for word in wordfreq.top_n_list("en", count):
+        normalized = normalize_text(word)
+        if normalized and " " not in normalized and normalized not in frequencies:
+            frequencies[normalized] = wordfreq.word_frequency(word, "en")
+    return frequencies
 
 
 def read_sentences(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> list[str]:

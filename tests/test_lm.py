@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.cli import main
-from asr.lm import BOS, EOS, UNK, _adjusted_counts, _counts, _discount, estimate, read_sentences, write_arpa
+from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, read_sentences, write_arpa
 
 CORPUS = ["the cat sat", "the cat ran", "a dog sat", "the dog ran far", "a cat sat on the mat"]
 
@@ -37,6 +37,31 @@ def test_a_hand_computed_probability() -> None:
     d2 = 3 / (3 + 2 * 3)
     unigram_b = model.probabilities[1][("b",)]
     assert model.probability("b", ("a",)) == pytest.approx((2 - d2) / 3 + d2 * 2 / 3 * unigram_b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    order=st.integers(1, 4),
+    prior=st.dictionaries(st.sampled_from("cdexyz"), st.floats(1e-6, 10.0), min_size=1),
+)
+def test_a_vocabulary_prior_keeps_every_context_a_distribution(sentences: list[str], order: int, prior: dict[str, float]) -> None:
+    model = estimate(sentences, order, prior)
+    assert set(prior) <= set(model.vocabulary)
+    words = [*model.vocabulary, EOS, UNK]
+    for context in {gram[:-1] for n in range(1, order + 1) for gram in model.probabilities[n]} | {("x",)}:
+        assert sum(model.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+
+
+def test_words_only_the_prior_knows_get_mass_by_their_frequency() -> None:
+    prior = {"bakery": 3.0, "bicycle": 1.0, "the": 50.0}
+    model = estimate(["the cat sat", "the dog sat"], 2, prior)
+    uniform = 1 / (len(model.vocabulary) + 2)  # the base mixes the prior with a little of the uniform distribution
+    base = {word: (1 - PRIOR_SHARE) * uniform + PRIOR_SHARE * prior[word] / sum(prior.values()) for word in ("bakery", "bicycle")}
+    assert model.probability("bakery", ()) / model.probability("bicycle", ()) == pytest.approx(base["bakery"] / base["bicycle"])
+    assert model.probability("bakery", ("sat",)) > model.probability("zebra", ("sat",))  # known beats <unk>
+    with pytest.raises(ValueError, match="positive"):
+        estimate(["the cat"], 2, {"cat": 0.0})
 
 
 @settings(max_examples=40, deadline=None)
