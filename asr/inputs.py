@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ def collect_inputs(paths: Sequence[str]) -> Iterator[InputFile | tuple[str, str]
             if not found:
                 yield given, f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under this directory"
             for audio in found:
-                yield InputFile(audio, str(audio), audio.relative_to(path).with_suffix(""))
+                yield InputFile(audio, str(audio), _output_stem(audio, path))
         elif path.suffix.lower() in MANIFEST_SUFFIXES and path.is_file():
             try:
                 entries = read_manifest(path)
@@ -51,8 +52,7 @@ def collect_inputs(paths: Sequence[str]) -> Iterator[InputFile | tuple[str, str]
                 yield given, str(error)
                 continue
             for entry in entries:
-                stem = entry.audio.relative_to(path.parent) if entry.audio.is_relative_to(path.parent) else Path(entry.audio.name)
-                yield InputFile(entry.audio, str(entry.audio), stem.with_suffix(""))
+                yield InputFile(entry.audio, str(entry.audio), _output_stem(entry.audio, path.parent))
         elif path.exists():
             yield InputFile(path, given, Path(path.name).with_suffix(""))
         elif glob.has_magic(given):
@@ -61,10 +61,20 @@ def collect_inputs(paths: Sequence[str]) -> Iterator[InputFile | tuple[str, str]
                 yield given, f"the pattern matches no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})"
             root = Path(_literal_prefix(given))
             for match in matches:
-                stem = match.relative_to(root) if match.is_relative_to(root) else Path(match.name)
-                yield InputFile(match, str(match), stem.with_suffix(""))
+                yield InputFile(match, str(match), _output_stem(match, root))
         else:
             yield given, "no such file or directory"
+
+
+def _output_stem(audio: Path, root: Path) -> Path:
+    """The output name of ``audio`` under -o, without suffix: its path below ``root``, else its file name.
+
+    Both paths are made absolute and normalized first, so a stem never holds ".." and no input
+    (a manifest's "clips/../../x.wav", say) can name an output outside -o.
+    """
+    audio_path, root_path = (Path(os.path.normpath(os.path.abspath(p))) for p in (audio, root))
+    below = audio_path.relative_to(root_path) if audio_path.is_relative_to(root_path) else Path(audio_path.name)
+    return below.with_suffix("")
 
 
 def _literal_prefix(pattern: str) -> str:

@@ -196,3 +196,22 @@ def test_decoding_in_worker_processes_changes_nothing(recognizer: StreamingRecog
             assert isinstance(pooled[item], AudioError) and str(pooled[item]) == str(inline[item])
         else:
             assert pooled[item] == inline[item]  # the same blocks in the same batches: identical
+
+
+def test_a_manifest_cannot_make_asr_transcribe_write_outside_its_output_folder(tiny_checkpoint: Checkpoint, tmp_path: Path) -> None:
+    """A manifest line climbing out with ".." (a hostile probe wrote /tmp/x/victim.txt this way) is written inside -o."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    soundfile.write(victim / "victim.wav", synth_signal(0.5, seed=3), 16000)
+    manifest = tmp_path / "work" / "data" / "list.jsonl"
+    (manifest.parent / "clips").mkdir(parents=True)
+    manifest.write_text(json.dumps({"audio": "clips/../../../victim/victim.wav", "text": "x"}) + "\n")
+    save_checkpoint(tiny_checkpoint, tmp_path / "tiny.pt")
+    out = tmp_path / "work" / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "asr", "transcribe", str(manifest), "-o", str(out), "--model", str(tmp_path / "tiny.pt"), "--decoder", "greedy"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in victim.iterdir()) == ["victim.wav"]
+    assert [path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()] == ["victim.txt"]
