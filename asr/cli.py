@@ -28,8 +28,15 @@ MODEL_HELP = f"checkpoint file, model folder, or a name under models/ (default: 
 SEEN_SPEAKER = "seen speaker"  # asr eval's condition for held-out voices of speakers that training hears
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none (None): those helps say what happens instead."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def _subcommand(commands: argparse._SubParsersAction, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=help, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return commands.add_parser(name, help=help, description=description, formatter_class=_HelpFormatter)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -263,7 +270,7 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
             "manifests (their 'text'), normalized as for training, and write it in ARPA format, which KenLM and "
             "the beam-search decoder load. Use --exclude with the test manifest so that no test sentence is in it."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     build.add_argument("sources", nargs="+", metavar="TEXT", help="text file or manifest (.jsonl)")
     build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write; gzipped if it ends in .gz (e.g. models/NAME/lm.arpa.gz)")
@@ -280,7 +287,7 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
             "Pronounce every word of an ARPA language model (CMUdict, with espeak-ng's letter-to-sound rules for the "
             "rest) and write the lexicon a phone model's beam search spells words with (word<TAB>phones per line)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     lexicon.add_argument("lm", type=Path, metavar="LM", help="ARPA language model (.arpa or .arpa.gz)")
     lexicon.add_argument("-o", "--output", type=Path, required=True, help="lexicon to write; gzipped if it ends in .gz (e.g. models/NAME/lexicon.txt.gz)")
