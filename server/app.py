@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import http
+import ipaddress
 import itertools
 import json
 import logging
@@ -99,6 +100,11 @@ class SpeechServer:
             "listening",
             extra={"event": "listening", "url": f"{scheme}://{self.config.host}:{self.port}", "port": self.port, "device": str(self.recognizer.device), "settings": describe(self.config)},
         )
+        if self.config.token is None and not _is_loopback(self.config.host):
+            log.warning(
+                "no token is set and the server listens beyond this machine: anyone who reaches %s can use it (set --token or ASR_SERVER_TOKEN)",
+                self.config.host, extra={"event": "open_server", "host": self.config.host},
+            )  # fmt: skip
 
     async def serve_until_signal(self) -> None:
         """Serve until SIGTERM or SIGINT, then drain and close."""
@@ -142,6 +148,8 @@ class SpeechServer:
             body = {"status": "draining" if self.draining else "ok", "sessions": len(self.sessions)}
             return _response(connection, status, json.dumps(body) + "\n", "application/json")
         if url.path == "/metrics":
+            if self.config.protect_metrics and not self._authorized(request.headers, url.query):
+                return self._refuse(connection, http.HTTPStatus.UNAUTHORIZED, "unauthorized", "a valid token is required for /metrics")
             return _response(connection, http.HTTPStatus.OK, self.metrics.render().decode(), CONTENT_TYPE_LATEST)
         if url.path in STATIC_FILES and "upgrade" not in request.headers.get("Connection", "").lower():
             name, content_type = STATIC_FILES[url.path]
@@ -207,3 +215,13 @@ def _response(connection: ServerConnection, status: http.HTTPStatus, body: str, 
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = content_type
     return response
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) is only reachable from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve beyond this machine

@@ -50,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--token", default=None, help="require this token (header 'Authorization: Bearer T' or ?token=T); the ASR_SERVER_TOKEN variable also sets it"
     )
+    parser.add_argument("--protect-metrics", action="store_true", default=None, help="/metrics needs the token too (default: open, like /healthz)")
     parser.add_argument("--certfile", default=None, help="TLS certificate chain (PEM); needs --keyfile")
     parser.add_argument("--keyfile", default=None, help="TLS private key (PEM)")
     parser.add_argument("--log-format", default=None, choices=["json", "text"], help="log lines on stderr (default json)")
@@ -64,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "idle_timeout", "max_session_seconds", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
-    overrides["token"] = args.token or os.environ.get("ASR_SERVER_TOKEN") or None
+    overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)
     configure_logging(config.log_format)
 
@@ -77,3 +78,11 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(serve())
     return 0
+
+
+def _token(flag: str | None) -> str | None:
+    """--token, else ASR_SERVER_TOKEN; None when neither is given. Set but empty is an error, never an open server."""
+    token, source = (flag, "--token") if flag is not None else (os.environ.get("ASR_SERVER_TOKEN"), "ASR_SERVER_TOKEN")
+    if token is not None and not token.strip():
+        raise ValueError(f"{source} is set but empty (an empty environment file line?): give a token, or unset it to run without authentication")
+    return token

@@ -29,6 +29,7 @@ class ServerConfig:
     max_session_seconds: float = 3600.0  # of audio, and of wall-clock time
     vosk_sample_rate: int = 16000  # a Vosk client's rate when it sends no config message
     token: str | None = None  # when set, clients must present it (Authorization: Bearer, or ?token=)
+    protect_metrics: bool = False  # /metrics needs the token too
     certfile: str | None = None  # TLS: both certfile and keyfile
     keyfile: str | None = None
     drain_timeout: float = 30.0  # on SIGTERM, how long active sessions get to finish
@@ -54,8 +55,10 @@ class ServerConfig:
             raise ValueError(f"log_format must be 'json' or 'text', got {self.log_format!r}")
         if self.decoder not in DECODER_METHODS:
             raise ValueError(f"decoder must be one of {', '.join(DECODER_METHODS)}, got {self.decoder!r}")
-        if self.token == "":
+        if self.token is not None and not self.token.strip():
             raise ValueError("token must not be empty; leave it unset to turn authentication off")
+        if self.protect_metrics and self.token is None:
+            raise ValueError("protect_metrics needs a token")
 
 
 def load_server_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> ServerConfig:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import shutil
 import signal
 import ssl
@@ -93,6 +95,46 @@ def test_healthz_and_metrics_report_sessions_audio_batches_and_errors(greedy_rec
     assert values["asr_final_seconds_count"] == 1
 
 
+def test_metrics_can_require_the_token_while_healthz_stays_open(greedy_recognizer: StreamingRecognizer) -> None:
+    async def scenario() -> list[int]:
+        async with running_server(greedy_recognizer, token="s3cret", protect_metrics=True) as server:
+            base = url(server, scheme="http", path="")
+            paths = ["/metrics", "/metrics?token=wrong", "/metrics?token=s3cret", "/healthz"]
+            return [(await asyncio.to_thread(http_get, base + path))[0] for path in paths]
+
+    assert asyncio.run(scenario()) == [401, 401, 200, 200]
+    with pytest.raises(ValueError, match="protect_metrics needs a token"):
+        ServerConfig(protect_metrics=True)
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_listening_beyond_this_machine_without_a_token_is_a_loud_warning(
+    greedy_recognizer: StreamingRecognizer, host: str, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        async with running_server(greedy_recognizer, host=host):
+            pass
+
+    with caplog.at_level(logging.WARNING, logger="asr.server"):
+        asyncio.run(scenario())
+    warnings = [record for record in caplog.records if getattr(record, "event", None) == "open_server"]
+    assert len(warnings) == int(warned)
+    assert not warned or "0.0.0.0" in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize(("flag", "environment", "message"), [
+    (["--token", ""], {}, "--token is set but empty"),
+    ([], {"ASR_SERVER_TOKEN": ""}, "ASR_SERVER_TOKEN is set but empty"),
+    ([], {"ASR_SERVER_TOKEN": "  "}, "ASR_SERVER_TOKEN is set but empty"),
+])  # fmt: skip
+def test_an_empty_token_stops_asr_serve_instead_of_opening_it(flag: list[str], environment: dict[str, str], message: str) -> None:
+    """As from a systemd EnvironmentFile with "ASR_SERVER_TOKEN=": the old server started open and said nothing."""
+    command = [sys.executable, "-m", "asr", "serve", "--port", "0", *flag]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **environment}, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_tls(greedy_recognizer: StreamingRecognizer, sentence: Path, tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -175,6 +217,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         ("[server]\nmax_sessions = 0\n", "max_sessions must be positive"),
         ("[server]\nworkers = 0\n", "workers must be positive"),
         ("[server]\ncertfile = 'c.pem'\n", "needs both certfile and keyfile"),
+        ("[server]\ntoken = ''\n", "token must not be empty"),
         ("[server\n", "invalid TOML"),
     ],
 )
