@@ -97,6 +97,8 @@ def _load_object(text: str) -> dict[str, Any]:
         message = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError("bad_json", f"message is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:  # valid JSON Python will not hold: a 5000-digit integer, nesting past the stack
+        raise ProtocolError("bad_message", f"message cannot be read: {str(exc)[:100]}") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_message", f"message must be a JSON object, got {type(message).__name__}")
     return message
@@ -139,6 +141,8 @@ def _start(message: dict[str, Any]) -> Start:
     if unknown:
         raise ProtocolError("bad_message", f"start: unknown field(s) {', '.join(unknown)}")
     audio_format = message.get("format", "pcm16")
+    if not isinstance(audio_format, str):
+        raise ProtocolError("bad_message", f"start: 'format' must be a string, got {type(audio_format).__name__}")
     if audio_format not in AUDIO_FORMATS:
         raise ProtocolError(
             "unsupported_format", f"start: format must be one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}", CloseCode.UNSUPPORTED_DATA

@@ -74,6 +74,30 @@ def test_bad_input_gets_an_error_and_a_close_code_while_another_session_is_unhar
     assert sessions_left == 0
 
 
+UNREADABLE_JSON = {
+    "a 5000-digit number": '{"type": "stop", "n": 1' + "0" * 5000 + "}",
+    "a format that is a list": '{"type": "start", "format": ["pcm16"]}',
+    "nesting deeper than the stack": '{"type": "stop", "n": ' + "[" * 100_000 + "]" * 100_000 + "}",
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE_JSON), ids=list(UNREADABLE_JSON))
+def test_json_python_cannot_hold_is_a_bad_message_and_the_audio_before_it_gets_its_final(
+    greedy_recognizer: StreamingRecognizer, sentence: Path, case: str
+) -> None:
+    """These once closed the session 1011 'internal' with a traceback, and the audio already sent got no final."""
+    samples, rate = read_pcm16(sentence)
+
+    async def scenario() -> Exchange:
+        async with running_server(greedy_recognizer) as server:
+            start = json.dumps({"type": "start", "sample_rate": rate})
+            return await misbehave(url(server), start, *pcm_chunks(samples, [rate // 10]), UNREADABLE_JSON[case])
+
+    bad = asyncio.run(scenario())
+    assert (bad.error_code, bad.close_code) == ("bad_message", 1007)
+    assert bad.final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text
+
+
 def test_a_frame_far_over_the_limit_is_refused_by_the_transport(greedy_recognizer: StreamingRecognizer) -> None:
     async def scenario() -> Exchange:
         async with running_server(greedy_recognizer, max_frame_bytes=10_000) as server:
