@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import struct
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from asr.checkpoint import CheckpointError, load_checkpoint, random_checkpoint, resolve_model_path, save_checkpoint, MODELS_DIR
@@ -74,6 +81,44 @@ def test_damaged_files_are_refused(saved: Path, damage, message: str) -> None:
     saved.write_bytes(damage(saved.read_bytes()))
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(saved)
+
+
+def _entry_data_offsets(path: Path) -> dict[str, int]:
+    """Where each zip entry's stored bytes start in the file (torch.save stores them uncompressed)."""
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+    offsets = {}
+    for info in infos:  # a local header is 30 bytes, then the name and the extra field, then the data
+        name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+        offsets[info.filename] = info.header_offset + 30 + name_length + extra_length
+    return offsets
+
+
+def test_a_flipped_byte_in_any_stored_tensor_is_refused_not_loaded(saved: Path) -> None:
+    """A hostile probe flipped single bytes in model.pt: torch.load read them as other weights, silently."""
+    pristine = saved.read_bytes()
+    tensors = {name: offset for name, offset in _entry_data_offsets(saved).items() if "/data/" in name}
+    assert len(tensors) >= 10
+    for name, offset in tensors.items():
+        damaged = bytearray(pristine)
+        damaged[offset] ^= 0x01
+        saved.write_bytes(bytes(damaged))
+        with pytest.raises(CheckpointError, match="fails its CRC-32 check") as caught:
+            load_checkpoint(saved)
+        assert str(saved) in str(caught.value) and name in str(caught.value)
+
+
+def test_garbage_in_the_middle_of_a_checkpoint_is_a_clear_cli_error(saved: Path, tmp_path: Path) -> None:
+    data = bytearray(saved.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(random.Random(0).randrange(256) for _ in range(4096))
+    saved.write_bytes(bytes(data))
+    audio = tmp_path / "a.wav"
+    soundfile.write(audio, np.zeros(1600, dtype=np.float32), 16000)
+    result = subprocess.run([sys.executable, "-m", "asr", "transcribe", str(audio), "--model", str(saved)], capture_output=True, text=True)
+    assert result.returncode != 0 and result.stdout == ""
+    assert str(saved) in result.stderr and "corrupt" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:
