@@ -117,10 +117,11 @@ class SpeechServer:
         await self.shutdown()
 
     async def shutdown(self) -> None:
-        """Stop accepting, finish every active session (up to drain_timeout), close everything."""
+        """Refuse new sessions, finish every active one (up to drain_timeout), close everything.
+
+        The listener stays open through the drain, so that /healthz can answer 503 "draining".
+        """
         self.draining = True
-        if self._server is not None:
-            self._server.close(close_connections=False)
         for session in list(self.sessions.values()):
             session.drain()
         if self._handlers:

@@ -201,6 +201,35 @@ def test_sigterm_finishes_every_active_session_then_exits_0(sentence: Path, tmp_
     assert events[-1] == "stopped" and "shutdown" in events
 
 
+def test_healthz_says_draining_with_503_while_sessions_finish(greedy_recognizer: StreamingRecognizer, sentence: Path) -> None:
+    """The listener stays open through the drain: health checks see 503 and new sessions are refused, as documented."""
+    samples, rate = read_pcm16(sentence)
+
+    async def scenario() -> tuple[tuple[int, str, str], int, Exchange]:
+        async with running_server(greedy_recognizer) as server:
+            async with connect(url(server)) as ws:
+                await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
+                for frame in pcm_chunks(samples, [rate // 10]):
+                    await ws.send(frame)
+                await ws.recv()  # ready
+                ws.transport.pause_reading()  # a slow client: the drain waits for it to take its final
+                health_url, session_url = url(server, scheme="http", path="/healthz"), url(server)
+                shutdown = asyncio.create_task(server.shutdown())
+                await asyncio.sleep(0.2)
+                health = await asyncio.to_thread(http_get, health_url)
+                with pytest.raises(InvalidStatus) as refused:
+                    await connect(session_url)
+                ws.transport.resume_reading()
+                exchange = await read_all(ws)
+                await shutdown
+            return health, refused.value.response.status_code, exchange
+
+    (status, _, body), refused, exchange = asyncio.run(scenario())
+    assert (status, json.loads(body)["status"]) == (503, "draining")
+    assert refused == 503
+    assert exchange.final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text and exchange.close_code == 1001
+
+
 def test_config_file_then_flags(tmp_path: Path) -> None:
     path = tmp_path / "server.toml"
     path.write_text('[server]\nport = 9000\nmax_sessions = 7\nidle_timeout = 5.0\n')
