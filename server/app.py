@@ -143,6 +143,16 @@ class SpeechServer:
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer plain HTTP requests, and refuse websocket ones that must not open."""
+        if request.method not in ("GET", "HEAD"):
+            response = self._refuse(connection, http.HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"{request.method} is not served; use GET")
+            response.headers["Allow"] = "GET, HEAD"
+            return response
+        response = self._route(connection, request)
+        if request.method == "HEAD" and response is not None:
+            response.body = b""  # the headers GET would get (Content-Length included), and no body
+        return response
+
+    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         if url.path == "/healthz":
             status = http.HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -228,6 +229,36 @@ def test_healthz_says_draining_with_503_while_sessions_finish(greedy_recognizer:
     assert (status, json.loads(body)["status"]) == (503, "draining")
     assert refused == 503
     assert exchange.final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text and exchange.close_code == 1001
+
+
+def raw_http(port: int, request: str) -> bytes:
+    """Everything the server sends back for one raw HTTP request, until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(request.encode())
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_head_gets_headers_only_and_other_methods_get_405(greedy_recognizer: StreamingRecognizer) -> None:
+    async def scenario() -> dict[str, bytes]:
+        async with running_server(greedy_recognizer) as server:
+            requests = {
+                method: f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+                for method, path in [("HEAD", "/healthz"), ("GET", "/healthz"), ("POST", "/healthz"), ("DELETE", "/v1/stream"), ("PUT", "/metrics")]
+            }
+            return {method: await asyncio.to_thread(raw_http, server.port, request) for method, request in requests.items()}
+
+    replies = asyncio.run(scenario())
+    head, _, head_body = replies["HEAD"].partition(b"\r\n\r\n")
+    get, _, get_body = replies["GET"].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and head_body == b"" and json.loads(get_body)["status"] == "ok"
+    assert f"Content-Length: {len(get_body)}".encode() in head
+    for method in ("POST", "DELETE", "PUT"):
+        status, _, body = replies[method].partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 405") and b"Allow: GET, HEAD" in status, method
+        assert json.loads(body)["code"] == "method_not_allowed"
 
 
 def test_config_file_then_flags(tmp_path: Path) -> None:
