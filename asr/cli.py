@@ -310,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_transcribe(args: argparse.Namespace) -> int:
+    from asr.outputs import check_output_dir
     from asr.shard import Shard, join_process_group, leave_process_group
     from asr.stream import StreamingRecognizer
     from asr.transcribe import transcribe_all
@@ -318,6 +319,8 @@ def _run_transcribe(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.workers is not None and args.workers < 0:
         raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    if args.output_dir is not None:
+        check_output_dir(args.output_dir)
     device, rank, world = join_process_group(want_cuda=args.device != "cpu")
     if args.device == "cuda" and device.type != "cuda":
         raise ValueError("--device cuda was requested but no CUDA device is available")

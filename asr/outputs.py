@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from asr.formats import FileTranscript, render
 
-__all__ = ["JSONL_NAME", "OutputSink", "merge_jsonl", "write_atomically"]
+__all__ = ["JSONL_NAME", "OutputSink", "check_output_dir", "merge_jsonl", "write_atomically"]
 
 JSONL_NAME = "transcripts.jsonl"
 PART_PATTERN = "transcripts.part*.jsonl"
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` and write a probe file in it, so that an unusable -o fails before any work, by name."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".asr-write-check-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"-o {out_dir}: cannot write there ({error.strerror or error})") from None
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -117,6 +117,16 @@ def test_bad_model_is_a_clear_error(tmp_path: Path, audio_dir: Path, capsys: pyt
     assert f"{junk}: not a readable checkpoint" in capsys.readouterr().err
 
 
+def test_an_unusable_output_folder_fails_before_any_file_is_transcribed(model_path: Path, audio_dir: Path, tmp_path: Path) -> None:
+    """It once gave a raw traceback, and only after the first file had been transcribed."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("transcribe", str(audio_dir), "--model", str(model_path), "-o", str(blocker / "out"))
+    assert result.returncode == 2
+    assert f"-o {blocker / 'out'}: cannot write there" in result.stderr
+    assert "Traceback" not in result.stderr and "transcribing" not in result.stderr
+
+
 @pytest.mark.parametrize("command", [[], ["transcribe"], ["init-model"]])
 def test_help_explains_each_command(command: list[str]) -> None:
     result = run_cli(*command, "--help")
