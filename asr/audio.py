@@ -151,13 +151,13 @@ def float_to_pcm16(samples: torch.Tensor) -> bytes:
 
 
 def float32_bytes_to_float(data: bytes) -> torch.Tensor:
-    """Little-endian float32 bytes -> (N,) float32; non-finite values are refused."""
+    """Little-endian float32 bytes -> (N,) float32 clipped to [-1, 1], as an ADC clips; NaN or infinity is refused."""
     if len(data) % 4:
         raise AudioError(f"float32 data must be a multiple of 4 bytes, got {len(data)}")
     samples = torch.from_numpy(np.frombuffer(data, dtype="<f4").astype(np.float32))
     if not torch.isfinite(samples).all():
         raise AudioError("float32 audio contains NaN or infinite samples")
-    return samples
+    return samples.clamp_(-1.0, 1.0)
 
 
 class StreamingResampler:

@@ -98,6 +98,24 @@ def test_json_python_cannot_hold_is_a_bad_message_and_the_audio_before_it_gets_i
     assert bad.final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text
 
 
+def test_float32_samples_beyond_full_scale_are_clipped_to_it(greedy_recognizer: StreamingRecognizer, sentence: Path) -> None:
+    """Samples of 1e30 were taken as they came, far outside the documented [-1, 1]."""
+    samples, rate = read_pcm16(sentence)
+    loud = samples.astype("<f4") * np.float32(1e30)  # finite, and far beyond full scale
+
+    def frames(audio: np.ndarray) -> list[bytes]:
+        return [audio[start : start + rate // 10].astype("<f4").tobytes() for start in range(0, len(audio), rate // 10)]
+
+    async def scenario() -> tuple[Exchange, Exchange]:
+        async with running_server(greedy_recognizer) as server:
+            sessions = [stream_native(url(server), frames(audio), rate, fmt="float32") for audio in (loud, np.clip(loud, -1, 1))]
+            return tuple(await asyncio.gather(*sessions))
+
+    overloaded, clipped = asyncio.run(scenario())
+    assert overloaded.error_code is None
+    assert overloaded.final["text"] == clipped.final["text"] and overloaded.final["words"] == clipped.final["words"]
+
+
 def test_a_frame_far_over_the_limit_is_refused_by_the_transport(greedy_recognizer: StreamingRecognizer) -> None:
     async def scenario() -> Exchange:
         async with running_server(greedy_recognizer, max_frame_bytes=10_000) as server:
