@@ -7,6 +7,7 @@ with torchaudio's windowed-sinc resampler.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +29,15 @@ __all__ = [
     "float_to_pcm16",
     "float32_bytes_to_float",
     "StreamingResampler",
+    "resampling_rate",
 ]
 
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"})
 MIN_SAMPLE_RATE = 4000
 MAX_SAMPLE_RATE = 192000
+RATE_GRID_HZ = 50  # a rate whose exact resampler would be too large is resampled as the nearest multiple of this
+MAX_RESAMPLER_PHASES = 2_000_000  # (new / g) x (orig / g), g = gcd(orig, new): the exact resampler's size
 
 
 class AudioError(ValueError):
@@ -160,8 +164,26 @@ def float32_bytes_to_float(data: bytes) -> torch.Tensor:
     return samples.clamp_(-1.0, 1.0)
 
 
+def resampling_rate(rate: float, new_freq: int = SAMPLE_RATE) -> int:
+    """The whole rate in Hz that audio said to be at ``rate`` is resampled as: ``rate`` itself when it can be.
+
+    torchaudio's windowed-sinc kernel holds (new / g) x (orig / g + 2 width) taps for g = gcd(orig,
+    new): for 8001 Hz that is 16000 x 8001 floats, half a gigabyte and seconds to build. So a rate
+    that is not whole, or whose kernel would pass MAX_RESAMPLER_PHASES, is snapped to the nearest
+    multiple of RATE_GRID_HZ: at most 25 Hz off (0.3% of pitch and time at 8 kHz, far below what
+    changes recognition), with g >= 50 and so at most 320 x 3986 taps, even at 192 kHz.
+    """
+    if float(rate).is_integer():
+        whole = int(rate)
+        divisor = math.gcd(whole, new_freq)
+        if (new_freq // divisor) * (whole // divisor) <= MAX_RESAMPLER_PHASES:
+            return whole
+    return max(RATE_GRID_HZ, round(rate / RATE_GRID_HZ) * RATE_GRID_HZ)
+
+
 class StreamingResampler:
-    """Resample a stream chunk by chunk with output identical to ``torchaudio.functional.resample``.
+    """Resample a stream chunk by chunk with output identical to ``torchaudio.functional.resample``
+    from ``resampling_rate(orig_freq)``.
 
     torchaudio's resampler (after reducing both rates by their gcd to ``o`` in, ``n`` out) computes
     output block ``j`` (``n`` samples) from input samples ``[j*o - width, j*o + width + o)``. We keep
@@ -169,9 +191,10 @@ class StreamingResampler:
     with zeros and trim to the offline length, exactly as the offline function does.
     """
 
-    def __init__(self, orig_freq: int, new_freq: int = SAMPLE_RATE) -> None:
+    def __init__(self, orig_freq: float, new_freq: int = SAMPLE_RATE) -> None:
         if not (MIN_SAMPLE_RATE <= orig_freq <= MAX_SAMPLE_RATE):
             raise AudioError(f"sample rate {orig_freq} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+        orig_freq = resampling_rate(orig_freq, new_freq)  # bounded cost for any rate (8001 Hz, 44100.5 Hz)
         self.orig_freq, self.new_freq = orig_freq, new_freq
         self._identity = orig_freq == new_freq
         if not self._identity:

@@ -64,7 +64,7 @@ class StepOutput:
 class Stream:
     """One audio source's state between steps. Made by ``StreamingRecognizer.create_stream``."""
 
-    def __init__(self, sample_rate: int, logmel: LogMel, model: ModelConfig, segmenter: Segmenter) -> None:
+    def __init__(self, sample_rate: float, logmel: LogMel, model: ModelConfig, segmenter: Segmenter) -> None:
         self.sample_rate = sample_rate
         self.segmenter = segmenter
         self._resampler = StreamingResampler(sample_rate, SAMPLE_RATE)
@@ -119,7 +119,7 @@ class StreamingRecognizer:
         path = resolve_model_path(model)
         return cls(load_checkpoint(path), device=device, decoder=decoder, model_folder=path.parent)
 
-    def create_stream(self, sample_rate: int = SAMPLE_RATE, endpoint: EndpointConfig | None = None, hotwords: Hotwords = ()) -> Stream:
+    def create_stream(self, sample_rate: float = SAMPLE_RATE, endpoint: EndpointConfig | None = None, hotwords: Hotwords = ()) -> Stream:
         """A new stream of audio at ``sample_rate``; with ``endpoint`` it is cut into utterances.
 
         ``hotwords``: (phrase, boost) pairs the lexicon search favours (greedy decoding ignores them);

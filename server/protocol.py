@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 MIN_CLIENT_SAMPLE_RATE = 8000  # what a client may stream; files may be 4-192 kHz (asr/audio.py)
-MAX_CLIENT_SAMPLE_RATE = 48000
+MAX_CLIENT_SAMPLE_RATE = 192000
 AUDIO_FORMATS = {"pcm16": 2, "float32": 4}  # format -> bytes per sample
 MAX_HOTWORDS = 1000
 MAX_HOTWORD_CHARS = 100
@@ -78,7 +78,7 @@ class Hotword:
 class Start:
     """Opens a native session (or, for Vosk, the ``config`` message)."""
 
-    sample_rate: int = 16000
+    sample_rate: float = 16000  # Hz; whole for almost every client, but Vosk's may be 44100.5
     format: str = "pcm16"
     hotwords: tuple[Hotword, ...] = ()
     words: bool = True  # include per-word times and confidences in finals
@@ -104,14 +104,18 @@ def _load_object(text: str) -> dict[str, Any]:
     return message
 
 
-def _sample_rate(value: Any, where: str) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError("bad_sample_rate", f"{where} must be an integer number of Hz, got {value!r}")
+def _sample_rate(value: Any, where: str) -> float:
+    """A rate in Hz: a number, or a string holding one ("16000"), as Vosk clients send it. Need not be whole."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ProtocolError("bad_sample_rate", f"{where} must be a number of Hz, got {value[:40]!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProtocolError("bad_sample_rate", f"{where} must be a number of Hz, got {str(value)[:40]}")
     if not MIN_CLIENT_SAMPLE_RATE <= value <= MAX_CLIENT_SAMPLE_RATE:
         raise ProtocolError("bad_sample_rate", f"{where} {value} Hz is outside {MIN_CLIENT_SAMPLE_RATE}-{MAX_CLIENT_SAMPLE_RATE} Hz")
-    return value
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _hotwords(value: Any) -> tuple[Hotword, ...]:
@@ -209,7 +213,7 @@ def _dump(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-def ready(session: str, sample_rate: int, audio_format: str) -> str:
+def ready(session: str, sample_rate: float, audio_format: str) -> str:
     return _dump({"type": "ready", "session": session, "sample_rate": sample_rate, "format": audio_format})
 
 

@@ -20,6 +20,7 @@ from asr.audio import (
     iter_audio,
     load_audio,
     pcm16_to_float,
+    resampling_rate,
 )
 from tests.conftest import synth_signal
 
@@ -128,21 +129,30 @@ def test_pcm_conversions_reject_bad_byte_counts_and_non_finite() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(
-    orig_freq=st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000]),
+    orig_freq=st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000, 8001, 44100.5, 191999]),
     chunk_sizes=st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=12),
 )
-def test_streaming_resampler_equals_offline_resample(orig_freq: int, chunk_sizes: list[int]) -> None:
-    signal = torch.from_numpy(synth_signal(sum(chunk_sizes) / orig_freq, sample_rate=orig_freq, seed=len(chunk_sizes)))
+def test_streaming_resampler_equals_offline_resample(orig_freq: float, chunk_sizes: list[int]) -> None:
+    length = sum(chunk_sizes)
+    signal = torch.from_numpy(synth_signal((length + 1) / orig_freq, sample_rate=int(orig_freq), seed=len(chunk_sizes))[:length])
     resampler = StreamingResampler(orig_freq)
     pieces, start = [], 0
     for size in chunk_sizes:
         pieces.append(resampler.resample(signal[start : start + size]))
         start += size
     pieces.append(resampler.flush())
-    expected = torchaudio.functional.resample(signal, orig_freq, 16000)
+    expected = torchaudio.functional.resample(signal, resampling_rate(orig_freq), 16000)
     streamed = torch.cat(pieces)
     assert streamed.shape == expected.shape
     assert torch.allclose(streamed, expected, atol=2e-5)
+
+
+@pytest.mark.parametrize(("rate", "resampled_as"), [(44100, 44100), (11025, 11025), (8001, 8000), (16001, 16000), (191999, 192000), (44100.5, 44100), (12345, 12350)])
+def test_every_rate_is_resampled_with_a_small_kernel(rate: float, resampled_as: int) -> None:
+    """An 8001 Hz stream once built a 16000 x 8001 kernel (0.5 GB, 5 s); 16001 Hz took 8.5 GB."""
+    resampler = StreamingResampler(rate)
+    assert resampling_rate(rate) == resampler.orig_freq == resampled_as
+    assert resampled_as == 16000 or resampler._kernel.numel() < 2_000_000
 
 
 def test_resampler_refuses_absurd_rates() -> None:

@@ -127,6 +127,17 @@ def test_an_unusable_output_folder_fails_before_any_file_is_transcribed(model_pa
     assert "Traceback" not in result.stderr and "transcribing" not in result.stderr
 
 
+def test_a_file_at_an_awkward_rate_is_transcribed_beside_a_good_one(model_path: Path, audio_dir: Path, tmp_path: Path) -> None:
+    """A 1 s WAV saying 191999 Hz once asked for a 24.6 GB tensor and crashed the batch, the good file included."""
+    awkward = tmp_path / "awkward.wav"
+    soundfile.write(awkward, synth_signal(1.0, sample_rate=191999, seed=4), 191999)
+    result = run_cli("transcribe", str(awkward), str(audio_dir / "one.wav"), "--model", str(model_path), "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(record["audio"]).name for record in records] == ["awkward.wav", "one.wav"]
+    assert records[0]["duration"] == pytest.approx(1.0, abs=0.01)
+
+
 @pytest.mark.parametrize("command", [[], ["transcribe"], ["init-model"]])
 def test_help_explains_each_command(command: list[str]) -> None:
     result = run_cli(*command, "--help")
