@@ -20,7 +20,8 @@ import math
 import os
 import sys
 import threading
-from collections import Counter
+import weakref
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +152,10 @@ class BeamDecoder:
         with _quiet_stderr():  # KenLM draws a progress bar and a tip about binary files on stderr
             self._kenlm = KenLM(str(lm_path), words)
         self._base = _Lexicon(words, *self._build_trie(self._vocabulary, words, self._kenlm, self._pronunciations))
-        self._hotword_lexicons: dict[tuple[tuple[str, float], ...], _Lexicon] = {}
-        self._hotword_lock = threading.Lock()  # a server's inference threads share the cache
+        # Hotword lexicons: alive while any stream holds one (weak), and the HOTWORD_CACHE latest besides.
+        self._hotword_lexicons: weakref.WeakValueDictionary[tuple[tuple[str, float], ...], _Lexicon] = weakref.WeakValueDictionary()
+        self._recent_hotword_lexicons: OrderedDict[tuple[tuple[str, float], ...], _Lexicon] = OrderedDict()
+        self._hotword_lock = threading.Lock()  # guards both maps; never held while a lexicon is built
 
     def _spellings(self, word: str, lexicon: Lexicon | None) -> list[list[str]]:
         """The word in the model's units: its letters, or each of its pronunciations."""
@@ -182,16 +185,36 @@ class BeamDecoder:
         trie.smear(SmearingMode.MAX)
         return trie, spelled
 
+    def prepare(self, hotwords: Hotwords) -> _Lexicon:
+        """Build (or find) the lexicon a search with these hotwords needs; while the caller holds it, searches reuse it.
+
+        A stream calls this when it is created, so that a new hotword list (about 1 s) is built there,
+        and not on a server's inference thread, where it would stall every stream in the batch.
+        """
+        return self._lexicon(self._boosted(hotwords))
+
+    def _boosted(self, hotwords: Hotwords) -> list[tuple[str, float]]:
+        return [(phrase, self.config.hotword_boost if boost is None else boost) for phrase, boost in hotwords]
+
     def _lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
         """The base lexicon, or one that also has the hotwords' words, boosted; cached per hotword list."""
         if not hotwords:
             return self._base
         key = tuple(sorted(hotwords))
         with self._hotword_lock:
-            return self._hotword_lexicons.get(key) or self._build_hotword_lexicon(key, hotwords)
+            lexicon = self._hotword_lexicons.get(key)
+        if lexicon is None:
+            lexicon = self._build_hotword_lexicon(hotwords)  # unlocked: other streams' searches go on meanwhile
+        with self._hotword_lock:
+            lexicon = self._hotword_lexicons.setdefault(key, lexicon)
+            self._recent_hotword_lexicons[key] = lexicon
+            self._recent_hotword_lexicons.move_to_end(key)
+            while len(self._recent_hotword_lexicons) > HOTWORD_CACHE:
+                self._recent_hotword_lexicons.popitem(last=False)
+        return lexicon
 
-    def _build_hotword_lexicon(self, key: tuple[tuple[str, float], ...], hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
-        """Build a new hotword list's lexicon and cache it, dropping the oldest beyond ``HOTWORD_CACHE`` (lock held)."""
+    def _build_hotword_lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
+        """A lexicon of the LM's words and the hotwords' words, the hotwords boosted."""
         boosts: dict[str, float] = {}
         for phrase, boost in hotwords:
             for word in normalize_text(phrase).split():
@@ -205,10 +228,7 @@ class BeamDecoder:
         to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
         numbered = {words.get_index(word): boost for word, boost in boosts.items()}
         trie, spelled = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered), pronunciations)
-        if len(self._hotword_lexicons) >= HOTWORD_CACHE:
-            self._hotword_lexicons.pop(next(iter(self._hotword_lexicons)))
-        lexicon = self._hotword_lexicons[key] = _Lexicon(words, trie, spelled, to_base, numbered)
-        return lexicon
+        return _Lexicon(words, trie, spelled, to_base, numbered)
 
     @property
     def nbest(self) -> int:
@@ -219,9 +239,9 @@ class BeamDecoder:
 
         ``hotwords``: (phrase, boost) pairs; every word of a phrase is favoured by ``boost`` (in the
         LM's log10 units, before ``lm_weight``; None: ``config.hotword_boost``), and words outside
-        the LM become possible. A new hotword list takes about 1 s to prepare; it is then reused.
+        the LM become possible. A new hotword list takes about 1 s to prepare (see ``prepare``).
         """
-        lexicon = self._lexicon([(phrase, self.config.hotword_boost if boost is None else boost) for phrase, boost in hotwords])
+        lexicon = self._lexicon(self._boosted(hotwords))
         c = self.config
         # log_add: hypotheses that meet add their probabilities (dev WER 22.4%, against 22.6% keeping the larger)
         options = LexiconDecoderOptions(

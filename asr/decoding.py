@@ -101,6 +101,13 @@ class Decoder(Protocol):
     name: str
     nbest: int
 
+    def prepare(self, hotwords: Hotwords) -> object:
+        """Make ready what searches with ``hotwords`` need, where a stream is created (not where it computes).
+
+        The result is a handle: while the stream holds it, its searches find that work done.
+        """
+        ...
+
     def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> Search:
         """A search for a segment whose first step is ``start_step`` of the stream (for word times).
 
@@ -128,6 +135,10 @@ class GreedyDecoder:
             raise ValueError(f"greedy decoding needs a character model; a model over {tokenizer.units} decodes with the lexicon search")
         self.tokenizer = tokenizer
         self.step_seconds = step_seconds
+
+    def prepare(self, hotwords: Hotwords) -> None:
+        """Nothing to prepare: greedy decoding has no vocabulary to favour."""
+        return None
 
     def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> GreedySearch:
         """Hotwords are accepted and have no effect: greedy decoding has no vocabulary to favour."""

@@ -20,6 +20,7 @@ class Segmenter:
 
     def __init__(self, decoder: Decoder, endpoint: EndpointConfig | None, step_seconds: float, hotwords: Hotwords = (), blank_id: int = 0) -> None:
         self.decoder, self.hotwords, self.step_seconds, self.blank_id = decoder, tuple(hotwords), step_seconds, blank_id
+        self._prepared = decoder.prepare(self.hotwords)  # held, so that every segment's search finds it ready
         self.endpointer = Endpointer(endpoint, step_seconds) if endpoint is not None else None  # None: one segment
         self._search: Search | None = None  # made at the segment's first step, where a server computes
         self.index = 0  # the open segment's

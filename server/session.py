@@ -131,7 +131,8 @@ class Session:
         endpoint = self.settings.endpoint if self.settings.endpointing else None
         hotwords = [(hotword.phrase, hotword.boost) for hotword in self.start.hotwords]
         try:
-            self.stream = self.batcher.recognizer.create_stream(self.start.sample_rate, endpoint, hotwords)
+            # in a thread: a new hotword list's lexicon takes about a second, which only this session waits for
+            self.stream = await asyncio.to_thread(self.batcher.recognizer.create_stream, self.start.sample_rate, endpoint, hotwords)
         except ValueError as exc:  # a hotword the recognizer cannot pronounce
             raise ProtocolError("bad_message", str(exc)) from None
         ready = self.dialect.ready(self.id, self.start)

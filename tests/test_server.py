@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import jiwer
@@ -79,8 +80,8 @@ def test_a_session_equals_offline_transcription_for_any_chunking(greedy_recogniz
 def test_concurrent_sessions_at_any_rate_and_format_each_equal_offline(
     greedy_recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path, workers: int, max_batch: int
 ) -> None:
-    """Eight clients at once, at 8-48 kHz, in PCM16 and float32: batched together, each gets its own offline result."""
-    rates = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 16000]
+    """Eight clients at once, at 8-192 kHz (8001 Hz once cost 0.5 GB), in PCM16 and float32: batched together, each gets its own offline result."""
+    rates = [8000, 11025, 16000, 22050, 8001, 44100, 48000, 191999]
     cases = []
     for i, rate in enumerate(rates):
         samples, source_rate = read_pcm16(speech[i % len(speech)])
@@ -235,3 +236,39 @@ def test_session_hotwords_make_an_unknown_name_recognizable(default_recognizer: 
 
     assert "zorblax" not in asyncio.run(session([])).split()
     assert "zorblax" in asyncio.run(session([{"phrase": "Zorblax"}])).split()
+
+
+def test_a_new_hotword_list_is_built_off_the_inference_thread(
+    default_recognizer: StreamingRecognizer, speech: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one session's hotword lexicon is being built, another session streams to its final.
+
+    The build is held open until the healthy session has finished: it once ran on the (here single)
+    inference thread, where it stalled every stream (6 clients with 1000-phrase lists: 7.45 s for a
+    healthy 0.05 s session).
+    """
+    from asr.beam import BeamDecoder
+
+    building, healthy_done = threading.Event(), threading.Event()
+    build = BeamDecoder._build_hotword_lexicon
+
+    def held_build(self: BeamDecoder, *args: object) -> object:
+        building.set()
+        healthy_done.wait(60)
+        return build(self, *args)
+
+    monkeypatch.setattr(BeamDecoder, "_build_hotword_lexicon", held_build)
+    samples, rate = read_pcm16(speech[0])
+    frames = pcm_chunks(samples, [rate // 10])
+
+    async def scenario() -> tuple[Exchange, Exchange]:
+        async with running_server(default_recognizer, workers=1) as server:
+            with_hotwords = asyncio.create_task(stream_native(url(server), frames, rate, hotwords=["zorblax quintana"]))
+            await asyncio.to_thread(building.wait, 30)
+            healthy = await asyncio.wait_for(stream_native(url(server), frames, rate), 30)
+            healthy_done.set()
+            return healthy, await with_hotwords
+
+    healthy, hotworded = asyncio.run(scenario())
+    expected = transcribe_file(default_recognizer, speech[0]).transcript.text
+    assert healthy.final["text"] == expected and hotworded.final["text"]
