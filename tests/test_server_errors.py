@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -10,14 +11,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import torch
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_file
 from server import session as session_module
-from tests.server_util import Exchange, idle, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url
+from tests.server_util import Exchange, idle, pcm_chunks, read_all, read_pcm16, running_server, server_in_thread, speak, stream_native, url
 
 START = json.dumps({"type": "start", "sample_rate": 16000})
 
@@ -222,3 +225,59 @@ def test_unknown_paths_get_404(greedy_recognizer: StreamingRecognizer) -> None:
             return refused.value.response.status_code
 
     assert asyncio.run(scenario()) == 404
+
+
+async def hostile(address: str, messages: list[str | bytes]) -> Exchange:
+    """Send ``messages`` (as far as the server lets), take what comes back within a second, then hang up."""
+    async with connect(address, compression=None, max_size=None) as ws:
+        with contextlib.suppress(ConnectionClosed):
+            for message in messages:
+                await ws.send(message)
+        received = []
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            while True:
+                received.append(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
+        return Exchange(received, ws.close_code, ws.close_reason or "")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["type", "sample_rate", "format", "hotwords", "words", "config", "eof", "x"]), children, max_size=4),
+    max_leaves=12,
+)
+client_messages = st.lists(
+    st.binary(max_size=3000)
+    | st.text(max_size=200)
+    | json_values.map(json.dumps)
+    | st.fixed_dictionaries({"type": st.just("start")}, optional={"sample_rate": json_values, "format": json_values, "hotwords": json_values}).map(json.dumps),
+    min_size=1,
+    max_size=5,
+)
+
+
+@pytest.mark.parametrize("path", ["/v1/stream", "/vosk"])
+def test_any_messages_end_only_their_own_session_and_a_healthy_one_gets_its_final(
+    greedy_recognizer: StreamingRecognizer, sentence: Path, path: str
+) -> None:
+    """Arbitrary text and binary messages (hypothesis) to one real server: each session ends in an answer
+    the protocol allows, and a healthy session streaming alongside every one of them gets its correct final."""
+    samples, rate = read_pcm16(sentence)
+    frames = pcm_chunks(samples, [rate // 5])
+    expected = transcribe_file(greedy_recognizer, sentence).transcript.text
+
+    with server_in_thread(greedy_recognizer, max_frame_bytes=64_000) as (port, _):
+        address = f"ws://127.0.0.1:{port}"
+
+        @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(messages=client_messages)
+        def check(messages: list[str | bytes]) -> None:
+            async def scenario() -> tuple[Exchange, Exchange]:
+                healthy = asyncio.create_task(stream_native(address + "/v1/stream", frames, rate))
+                return await hostile(address + path, messages), await asyncio.wait_for(healthy, 30)
+
+            answered, healthy = asyncio.run(scenario())
+            assert healthy.final["text"] == expected
+            assert answered.close_code in (None, 1000, 1003, 1007, 1008, 1009)  # never 1011: no input is a server error
+            assert all(isinstance(message, dict) for message in answered.messages)  # JSON objects only, in either dialect
+
+        check()
