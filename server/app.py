@@ -58,6 +58,9 @@ STATIC_FILES = {  # the caption page: path -> (file, content type)
 # The page loads nothing from elsewhere, and may only talk to this server.
 PAGE_POLICY = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"
 HARD_FRAME_FACTOR = 2  # frames up to this multiple of max_frame_bytes get a JSON error; larger ones a bare 1009
+# Frames websockets holds for a session before it stops reading its socket (its default, 16, let a
+# client flooding 1 MiB frames cost 65 MB): the audio buffer (queue_seconds) is the real queue.
+WEBSOCKET_QUEUE_FRAMES = 2
 
 
 class SpeechServer:
@@ -92,6 +95,7 @@ class SpeechServer:
             process_request=self._admit,
             compression=None,  # raw audio does not deflate; compressing it only costs CPU
             max_size=self.config.max_frame_bytes * HARD_FRAME_FACTOR,
+            max_queue=WEBSOCKET_QUEUE_FRAMES,
             ssl=self._tls_context(),
             server_header="asr",
         )

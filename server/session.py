@@ -30,6 +30,7 @@ from server.protocol import CloseCode, ProtocolError, Start
 __all__ = ["Session"]
 
 log = logging.getLogger("asr.server")
+STEP_SECONDS_AT_MOST = 1.0  # audio a session hands the model in one step: a stream far behind catches up in bounded steps
 
 
 class _AudioBuffer:
@@ -55,16 +56,23 @@ class _AudioBuffer:
             self._items.append(None)
             self._changed.notify_all()
 
-    async def take(self, everything: bool) -> tuple[list[torch.Tensor], bool]:
-        """Wait for audio; return (chunks, ended). ``everything``: all buffered, else one message."""
+    async def take(self, everything: bool, at_most: int) -> tuple[list[torch.Tensor], bool]:
+        """Wait for audio; return (chunks, ended). ``everything``: all buffered up to ``at_most`` samples, else one message."""
         async with self._changed:
             await self._changed.wait_for(lambda: bool(self._items))
-            count = len(self._items) if everything else 1
+            count, samples = 1, _length(self._items[0])
+            while everything and count < len(self._items) and samples + _length(self._items[count]) <= at_most:
+                samples += _length(self._items[count])
+                count += 1
             taken, self._items = self._items[:count], self._items[count:]
             chunks = [item for item in taken if item is not None]
             self._size -= sum(chunk.numel() for chunk in chunks)
             self._changed.notify_all()
             return chunks, len(chunks) < len(taken)
+
+
+def _length(item: torch.Tensor | None) -> int:
+    return 0 if item is None else item.numel()
 
 
 class Session:
@@ -186,7 +194,12 @@ class Session:
         while True:
             message = await self._receive_message()
             if isinstance(message, bytes):
-                await buffer.put(self._decode(message))
+                samples = self._decode(message)
+                # A native frame may hold 30 s of audio: it is queued (and later stepped) a second at a time,
+                # so the buffer and each step stay near their bounds. Vosk answers each frame, so keeps it whole.
+                pieces = samples.split(max(1, int(self.start.sample_rate))) if self.dialect.batches_audio else (samples,)
+                for piece in pieces:
+                    await buffer.put(piece)
                 continue
             if isinstance(self.dialect.parse(message), Start):
                 raise ProtocolError("already_started", "this session has already started", CloseCode.POLICY)
@@ -197,7 +210,7 @@ class Session:
         """Step buffered audio through the batcher and send the dialect's replies, until the final one."""
         submitted = 0
         while True:
-            chunks, ended = await buffer.take(everything=self.dialect.batches_audio)
+            chunks, ended = await buffer.take(everything=self.dialect.batches_audio, at_most=int(STEP_SECONDS_AT_MOST * self.start.sample_rate))
             audio = torch.cat(chunks) if len(chunks) > 1 else (chunks[0] if chunks else None)
             submitted += 0 if audio is None else audio.numel()
             ended_at = time.perf_counter()

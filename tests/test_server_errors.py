@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_file
 from server import session as session_module
+from tests.conftest import CHARACTER_MODEL
 from tests.server_util import Exchange, idle, pcm_chunks, read_all, read_pcm16, running_server, server_in_thread, speak, stream_native, url
 
 START = json.dumps({"type": "start", "sample_rate": 16000})
@@ -215,6 +217,56 @@ def test_a_client_faster_than_the_model_is_slowed_down_not_dropped(
     assert asyncio.run(scenario()).final["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text
     capacity = int(0.1 * rate)
     assert capacity <= peak[0] <= capacity + frame  # it filled, and a put waits while it is full
+
+
+def _rss_mb(pid: int) -> float:
+    """A process's resident memory, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
+def test_clients_flooding_full_size_frames_cost_the_server_about_their_audio_buffers() -> None:
+    """12 clients send 1 MiB frames (32 s of audio each) as fast as TCP lets them, into a real `asr serve`.
+
+    A probe saw 50-60 MB of server memory per such client: the websocket layer queued 16 frames of
+    up to 2 MiB each, ahead of the 10 s audio buffer. Each may now cost a few frames at most.
+    """
+    clients, frame = 12, b"\x01\x00" * (1 << 19)  # 1 MiB, the default max_frame_bytes
+
+    async def flood(port: int, until: float) -> None:
+        async with connect(f"ws://127.0.0.1:{port}/v1/stream", compression=None, max_size=None) as ws:
+            await ws.send(START)
+            with contextlib.suppress(ConnectionClosed):
+                while asyncio.get_running_loop().time() < until:
+                    await ws.send(frame)
+
+    async def scenario() -> tuple[float, float]:
+        command = [sys.executable, "-m", "asr", "serve", "--port", "0", "--model", CHARACTER_MODEL, "--decoder", "greedy", "--log-format", "json"]
+        process = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.PIPE)
+        try:
+            port = None
+            while port is None:
+                line = await asyncio.wait_for(process.stderr.readline(), 60)
+                assert line, "asr serve exited before listening"
+                port = json.loads(line).get("port")
+            loop = asyncio.get_running_loop()
+            await flood(port, loop.time() + 1.0)  # one client first: the model and its buffers are warm
+            baseline, peak = _rss_mb(process.pid), 0.0
+            floods = asyncio.gather(*(flood(port, loop.time() + 8.0) for _ in range(clients)))
+            while not floods.done():
+                peak = max(peak, _rss_mb(process.pid))
+                await asyncio.sleep(0.1)
+            await floods
+            return baseline, peak
+        finally:
+            process.terminate()
+            await process.wait()
+
+    baseline, peak = asyncio.run(scenario())
+    assert (peak - baseline) / clients < 15, f"{peak - baseline:.0f} MB for {clients} flooding clients"
 
 
 def test_unknown_paths_get_404(greedy_recognizer: StreamingRecognizer) -> None:
