@@ -27,7 +27,7 @@ class ServerConfig:
     queue_seconds: float = 10.0  # per-session audio buffered ahead of the model; beyond it, reading pauses
     idle_timeout: float = 30.0  # seconds without any client message
     max_session_seconds: float = 3600.0  # of audio, and of wall-clock time
-    vosk_sample_rate: int = 16000  # a Vosk client's rate when it sends no config message
+    vosk_sample_rate: int = 8000  # a Vosk client's rate when it sends no config message (vosk-server's VOSK_SAMPLE_RATE default)
     token: str | None = None  # when set, clients must present it (Authorization: Bearer, or ?token=)
     protect_metrics: bool = False  # /metrics needs the token too
     certfile: str | None = None  # TLS: both certfile and keyfile

@@ -101,7 +101,9 @@ class VoskDialect:
 
     def replies(self, output: StepOutput, words: bool, audio_end: float) -> list[str]:
         results = [protocol.vosk_result(s.transcript.text, _words(s, words)) for s in output.ended]
-        return results or ([] if output.finished else [protocol.vosk_partial(output.partial)])
+        if output.finished:
+            return results or [protocol.vosk_result("", None)]  # as Vosk: nothing said is {"text": ""}
+        return results or [protocol.vosk_partial(output.partial)]
 
     def closing(self) -> str | None:
         return None

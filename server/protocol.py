@@ -242,6 +242,6 @@ def vosk_partial(text: str) -> str:
 
 
 def vosk_result(text: str, words: list[dict[str, Any]] | None) -> str:
-    """As Vosk's recognizer: ``result`` (the words) only when the client asked for words."""
-    return _dump({"text": text} if words is None else {"result": words, "text": text})
+    """As Vosk's recognizer: ``result`` (the words) only when the client asked for words and some were said."""
+    return _dump({"result": words, "text": text} if words else {"text": text})
 

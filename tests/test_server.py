@@ -130,16 +130,24 @@ def test_vosk_client_without_config_uses_the_default_rate_and_words_false_gives_
     greedy_recognizer: StreamingRecognizer, speech: list[Path], tmp_path: Path
 ) -> None:
     samples, rate = read_pcm16(speech[3])
-    resampled = np.interp(np.arange(0, len(samples), rate / 16000), np.arange(len(samples)), samples).astype(np.int16)
-    path = tmp_path / "16k.wav"
-    soundfile.write(path, resampled, 16000, subtype="PCM_16")
+    resampled = np.interp(np.arange(0, len(samples), rate / 8000), np.arange(len(samples)), samples).astype(np.int16)
+    path = tmp_path / "8k.wav"
+    soundfile.write(path, resampled, 8000, subtype="PCM_16")
 
-    frames = pcm_chunks(resampled, [4000])
+    frames = pcm_chunks(resampled, [2000])  # vosk-server's default rate, 8 kHz, as its sample clients send
     expected = offline(greedy_recognizer, path)
     _, without_config = asyncio.run(vosk_session(greedy_recognizer, frames, None))
     assert_matches_offline(without_config.messages[0], expected)
-    _, text_only = asyncio.run(vosk_session(greedy_recognizer, frames, {"words": False, "sample_rate": 16000}))
+    _, text_only = asyncio.run(vosk_session(greedy_recognizer, frames, {"words": False, "sample_rate": "8000"}))
     assert text_only.messages == [{"text": expected.text}]
+
+
+def test_vosk_session_of_silence_ends_with_empty_text(greedy_recognizer: StreamingRecognizer) -> None:
+    """Vosk's final result for nothing said is {"text": ""}; ours once sent no final at all."""
+    frames = pcm_chunks(np.zeros(16000, dtype=np.int16), [3200])
+    replies, exchange = asyncio.run(vosk_session(greedy_recognizer, frames, {"sample_rate": 16000}))
+    assert replies == [{"partial": ""}] * len(frames)
+    assert exchange.messages == [{"text": ""}] and exchange.close_code == 1000
 
 
 def test_partials_grow_with_the_audio_heard(greedy_recognizer: StreamingRecognizer, speech: list[Path]) -> None:
@@ -206,7 +214,7 @@ def test_vosk_sends_a_result_at_each_endpoint_in_place_of_that_frames_partial(gr
     samples, rate = read_pcm16(three_utterances)
     frames = pcm_chunks(samples, [rate // 10])
 
-    replies, exchange = asyncio.run(vosk_session(greedy_recognizer, frames, None))
+    replies, exchange = asyncio.run(vosk_session(greedy_recognizer, frames, {"sample_rate": rate}))
     assert len(replies) == len(frames)
     results = [reply for reply in replies if "result" in reply] + exchange.messages
     assert len(results) == 3
