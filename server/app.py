@@ -37,16 +37,15 @@ from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
 from server.config import ServerConfig, describe
-from server.dialects import DIALECTS
+from server.dialects import DIALECTS, Dialect
 from server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from server.protocol import CloseCode
 from server.session import Session
 
-__all__ = ["SpeechServer", "ROUTES"]
+__all__ = ["SpeechServer"]
 
 log = logging.getLogger("asr.server")
 
-ROUTES = tuple(DIALECTS)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {  # the caption page: path -> (file, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -68,6 +67,9 @@ class SpeechServer:
 
     def __init__(self, config: ServerConfig, recognizer: StreamingRecognizer | None = None) -> None:
         self.config = config
+        by_name = {dialect.name: dialect for dialect in DIALECTS.values()}
+        root = {"/": by_name[config.root_protocol]} if config.root_protocol in by_name else {}
+        self.routes: dict[str, type[Dialect]] = {**DIALECTS, **root}  # websocket path -> its protocol dialect
         decoder = DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon)
         self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device, decoder=decoder)
         self.metrics = ServerMetrics()
@@ -172,8 +174,8 @@ class SpeechServer:
             response.headers["Content-Security-Policy"] = PAGE_POLICY
             response.headers["Cache-Control"] = "no-cache"
             return response
-        if url.path not in ROUTES:
-            return self._refuse(connection, http.HTTPStatus.NOT_FOUND, "not_found", f"no route {url.path}; use {' or '.join(ROUTES)}")
+        if url.path not in self.routes:
+            return self._refuse(connection, http.HTTPStatus.NOT_FOUND, "not_found", f"no route {url.path}; use {' or '.join(self.routes)}")
         if self.config.token is not None and not self._authorized(request.headers, url.query):
             return self._refuse(connection, http.HTTPStatus.UNAUTHORIZED, "unauthorized", "a valid token is required")
         if self.draining:
@@ -204,7 +206,7 @@ class SpeechServer:
                 await connection.close(1013, "too_many_sessions")  # 1013: try again later
                 return
             session_id = f"{self._id_prefix}-{next(self._ids)}"
-            dialect = DIALECTS[urlsplit(connection.request.path).path](self.config)
+            dialect = self.routes[urlsplit(connection.request.path).path](self.config)
             session = Session(connection, dialect, session_id, self.batcher, self.config, self.metrics)
             self.sessions[session_id] = session
             try:

@@ -45,6 +45,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-batch", type=int, default=None, help="streams per batched forward pass (default 128)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="how long a batch waits to fill (default 5)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads, each stepping its own batch while the other computes (default 2)")
+    parser.add_argument(
+        "--root-protocol", default=None, choices=["vosk", "native", "none"],
+        help="what a websocket at / speaks, where Vosk's sample clients connect (default vosk); a plain GET / is the caption page either way",
+    )  # fmt: skip
     parser.add_argument("--vosk-sample-rate", type=int, default=None, help="the rate of a /vosk client that sends no config, as vosk-server assumes (default 8000)")
     parser.add_argument("--idle-timeout", type=float, default=None, help="seconds without a client message before closing (default 30)")
     parser.add_argument("--max-session-seconds", type=float, default=None, help="longest session, in audio and wall-clock seconds (default 3600)")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "vosk_sample_rate", "idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "root_protocol", "vosk_sample_rate", "idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)

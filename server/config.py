@@ -10,7 +10,9 @@ from typing import Any
 from asr.config import DECODER_METHODS, from_dict, read_toml
 from asr.endpoint import EndpointConfig
 
-__all__ = ["ServerConfig", "load_server_config", "describe"]
+__all__ = ["ServerConfig", "load_server_config", "describe", "ROOT_PROTOCOLS"]
+
+ROOT_PROTOCOLS = ("vosk", "native", "none")  # what a websocket at "/" may speak (server/dialects.py names)
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class ServerConfig:
     queue_seconds: float = 10.0  # per-session audio buffered ahead of the model; beyond it, reading pauses
     idle_timeout: float = 30.0  # seconds without any client message
     max_session_seconds: float = 3600.0  # of audio, and of wall-clock time
+    root_protocol: str = "vosk"  # the dialect of websockets at "/", where Vosk's sample clients connect; "none": the caption page only
     vosk_sample_rate: int = 8000  # a Vosk client's rate when it sends no config message (vosk-server's VOSK_SAMPLE_RATE default)
     token: str | None = None  # when set, clients must present it (Authorization: Bearer, or ?token=)
     protect_metrics: bool = False  # /metrics needs the token too
@@ -53,6 +56,8 @@ class ServerConfig:
             raise ValueError("TLS needs both certfile and keyfile")
         if self.log_format not in ("json", "text"):
             raise ValueError(f"log_format must be 'json' or 'text', got {self.log_format!r}")
+        if self.root_protocol not in ROOT_PROTOCOLS:
+            raise ValueError(f"root_protocol must be one of {', '.join(ROOT_PROTOCOLS)}, got {self.root_protocol!r}")
         if self.decoder not in DECODER_METHODS:
             raise ValueError(f"decoder must be one of {', '.join(DECODER_METHODS)}, got {self.decoder!r}")
         if self.token is not None and not self.token.strip():

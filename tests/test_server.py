@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import urllib.request
 from pathlib import Path
 
 import jiwer
@@ -14,6 +15,7 @@ import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from asr.decoding import Transcript
 from asr.stream import StreamingRecognizer
@@ -140,6 +142,36 @@ def test_vosk_client_without_config_uses_the_default_rate_and_words_false_gives_
     assert_matches_offline(without_config.messages[0], expected)
     _, text_only = asyncio.run(vosk_session(greedy_recognizer, frames, {"words": False, "sample_rate": "8000"}))
     assert text_only.messages == [{"text": expected.text}]
+
+
+@pytest.mark.parametrize("root_protocol", ["vosk", "none"])
+def test_vosk_sample_clients_connect_at_the_root_path_where_get_still_serves_the_page(
+    greedy_recognizer: StreamingRecognizer, speech: list[Path], root_protocol: str
+) -> None:
+    """Every Vosk sample client connects to ws://host:port, which once answered 404."""
+    samples, rate = read_pcm16(speech[0])
+    frames = pcm_chunks(samples, [rate // 5])
+
+    async def scenario() -> tuple[Exchange | int, str]:
+        async with running_server(greedy_recognizer, root_protocol=root_protocol) as server:
+            page = await asyncio.to_thread(lambda: urllib.request.urlopen(url(server, "/", "http"), timeout=5).read().decode())
+            try:
+                async with connect(url(server, "/")) as ws:
+                    await ws.send(json.dumps({"config": {"sample_rate": rate}}))
+                    for frame in frames:
+                        await ws.send(frame)
+                        await ws.recv()
+                    await ws.send('{"eof" : 1}')
+                    return await read_all(ws), page
+            except InvalidStatus as refused:
+                return refused.response.status_code, page
+
+    answered, page = asyncio.run(scenario())
+    assert "<html" in page.lower()
+    if root_protocol == "none":
+        assert answered == 404
+    else:
+        assert_matches_offline(answered.messages[-1], offline(greedy_recognizer, speech[0]))
 
 
 def test_vosk_session_of_silence_ends_with_empty_text(greedy_recognizer: StreamingRecognizer) -> None:
