@@ -100,10 +100,13 @@ class VoskDialect:
         return None
 
     def replies(self, output: StepOutput, words: bool, audio_end: float) -> list[str]:
-        results = [protocol.vosk_result(s.transcript.text, _words(s, words)) for s in output.ended]
-        if output.finished:
-            return results or [protocol.vosk_result("", None)]  # as Vosk: nothing said is {"text": ""}
-        return results or [protocol.vosk_partial(output.partial)]
+        """Exactly one reply per step, so one per client message, as lock-step Vosk clients expect: the
+        utterances that ended in it as one result (nothing said: ``{"text": ""}``, as Vosk), else the partial."""
+        if output.ended or output.finished:
+            text = " ".join(s.transcript.text for s in output.ended if s.transcript.text)
+            said = [word for s in output.ended for word in _words(s, True)] if words else None
+            return [protocol.vosk_result(text, said)]
+        return [protocol.vosk_partial(output.partial)]
 
     def closing(self) -> str | None:
         return None

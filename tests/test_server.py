@@ -174,6 +174,17 @@ def test_vosk_sample_clients_connect_at_the_root_path_where_get_still_serves_the
         assert_matches_offline(answered.messages[-1], offline(greedy_recognizer, speech[0]))
 
 
+def test_vosk_answers_a_message_spanning_several_endpoints_with_one_result(greedy_recognizer: StreamingRecognizer, three_utterances: Path) -> None:
+    """Lock-step Vosk clients await one reply per message; three utterances in one message once got three."""
+    samples, rate = read_pcm16(three_utterances)
+    message = np.concatenate([samples, np.zeros(2 * rate, dtype=np.int16)]).astype("<i2").tobytes()  # the third ends in it too
+    replies, exchange = asyncio.run(vosk_session(greedy_recognizer, [message], {"sample_rate": rate}))
+    (result,) = replies
+    assert result["text"] == offline(greedy_recognizer, three_utterances).text
+    assert [w["word"] for w in result["result"]] == result["text"].split()
+    assert exchange.messages == [{"text": ""}]  # eof: nothing said since
+
+
 def test_vosk_session_of_silence_ends_with_empty_text(greedy_recognizer: StreamingRecognizer) -> None:
     """Vosk's final result for nothing said is {"text": ""}; ours once sent no final at all."""
     frames = pcm_chunks(np.zeros(16000, dtype=np.int16), [3200])
