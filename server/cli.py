@@ -51,6 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--vosk-sample-rate", type=int, default=None, help="the rate of a /vosk client that sends no config, as vosk-server assumes (default 8000)")
     parser.add_argument("--idle-timeout", type=float, default=None, help="seconds without a client message before closing (default 30)")
+    parser.add_argument("--vosk-idle-timeout", type=float, default=None, help="the same for Vosk clients, which may pause long between utterances (default 300)")
     parser.add_argument("--max-session-seconds", type=float, default=None, help="longest session, in audio and wall-clock seconds (default 3600)")
     parser.add_argument(
         "--token", default=None, help="require this token (header 'Authorization: Bearer T' or ?token=T); the ASR_SERVER_TOKEN variable also sets it"
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "root_protocol", "vosk_sample_rate", "idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)

@@ -28,6 +28,7 @@ class ServerConfig:
     max_frame_bytes: int = 1 << 20  # larger binary frames end the session (close 1009)
     queue_seconds: float = 10.0  # per-session audio buffered ahead of the model; beyond it, reading pauses
     idle_timeout: float = 30.0  # seconds without any client message
+    vosk_idle_timeout: float = 300.0  # the same on the Vosk routes, whose clients may pause long between utterances
     max_session_seconds: float = 3600.0  # of audio, and of wall-clock time
     root_protocol: str = "vosk"  # the dialect of websockets at "/", where Vosk's sample clients connect; "none": the caption page only
     vosk_sample_rate: int = 8000  # a Vosk client's rate when it sends no config message (vosk-server's VOSK_SAMPLE_RATE default)
@@ -44,7 +45,7 @@ class ServerConfig:
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
     def __post_init__(self) -> None:
-        positive = ("max_sessions", "max_batch", "workers", "max_frame_bytes", "queue_seconds", "idle_timeout", "max_session_seconds", "drain_timeout")
+        positive = ("max_sessions", "max_batch", "workers", "max_frame_bytes", "queue_seconds", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "drain_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

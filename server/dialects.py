@@ -25,6 +25,7 @@ __all__ = ["Dialect", "NativeDialect", "VoskDialect", "DIALECTS"]
 class Dialect(Protocol):
     name: str
     batches_audio: bool  # True: one step takes everything buffered; False: one step per audio message (one reply each)
+    idle_timeout: float  # seconds a session may go without a client message
 
     def opening(self, message: str | bytes) -> tuple[Start, bytes | None]:
         """The session's first message -> its settings, and audio to treat as the first frame (if it was audio)."""
@@ -54,7 +55,7 @@ class NativeDialect:
     batches_audio = True
 
     def __init__(self, config: ServerConfig) -> None:
-        pass
+        self.idle_timeout = config.idle_timeout
 
     def opening(self, message: str | bytes) -> tuple[Start, bytes | None]:
         if isinstance(message, bytes):
@@ -84,6 +85,7 @@ class VoskDialect:
 
     def __init__(self, config: ServerConfig) -> None:
         self.default_sample_rate = config.vosk_sample_rate  # Vosk clients need not say their rate
+        self.idle_timeout = config.vosk_idle_timeout
 
     def opening(self, message: str | bytes) -> tuple[Start, bytes | None]:
         if isinstance(message, bytes):

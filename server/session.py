@@ -172,10 +172,10 @@ class Session:
 
     async def _receive_message(self) -> str | bytes:
         try:
-            async with asyncio.timeout(self.settings.idle_timeout):
+            async with asyncio.timeout(self.dialect.idle_timeout):
                 return await self.connection.recv()
         except TimeoutError:
-            raise ProtocolError("idle_timeout", f"no message for {self.settings.idle_timeout:g} s", CloseCode.POLICY) from None
+            raise ProtocolError("idle_timeout", f"no message for {self.dialect.idle_timeout:g} s", CloseCode.POLICY) from None
 
     def _decode(self, data: bytes) -> torch.Tensor:
         count = protocol.check_audio_frame(data, self.start.format, self.settings.max_frame_bytes)

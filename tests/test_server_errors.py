@@ -168,6 +168,27 @@ def test_idle_timeout_closes_a_silent_session(greedy_recognizer: StreamingRecogn
     assert (exchange.error_code, exchange.close_code) == ("idle_timeout", 1008)
 
 
+def test_vosk_clients_may_pause_longer_than_native_ones(greedy_recognizer: StreamingRecognizer, sentence: Path) -> None:
+    """A Vosk client pausing 1 s between utterances keeps its session where a native one would be cut at 0.3 s."""
+    samples, rate = read_pcm16(sentence)
+    frames = pcm_chunks(samples, [rate // 2])
+
+    async def scenario() -> Exchange:
+        async with running_server(greedy_recognizer, idle_timeout=0.3, vosk_idle_timeout=5.0) as server:
+            async with connect(url(server, "/vosk")) as ws:
+                await ws.send(json.dumps({"config": {"sample_rate": rate}}))
+                for index, frame in enumerate(frames):
+                    await ws.send(frame)
+                    await ws.recv()
+                    if index == 0:
+                        await asyncio.sleep(1.0)
+                await ws.send('{"eof" : 1}')
+                return await read_all(ws)
+
+    exchange = asyncio.run(scenario())
+    assert exchange.close_code == 1000 and exchange.messages[-1]["text"] == transcribe_file(greedy_recognizer, sentence).transcript.text
+
+
 def test_sessions_longer_than_the_limit_are_ended(greedy_recognizer: StreamingRecognizer) -> None:
     async def one_second(ws: ClientConnection) -> None:
         await ws.send(START)
