@@ -27,8 +27,9 @@ class Dialect(Protocol):
     batches_audio: bool  # True: one step takes everything buffered; False: one step per audio message (one reply each)
     idle_timeout: float  # seconds a session may go without a client message
 
-    def opening(self, message: str | bytes) -> tuple[Start, bytes | None]:
-        """The session's first message -> its settings, and audio to treat as the first frame (if it was audio)."""
+    def opening(self, message: str | bytes) -> tuple[Start, bytes | Stop | None]:
+        """The session's first message -> its settings, and what to treat as the first message after them:
+        audio (if it was audio), ``Stop`` (if it ended the session at once), or nothing."""
         ...
 
     def parse(self, text: str) -> Start | Stop: ...
@@ -57,7 +58,7 @@ class NativeDialect:
     def __init__(self, config: ServerConfig) -> None:
         self.idle_timeout = config.idle_timeout
 
-    def opening(self, message: str | bytes) -> tuple[Start, bytes | None]:
+    def opening(self, message: str | bytes) -> tuple[Start, bytes | Stop | None]:
         if isinstance(message, bytes):
             raise ProtocolError("audio_before_start", 'send {"type": "start", ...} before any audio', CloseCode.POLICY)
         parsed = self.parse(message)
@@ -87,12 +88,12 @@ class VoskDialect:
         self.default_sample_rate = config.vosk_sample_rate  # Vosk clients need not say their rate
         self.idle_timeout = config.vosk_idle_timeout
 
-    def opening(self, message: str | bytes) -> tuple[Start, bytes | None]:
+    def opening(self, message: str | bytes) -> tuple[Start, bytes | Stop | None]:
         if isinstance(message, bytes):
             return Start(sample_rate=self.default_sample_rate), message
         parsed = self.parse(message)
-        if isinstance(parsed, Stop):
-            raise ProtocolError("stop_before_start", "the session ended before it started", CloseCode.POLICY)
+        if isinstance(parsed, Stop):  # eof before any audio: Vosk answers {"text": ""}
+            return Start(sample_rate=self.default_sample_rate), parsed
         return parsed, None
 
     def parse(self, text: str) -> Start | Stop:

@@ -11,6 +11,7 @@ its final result sent, then the client gets an ``error`` message and a close cod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -25,7 +26,7 @@ from server.batcher import Batcher
 from server.config import ServerConfig
 from server.dialects import Dialect
 from server.metrics import ServerMetrics
-from server.protocol import CloseCode, ProtocolError, Start
+from server.protocol import CloseCode, ProtocolError, Start, Stop
 
 __all__ = ["Session"]
 
@@ -92,7 +93,7 @@ class Session:
         self.draining = False
         self._receiver: asyncio.Task[None] | None = None
         self._buffer: _AudioBuffer | None = None
-        self._first_audio: bytes | None = None  # a Vosk client may start with audio, no config
+        self._first: bytes | Stop | None = None  # a Vosk client may start with audio, or eof, and no config
 
     async def run(self) -> None:
         """Serve until the final result is sent, an error ends the session, or the client vanishes."""
@@ -135,7 +136,7 @@ class Session:
 
     async def _open(self) -> None:
         """Take the dialect's opening message, make the stream, and tell the client it may send audio."""
-        self.start, self._first_audio = self.dialect.opening(await self._receive_message())
+        self.start, self._first = self.dialect.opening(await self._receive_message())
         endpoint = self.settings.endpoint if self.settings.endpointing else None
         hotwords = [(hotword.phrase, hotword.boost) for hotword in self.start.hotwords]
         try:
@@ -150,9 +151,7 @@ class Session:
     async def _stream(self) -> None:
         capacity = max(1, int(self.settings.queue_seconds * self.start.sample_rate))
         self._buffer = _AudioBuffer(capacity)
-        if self._first_audio is not None:
-            await self._buffer.put(self._decode(self._first_audio))
-        self._receiver = asyncio.create_task(self._receive_audio(self._buffer))
+        self._receiver = asyncio.create_task(self._receive_audio(self._buffer, self._first))
         processor = asyncio.create_task(self._process(self._buffer))
         tasks = {self._receiver, processor}
         try:
@@ -189,10 +188,14 @@ class Session:
         self.samples_received += count
         return samples
 
-    async def _receive_audio(self, buffer: _AudioBuffer) -> None:
-        """Read until ``stop``/``eof``; audio goes to ``buffer`` (waiting while it is full)."""
+    async def _receive_audio(self, buffer: _AudioBuffer, first: bytes | Stop | None) -> None:
+        """Read until ``stop``/``eof``, starting with the opening's ``first``; audio goes to ``buffer`` (waiting while it is full)."""
         while True:
-            message = await self._receive_message()
+            message = first if first is not None else await self._receive_message()
+            first = None
+            if isinstance(message, Stop):
+                await buffer.end()
+                return
             if isinstance(message, bytes):
                 samples = self._decode(message)
                 # A native frame may hold 30 s of audio: it is queued (and later stepped) a second at a time,
@@ -228,17 +231,31 @@ class Session:
         if closing is not None:
             await self.connection.send(closing)
         if self.draining:
-            await self.connection.close(CloseCode.GOING_AWAY, "server shutting down")
+            await self._close(CloseCode.GOING_AWAY, "server shutting down")
         else:
-            await self.connection.close(CloseCode.NORMAL)
+            await self._close(CloseCode.NORMAL)
 
     async def _fail(self, exc: ProtocolError) -> None:
         log.info("session error", extra={"event": "session_error", "session": self.id, "code": exc.code, "detail": str(exc)})
         try:
             await self.connection.send(protocol.error(exc.code, str(exc)))
-            await self.connection.close(exc.close_code, exc.code)
+            await self._close(exc.close_code, exc.code)
         except ConnectionClosed:
             pass
+
+    async def _close(self, code: int, reason: str = "") -> None:
+        """Close, reading and dropping whatever the client still sends meanwhile: with the websocket
+        queue full of unread messages, its close frame would go unread for the whole close timeout."""
+        discard = asyncio.create_task(self._discard_incoming())
+        try:
+            await self.connection.close(code, reason)
+        finally:
+            discard.cancel()
+
+    async def _discard_incoming(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.connection.recv()
 
 
 def _peer(connection: ServerConnection) -> str:

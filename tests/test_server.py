@@ -185,6 +185,12 @@ def test_vosk_answers_a_message_spanning_several_endpoints_with_one_result(greed
     assert exchange.messages == [{"text": ""}]  # eof: nothing said since
 
 
+def test_vosk_eof_before_any_audio_ends_with_empty_text(greedy_recognizer: StreamingRecognizer) -> None:
+    """Vosk answers {"text": ""}; ours once sent an error for a 'stop before start'."""
+    replies, exchange = asyncio.run(vosk_session(greedy_recognizer, [], None))
+    assert replies == [] and exchange.messages == [{"text": ""}] and exchange.close_code == 1000
+
+
 def test_vosk_session_of_silence_ends_with_empty_text(greedy_recognizer: StreamingRecognizer) -> None:
     """Vosk's final result for nothing said is {"text": ""}; ours once sent no final at all."""
     frames = pcm_chunks(np.zeros(16000, dtype=np.int16), [3200])
