@@ -35,7 +35,7 @@ def plot_training(log: Path, out: Path) -> None:
     wer_axis.plot([d[0] for d in dev], [d[1] for d in dev], marker="o")
     for step, wer, epoch in dev:
         wer_axis.annotate(f"epoch {epoch}: {wer:.1f}%", (step, wer), textcoords="offset points", xytext=(4, 6), fontsize=8)
-    wer_axis.set(xlabel="step", ylabel="error %", title="dev error (greedy best path, training voices): WER for characters, PER for phones")
+    wer_axis.set(xlabel="step", ylabel="WER % (characters) or PER % (phones)", title="dev error (greedy best path, training voices)")
     figure.tight_layout()
     figure.savefig(out / "training.png", dpi=120)
     plt.close(figure)

@@ -12,7 +12,7 @@ import jiwer
 import pytest
 
 from asr.checkpoint import load_checkpoint, resolve_model_path
-from asr.data.synth import is_held_out, Voice
+from asr.data.voices import Voice, is_held_out
 
 SENTENCE = "turn on the kitchen lights and set a timer for ten minutes"
 
@@ -43,3 +43,16 @@ def test_the_default_model_ships_its_language_model() -> None:
     lm = default_lm(resolve_model_path(None).parent)
     assert lm.name == "lm.arpa.gz" and lm.stat().st_size < 5_000_000
     assert {"the", "meeting", "monday", "thirty"} <= set(arpa_vocabulary(lm))
+
+
+def test_the_shipped_phone_model_carries_its_units_lm_and_a_lexicon_for_every_lm_word() -> None:
+    """models/en-phone-v3, the phone recipe's starting point (models/en-phone-v3/README.md)."""
+    from asr.beam import arpa_vocabulary, default_lexicon, default_lm
+    from asr.lexicon import Lexicon
+
+    folder = resolve_model_path("en-phone-v3").parent
+    assert sum(path.stat().st_size for path in folder.glob("*") if path.suffix in (".pt", ".gz")) <= 30 * 1024 * 1024
+    checkpoint = load_checkpoint(folder / "model.pt")
+    assert checkpoint.tokenizer.units == "phones" and checkpoint.metadata["trained"] is True
+    lexicon, words = Lexicon.load(default_lexicon(folder)), arpa_vocabulary(default_lm(folder))
+    assert len(words) > 80_000 and [word for word in words if word not in lexicon] == []
