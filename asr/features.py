@@ -134,6 +134,7 @@ class StreamingLogMel:
         item = buffer.itemsize
         return _windows(buffer, (count, c.win_length), (c.hop_length * item, item))
 
+
 def _stack(features: np.ndarray, stack: int, lookahead: int = 0) -> np.ndarray:
     """(F, M) -> (S, (stack + lookahead) * M), in numpy: a strided view, no copy.
 

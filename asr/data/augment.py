@@ -38,8 +38,8 @@ __all__ = [
 NOISE_FLOOR_HZ = 20.0  # FeatureConfig.f_min: noise power below it is never seen by the features
 NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
 DIRECT_PEAK_SPREAD = 8  # samples after the onset where the direct path's own peak lies
-EQ_BANDS_HZ = (80.0, 7000.0)
-ROOM_BANK = 256  # simulated rooms an Augmenter draws from  # where a microphone's resonances and dips are drawn
+EQ_BANDS_HZ = (80.0, 7000.0)  # where a microphone's resonances and dips are drawn
+ROOM_BANK = 256  # simulated rooms an Augmenter draws from
 MAX_PITCH_SEMITONES = 12.0
 SPEED_FACTOR_RANGE = (0.1, 10.0)
 # torchaudio builds a (new x orig) sinc kernel after dividing out the gcd, so an arbitrary ratio such
