@@ -27,6 +27,8 @@ Settings come from --config (default: configs/server.toml when present), then th
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from server.config import ROOT_PROTOCOLS
+
     parser = commands.add_parser(
         "serve", help="run the websocket streaming server", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -46,7 +48,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-wait-ms", type=float, default=None, help="how long a batch waits to fill (default 5)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads, each stepping its own batch while the other computes (default 2)")
     parser.add_argument(
-        "--root-protocol", default=None, choices=["vosk", "native", "none"],
+        "--root-protocol", default=None, choices=ROOT_PROTOCOLS,
         help="what a websocket at / speaks, where Vosk's sample clients connect (default vosk); a plain GET / is the caption page either way",
     )  # fmt: skip
     parser.add_argument("--vosk-sample-rate", type=int, default=None, help="the rate of a /vosk client that sends no config, as vosk-server assumes (default 8000)")
