@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,13 @@ class ServerProcess:
         if not self._ready.wait(STARTUP_TIMEOUT) or self.listening is None:
             raise SystemExit("error: the server did not start:\n" + "\n".join(self.tail))
         return int(self.listening["port"])
+
+    def rss_mb(self) -> float:
+        """The server's resident memory now, in MB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError(f"process {self.process.pid} has no VmRSS")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far."""
@@ -369,12 +377,12 @@ def table_row(result: Round) -> list[str]:
     return cells
 
 
-def format_table(rows: list[list[str]], markdown: bool) -> str:
+def format_table(rows: list[list[str]], markdown: bool, headers: Sequence[str] = HEADERS) -> str:
     if markdown:
-        lines = [HEADERS, ["---"] * len(HEADERS), *rows]
+        lines = [headers, ["---"] * len(headers), *rows]
         return "\n".join("| " + " | ".join(line) + " |" for line in lines)
-    widths = [max(len(line[i]) for line in (HEADERS, *rows)) for i in range(len(HEADERS))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in (HEADERS, *rows))
+    widths = [max(len(line[i]) for line in (headers, *rows)) for i in range(len(headers))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in (headers, *rows))
 
 
 def capacity_line(results: list[Round], target_ms: float) -> str:

@@ -32,6 +32,7 @@ from load import (  # noqa: E402
     STAGGER_SECONDS,
     ClientResult,
     ServerProcess,
+    format_table,
     make_clip,
     pcm16_chunks,
     percentile,
@@ -60,20 +61,6 @@ class Window:
 HEADER = ["minute", "server RSS MB", "partial p50 ms", "partial p95 ms", "final p95 ms", "sessions", "errors"]
 
 
-def table(rows: list[list[str]], markdown: bool) -> str:
-    if markdown:
-        return "\n".join("| " + " | ".join(line) + " |" for line in (HEADER, ["---"] * len(HEADER), *rows))
-    widths = [max(len(line[i]) for line in (HEADER, *rows)) for i in range(len(HEADER))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in (HEADER, *rows))
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"process {pid} has no VmRSS")
-
-
 async def client_loop(url: str, chunks: list[bytes], start_at: float, until: float, finished: list[ClientResult]) -> None:
     """Sessions back to back, each appended to ``finished`` as it ends, until ``until`` (monotonic)."""
     while start_at < until:
@@ -81,14 +68,14 @@ async def client_loop(url: str, chunks: list[bytes], start_at: float, until: flo
         start_at = time.monotonic()
 
 
-async def soak(url: str, chunks: list[bytes], streams: int, seconds: float, every: float, server_pid: int) -> list[Window]:
+async def soak(url: str, chunks: list[bytes], streams: int, seconds: float, every: float, server: ServerProcess) -> list[Window]:
     started = time.monotonic()
     until, finished, windows = started + seconds, [], []
     clients = asyncio.gather(*(client_loop(url, chunks, started + STAGGER_SECONDS * i / streams, until, finished) for i in range(streams)))
     while not clients.done():
         await asyncio.wait([clients], timeout=every)
         taken, finished[:] = list(finished), []
-        windows.append(Window(time.monotonic() - started, rss_mb(server_pid), taken))
+        windows.append(Window(time.monotonic() - started, server.rss_mb(), taken))
         print("  ".join(f"{name} {cell}" for name, cell in zip(HEADER, windows[-1].row())), file=sys.stderr, flush=True)
     await clients
     return windows
@@ -123,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     with ServerProcess(options) as server:
         url = f"ws://127.0.0.1:{server.wait_listening()}/v1/stream"
         print(f"soaking: {args.streams} streams of {args.seconds:g} s sessions for {args.minutes:g} min, model {args.model or 'default'}", file=sys.stderr)
-        windows = asyncio.run(soak(url, chunks, args.streams, 60 * args.minutes, args.every, server.process.pid))
+        windows = asyncio.run(soak(url, chunks, args.streams, 60 * args.minutes, args.every, server))
         status = server.stop()
     errors = sum(r.error is not None for w in windows for r in w.results)
-    print(table([w.row() for w in windows], args.markdown))
+    print(format_table([w.row() for w in windows], args.markdown, HEADER))
     print(f"\nserver RSS {windows[0].rss_mb:.0f} MB after the first window, {windows[-1].rss_mb:.0f} MB after the last "
           f"({windows[-1].rss_mb - windows[0].rss_mb:+.0f} MB); {sum(len(w.results) for w in windows)} sessions, {errors} errors; server exit {status}")
     first_error = next((r.error for w in windows for r in w.results if r.error), None)
