@@ -4,10 +4,10 @@
     .venv/bin/python bench/tune_decoder.py corpus/dev.jsonl --model models/NAME --lm-weights 0.5 1 1.5 2 --word-scores -1 0 1
     .venv/bin/python bench/tune_decoder.py corpus/dev.jsonl --beam-sizes 50 100 200 --limit 300 --markdown
 
-Each file's log-probs are computed once (the whole file in one pass), cut where the endpointer
-cuts it, and then searched with every combination of ``--beam-sizes``, ``--lm-weights`` and
-``--word-scores``, as the engine searches each utterance. It prints WER and the search's own
-time per combination, best first. Tune on dev (training voices, unseen sentences), never on test.
+Each file's log-probs are computed once (the whole file in one pass), then, for every combination
+of ``--beam-sizes``, ``--lm-weights`` and ``--word-scores``, cut and searched by the engine's own
+Segmenter (asr/segmenter.py), utterance by utterance. It prints WER and the search's own time per
+combination (endpointing included), best first. Tune on dev (training voices, unseen sentences), never on test.
 """
 
 from __future__ import annotations
@@ -31,21 +31,24 @@ from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
 from asr.config import BeamConfig, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
 from asr.decoders import build_decoder  # noqa: E402
-from asr.decoding import Emissions  # noqa: E402
-from asr.endpoint import EndpointConfig, Endpointer  # noqa: E402
+from asr.decoding import Decoder, Emissions  # noqa: E402
+from asr.endpoint import EndpointConfig  # noqa: E402
 from asr.features import LogMel, stack_frames  # noqa: E402
+from asr.segmenter import Segmenter  # noqa: E402
 from asr.tokens import normalize_text  # noqa: E402
 
 
-def utterances(log_probs: torch.Tensor, step_seconds: float) -> list[Emissions]:
-    """A file's (T, V) log-probs cut at the endpointer's cuts, as the engine cuts them."""
+def emissions_of(log_probs: torch.Tensor) -> Emissions:
+    """A file's (T, V) log-probs with each step's best token and its posterior, as the engine passes them on."""
     best_log_probs, best_tokens = log_probs.max(dim=-1)
-    emissions = Emissions(log_probs, best_tokens.tolist(), best_log_probs.exp().tolist())
-    endpointer, cuts = Endpointer(EndpointConfig(), step_seconds), [0]
-    for step, (token, prob) in enumerate(zip(emissions.best_tokens, emissions.best_probs)):
-        if endpointer.step(token == 0, prob):
-            cuts.append(step + 1)
-    return [emissions[a:b] for a, b in zip(cuts, [*cuts[1:], len(emissions)]) if b > a]
+    return Emissions(log_probs, best_tokens.tolist(), best_log_probs.exp().tolist())
+
+
+def transcribe(decoder: Decoder, emissions: Emissions, step_seconds: float, blank_id: int) -> str:
+    """The file's text as the engine makes it: cut at its endpoints, each utterance searched on its own."""
+    segmenter = Segmenter(decoder, EndpointConfig(), step_seconds, blank_id=blank_id)
+    segments = [*segmenter.advance(emissions), segmenter.finish(len(emissions) * step_seconds)]
+    return " ".join(segment.transcript.text for segment in segments if segment.transcript.text)
 
 
 def main() -> None:
@@ -67,24 +70,18 @@ def main() -> None:
     step_seconds = config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
     logmel = LogMel(checkpoint.features)
     entries = [e for e in read_manifest(args.manifest) if e.text][: args.limit]
-    cut = []
+    emitted = []
     with torch.inference_mode():
         for entry in tqdm(entries, desc="log-probs", unit="file"):
             steps = stack_frames(logmel(load_audio(entry.audio)), config.stack_frames, config.lookahead_frames)
-            cut.append(utterances(model(steps[None])[0][0], step_seconds))
+            emitted.append(emissions_of(model(steps[None])[0][0]))
     references = [normalize_text(str(e.text)) for e in entries]
     rows = []
     for beam_size, lm_weight, word_score in itertools.product(args.beam_sizes, args.lm_weights, args.word_scores):
         beam = replace(BeamConfig(), beam_size=beam_size, lm_weight=lm_weight, word_score=word_score)
         decoder = build_decoder(checkpoint.tokenizer, step_seconds, path.parent, DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam))
-        started, hypotheses = time.process_time(), []
-        for pieces in cut:
-            texts = []
-            for piece in pieces:
-                search = decoder.search()
-                search.accept(piece)
-                texts.append(search.finish()[0].text)
-            hypotheses.append(" ".join(text for text in texts if text))
+        started = time.process_time()
+        hypotheses = [transcribe(decoder, emissions, step_seconds, checkpoint.tokenizer.blank_id) for emissions in emitted]
         rows.append((jiwer.wer(references, hypotheses), beam_size, lm_weight, word_score, time.process_time() - started))
     header = ("WER %", "beam", "LM weight", "word score", "search CPU s")
     lines = [[f"{100 * wer:.2f}", str(b), f"{w:g}", f"{s:g}", f"{t:.1f}"] for wer, b, w, s, t in sorted(rows)]
