@@ -6,7 +6,9 @@ The decoder only builds words of the LM's vocabulary (its unigrams), each spelle
 units followed by the word separator: a character model spells a word with its letters; a phone
 model with each of its pronunciations from the lexicon (asr/lexicon.py), so homophones and
 variants all compete. A hypothesis scores acoustic log-probability + ``lm_weight`` x LM
-log-probability + ``word_score`` per word. A word spans its units' steps: from the first step of
+log-probability + ``word_score`` per word. A search may instead be held to a grammar (a list of
+phrases, as a Vosk client's ``phrase_list``): then it only builds those phrases' words, in any
+sequence of whole phrases. A word spans its units' steps: from the first step of
 its first unit to the last step of its last unit's run (the decoder reports where each unit
 starts), and its confidence is the posterior of its least certain unit (each unit's peak within a
 step of where the decoder put it).
@@ -34,7 +36,7 @@ from flashlight.lib.text.dictionary import Dictionary, create_word_dict
 
 from asr.config import BeamConfig
 from asr.decoding import Emissions, Hotwords, Transcript, Word
-from asr.lexicon import Lexicon, check_word, pronounce
+from asr.lexicon import Lexicon, check_hotword, check_word, pronounce
 from asr.lm import BOS, EOS, UNK
 from asr.tokens import CHARACTERS, Tokenizer, normalize_text
 
@@ -42,6 +44,7 @@ __all__ = ["BeamDecoder", "BeamSearch", "arpa_vocabulary", "default_lm", "defaul
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 CLOSED = float("-inf")  # the log-probability of a token that cannot occur
+OFF_GRAMMAR = -1000.0  # a grammar's LM score for a word no phrase allows there: finite, so that scores never become NaN
 HOTWORD_CACHE = 8  # lexicons kept for the most recent hotword lists
 MAX_HOMOPHONES = 6  # words a flashlight trie node can hold (it drops more, with a warning on stderr)
 
@@ -107,6 +110,50 @@ class _BoostedLM(LM):
 
 
 @dataclass(frozen=True)
+class _Grammar:
+    """Phrases as word-number sequences; a grammar state is the set of phrase prefixes said so far."""
+
+    prefixes: frozenset[tuple[int, ...]]  # every prefix of every phrase, the empty one included
+    phrases: frozenset[tuple[int, ...]]  # the whole phrases, and the empty one: where a next phrase may begin
+
+    @classmethod
+    def of(cls, phrases: Sequence[Sequence[int]]) -> _Grammar:
+        prefixes = {tuple(phrase[:length]) for phrase in phrases for length in range(len(phrase) + 1)}
+        return cls(frozenset(prefixes), frozenset({(), *map(tuple, phrases)}))
+
+    def after(self, state: frozenset[tuple[int, ...]], word: int) -> frozenset[tuple[int, ...]]:
+        """The prefixes ``word`` leads to: each one it continues, or a new phrase if one ended (empty: off the grammar)."""
+        continued = {(*prefix, word) for prefix in state if (*prefix, word) in self.prefixes}
+        if (word,) in self.prefixes and not state.isdisjoint(self.phrases):
+            continued.add((word,))
+        return frozenset(continued)
+
+
+class _GrammarLM(LM):
+    """Scores 0 for a word a phrase allows where it comes, ``OFF_GRAMMAR`` otherwise; an utterance must end on a whole phrase."""
+
+    def __init__(self, grammar: _Grammar) -> None:
+        LM.__init__(self)
+        self._grammar = grammar
+        self._states: dict[LMState, frozenset[tuple[int, ...]]] = {}
+
+    def start(self, start_with_nothing: bool) -> LMState:
+        state = LMState()
+        self._states = {state: frozenset({()})}  # one search per instance
+        return state
+
+    def score(self, state: LMState, word: int) -> tuple[LMState, float]:
+        prefixes = self._grammar.after(self._states[state], word)
+        child = state.child(word)
+        self._states[child] = prefixes
+        return child, 0.0 if prefixes else OFF_GRAMMAR
+
+    def finish(self, state: LMState) -> tuple[LMState, float]:
+        ended = not self._states[state].isdisjoint(self._grammar.phrases)
+        return state.child(-1), 0.0 if ended else OFF_GRAMMAR
+
+
+@dataclass(frozen=True)
 class _Lexicon:
     """Words ready for search: their numbering, the trie of their spellings, and how to score them."""
 
@@ -115,9 +162,12 @@ class _Lexicon:
     spelled: dict[tuple[int, ...], str]  # a spelling's tokens (no separator) -> its likeliest word, for partials
     to_base: list[int] | None = None  # hotword lexicons: the KenLM number of each word
     boosts: dict[int, float] | None = None  # hotword lexicons: word number -> boost
+    grammar: _Grammar | None = None  # grammar lexicons: the phrases, which replace the LM
 
     def lm(self, kenlm: KenLM) -> LM:
-        """KenLM itself, or for a hotword lexicon a boosting wrapper of its own (it holds one search's states)."""
+        """KenLM itself, or an LM of the search's own (it holds one search's states): a grammar's, or hotwords' boosting wrapper."""
+        if self.grammar is not None:
+            return _GrammarLM(self.grammar)
         return kenlm if self.boosts is None else _BoostedLM(kenlm, self.to_base, self.boosts)
 
 
@@ -151,11 +201,11 @@ class BeamDecoder:
         words = _word_numbering(self._vocabulary)
         with _quiet_stderr():  # KenLM draws a progress bar and a tip about binary files on stderr
             self._kenlm = KenLM(str(lm_path), words)
-        self._base = _Lexicon(words, *self._build_trie(self._vocabulary, words, self._kenlm, self._pronunciations))
-        # Hotword lexicons: alive while any stream holds one (weak), and the HOTWORD_CACHE latest besides.
-        self._hotword_lexicons: weakref.WeakValueDictionary[tuple[tuple[str, float], ...], _Lexicon] = weakref.WeakValueDictionary()
-        self._recent_hotword_lexicons: OrderedDict[tuple[tuple[str, float], ...], _Lexicon] = OrderedDict()
-        self._hotword_lock = threading.Lock()  # guards both maps; never held while a lexicon is built
+        self._base = _Lexicon(words, *self._build_trie(_unigram_scores(self._vocabulary, words, self._kenlm), words, self._pronunciations))
+        # Hotword and grammar lexicons: alive while any stream holds one (weak), and the HOTWORD_CACHE latest besides.
+        self._lexicons: weakref.WeakValueDictionary[tuple[object, ...], _Lexicon] = weakref.WeakValueDictionary()
+        self._recent_lexicons: OrderedDict[tuple[object, ...], _Lexicon] = OrderedDict()
+        self._lexicons_lock = threading.Lock()  # guards both maps; never held while a lexicon is built
 
     def _spellings(self, word: str, lexicon: Lexicon | None) -> list[list[str]]:
         """The word in the model's units: its letters, or each of its pronunciations."""
@@ -163,19 +213,17 @@ class BeamDecoder:
             return [list(word)]
         return [list(pronunciation) for pronunciation in lexicon.pronunciations(word)]
 
-    def _build_trie(self, vocabulary: Sequence[str], words: Dictionary, lm: LM, lexicon: Lexicon | None) -> tuple[Trie, dict[tuple[int, ...], str]]:
-        """The spellings as a trie, each word with its LM unigram score for look-ahead (as ctc_decoder builds it),
-        and each spelling's likeliest word (by that score).
+    def _build_trie(self, scored: Sequence[tuple[float, str]], words: Dictionary, lexicon: Lexicon | None) -> tuple[Trie, dict[tuple[int, ...], str]]:
+        """The spellings as a trie, each word with its look-ahead score from ``scored`` ((score, word) pairs;
+        ctc_decoder uses LM unigrams), and each spelling's likeliest word (by that score).
 
         Words go in likeliest first: a trie node holds at most ``MAX_HOMOPHONES`` words (flashlight's
         limit), so where more words sound alike (a phone model's homophones), the rarest are the ones left out.
         """
         trie = Trie(self._tokens.index_size(), self._tokens.get_index(SILENCE))
-        start = lm.start(False)
-        scored = sorted(((lm.score(start, words.get_index(word))[1], word) for word in vocabulary), key=lambda pair: -pair[0])
         spelled: dict[tuple[int, ...], str] = {}
         homophones: Counter[tuple[int, ...]] = Counter()
-        for score, word in scored:
+        for score, word in sorted(scored, key=lambda pair: -pair[0]):
             for spelling in self._spellings(word, lexicon):
                 tokens = tuple(self._tokens.get_index(token) for token in spelling)
                 homophones[tokens] += 1
@@ -185,33 +233,42 @@ class BeamDecoder:
         trie.smear(SmearingMode.MAX)
         return trie, spelled
 
-    def prepare(self, hotwords: Hotwords) -> _Lexicon:
-        """Build (or find) the lexicon a search with these hotwords needs; while the caller holds it, searches reuse it.
+    def prepare(self, hotwords: Hotwords, grammar: Sequence[str] = ()) -> _Lexicon:
+        """Build (or find) the lexicon a search with these hotwords or this grammar needs; while the caller
+        holds it, searches reuse it.
 
-        A stream calls this when it is created, so that a new hotword list (about 1 s) is built there,
-        and not on a server's inference thread, where it would stall every stream in the batch.
+        A stream calls this when it is created, so that a new hotword list or grammar (about 1 s) is
+        built there, and not on a server's inference thread, where it would stall every stream in the batch.
         """
-        return self._lexicon(self._boosted(hotwords))
+        return self._lexicon(self._boosted(hotwords), _phrases(grammar))
 
     def _boosted(self, hotwords: Hotwords) -> list[tuple[str, float]]:
         return [(phrase, self.config.hotword_boost if boost is None else boost) for phrase, boost in hotwords]
 
-    def _lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
-        """The base lexicon, or one that also has the hotwords' words, boosted; cached per hotword list."""
-        if not hotwords:
+    def _lexicon(self, hotwords: Sequence[tuple[str, float]], grammar: tuple[tuple[str, ...], ...]) -> _Lexicon:
+        """The base lexicon, or one that also has the hotwords' words, boosted, or one of the grammar's words
+        only; cached per hotword list and per grammar."""
+        if hotwords and grammar:
+            raise ValueError("a search takes hotwords or a grammar, not both (a grammar already allows nothing else)")
+        if not hotwords and not grammar:
             return self._base
-        key = tuple(sorted(hotwords))
-        with self._hotword_lock:
-            lexicon = self._hotword_lexicons.get(key)
-        if lexicon is None:
-            lexicon = self._build_hotword_lexicon(hotwords)  # unlocked: other streams' searches go on meanwhile
-        with self._hotword_lock:
-            lexicon = self._hotword_lexicons.setdefault(key, lexicon)
-            self._recent_hotword_lexicons[key] = lexicon
-            self._recent_hotword_lexicons.move_to_end(key)
-            while len(self._recent_hotword_lexicons) > HOTWORD_CACHE:
-                self._recent_hotword_lexicons.popitem(last=False)
+        key: tuple[object, ...] = ("grammar", *sorted(set(grammar))) if grammar else ("hotwords", *sorted(hotwords))
+        with self._lexicons_lock:
+            lexicon = self._lexicons.get(key)
+        if lexicon is None:  # built unlocked: other streams' searches go on meanwhile
+            lexicon = self._build_grammar_lexicon(grammar) if grammar else self._build_hotword_lexicon(hotwords)
+        with self._lexicons_lock:
+            lexicon = self._lexicons.setdefault(key, lexicon)
+            self._recent_lexicons[key] = lexicon
+            self._recent_lexicons.move_to_end(key)
+            while len(self._recent_lexicons) > HOTWORD_CACHE:
+                self._recent_lexicons.popitem(last=False)
         return lexicon
+
+    def _pronounced(self, new_words: Sequence[str]) -> Lexicon | None:
+        """The decoder's pronunciations, extended by CMUdict or espeak-ng with any of ``new_words`` they lack (a character model: None)."""
+        missing = [word for word in new_words if self._pronunciations is not None and word not in self._pronunciations]
+        return self._pronunciations.extended(pronounce(missing)) if missing else self._pronunciations
 
     def _build_hotword_lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
         """A lexicon of the LM's words and the hotwords' words, the hotwords boosted."""
@@ -221,27 +278,39 @@ class BeamDecoder:
                 boosts[check_word(word)] = max(boost, boosts.get(word, boost))
         new_words = sorted(set(boosts) - set(self._vocabulary))
         vocabulary = [*self._vocabulary, *new_words]
-        pronunciations = self._pronunciations
-        if pronunciations is not None and new_words:
-            pronunciations = pronunciations.extended(pronounce(word for word in new_words if word not in pronunciations))
         words = _word_numbering(vocabulary)
         to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
         numbered = {words.get_index(word): boost for word, boost in boosts.items()}
-        trie, spelled = self._build_trie(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered), pronunciations)
+        scored = _unigram_scores(vocabulary, words, _BoostedLM(self._kenlm, to_base, numbered))
+        trie, spelled = self._build_trie(scored, words, self._pronounced(new_words))
         return _Lexicon(words, trie, spelled, to_base, numbered)
+
+    def _build_grammar_lexicon(self, grammar: tuple[tuple[str, ...], ...]) -> _Lexicon:
+        """A lexicon of the phrases' words alone, scored by the grammar instead of the LM.
+
+        Every word gets the same look-ahead score: the grammar's score depends on where a word comes,
+        which a trie of single words cannot know.
+        """
+        vocabulary = sorted({word for phrase in grammar for word in phrase})
+        words = _word_numbering(vocabulary)
+        trie, spelled = self._build_trie([(0.0, word) for word in vocabulary], words, self._pronounced(vocabulary))
+        phrases = _Grammar.of([[words.get_index(word) for word in phrase] for phrase in grammar])
+        return _Lexicon(words, trie, spelled, grammar=phrases)
 
     @property
     def nbest(self) -> int:
         return self.config.nbest
 
-    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> BeamSearch:
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = (), grammar: Sequence[str] = ()) -> BeamSearch:
         """An incremental search for one segment; ``start_step``: where its first log-probs are, for word times.
 
         ``hotwords``: (phrase, boost) pairs; every word of a phrase is favoured by ``boost`` (in the
         LM's log10 units, before ``lm_weight``; None: ``config.hotword_boost``), and words outside
-        the LM become possible. A new hotword list takes about 1 s to prepare (see ``prepare``).
+        the LM become possible. ``grammar``: phrases, the only word sequences the search may build
+        (any sequence of whole phrases), instead of the LM's. A new hotword list or grammar takes
+        about 1 s to prepare (see ``prepare``).
         """
-        lexicon = self._lexicon(self._boosted(hotwords))
+        lexicon = self._lexicon(self._boosted(hotwords), _phrases(grammar))
         c = self.config
         # log_add: hypotheses that meet add their probabilities (dev WER 22.4%, against 22.6% keeping the larger)
         options = LexiconDecoderOptions(
@@ -296,7 +365,7 @@ class BeamSearch:
         log_probs = torch.cat(self._log_probs) if self._log_probs else torch.zeros(0, len(self._beam.tokenizer))
         best = log_probs.argmax(dim=-1).tolist()  # (T,) the best token of each step
         # numpy for the per-character lookups: a torch index costs ~10 us each, 2.5 ms for a 20 s utterance
-        return [self._transcript(list(result.tokens), list(result.words), log_probs.numpy(), best) for result in results] or [Transcript("")]
+        return [self._transcript(list(r.tokens), list(r.words), r.score, log_probs.numpy(), best) for r in results] or [Transcript("")]
 
     def _close_last_word(self) -> None:
         """Search one more step in which only a word separator or blank can occur.
@@ -311,7 +380,7 @@ class BeamSearch:
         closing[0, [self._beam.tokenizer.separator_id, self._beam.tokenizer.blank_id]] = 0.0
         self._decoder.decode_step(closing.data_ptr(), 1, closing.shape[1])
 
-    def _transcript(self, raw: list[int], labels: list[int], log_probs: np.ndarray, best: list[int]) -> Transcript:
+    def _transcript(self, raw: list[int], labels: list[int], score: float, log_probs: np.ndarray, best: list[int]) -> Transcript:
         """flashlight's per-step tokens and word labels -> words with times (from ``start_step``) and confidences.
 
         A word's label comes at the step of the separator that ends its spelling; its units are the
@@ -329,7 +398,7 @@ class BeamSearch:
                 start, end = (self.start_step + first) * seconds, (self.start_step + last + 1) * seconds
                 words.append(Word(self._words.get_entry(label), start, end, conf))
                 units = []
-        return Transcript(" ".join(w.word for w in words), tuple(words))
+        return Transcript(" ".join(w.word for w in words), tuple(words), score)
 
 
 @contextlib.contextmanager
@@ -347,6 +416,18 @@ def _quiet_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _phrases(grammar: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """A grammar's phrases as words (checked: ValueError names one that cannot be pronounced), duplicates and empty ones dropped."""
+    phrases = (tuple(check_word(word) for word in normalize_text(check_hotword(phrase, "grammar phrase")).split()) for phrase in grammar)
+    return tuple(dict.fromkeys(phrase for phrase in phrases if phrase))
+
+
+def _unigram_scores(vocabulary: Sequence[str], words: Dictionary, lm: LM) -> list[tuple[float, str]]:
+    """(LM score at the start of an utterance, word) for each word: the trie's look-ahead scores."""
+    start = lm.start(False)
+    return [(lm.score(start, words.get_index(word))[1], word) for word in vocabulary]
 
 
 def _word_numbering(vocabulary: Sequence[str]) -> Dictionary:

@@ -20,14 +20,14 @@ certain character.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
 
 from asr.tokens import CHARACTERS, Tokenizer
 
-__all__ = ["Word", "Transcript", "Segment", "Emissions", "Search", "Decoder", "Hotwords", "GreedyDecoder", "GreedySearch"]
+__all__ = ["Word", "Transcript", "Segment", "joined_segments", "Emissions", "Search", "Decoder", "Hotwords", "GreedyDecoder", "GreedySearch"]
 
 Hotwords = Sequence[tuple[str, float | None]]
 """(phrase, boost) pairs; a boost of None takes the decoder's default."""
@@ -48,6 +48,10 @@ class Word:
 class Transcript:
     text: str
     words: tuple[Word, ...] = ()
+    score: float | None = field(default=None, compare=False)  # a beam search's log score: comparable only among one segment's alternatives
+
+    def shifted(self, seconds: float) -> Transcript:
+        return replace(self, words=tuple(replace(word, start=word.start + seconds, end=word.end + seconds) for word in self.words))
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "words": [word.to_dict() for word in self.words]}
@@ -62,6 +66,29 @@ class Segment:
     end: float
     transcript: Transcript
     alternatives: tuple[Transcript, ...] = ()  # the next best, from a beam search asked for an n-best list
+
+    def shifted(self, seconds: float) -> Segment:
+        """The segment with every time ``seconds`` later: for a stream that continues an earlier one."""
+        return replace(
+            self, start=self.start + seconds, end=self.end + seconds,
+            transcript=self.transcript.shifted(seconds), alternatives=tuple(alternative.shifted(seconds) for alternative in self.alternatives),
+        )  # fmt: skip
+
+
+def joined_segments(segments: Sequence[Segment]) -> list[Transcript]:
+    """Segments as one transcript, then its alternatives when the segments have n-best lists.
+
+    The k-th alternative takes each segment's k-th alternative, or its best transcript when it has
+    fewer; its score is the sum of theirs (None if any has none).
+    """
+    count = 1 + max((len(segment.alternatives) for segment in segments), default=0)
+    joined = []
+    for k in range(count):
+        parts = [segment.alternatives[k - 1] if 0 < k <= len(segment.alternatives) else segment.transcript for segment in segments]
+        scores = [part.score for part in parts]
+        score = None if None in scores else sum(scores)  # type: ignore[arg-type]
+        joined.append(Transcript(" ".join(part.text for part in parts if part.text), tuple(word for part in parts for word in part.words), score))
+    return joined
 
 
 @dataclass(frozen=True)
@@ -101,17 +128,19 @@ class Decoder(Protocol):
     name: str
     nbest: int
 
-    def prepare(self, hotwords: Hotwords) -> object:
-        """Make ready what searches with ``hotwords`` need, where a stream is created (not where it computes).
+    def prepare(self, hotwords: Hotwords, grammar: Sequence[str] = ()) -> object:
+        """Make ready what searches with ``hotwords`` or ``grammar`` need, where a stream is created (not where it computes).
 
         The result is a handle: while the stream holds it, its searches find that work done.
+        ValueError: a word that cannot be pronounced, or a grammar the decoder cannot follow.
         """
         ...
 
-    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> Search:
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = (), grammar: Sequence[str] = ()) -> Search:
         """A search for a segment whose first step is ``start_step`` of the stream (for word times).
 
         ``previous_token``: the best token of the step before (a greedy search does not emit it again).
+        ``grammar``: phrases; when given, the only word sequences the search may build.
         """
         ...
 
@@ -136,12 +165,15 @@ class GreedyDecoder:
         self.tokenizer = tokenizer
         self.step_seconds = step_seconds
 
-    def prepare(self, hotwords: Hotwords) -> None:
-        """Nothing to prepare: greedy decoding has no vocabulary to favour."""
+    def prepare(self, hotwords: Hotwords, grammar: Sequence[str] = ()) -> None:
+        """Nothing to prepare: greedy decoding has no vocabulary to favour. A grammar it cannot follow is a ValueError."""
+        if grammar:
+            raise ValueError("a grammar (phrase list) needs the lexicon search; greedy decoding cannot restrict its words")
         return None
 
-    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> GreedySearch:
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = (), grammar: Sequence[str] = ()) -> GreedySearch:
         """Hotwords are accepted and have no effect: greedy decoding has no vocabulary to favour."""
+        self.prepare(hotwords, grammar)
         return GreedySearch(self, start_step, previous_token)
 
 

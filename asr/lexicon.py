@@ -37,14 +37,15 @@ def check_word(word: str) -> str:
     return word
 
 
-def check_hotword(phrase: str) -> str:
-    """A hotword phrase: words of letters, joined by spaces, hyphens or apostrophes. ValueError otherwise.
+def check_hotword(phrase: str, kind: str = "hotword") -> str:
+    """A hotword (or grammar) phrase: words of letters, joined by spaces, hyphens or apostrophes. ValueError
+    otherwise, naming the phrase as a ``kind``.
 
     Digits and symbols are refused rather than dropped: "R2D2" or "C++" would silently become other words.
     """
     phrase = " ".join(phrase.split())
     if not _HOTWORD.match(phrase):
-        raise ValueError(f"hotword {phrase!r}: use words of letters only (spell digits and symbols out, e.g. 'artoo deetoo')")
+        raise ValueError(f"{kind} {phrase!r}: use words of letters only (spell digits and symbols out, e.g. 'artoo deetoo')")
     return phrase
 
 

@@ -9,6 +9,8 @@ model's output alone, so they are the same for any chunking and any decoder.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from asr.decoding import Decoder, Emissions, Hotwords, Search, Segment
 from asr.endpoint import EndpointConfig, Endpointer
 
@@ -18,9 +20,14 @@ __all__ = ["Segmenter"]
 class Segmenter:
     """A stream's endpointer and the search of its open segment."""
 
-    def __init__(self, decoder: Decoder, endpoint: EndpointConfig | None, step_seconds: float, hotwords: Hotwords = (), blank_id: int = 0) -> None:
-        self.decoder, self.hotwords, self.step_seconds, self.blank_id = decoder, tuple(hotwords), step_seconds, blank_id
-        self._prepared = decoder.prepare(self.hotwords)  # held, so that every segment's search finds it ready
+    def __init__(
+        self, decoder: Decoder, endpoint: EndpointConfig | None, step_seconds: float, hotwords: Hotwords = (), blank_id: int = 0,
+        grammar: Sequence[str] = (), nbest: int | None = None,
+    ) -> None:  # fmt: skip
+        """``grammar``: phrases the searches are held to; ``nbest``: transcripts per segment (None: the decoder's setting)."""
+        self.decoder, self.hotwords, self.grammar, self.step_seconds, self.blank_id = decoder, tuple(hotwords), tuple(grammar), step_seconds, blank_id
+        self.nbest = decoder.nbest if nbest is None else nbest
+        self._prepared = decoder.prepare(self.hotwords, self.grammar)  # held, so that every segment's search finds it ready
         self.endpointer = Endpointer(endpoint, step_seconds) if endpoint is not None else None  # None: one segment
         self._search: Search | None = None  # made at the segment's first step, where a server computes
         self.index = 0  # the open segment's
@@ -50,7 +57,7 @@ class Segmenter:
     @property
     def search(self) -> Search:
         if self._search is None:
-            self._search = self.decoder.search(self.start, self.last_token, self.hotwords)
+            self._search = self.decoder.search(self.start, self.last_token, self.hotwords, self.grammar)
         return self._search
 
     @property
@@ -65,7 +72,7 @@ class Segmenter:
 
     def _close(self, end_step: int, end_seconds: float) -> Segment:
         """Finish the open segment at ``end_step`` (numbered ``index``) and start the next one there."""
-        best, *alternatives = self.search.finish(self.decoder.nbest)
+        best, *alternatives = self.search.finish(self.nbest)
         segment = Segment(self.index, self.start * self.step_seconds, end_seconds, best, tuple(alternatives))
         self._search, self.start = None, end_step
         return segment

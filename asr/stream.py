@@ -119,15 +119,23 @@ class StreamingRecognizer:
         path = resolve_model_path(model)
         return cls(load_checkpoint(path), device=device, decoder=decoder, model_folder=path.parent)
 
-    def create_stream(self, sample_rate: float = SAMPLE_RATE, endpoint: EndpointConfig | None = None, hotwords: Hotwords = ()) -> Stream:
+    def create_stream(
+        self, sample_rate: float = SAMPLE_RATE, endpoint: EndpointConfig | None = None, hotwords: Hotwords = (),
+        grammar: Sequence[str] = (), nbest: int | None = None,
+    ) -> Stream:  # fmt: skip
         """A new stream of audio at ``sample_rate``; with ``endpoint`` it is cut into utterances.
 
-        ``hotwords``: (phrase, boost) pairs the lexicon search favours (greedy decoding ignores them);
-        a phrase with digits or symbols is refused here, by name.
+        ``hotwords``: (phrase, boost) pairs the lexicon search favours (greedy decoding ignores them).
+        ``grammar``: phrases; the lexicon search then recognizes nothing but sequences of them (as a
+        Vosk grammar), and greedy decoding refuses it. ``nbest``: transcripts per segment, the best
+        and its alternatives (None: the decoder's setting). ValueError names a phrase with digits or
+        symbols, or hotwords given with a grammar.
         """
         for phrase, _ in hotwords:
             check_hotword(phrase)
-        segmenter = Segmenter(self.decoder, endpoint, self.step_seconds, hotwords, self.tokenizer.blank_id)
+        if nbest is not None and nbest < 1:
+            raise ValueError(f"nbest must be at least 1, got {nbest}")
+        segmenter = Segmenter(self.decoder, endpoint, self.step_seconds, hotwords, self.tokenizer.blank_id, grammar, nbest)
         return Stream(sample_rate, self.logmel, self.model.config, segmenter)
 
     @torch.inference_mode()

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, AudioError, audio_info, iter_audio
 from asr.block_reader import BlockReader
-from asr.decoding import Hotwords, Segment, Transcript
+from asr.decoding import Hotwords, joined_segments
 from asr.endpoint import EndpointConfig
 from asr.formats import FileTranscript
 from asr.inputs import InputFile, collect_inputs, input_duration
@@ -34,7 +34,7 @@ from asr.outputs import OutputSink
 from asr.shard import Shard
 from asr.stream import Stream, StreamingRecognizer
 
-__all__ = ["transcribe_file", "transcribe_many", "transcribe_all", "joined_segments"]
+__all__ = ["transcribe_file", "transcribe_many", "transcribe_all"]
 
 BLOCK_SECONDS = 10.0
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}{postfix}]"
@@ -53,19 +53,6 @@ def transcribe_file(recognizer: StreamingRecognizer, path: Path, given: str | No
         segments += output.ended
     best, *alternatives = joined_segments(segments)
     return FileTranscript(given if given is not None else str(path), best, stream.samples_received / SAMPLE_RATE, tuple(alternatives))
-
-
-def joined_segments(segments: Sequence[Segment]) -> list[Transcript]:
-    """A file's segments as one transcript, then its alternatives when the segments have n-best lists.
-
-    The file's k-th alternative takes each segment's k-th alternative, or its best transcript when it has fewer.
-    """
-    count = 1 + max((len(segment.alternatives) for segment in segments), default=0)
-    joined = []
-    for k in range(count):
-        parts = [segment.alternatives[k - 1] if 0 < k <= len(segment.alternatives) else segment.transcript for segment in segments]
-        joined.append(Transcript(" ".join(part.text for part in parts if part.text), tuple(word for part in parts for word in part.words)))
-    return joined
 
 
 @dataclass

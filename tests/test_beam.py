@@ -13,13 +13,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.beam import BeamDecoder, arpa_vocabulary
+from asr.beam import BeamDecoder, _Grammar, arpa_vocabulary
 from asr.cli import _hotword, main
 from asr.config import BeamConfig
 from asr.decoding import GreedyDecoder, Hotwords, Transcript
 from asr.formats import FileTranscript
 from asr.lexicon import Lexicon, pronounce
 from asr.lm import estimate, write_arpa
+from asr.segmenter import Segmenter
 from asr.tokens import Tokenizer
 from tests.test_decoding import emissions, one_hot_log_probs
 
@@ -154,6 +155,48 @@ def test_an_unknown_word_is_recognized_once_it_is_a_hotword(phone_beam: BeamDeco
     assert "zorblax" not in plain.split()
     assert boosted == "the zorblax ran"
     assert decode(phone_beam, log_probs, [("zorblax", None)])[0].text == boosted  # the same list: the cached lexicon
+
+
+def test_a_grammar_recognizes_only_sequences_of_its_phrases(phone_beam: BeamDecoder) -> None:
+    dog_sat = "_ DH _ AH _ | _ D _ AO _ G _ | _ S S _ AE _ T _".split()
+    log_probs = phone_log_probs(dog_sat, {7: "K", 9: "AE", 11: "T"})  # "the dog sat", heard a little more as "the cat sat"
+    assert decode(phone_beam, log_probs)[0].text == "the cat sat"
+    search = phone_beam.search(grammar=["the dog sat", "the mat is red"])
+    search.accept(emissions(log_probs))
+    assert search.finish()[0].text == "the dog sat"  # "cat" is no word of the grammar
+    search = phone_beam.search(grammar=["The cat", "sat"])  # normalized like any text; phrases in any sequence
+    search.accept(emissions(phone_log_probs(CAT_SAT)))
+    assert search.finish()[0].text == "the cat sat"
+
+
+def test_a_grammar_may_hold_words_the_lm_lacks(phone_beam: BeamDecoder) -> None:
+    (pronunciation,) = pronounce(["zorblax"])["zorblax"]
+    steps = ["_", "DH", "_", "AH", "_", "|", "_"] + [p for phone in pronunciation for p in (phone, "_")] + ["|", "_", "R", "_", "AE", "_", "N", "_"]
+    log_probs = phone_log_probs(steps)
+    search = phone_beam.search(grammar=["the zorblax ran", "the cat sat"])
+    search.accept(emissions(log_probs[:10]))
+    search.accept(emissions(log_probs[10:]))
+    assert search.finish()[0].text == "the zorblax ran"
+
+
+def test_a_grammar_state_follows_every_phrase_a_word_may_continue() -> None:
+    """Phrases "a b", "b c" and "a": "a b c" is "a" then "b c", though "a b" is a phrase too."""
+    grammar = _Grammar.of([[1, 2], [2, 3], [1]])
+    state = grammar.after(frozenset({()}), 1)
+    assert state == {(1,)}
+    state = grammar.after(state, 2)
+    assert state == {(1, 2), (2,)}
+    state = grammar.after(state, 3)
+    assert state == {(2, 3)} and not state.isdisjoint(grammar.phrases)
+    assert grammar.after(state, 3) == frozenset()  # "c" starts no phrase: off the grammar
+
+
+@pytest.mark.parametrize("grammar, hotwords, message", [(["R2D2"], (), "grammar phrase 'R2D2'"), (["cat"], [("dog", None)], "not both")])
+def test_a_bad_grammar_is_refused_by_name(phone_beam: BeamDecoder, grammar: list[str], hotwords: Hotwords, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Segmenter(phone_beam, None, STEP, hotwords, grammar=grammar)
+    with pytest.raises(ValueError, match="needs the lexicon search"):
+        GreedyDecoder(TOKENIZER, STEP).prepare((), ["cat"])
 
 
 @pytest.mark.parametrize("value, parsed", [("brannigan", ("brannigan", None)), ("new york:4.5", ("new york", 4.5)), ("a:b:2", ("a:b", 2.0))])

@@ -17,7 +17,8 @@ from asr.cli import main
 from asr.data.manifest import ManifestEntry, write_manifest
 from asr.endpoint import EndpointConfig
 from asr.stream import StreamingRecognizer
-from asr.transcribe import joined_segments, transcribe_file
+from asr.decoding import joined_segments
+from asr.transcribe import transcribe_file
 from tests.conftest import synth_signal
 
 ASR = Path(sys.executable).with_name("asr")

@@ -17,7 +17,8 @@ from asr.endpoint import EndpointConfig
 from asr.features import stack_frames
 from asr.inputs import collect_inputs
 from asr.stream import StreamingRecognizer
-from asr.transcribe import joined_segments, transcribe_file, transcribe_many
+from asr.decoding import joined_segments
+from asr.transcribe import transcribe_file, transcribe_many
 from tests.server_util import speak
 from tests.test_decoding import emissions
 from tests.test_stream import run

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,8 @@ class MarginRecorder(GreedyDecoder):
 
     smallest = float("inf")
 
-    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = ()) -> GreedySearch:
-        search = super().search(start_step, previous_token, hotwords)
+    def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = (), grammar: Sequence[str] = ()) -> GreedySearch:
+        search = super().search(start_step, previous_token, hotwords, grammar)
         accept = search.accept
 
         def recording(emissions: Emissions) -> None:
