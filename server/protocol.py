@@ -4,8 +4,9 @@ Two protocols share one engine (DESIGN.md section 3):
 
 - native, at ``/v1/stream``: ``start`` -> binary audio -> ``stop``; the server answers
   ``ready``, ``partial``, ``final``, ``error`` and ``end``.
-- Vosk-compatible, at ``/vosk``: optional ``{"config": {...}}`` -> binary PCM16 ->
-  ``{"eof": 1}``; the server answers ``{"partial": ...}`` and ``{"result": [...], "text": ...}``.
+- Vosk-compatible, at ``/vosk``: ``{"config": {...}}`` (optional, and again at any time) ->
+  binary PCM16, ``{"reset": 1}`` -> ``{"eof": 1}``; the server answers ``{"partial": ...}`` and
+  ``{"result": [...], "text": ...}`` (or ``{"alternatives": [...]}``).
 
 This module knows JSON and bytes only (no torch, no numpy, no ``asr``), so a client can
 import it to speak the protocol. Bad client input raises ``ProtocolError``, whose ``code``
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ProtocolError",
     "Start",
     "Stop",
+    "Reset",
     "Hotword",
     "parse_native",
     "parse_vosk",
@@ -38,6 +40,7 @@ __all__ = [
     "end",
     "vosk_partial",
     "vosk_result",
+    "vosk_alternatives",
 ]
 
 MIN_CLIENT_SAMPLE_RATE = 8000  # what a client may stream; files may be 4-192 kHz (asr/audio.py)
@@ -45,6 +48,9 @@ MAX_CLIENT_SAMPLE_RATE = 192000
 AUDIO_FORMATS = {"pcm16": 2, "float32": 4}  # format -> bytes per sample
 MAX_HOTWORDS = 1000
 MAX_HOTWORD_CHARS = 100
+MAX_ALTERNATIVES = 20
+VOSK_CONFIG_KEYS = {"sample_rate", "words", "phrase_list", "max_alternatives"}  # the Vosk config keys this server acts on
+VOSK_CATCH_ALL = "[unk]"  # in a Vosk phrase list: anything else may be said too
 
 
 class CloseCode:
@@ -76,17 +82,29 @@ class Hotword:
 
 @dataclass(frozen=True)
 class Start:
-    """Opens a native session (or, for Vosk, the ``config`` message)."""
+    """A session's settings: a native ``start``, or what Vosk ``config`` messages have set so far."""
 
     sample_rate: float = 16000  # Hz; whole for almost every client, but Vosk's may be 44100.5
     format: str = "pcm16"
     hotwords: tuple[Hotword, ...] = ()
     words: bool = True  # include per-word times and confidences in finals
+    grammar: tuple[str, ...] = ()  # Vosk: phrases recognition is held to (a phrase list without "[unk]")
+    alternatives: int = 0  # Vosk's max_alternatives: 0 plain results, else up to this many alternatives
+    ignored: tuple[str, ...] = field(default=(), compare=False)  # Vosk: keys of the last config that this server does not use
+
+    def same_stream(self, other: Start) -> bool:
+        """Whether audio under ``other`` can go on in a stream made for these settings (only ``words`` differs)."""
+        return replace(self, words=other.words) == other
 
 
 @dataclass(frozen=True)
 class Stop:
     """End of audio: the server sends the last final, then ``end`` (native) and closes."""
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Vosk's ``{"reset": 1}``: the result so far, and the session goes on with a new utterance."""
 
 
 # ---------------------------------------------------------------- client -> server
@@ -118,12 +136,12 @@ def _sample_rate(value: Any, where: str) -> float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _hotwords(value: Any) -> tuple[Hotword, ...]:
-    """``["name", {"phrase": "two words", "boost": 5.0}, ...]`` -> Hotwords."""
+def _hotwords(value: Any, name: str = "hotwords") -> tuple[Hotword, ...]:
+    """``["name", {"phrase": "two words", "boost": 5.0}, ...]`` -> Hotwords; ``name``: the field, for errors."""
     if not isinstance(value, list):
-        raise ProtocolError("bad_message", f"'hotwords' must be a list, got {type(value).__name__}")
+        raise ProtocolError("bad_message", f"'{name}' must be a list, got {type(value).__name__}")
     if len(value) > MAX_HOTWORDS:
-        raise ProtocolError("bad_message", f"'hotwords' has {len(value)} entries; at most {MAX_HOTWORDS} are allowed")
+        raise ProtocolError("bad_message", f"'{name}' has {len(value)} entries; at most {MAX_HOTWORDS} are allowed")
     hotwords = []
     for index, item in enumerate(value):
         phrase, boost = (item, None) if isinstance(item, str) else (None, None)
@@ -131,11 +149,11 @@ def _hotwords(value: Any) -> tuple[Hotword, ...]:
             phrase, boost = item.get("phrase"), item.get("boost")
             unknown = sorted(set(item) - {"phrase", "boost"})
             if unknown:
-                raise ProtocolError("bad_message", f"hotwords[{index}]: unknown field(s) {', '.join(unknown)}")
+                raise ProtocolError("bad_message", f"{name}[{index}]: unknown field(s) {', '.join(unknown)}")
         if not isinstance(phrase, str) or not phrase.strip() or len(phrase) > MAX_HOTWORD_CHARS:
-            raise ProtocolError("bad_message", f"hotwords[{index}] must be a phrase of 1-{MAX_HOTWORD_CHARS} characters")
+            raise ProtocolError("bad_message", f"{name}[{index}] must be a phrase of 1-{MAX_HOTWORD_CHARS} characters")
         if boost is not None and (isinstance(boost, bool) or not isinstance(boost, (int, float)) or not math.isfinite(boost)):
-            raise ProtocolError("bad_message", f"hotwords[{index}].boost must be a finite number, got {boost!r}")
+            raise ProtocolError("bad_message", f"{name}[{index}].boost must be a finite number, got {boost!r}")
         hotwords.append(Hotword(phrase.strip(), None if boost is None else float(boost)))
     return tuple(hotwords)
 
@@ -173,27 +191,49 @@ def parse_native(text: str) -> Start | Stop:
     raise ProtocolError("bad_message", f"unknown message type {kind!r}; expected 'start' or 'stop'")
 
 
-def parse_vosk(text: str, default_rate: int = 16000) -> Start | Stop:
-    """A Vosk text message -> ``Start`` (from ``config``) or ``Stop`` (from ``eof``)."""
+def parse_vosk(text: str, current: Start = Start()) -> Start | Stop | Reset:
+    """A Vosk text message -> ``Stop`` (``eof``), ``Reset`` (``reset``), or from ``config`` the settings
+    ``current`` becomes: each key given replaces its setting, as vosk-server's do.
+
+    ``phrase_list`` becomes a grammar, the phrases being all that can be recognized, as in Vosk;
+    with Vosk's catch-all "[unk]" among them, they become hotwords instead (favoured, not required).
+    Keys Vosk has that this server does not use (``spk``, ``model``, ``nlsml``, ...) are listed in
+    ``ignored`` for the session to log.
+    """
     message = _load_object(text)
     if "eof" in message:
         return Stop()
-    if "config" in message:
-        config = message["config"]
-        if not isinstance(config, dict):
-            raise ProtocolError("bad_message", "config must be a JSON object")
-        # Vosk clients send other keys too (max_alternatives, ...); they are ignored, as Vosk ignores unknown ones.
-        phrases = config.get("phrase_list", [])
-        if isinstance(phrases, list):  # "[unk]" lets a Vosk grammar match anything; here every word is possible anyway
-            phrases = [phrase for phrase in phrases if phrase != "[unk]"]
-        words = config.get("words", True)
-        return Start(
-            sample_rate=_sample_rate(config.get("sample_rate", default_rate), "config.sample_rate"),
-            format="pcm16",
-            hotwords=_hotwords(phrases),
-            words=bool(words),
-        )
-    raise ProtocolError("bad_message", "expected {\"config\": {...}} or {\"eof\": 1}")
+    if "reset" in message:
+        return Reset()
+    if "config" not in message:
+        raise ProtocolError("bad_message", 'expected {"config": {...}}, {"reset": 1} or {"eof": 1}')
+    config = message["config"]
+    if not isinstance(config, dict):
+        raise ProtocolError("bad_message", "config must be a JSON object")
+    changes: dict[str, Any] = {"ignored": tuple(sorted(set(config) - VOSK_CONFIG_KEYS))}
+    if "sample_rate" in config:
+        changes["sample_rate"] = _sample_rate(config["sample_rate"], "config.sample_rate")
+    if "words" in config:
+        changes["words"] = bool(config["words"])
+    if "max_alternatives" in config:
+        changes["alternatives"] = _alternatives(config["max_alternatives"])
+    if "phrase_list" in config:
+        phrases = config["phrase_list"]
+        open_ended = isinstance(phrases, list) and VOSK_CATCH_ALL in phrases
+        hotwords = _hotwords([phrase for phrase in phrases if phrase != VOSK_CATCH_ALL] if open_ended else phrases, "config.phrase_list")
+        changes["hotwords"], changes["grammar"] = (hotwords, ()) if open_ended else ((), tuple(hotword.phrase for hotword in hotwords))
+    return replace(current, **changes)
+
+
+def _alternatives(value: Any) -> int:
+    """Vosk's max_alternatives: a whole number 0-MAX_ALTERNATIVES (vosk-server reads it with int(), so "3" too)."""
+    try:
+        count = int(value) if not isinstance(value, bool) else -1
+    except (TypeError, ValueError, OverflowError):
+        count = -1
+    if not 0 <= count <= MAX_ALTERNATIVES:
+        raise ProtocolError("bad_message", f"config.max_alternatives must be a whole number 0-{MAX_ALTERNATIVES}, got {str(value)[:40]}")
+    return count
 
 
 def check_audio_frame(data: bytes, audio_format: str, max_bytes: int) -> int:
@@ -244,4 +284,11 @@ def vosk_partial(text: str) -> str:
 def vosk_result(text: str, words: list[dict[str, Any]] | None) -> str:
     """As Vosk's recognizer: ``result`` (the words) only when the client asked for words and some were said."""
     return _dump({"result": words, "text": text} if words else {"text": text})
+
+
+def vosk_alternatives(alternatives: list[tuple[str, float, list[dict[str, Any]] | None]]) -> str:
+    """As Vosk's recognizer with max_alternatives: (text, confidence, words or None) per alternative, best
+    first, and ``[{"text": "", "confidence": 1.0}]`` when nothing was said."""
+    listed = [{"confidence": confidence, "result": words, "text": text} if words else {"confidence": confidence, "text": text} for text, confidence, words in alternatives]
+    return _dump({"alternatives": listed or [{"text": "", "confidence": 1.0}]})
 

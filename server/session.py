@@ -14,32 +14,35 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 
 import torch
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from asr.audio import AudioError, float32_bytes_to_float, pcm16_to_float
-from asr.stream import Stream
+from asr.decoding import Segment
+from asr.stream import StepOutput, Stream
 from server import protocol
 from server.batcher import Batcher
 from server.config import ServerConfig
 from server.dialects import Dialect
 from server.metrics import ServerMetrics
-from server.protocol import CloseCode, ProtocolError, Start, Stop
+from server.protocol import CloseCode, ProtocolError, Reset, Start, Stop
 
 __all__ = ["Session"]
 
 log = logging.getLogger("asr.server")
 STEP_SECONDS_AT_MOST = 1.0  # audio a session hands the model in one step: a stream far behind catches up in bounded steps
+Mark = Stop | Reset | Start  # what a client says between its audio messages, kept in order with them
 
 
 class _AudioBuffer:
-    """Decoded audio waiting for the model, bounded in samples; ``None`` marks the end."""
+    """Decoded audio waiting for the model, bounded in samples, with the client's marks in order among it."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: list[torch.Tensor | None] = []
+        self._items: list[torch.Tensor | Mark] = []
         self._size = 0
         self._changed = asyncio.Condition()
 
@@ -51,29 +54,34 @@ class _AudioBuffer:
             self._size += samples.numel()
             self._changed.notify_all()
 
-    async def end(self) -> None:
-        """Mark the end of audio; never waits for room."""
+    async def mark(self, mark: Mark) -> None:
+        """Append a mark (the end of audio, a reset, new settings); never waits for room."""
         async with self._changed:
-            self._items.append(None)
+            self._items.append(mark)
             self._changed.notify_all()
 
-    async def take(self, everything: bool, at_most: int) -> tuple[list[torch.Tensor], bool]:
-        """Wait for audio; return (chunks, ended). ``everything``: all buffered up to ``at_most`` samples, else one message."""
+    async def take(self, everything: bool, at_most: int) -> tuple[list[torch.Tensor], Mark | None]:
+        """Wait for something; return (audio, the mark that follows it or None). A mark first in line comes alone.
+
+        ``everything``: all the audio buffered up to ``at_most`` samples, and the mark right after it; else one message.
+        """
         async with self._changed:
             await self._changed.wait_for(lambda: bool(self._items))
-            count, samples = 1, _length(self._items[0])
-            while everything and count < len(self._items) and samples + _length(self._items[count]) <= at_most:
-                samples += _length(self._items[count])
+            count, samples = 0, 0
+            while count < len(self._items) and isinstance(self._items[count], torch.Tensor) and (count == 0 or everything):
+                if count and samples + self._items[count].numel() > at_most:
+                    break
+                samples += self._items[count].numel()
                 count += 1
-            taken, self._items = self._items[:count], self._items[count:]
-            chunks = [item for item in taken if item is not None]
-            self._size -= sum(chunk.numel() for chunk in chunks)
+            chunks: list[torch.Tensor] = self._items[:count]  # type: ignore[assignment]
+            mark = None
+            if count < len(self._items) and not isinstance(self._items[count], torch.Tensor) and (count == 0 or everything):
+                mark = self._items[count]
+                count += 1
+            self._items = self._items[count:]
+            self._size -= samples
             self._changed.notify_all()
-            return chunks, len(chunks) < len(taken)
-
-
-def _length(item: torch.Tensor | None) -> int:
-    return 0 if item is None else item.numel()
+            return chunks, mark  # type: ignore[return-value]
 
 
 class Session:
@@ -86,14 +94,18 @@ class Session:
         self.batcher = batcher
         self.settings = settings
         self.metrics = metrics
-        self.start = Start()
-        self.stream: Stream | None = None  # made when the session starts, at its sample rate
-        self.samples_received = 0  # at the client's sample rate
+        self.start = Start()  # the settings of the stream being recognized
+        self.stream: Stream | None = None  # made when the session starts, at its sample rate (Vosk: again at each reset or new config)
+        self.seconds_received = 0.0
         self.opened_at = time.monotonic()
         self.draining = False
         self._receiver: asyncio.Task[None] | None = None
         self._buffer: _AudioBuffer | None = None
-        self._first: bytes | Stop | None = None  # a Vosk client may start with audio, or eof, and no config
+        self._first: bytes | Stop | Reset | None = None  # a Vosk client may start with audio, eof or reset, and no config
+        self._announced = Start()  # the settings of the audio being received: ahead of ``start`` by what is buffered
+        self._submitted = 0  # samples handed to the current stream
+        self._offset = 0.0  # seconds of the session before the current stream: its times start there
+        self._carried: list[Segment] = []  # utterances a new config ended, sent with the next reply
 
     async def run(self) -> None:
         """Serve until the final result is sent, an error ends the session, or the client vanishes."""
@@ -119,7 +131,7 @@ class Session:
                     "event": "session_close",
                     "session": self.id,
                     "outcome": outcome,
-                    "audio_seconds": round(self.samples_received / self.start.sample_rate, 3),
+                    "audio_seconds": round(self.seconds_received, 3),
                     "wall_seconds": round(time.monotonic() - self.opened_at, 3),
                 },
             )
@@ -132,21 +144,32 @@ class Session:
             loop.create_task(self.connection.close(CloseCode.GOING_AWAY, "server shutting down"))
             return
         self._receiver.cancel()
-        loop.create_task(self._buffer.end())
+        loop.create_task(self._buffer.mark(Stop()))
 
     async def _open(self) -> None:
         """Take the dialect's opening message, make the stream, and tell the client it may send audio."""
         self.start, self._first = self.dialect.opening(await self._receive_message())
-        endpoint = self.settings.endpoint if self.settings.endpointing else None
-        hotwords = [(hotword.phrase, hotword.boost) for hotword in self.start.hotwords]
-        try:
-            # in a thread: a new hotword list's lexicon takes about a second, which only this session waits for
-            self.stream = await asyncio.to_thread(self.batcher.recognizer.create_stream, self.start.sample_rate, endpoint, hotwords)
-        except ValueError as exc:  # a hotword the recognizer cannot pronounce
-            raise ProtocolError("bad_message", str(exc)) from None
+        self._announced = self.start
+        self._note_ignored(self.start)
+        self.stream = await self._create_stream(self.start)
         ready = self.dialect.ready(self.id, self.start)
         if ready is not None:
             await self.connection.send(ready)
+
+    async def _create_stream(self, start: Start) -> Stream:
+        endpoint = self.settings.endpoint if self.settings.endpointing else None
+        hotwords = [(hotword.phrase, hotword.boost) for hotword in start.hotwords]
+        try:
+            # in a thread: a new hotword list's lexicon takes about a second, which only this session waits for
+            return await asyncio.to_thread(
+                self.batcher.recognizer.create_stream, start.sample_rate, endpoint, hotwords, start.grammar, start.alternatives or None
+            )
+        except ValueError as exc:  # a hotword the recognizer cannot pronounce, a grammar it cannot follow
+            raise ProtocolError("bad_message", str(exc)) from None
+
+    def _note_ignored(self, start: Start) -> None:
+        if start.ignored:
+            log.info("config keys ignored", extra={"event": "config_ignored", "session": self.id, "keys": list(start.ignored)})
 
     async def _stream(self) -> None:
         capacity = max(1, int(self.settings.queue_seconds * self.start.sample_rate))
@@ -159,7 +182,7 @@ class Session:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     if task is self._receiver and not task.cancelled() and isinstance(task.exception(), ProtocolError):
-                        await self._buffer.end()  # the audio before the error still gets its final result
+                        await self._buffer.mark(Stop())  # the audio before the error still gets its final result
                         await processor
                     if not task.cancelled():
                         task.result()  # re-raise the receiver's ProtocolError or ConnectionClosed
@@ -177,53 +200,85 @@ class Session:
             raise ProtocolError("idle_timeout", f"no message for {self.dialect.idle_timeout:g} s", CloseCode.POLICY) from None
 
     def _decode(self, data: bytes) -> torch.Tensor:
-        count = protocol.check_audio_frame(data, self.start.format, self.settings.max_frame_bytes)
+        start = self._announced
+        count = protocol.check_audio_frame(data, start.format, self.settings.max_frame_bytes)
         try:
-            samples = pcm16_to_float(data) if self.start.format == "pcm16" else float32_bytes_to_float(data)
+            samples = pcm16_to_float(data) if start.format == "pcm16" else float32_bytes_to_float(data)
         except AudioError as exc:
             raise ProtocolError("bad_audio", str(exc)) from None
         limit = self.settings.max_session_seconds
-        if self.samples_received + count > limit * self.start.sample_rate or time.monotonic() - self.opened_at > limit:
+        if self.seconds_received + count / start.sample_rate > limit or time.monotonic() - self.opened_at > limit:
             raise ProtocolError("session_too_long", f"sessions are limited to {limit:g} s", CloseCode.POLICY)
-        self.samples_received += count
+        self.seconds_received += count / start.sample_rate
         return samples
 
-    async def _receive_audio(self, buffer: _AudioBuffer, first: bytes | Stop | None) -> None:
-        """Read until ``stop``/``eof``, starting with the opening's ``first``; audio goes to ``buffer`` (waiting while it is full)."""
+    async def _receive_audio(self, buffer: _AudioBuffer, first: bytes | Stop | Reset | None) -> None:
+        """Read until the end of audio, starting with the opening's ``first``; audio and marks go to ``buffer``
+        in order (waiting while it is full)."""
         while True:
             message = first if first is not None else await self._receive_message()
             first = None
-            if isinstance(message, Stop):
-                await buffer.end()
-                return
             if isinstance(message, bytes):
                 samples = self._decode(message)
                 # A native frame may hold 30 s of audio: it is queued (and later stepped) a second at a time,
                 # so the buffer and each step stay near their bounds. Vosk answers each frame, so keeps it whole.
-                pieces = samples.split(max(1, int(self.start.sample_rate))) if self.dialect.batches_audio else (samples,)
+                pieces = samples.split(max(1, int(self._announced.sample_rate))) if self.dialect.batches_audio else (samples,)
                 for piece in pieces:
                     await buffer.put(piece)
                 continue
-            if isinstance(self.dialect.parse(message), Start):
-                raise ProtocolError("already_started", "this session has already started", CloseCode.POLICY)
-            await buffer.end()
-            return
+            mark = message if isinstance(message, (Stop, Reset)) else self.dialect.parse(message, self._announced)
+            if isinstance(mark, Start):
+                self._announced = mark
+            await buffer.mark(mark)
+            if isinstance(mark, Stop):
+                return
 
     async def _process(self, buffer: _AudioBuffer) -> None:
         """Step buffered audio through the batcher and send the dialect's replies, until the final one."""
-        submitted = 0
         while True:
-            chunks, ended = await buffer.take(everything=self.dialect.batches_audio, at_most=int(STEP_SECONDS_AT_MOST * self.start.sample_rate))
+            chunks, mark = await buffer.take(everything=self.dialect.batches_audio, at_most=int(STEP_SECONDS_AT_MOST * self.start.sample_rate))
+            if isinstance(mark, Start):  # Vosk: a config, which has no reply
+                await self._reconfigure(mark)
+                continue
             audio = torch.cat(chunks) if len(chunks) > 1 else (chunks[0] if chunks else None)
-            submitted += 0 if audio is None else audio.numel()
             ended_at = time.perf_counter()
-            output = await self.batcher.submit(self.stream, audio, end=ended)
-            self.metrics.audio_seconds.inc(0 if audio is None else audio.numel() / self.start.sample_rate)
-            for reply in self.dialect.replies(output, self.start.words, submitted / self.start.sample_rate):
+            output = await self._step(audio, end=mark is not None)
+            for reply in self.dialect.replies(output, self.start, self._offset + self._submitted / self.start.sample_rate):
                 await self.connection.send(reply)
-            if output.finished:
+            if isinstance(mark, Reset):  # Vosk: the session goes on, with a new stream
+                await self._restart(self.start)
+            elif output.finished:
                 self.metrics.final_seconds.observe(time.perf_counter() - ended_at)
                 return
+
+    async def _step(self, audio: torch.Tensor | None, end: bool) -> StepOutput:
+        """One step of the current stream, its times counted from the start of the session, after any carried utterances."""
+        self._submitted += 0 if audio is None else audio.numel()
+        output = await self.batcher.submit(self.stream, audio, end=end)
+        self.metrics.audio_seconds.inc(0 if audio is None else audio.numel() / self.start.sample_rate)
+        if not self._offset and not self._carried:
+            return output
+        ended = (*self._carried, *(segment.shifted(self._offset) for segment in output.ended))
+        self._carried = []
+        return replace(output, ended=ended)
+
+    async def _reconfigure(self, start: Start) -> None:
+        """New settings from here on. Those the stream was made with (rate, phrases, alternatives) need a new
+        stream: the old one is finished, and its last utterance goes with the next reply."""
+        self._note_ignored(start)
+        if start.same_stream(self.start):
+            self.start = start
+            return
+        output = await self._step(None, end=True)
+        self._carried = list(output.ended)
+        await self._restart(start)
+
+    async def _restart(self, start: Start) -> None:
+        """Go on in a new stream with ``start``'s settings, its times following the old one's."""
+        self._offset += self._submitted / self.start.sample_rate
+        self._submitted = 0
+        self.start = start
+        self.stream = await self._create_stream(start)
 
     async def _close_normally(self) -> None:
         """After the last final: the dialect's closing message; close (1001 when the server is shutting down)."""
@@ -238,7 +293,9 @@ class Session:
     async def _fail(self, exc: ProtocolError) -> None:
         log.info("session error", extra={"event": "session_error", "session": self.id, "code": exc.code, "detail": str(exc)})
         try:
-            await self.connection.send(protocol.error(exc.code, str(exc)))
+            message = self.dialect.error(exc.code, str(exc))
+            if message is not None:
+                await self.connection.send(message)
             await self._close(exc.close_code, exc.code)
         except ConnectionClosed:
             pass

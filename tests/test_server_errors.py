@@ -315,14 +315,18 @@ async def hostile(address: str, messages: list[str | bytes]) -> Exchange:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["type", "sample_rate", "format", "hotwords", "words", "config", "eof", "x"]), children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["type", "sample_rate", "format", "hotwords", "words", "config", "eof", "reset", "phrase_list", "max_alternatives", "x"]), children, max_size=4),
     max_leaves=12,
 )
 client_messages = st.lists(
     st.binary(max_size=3000)
     | st.text(max_size=200)
     | json_values.map(json.dumps)
-    | st.fixed_dictionaries({"type": st.just("start")}, optional={"sample_rate": json_values, "format": json_values, "hotwords": json_values}).map(json.dumps),
+    | st.fixed_dictionaries({"type": st.just("start")}, optional={"sample_rate": json_values, "format": json_values, "hotwords": json_values}).map(json.dumps)
+    | st.fixed_dictionaries({}, optional={"sample_rate": json_values, "phrase_list": json_values, "max_alternatives": json_values, "words": json_values}).map(
+        lambda config: json.dumps({"config": config})
+    )
+    | st.sampled_from(['{"reset" : 1}', '{"eof" : 1}']),
     min_size=1,
     max_size=5,
 )
@@ -352,5 +356,7 @@ def test_any_messages_end_only_their_own_session_and_a_healthy_one_gets_its_fina
             assert healthy.final["text"] == expected
             assert answered.close_code in (None, 1000, 1003, 1007, 1008, 1009)  # never 1011: no input is a server error
             assert all(isinstance(message, dict) for message in answered.messages)  # JSON objects only, in either dialect
+            if path == "/vosk":
+                assert all("type" not in message for message in answered.messages)  # Vosk's results only: its clients know no error message
 
         check()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from server import protocol
-from server.protocol import CloseCode, Hotword, ProtocolError, Start, Stop, check_audio_frame, parse_native, parse_vosk
+from server.protocol import CloseCode, Hotword, ProtocolError, Reset, Start, Stop, check_audio_frame, parse_native, parse_vosk
 
 
 def start_json(start: Start) -> str:
@@ -69,13 +70,26 @@ def test_bad_native_messages_name_the_problem(text: str, code: str) -> None:
 
 def test_vosk_messages() -> None:
     assert parse_vosk('{"eof" : 1}') == Stop()
-    assert parse_vosk('{"config": {"sample_rate": 8000, "phrase_list": ["stella"], "max_alternatives": 0}}') == Start(
-        8000, "pcm16", (Hotword("stella"),), True
-    )
-    assert parse_vosk('{"config": {"words": 0}}', default_rate=8000) == Start(8000, "pcm16", (), False)
-    assert parse_vosk('{"config": {"phrase_list": ["one two", "[unk]"]}}').hotwords == (Hotword("one two"),)  # a grammar's catch-all
+    assert parse_vosk('{"reset" : 1}') == Reset()
+    assert parse_vosk('{"config": {"sample_rate": 8000, "phrase_list": ["stella", "two words"], "max_alternatives": 0}}') == Start(
+        8000, "pcm16", grammar=("stella", "two words")
+    )  # a phrase list is what may be said: a grammar
+    assert parse_vosk('{"config": {"phrase_list": ["one two", "[unk]"]}}').hotwords == (Hotword("one two"),)  # with the catch-all: favoured only
+    assert parse_vosk('{"config": {"max_alternatives": "3"}}').alternatives == 3  # vosk-server reads it with int()
     with pytest.raises(ProtocolError, match="config"):
         parse_vosk('{"hello": 1}')
+    with pytest.raises(ProtocolError, match="max_alternatives"):
+        parse_vosk('{"config": {"max_alternatives": 500}}')
+    with pytest.raises(ProtocolError, match="phrase_list"):
+        parse_vosk('{"config": {"phrase_list": "stella"}}')
+
+
+def test_a_vosk_config_changes_only_the_settings_it_names_and_lists_keys_it_ignores() -> None:
+    current = parse_vosk('{"config": {"sample_rate": 8000, "words": 0, "phrase_list": ["yes", "no"]}}', Start(sample_rate=16000))
+    assert current == Start(8000, "pcm16", words=False, grammar=("yes", "no"))
+    changed = parse_vosk('{"config": {"max_alternatives": 2, "spk": [1], "model": "x", "nlsml": true}}', current)
+    assert changed == replace(current, alternatives=2) and changed.ignored == ("model", "nlsml", "spk")
+    assert not changed.same_stream(current) and current.same_stream(replace(current, words=True))
 
 
 def test_audio_frames_are_checked_for_size_and_alignment() -> None:
@@ -97,4 +111,8 @@ def test_server_messages_are_compact_json_with_the_documented_fields() -> None:
     assert json.loads(protocol.end()) == {"type": "end"}
     assert json.loads(protocol.vosk_result("héllo", words)) == {"result": words, "text": "héllo"}
     assert json.loads(protocol.vosk_result("héllo", None)) == {"text": "héllo"}
+    assert json.loads(protocol.vosk_alternatives([("héllo", -3.5, words), ("hello", -4.0, None)])) == {
+        "alternatives": [{"confidence": -3.5, "result": words, "text": "héllo"}, {"confidence": -4.0, "text": "hello"}]
+    }
+    assert json.loads(protocol.vosk_alternatives([])) == {"alternatives": [{"text": "", "confidence": 1.0}]}  # as Vosk, for nothing said
     assert "héllo" in protocol.vosk_partial("héllo")  # UTF-8 as is, not \\u escapes
