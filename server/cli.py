@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None, help="inference threads, each stepping its own batch while the other computes (default 2)")
     parser.add_argument(
         "--root-protocol", default=None, choices=ROOT_PROTOCOLS,
-        help="what a websocket at / speaks, where Vosk's sample clients connect (default vosk); a plain GET / is the caption page either way",
+        help="what a websocket at / speaks, where stock Vosk, WeNet and sherpa-onnx clients connect (default vosk; each also has its own path: /vosk, /wenet, /sherpa, /v1/stream); a plain GET / is the caption page either way",
     )  # fmt: skip
     parser.add_argument("--vosk-sample-rate", type=int, default=None, help="the rate of a /vosk client that sends no config, as vosk-server assumes (default 8000)")
     parser.add_argument("--idle-timeout", type=float, default=None, help="seconds without a client message before closing (default 30)")

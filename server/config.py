@@ -12,7 +12,7 @@ from asr.endpoint import EndpointConfig
 
 __all__ = ["ServerConfig", "load_server_config", "describe", "ROOT_PROTOCOLS"]
 
-ROOT_PROTOCOLS = ("vosk", "native", "none")  # what a websocket at "/" may speak (server/dialects.py names)
+ROOT_PROTOCOLS = ("vosk", "native", "wenet", "sherpa", "none")  # what a websocket at "/" may speak (server/dialects.py names)
 
 
 @dataclass(frozen=True)

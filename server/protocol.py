@@ -30,6 +30,7 @@ __all__ = [
     "Stop",
     "Reset",
     "Hotword",
+    "load_object",
     "parse_native",
     "parse_vosk",
     "check_audio_frame",
@@ -41,6 +42,7 @@ __all__ = [
     "vosk_partial",
     "vosk_result",
     "vosk_alternatives",
+    "to_json",
 ]
 
 MIN_CLIENT_SAMPLE_RATE = 8000  # what a client may stream; files may be 4-192 kHz (asr/audio.py)
@@ -110,7 +112,8 @@ class Reset:
 # ---------------------------------------------------------------- client -> server
 
 
-def _load_object(text: str) -> dict[str, Any]:
+def load_object(text: str) -> dict[str, Any]:
+    """A client's text message as a JSON object; ProtocolError (bad_json, bad_message) otherwise."""
     try:
         message = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -182,7 +185,7 @@ def _start(message: dict[str, Any]) -> Start:
 
 def parse_native(text: str) -> Start | Stop:
     """A native text message -> ``Start`` or ``Stop``; anything else raises ProtocolError."""
-    message = _load_object(text)
+    message = load_object(text)
     kind = message.get("type")
     if kind == "start":
         return _start(message)
@@ -200,7 +203,7 @@ def parse_vosk(text: str, current: Start = Start()) -> Start | Stop | Reset:
     Keys Vosk has that this server does not use (``spk``, ``model``, ``nlsml``, ...) are listed in
     ``ignored`` for the session to log.
     """
-    message = _load_object(text)
+    message = load_object(text)
     if "eof" in message:
         return Stop()
     if "reset" in message:
@@ -249,46 +252,47 @@ def check_audio_frame(data: bytes, audio_format: str, max_bytes: int) -> int:
 # ---------------------------------------------------------------- server -> client
 
 
-def _dump(message: dict[str, Any]) -> str:
+def to_json(message: Any) -> str:
+    """Compact JSON, UTF-8 as is (not \\u escapes): how every server message is written."""
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
 def ready(session: str, sample_rate: float, audio_format: str) -> str:
-    return _dump({"type": "ready", "session": session, "sample_rate": sample_rate, "format": audio_format})
+    return to_json({"type": "ready", "session": session, "sample_rate": sample_rate, "format": audio_format})
 
 
 def partial(segment: int, text: str, audio_end: float) -> str:
     """``audio_end``: seconds of the session's audio that had arrived when this step ran."""
-    return _dump({"type": "partial", "segment": segment, "text": text, "audio_end": round(audio_end, 3)})
+    return to_json({"type": "partial", "segment": segment, "text": text, "audio_end": round(audio_end, 3)})
 
 
 def final(segment: int, text: str, start: float, end: float, words: list[dict[str, Any]] | None) -> str:
     message: dict[str, Any] = {"type": "final", "segment": segment, "text": text, "start": round(start, 3), "end": round(end, 3)}
     if words is not None:
         message["words"] = words
-    return _dump(message)
+    return to_json(message)
 
 
 def error(code: str, message: str) -> str:
-    return _dump({"type": "error", "code": code, "message": message})
+    return to_json({"type": "error", "code": code, "message": message})
 
 
 def end() -> str:
-    return _dump({"type": "end"})
+    return to_json({"type": "end"})
 
 
 def vosk_partial(text: str) -> str:
-    return _dump({"partial": text})
+    return to_json({"partial": text})
 
 
 def vosk_result(text: str, words: list[dict[str, Any]] | None) -> str:
     """As Vosk's recognizer: ``result`` (the words) only when the client asked for words and some were said."""
-    return _dump({"result": words, "text": text} if words else {"text": text})
+    return to_json({"result": words, "text": text} if words else {"text": text})
 
 
 def vosk_alternatives(alternatives: list[tuple[str, float, list[dict[str, Any]] | None]]) -> str:
     """As Vosk's recognizer with max_alternatives: (text, confidence, words or None) per alternative, best
     first, and ``[{"text": "", "confidence": 1.0}]`` when nothing was said."""
     listed = [{"confidence": confidence, "result": words, "text": text} if words else {"confidence": confidence, "text": text} for text, confidence, words in alternatives]
-    return _dump({"alternatives": listed or [{"text": "", "confidence": 1.0}]})
+    return to_json({"alternatives": listed or [{"text": "", "confidence": 1.0}]})
 

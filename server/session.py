@@ -247,7 +247,7 @@ class Session:
                 await self.connection.send(reply)
             if isinstance(mark, Reset):  # Vosk: the session goes on, with a new stream
                 await self._restart(self.start)
-            elif output.finished:
+            elif output.finished or self.dialect.ends_session(output):
                 self.metrics.final_seconds.observe(time.perf_counter() - ended_at)
                 return
 
@@ -270,7 +270,7 @@ class Session:
             self.start = start
             return
         output = await self._step(None, end=True)
-        self._carried = list(output.ended)
+        self._carried = [segment for segment in output.ended if segment.transcript.text]
         await self._restart(start)
 
     async def _restart(self, start: Start) -> None:

@@ -83,6 +83,7 @@ def test_a_reset_before_any_audio_answers_empty_text(greedy_recognizer: Streamin
     frames, _ = frames_of(speech[1])
     replies, exchange = session(greedy_recognizer, [RESET, config(sample_rate=22050), *frames, EOF])
     assert replies[0] == {"text": ""}
+    assert all(set(reply) == {"partial"} for reply in replies[1:-1])  # the config after the reset carries no empty result along
     assert replies[-1]["text"] == offline(greedy_recognizer, speech[1]).text and exchange.close_code == 1000
 
 
