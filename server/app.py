@@ -53,6 +53,8 @@ STATIC_FILES = {  # the caption page: path -> (file, content type)
     "/capture-worklet.js": ("capture-worklet.js", "text/javascript; charset=utf-8"),
     "/resampler.js": ("resampler.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/transcript.js": ("transcript.js", "text/javascript; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 # The page loads nothing from elsewhere, and may only talk to this server.
 PAGE_POLICY = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"
