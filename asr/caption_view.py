@@ -1,7 +1,8 @@
 """Captions on a terminal: the partial rewrites itself in place, each final is committed on its own line.
 
 ``TerminalCaptions`` shows only the tail of a long partial, so it stays on one line, and dims it
-because it may still change; a final is printed as ``[mm:ss.s - mm:ss.s] text``.
+because it may still change; a final is printed as ``[mm:ss.s - mm:ss.s] text``, from its first
+word's start to its last word's end (``Segment.spoken``), the times its SRT or WebVTT cues span.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ class TerminalCaptions:
         self.out = out
         self.live = out.isatty() if live is None else live
         self._shown = ""
+        self._partial = ""  # the latest partial, shown or not
 
     def partial(self, text: str) -> None:
+        self._partial = text
         if not self.live or text == self._shown:
             return
         width = shutil.get_terminal_size((80, 24)).columns - 1
@@ -37,12 +40,22 @@ class TerminalCaptions:
         self._shown = text
 
     def final(self, segment: Segment) -> None:
+        self._partial = ""
         if not segment.transcript.text:
             return
         clear = "\r\033[K" if self.live and self._shown else ""
-        self.out.write(f"{clear}[{_clock(segment.start)} - {_clock(segment.end)}] {segment.transcript.text}\n")
+        start, end = segment.spoken
+        self.out.write(f"{clear}[{_clock(start)} - {_clock(end)}] {segment.transcript.text}\n")
         self.out.flush()
         self._shown = ""
+
+    def cut_off(self) -> None:
+        """The connection went while an utterance was in progress: commit its partial, marked, so it is not lost."""
+        if self._partial:
+            clear = "\r\033[K" if self.live and self._shown else ""
+            self.out.write(f"{clear}(cut off by a lost connection) {self._partial}\n")
+            self.out.flush()
+        self._partial = self._shown = ""
 
     def clear(self) -> None:
         if self.live and self._shown:

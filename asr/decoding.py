@@ -67,6 +67,13 @@ class Segment:
     transcript: Transcript
     alternatives: tuple[Transcript, ...] = ()  # the next best, from a beam search asked for an n-best list
 
+    @property
+    def spoken(self) -> tuple[float, float]:
+        """(start, end) of what was said: from its first word's start to its last word's end, else the
+        segment's bounds. An utterance's time wherever captions show it (terminal, SRT, WebVTT)."""
+        words = self.transcript.words
+        return (words[0].start, words[-1].end) if words else (self.start, self.end)
+
     def shifted(self, seconds: float) -> Segment:
         """The segment with every time ``seconds`` later: for a stream that continues an earlier one."""
         return replace(

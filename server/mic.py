@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import queue
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used, so that `asr --help` stays fast
+    import numpy as np
     from asr.capture import FileSource, MicrophoneSource
     from asr.caption_files import CaptionFile
+    from asr.caption_view import TerminalCaptions
     from asr.decoding import Segment
     from websockets.asyncio.client import ClientConnection
 
@@ -29,14 +32,23 @@ if TYPE_CHECKING:  # imported where used, so that `asr --help` stays fast
 
 __all__ = ["register"]
 
+BACKLOG_SECONDS = 30.0  # audio kept while the server is away; older audio is dropped, and counted
+RECONNECT_FIRST_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 30.0
+
 DESCRIPTION = """\
 Live captions from the default microphone (or --device): the partial rewrites itself in place,
 and each utterance is committed with its start and end times once it ends (1 s of silence).
 --output writes SRT, WebVTT or JSON Lines as utterances end. Ctrl-C finishes the utterance in
 progress, writes it, and exits 0. Lost input blocks (overflows) are counted and reported.
 
-Recognition runs locally with --model, or on an 'asr serve' given by --server. --input-file
-plays a file in real time instead of the microphone, which needs no sound card.
+Recognition runs locally with --model, or on an 'asr serve' given by --server. A server that
+goes away is reconnected to (after 1, 2, 4 ... and then every 30 s) while the audio meanwhile,
+up to 30 s of it, is kept and captioned once it is back; times go on across the break.
+--input-file plays a file in real time instead of the microphone, which needs no sound card.
+
+A caption's time, on the terminal and in SRT/WebVTT files alike, runs from its first word's
+start to its last word's end.
 """
 
 
@@ -87,13 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: finish the utterance, then exit
-    where = args.server or "this machine"
-    print(f"captioning {source.name} ({source.sample_rate} Hz) on {where}; Ctrl-C to stop", file=sys.stderr)
+
+    def announce(where: str) -> None:
+        print(f"captioning {source.name} ({source.sample_rate} Hz) on {where}; Ctrl-C to stop", file=sys.stderr)
+
     try:
         if args.server:
             source.start()
-            asyncio.run(_caption_remotely(args.server, args.token, source, view.partial, on_final, stop))
+            asyncio.run(_caption_remotely(args.server, args.token, source, view, on_final, stop, announce))
         else:
+            announce("this machine")
             _caption_locally(args, source, view.partial, on_final, stop)
     except ConnectionError as error:
         view.clear()
@@ -134,34 +149,133 @@ def _report(source: Source, outputs: list[CaptionFile]) -> int:
     return 0
 
 
+class _Backlog:
+    """Captured audio not yet sent, kept across reconnects; beyond ``BACKLOG_SECONDS`` the oldest is dropped and counted."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.dropped_seconds = 0.0
+        self._blocks: collections.deque[np.ndarray] = collections.deque()
+        self._samples = 0
+        self._ended = False
+        self._changed = asyncio.Event()
+
+    def put(self, block: np.ndarray) -> None:
+        self._blocks.append(block)
+        self._samples += len(block)
+        while self._samples > BACKLOG_SECONDS * self.sample_rate:
+            dropped = self._blocks.popleft()
+            self._samples -= len(dropped)
+            self.dropped_seconds += len(dropped) / self.sample_rate
+        self._changed.set()
+
+    def end(self) -> None:
+        self._ended = True
+        self._changed.set()
+
+    @property
+    def seconds(self) -> float:
+        return self._samples / self.sample_rate
+
+    async def get(self) -> np.ndarray | None:
+        """The oldest block, waiting for one; None once the source has ended and everything was taken."""
+        while not self._blocks:
+            if self._ended:
+                return None
+            self._changed.clear()
+            await self._changed.wait()
+        block = self._blocks.popleft()
+        self._samples -= len(block)
+        return block
+
+
+class _ServerAway(Exception):
+    """The connection to the server went (or the server ended the session early): reconnect."""
+
+
 async def _caption_remotely(
-    url: str, token: str | None, source: Source, on_partial: Callable[[str], None], on_final: Callable[[Segment], None], stop: threading.Event
-) -> None:
-    """Stream ``source`` to a server's native protocol until it ends or ``stop``; show what comes back."""
+    url: str, token: str | None, source: Source, view: TerminalCaptions, on_final: Callable[[Segment], None], stop: threading.Event,
+    announce: Callable[[str], None],
+) -> None:  # fmt: skip
+    """Stream ``source`` to a server's native protocol until it ends or ``stop``; show what comes back.
+
+    A server never reached is a ConnectionError. One that goes away later is reconnected to with
+    backoff, forever, while the backlog keeps the audio; each new session's times are moved on by
+    the audio sent in the sessions before it. Ctrl-C while the server is away ends the wait.
+    """
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus, WebSocketException
 
     token = token or os.environ.get("ASR_SERVER_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else None
+    backlog = _Backlog(source.sample_rate)
+    pump = asyncio.create_task(_pump(source, backlog, stop))
+    offset, delay, connected = 0.0, RECONNECT_FIRST_SECONDS, False
     try:
-        async with connect(url, compression=None, additional_headers=headers, open_timeout=10) as websocket:
-            await websocket.send(json.dumps({"type": "start", "sample_rate": source.sample_rate, "format": "float32"}))
-            sender = asyncio.create_task(_send_audio(websocket, source, stop))
+        while True:
+            sent = [0]  # samples sent in this session
             try:
-                await _receive_captions(websocket, on_partial, on_final)
-            finally:
-                sender.cancel()
-    except InvalidStatus as error:
-        raise ConnectionError(f"{url} refused the connection: HTTP {error.response.status_code} {error.response.body.decode(errors='replace').strip()}") from None
-    except (OSError, WebSocketException, TimeoutError) as error:
-        raise ConnectionError(f"lost the server {url}: {error or type(error).__name__}") from None
+                async with connect(url, compression=None, additional_headers=headers, open_timeout=10) as websocket:
+                    await _open_session(websocket, source.sample_rate)
+                    if connected:
+                        print(f"asr mic: reconnected to {url}", file=sys.stderr)
+                    else:
+                        announce(url)
+                    connected, delay = True, RECONNECT_FIRST_SECONDS
+
+                    def on_session_final(segment: Segment) -> None:  # the session's times, moved on by the sessions before it
+                        on_final(segment.shifted(offset))
+
+                    await _run_session(websocket, backlog, sent, view.partial, on_session_final)
+                    return
+            except InvalidStatus as error:
+                status, body = error.response.status_code, error.response.body.decode(errors="replace").strip()
+                if not connected or status != 503:  # 503: full or shutting down, so worth another try
+                    raise ConnectionError(f"{url} refused the connection: HTTP {status} {body}") from None
+                reason = f"HTTP {status}"
+            except (OSError, WebSocketException, TimeoutError, _ServerAway) as error:
+                if not connected:
+                    raise ConnectionError(f"cannot reach the server {url}: {error or type(error).__name__}") from None
+                reason = str(error) or type(error).__name__
+            offset += sent[0] / source.sample_rate
+            view.cut_off()
+            print(f"asr mic: lost the server {url} ({reason}); reconnecting in {delay:g} s, keeping up to {BACKLOG_SECONDS:g} s of audio", file=sys.stderr)
+            if await asyncio.to_thread(stop.wait, delay):
+                print(f"asr mic: stopped while the server was away: {backlog.seconds:.1f} s of audio were not captioned", file=sys.stderr)
+                return
+            delay = min(RECONNECT_MAX_SECONDS, 2 * delay)
+    finally:
+        pump.cancel()
+        if backlog.dropped_seconds:
+            print(f"asr mic: warning: {backlog.dropped_seconds:.1f} s of audio were dropped while the server was away", file=sys.stderr)
+
+
+async def _open_session(websocket: ClientConnection, sample_rate: int) -> None:
+    """Send ``start`` and wait for ``ready``; an error message instead is a ConnectionError."""
+    await websocket.send(json.dumps({"type": "start", "sample_rate": sample_rate, "format": "float32"}))
+    message = json.loads(await websocket.recv())
+    if message.get("type") != "ready":
+        raise ConnectionError(f"the server refused the session: {message.get('code')}: {message.get('message')}")
+
+
+async def _run_session(
+    websocket: ClientConnection, backlog: _Backlog, sent: list[int], on_partial: Callable[[str], None], on_final: Callable[[Segment], None]
+) -> None:
+    """Send the backlog as it fills, then ``stop``; show captions until ``end``. _ServerAway if the session ends first."""
+    sender = asyncio.create_task(_send_audio(websocket, backlog, sent))
+    try:
+        await _receive_captions(websocket, on_partial, on_final)
+    finally:
+        sender.cancel()
+    if not sender.done() or sender.cancelled() or sender.exception() is not None:
+        raise _ServerAway("the server ended the session before the audio did; it may be restarting")
 
 
 _NOTHING_YET = object()
 
 
-async def _send_audio(websocket: ClientConnection, source: Source, stop: threading.Event) -> None:
-    """Send every captured block; after the source ends or ``stop`` (and what was captured), send stop."""
+async def _pump(source: Source, backlog: _Backlog, stop: threading.Event) -> None:
+    """Move every captured block into the backlog; the backlog ends after the source ends or ``stop`` (and what was captured)."""
 
     def next_block() -> object:  # a (N,) block, None at the end, or _NOTHING_YET
         try:
@@ -171,11 +285,20 @@ async def _send_audio(websocket: ClientConnection, source: Source, stop: threadi
 
     while (block := await asyncio.to_thread(next_block)) is not None:
         if block is not _NOTHING_YET:
-            await websocket.send(block.astype("<f4").tobytes())
+            backlog.put(block)
+    backlog.end()
+
+
+async def _send_audio(websocket: ClientConnection, backlog: _Backlog, sent: list[int]) -> None:
+    """Send the backlog's blocks as they come, counting samples in ``sent``; at its end, send ``stop``."""
+    while (block := await backlog.get()) is not None:
+        await websocket.send(block.astype("<f4").tobytes())
+        sent[0] += len(block)
     await websocket.send(json.dumps({"type": "stop"}))
 
 
 async def _receive_captions(websocket: ClientConnection, on_partial: Callable[[str], None], on_final: Callable[[Segment], None]) -> None:
+    """Show captions until ``end``; a connection that closes before it is _ServerAway."""
     from asr.decoding import Segment, Transcript, Word
 
     async for raw in websocket:
@@ -190,3 +313,4 @@ async def _receive_captions(websocket: ClientConnection, on_partial: Callable[[s
             raise ConnectionError(f"the server ended the session: {message['code']}: {message['message']}")
         elif kind == "end":
             return
+    raise _ServerAway(f"closed with code {websocket.close_code}")

@@ -102,9 +102,51 @@ def test_captions_through_a_real_server_match_local_ones(
 
 
 def test_an_unreachable_server_is_a_clear_error(three_utterances: Path) -> None:
+    """It once said "captioning ... on ws://..." first, as if it had connected."""
     result = asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream")
     assert result.returncode == 1
-    assert "ws://127.0.0.1:9/v1/stream" in result.stderr and "Traceback" not in result.stderr
+    assert "cannot reach the server ws://127.0.0.1:9/v1/stream" in result.stderr and "Traceback" not in result.stderr
+    assert "captioning" not in result.stderr
+
+
+def test_captions_through_a_server_that_restarts_go_on_with_times_that_keep_counting(
+    greedy_recognizer: StreamingRecognizer, three_utterances: Path, tmp_path: Path
+) -> None:
+    """The server drains and comes back on the same port after the first caption: asr mic once
+    stopped there. Now it reconnects, the audio meanwhile is captioned, and times go on from the first
+    session's; the terminal and the SRT/JSON Lines files give each utterance the same (word) times."""
+    srt, jsonl = tmp_path / "out.srt", tmp_path / "out.jsonl"
+    with server_in_thread(greedy_recognizer) as (port, stop_server):
+        address = f"ws://127.0.0.1:{port}/v1/stream"
+        mic = subprocess.Popen(
+            [sys.executable, "-m", "asr.cli", "mic", "--input-file", str(three_utterances), "--speed", "2", "--server", address, "--output", str(srt), "--output", str(jsonl)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        first = mic.stdout.readline()  # the first utterance's caption
+        stop_server.set()
+    with server_in_thread(greedy_recognizer, port=port):
+        stdout, stderr = mic.communicate(timeout=120)
+    assert mic.returncode == 0, stderr
+    assert "lost the server" in stderr and f"reconnected to {address}" in stderr and "not captioned" not in stderr
+    lines = [first, *stdout.splitlines()]
+    times = [tuple(_seconds(clock) for clock in line[1 : line.index("]")].split(" - ")) for line in lines if line.startswith("[")]
+    assert len(times) >= 3 and all(a[1] <= b[0] for a, b in zip(times, times[1:]))  # monotonic across the restart
+    assert times[-1][0] > 4.5, times  # "good night" starts about 5 s into the file, not near 00:00
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    spoken = [(r["words"][0]["start"], r["words"][-1]["end"]) for r in records if r["words"]]  # files keep a last, empty segment
+    assert np.allclose(spoken, times, atol=0.051)  # the terminal shows tenths
+    cues = [line.split(" --> ") for line in srt.read_text().splitlines() if " --> " in line]
+    assert np.allclose([_srt_seconds(cues[0][0]), _srt_seconds(cues[-1][1])], [times[0][0], times[-1][1]], atol=0.051)
+
+
+def _seconds(clock: str) -> float:
+    minutes, seconds = clock.split(":")
+    return 60 * int(minutes) + float(seconds)
+
+
+def _srt_seconds(stamp: str) -> float:
+    hours, minutes, seconds = stamp.replace(",", ".").split(":")
+    return 3600 * int(hours) + 60 * int(minutes) + float(seconds)
 
 
 class CapturedBlocks:
