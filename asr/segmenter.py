@@ -34,6 +34,7 @@ class Segmenter:
         self.start = 0  # its first step
         self.steps = 0  # steps seen
         self.last_token = blank_id  # the best token of the last step seen
+        self.empty_endpoints = 0  # endpoints so far whose segment held no words, and was dropped
 
     def advance(self, emissions: Emissions) -> list[Segment]:
         """The stream's next steps -> the segments that ended in them (segments without words are dropped)."""
@@ -48,6 +49,8 @@ class Segmenter:
                     if segment.transcript.text and reason != Endpointer.NOTHING_SAID:
                         ended.append(segment)
                         self.index += 1
+                    else:
+                        self.empty_endpoints += 1
                     self.last_token, first = token, offset + 1
         self.search.accept(emissions[first:])
         self.steps += len(emissions)

@@ -59,6 +59,7 @@ class StepOutput:
     segment: int  # the open segment's index: segments already ended are numbered below it
     ended: tuple[Segment, ...]  # segments that ended in this step; when finished, the last one too (even empty)
     finished: bool  # the input had ended and everything is recognized: the stream is done
+    empty_endpoints: int = 0  # endpoints in this step where nothing was said (their segments are dropped)
 
 
 class Stream:
@@ -178,12 +179,14 @@ class StreamingRecognizer:
         segmenter = stream.segmenter
         if stream.finished:
             return StepOutput("", segmenter.index, (), True)
+        empty_before = segmenter.empty_endpoints
         ended = segmenter.advance(emissions)
+        empty = segmenter.empty_endpoints - empty_before
         if stream.input_ended:
             ended.append(segmenter.finish(stream.samples_received / SAMPLE_RATE))
             stream.finished = True
-            return StepOutput("", segmenter.index, tuple(ended), True)
-        return StepOutput(segmenter.partial_text, segmenter.index, tuple(ended), False)
+            return StepOutput("", segmenter.index, tuple(ended), True, empty)
+        return StepOutput(segmenter.partial_text, segmenter.index, tuple(ended), False, empty)
 
 
 def load_recognizer(model: str | Path | None = None, device: str | torch.device | None = None, decoder: DecoderConfig = DecoderConfig()) -> StreamingRecognizer:

@@ -143,8 +143,9 @@ class VoskDialect:
 
     def replies(self, output: StepOutput, start: Start, audio_end: float) -> list[str]:
         """Exactly one reply per step, so one per client message, as lock-step Vosk clients expect: the
-        utterances that ended in it as one result (nothing said: ``{"text": ""}``, as Vosk), else the partial."""
-        if not (output.ended or output.finished):
+        utterances that ended in it as one result (nothing said, as at an endpoint in 5 s of silence:
+        ``{"text": ""}``, as Vosk), else the partial."""
+        if not (output.ended or output.finished or output.empty_endpoints):
             return [protocol.vosk_partial(output.partial)]
         said = [segment for segment in output.ended if segment.transcript.text]
         if start.alternatives:

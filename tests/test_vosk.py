@@ -105,6 +105,15 @@ def test_a_config_mid_stream_reconfigures_without_a_reply(greedy_recognizer: Str
     assert exchange.close_code == 1000
 
 
+def test_long_silence_reaches_an_endpoint_and_gets_an_empty_result(greedy_recognizer: StreamingRecognizer) -> None:
+    """As Vosk's endpoint rule for silence: 5 s without speech end an (empty) utterance; ours only sent partials."""
+    frames = pcm_chunks(np.zeros(7 * 16000, dtype=np.int16), [8000])
+    replies, _ = session(greedy_recognizer, [config(sample_rate=16000), *frames, EOF])
+    assert replies.count({"text": ""}) == 2 and replies[-1] == {"text": ""}  # the endpoint, and eof
+    assert replies.index({"text": ""}) in (9, 10)  # 5 s in, at 0.5 s a message
+    assert all(reply == {"partial": ""} for reply in replies[:-1] if reply != {"text": ""})
+
+
 def test_max_alternatives_lists_the_n_best_instead_of_the_text(default_recognizer: StreamingRecognizer, speech: list[Path]) -> None:
     frames, _ = frames_of(speech[1])
     plain, _ = session(default_recognizer, [config(sample_rate=22050), *frames, EOF])
