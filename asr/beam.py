@@ -45,7 +45,7 @@ __all__ = ["BeamDecoder", "BeamSearch", "arpa_vocabulary", "default_lm", "defaul
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 CLOSED = float("-inf")  # the log-probability of a token that cannot occur
 OFF_GRAMMAR = -1000.0  # a grammar's LM score for a word no phrase allows there: finite, so that scores never become NaN
-HOTWORD_CACHE = 8  # lexicons kept for the most recent hotword lists
+LEXICON_CACHE = 8  # lexicons kept for the most recent hotword lists and grammars
 MAX_HOMOPHONES = 6  # words a flashlight trie node can hold (it drops more, with a warning on stderr)
 
 
@@ -202,7 +202,7 @@ class BeamDecoder:
         with _quiet_stderr():  # KenLM draws a progress bar and a tip about binary files on stderr
             self._kenlm = KenLM(str(lm_path), words)
         self._base = _Lexicon(words, *self._build_trie(_unigram_scores(self._vocabulary, words, self._kenlm), words, self._pronunciations))
-        # Hotword and grammar lexicons: alive while any stream holds one (weak), and the HOTWORD_CACHE latest besides.
+        # Hotword and grammar lexicons: alive while any stream holds one (weak), and the LEXICON_CACHE latest besides.
         self._lexicons: weakref.WeakValueDictionary[tuple[object, ...], _Lexicon] = weakref.WeakValueDictionary()
         self._recent_lexicons: OrderedDict[tuple[object, ...], _Lexicon] = OrderedDict()
         self._lexicons_lock = threading.Lock()  # guards both maps; never held while a lexicon is built
@@ -261,7 +261,7 @@ class BeamDecoder:
             lexicon = self._lexicons.setdefault(key, lexicon)
             self._recent_lexicons[key] = lexicon
             self._recent_lexicons.move_to_end(key)
-            while len(self._recent_lexicons) > HOTWORD_CACHE:
+            while len(self._recent_lexicons) > LEXICON_CACHE:
                 self._recent_lexicons.popitem(last=False)
         return lexicon
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.data.gnuspeech import spoken_words as gnuspeech_words
-from asr.data.phone_labels import align_words
+from asr.data.phone_labels import MAX_MERGED, align_words
 from asr.data.piper import spoken_words as piper_words
 from asr.lexicon import Lexicon, check_hotword, cmudict_pronunciations, espeak_pronunciations, pronounce
 from asr.phones import ARPABET, festival_to_arpabet, ipa_to_arpabet, join_words, split_ipa
@@ -131,11 +131,14 @@ def test_speech_that_strays_from_the_label_gets_no_phones() -> None:
 def test_any_merge_of_dictionary_words_aligns_back_to_them(words: list[str], merges: list[bool]) -> None:
     said = [list(DICTIONARY[word][0]) for word in words]
     spoken: list[list[str]] = []
+    covered: list[int] = []  # label words in each spoken word: at most MAX_MERGED (four "he" once made one word of 8 phones)
     for index, phones in enumerate(said):  # merge some words into the one before, as espeak-ng does
-        if spoken and index - 1 < len(merges) and merges[index - 1] and len(spoken[-1]) < 8:
+        if spoken and index - 1 < len(merges) and merges[index - 1] and covered[-1] < MAX_MERGED:
             spoken[-1] = spoken[-1] + phones
+            covered[-1] += 1
         else:
             spoken.append(phones)
+            covered.append(1)
     aligned = align_words(spoken, words, DICTIONARY.__getitem__)
     assert aligned is not None and [phone for word in aligned for phone in word] == [phone for word in said for phone in word]
     assert len(aligned) == len(words)
