@@ -1,6 +1,7 @@
 """The websocket protocols' messages: parsing client messages and building server messages.
 
-Two protocols share one engine (DESIGN.md section 3):
+The native and Vosk protocols' messages live here (WeNet's and sherpa-onnx's few are built in
+server/dialects.py); all of them share one engine (DESIGN.md section 3):
 
 - native, at ``/v1/stream``: ``start`` -> binary audio -> ``stop``; the server answers
   ``ready``, ``partial``, ``final``, ``error`` and ``end``.
