@@ -41,21 +41,22 @@ class TerminalCaptions:
 
     def final(self, segment: Segment) -> None:
         self._partial = ""
-        if not segment.transcript.text:
-            return
-        clear = "\r\033[K" if self.live and self._shown else ""
-        start, end = segment.spoken
-        self.out.write(f"{clear}[{_clock(start)} - {_clock(end)}] {segment.transcript.text}\n")
-        self.out.flush()
-        self._shown = ""
+        if segment.transcript.text:
+            start, end = segment.spoken
+            self._commit(f"[{_clock(start)} - {_clock(end)}] {segment.transcript.text}")
 
     def cut_off(self) -> None:
         """The connection went while an utterance was in progress: commit its partial, marked, so it is not lost."""
         if self._partial:
-            clear = "\r\033[K" if self.live and self._shown else ""
-            self.out.write(f"{clear}(cut off by a lost connection) {self._partial}\n")
-            self.out.flush()
+            self._commit(f"(cut off by a lost connection) {self._partial}")
         self._partial = self._shown = ""
+
+    def _commit(self, line: str) -> None:
+        """Write ``line`` on a line of its own, in place of the partial shown."""
+        clear = "\r\033[K" if self.live and self._shown else ""
+        self.out.write(f"{clear}{line}\n")
+        self.out.flush()
+        self._shown = ""
 
     def clear(self) -> None:
         if self.live and self._shown:

@@ -19,7 +19,9 @@ import soundfile
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from asr.decoding import Transcript
 from asr.stream import StreamingRecognizer
+from asr.transcribe import transcribe_file
 from server.app import SpeechServer
 from server.config import ServerConfig
 
@@ -32,6 +34,11 @@ def speak(text: str, path: Path, voice: str = "en-us") -> Path:
         pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
     return path
+
+
+def offline(recognizer: StreamingRecognizer, path: Path) -> Transcript:
+    """What ``asr transcribe`` makes of the file: what a session streaming it must equal."""
+    return transcribe_file(recognizer, path).transcript
 
 
 @contextlib.asynccontextmanager

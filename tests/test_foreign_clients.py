@@ -14,11 +14,9 @@ import soundfile
 from websockets.asyncio.client import connect
 
 from asr.audio import load_audio
-from asr.decoding import Transcript
 from asr.endpoint import EndpointConfig
 from asr.stream import StreamingRecognizer
-from asr.transcribe import transcribe_file
-from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, url
+from tests.server_util import Exchange, offline, pcm_chunks, read_all, read_pcm16, running_server, speak, url
 
 SENTENCES = ["please call stella and ask her to bring these things", "turn the lights off in the kitchen", "the meeting starts at ten"]
 
@@ -38,10 +36,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     pause = np.zeros(24000, dtype=np.int16)
     soundfile.write(folder / "three.wav", np.concatenate([parts[0], pause, parts[1], pause, parts[2]]), 16000, subtype="PCM_16")
     return [folder / f"{i}.wav" for i in range(len(SENTENCES))] + [folder / "three.wav"]
-
-
-def offline(recognizer: StreamingRecognizer, path: Path) -> Transcript:
-    return transcribe_file(recognizer, path).transcript
 
 
 def utterances(recognizer: StreamingRecognizer, path: Path) -> list[str]:

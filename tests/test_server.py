@@ -19,8 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from asr.decoding import Transcript
 from asr.stream import StreamingRecognizer
-from asr.transcribe import transcribe_file
-from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url, words_of
+from tests.server_util import Exchange, offline, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url, words_of
 
 SENTENCES = [
     "hello world this is a test of the streaming server",
@@ -34,10 +33,6 @@ SENTENCES = [
 def speech(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("speech")
     return [speak(text, folder / f"{i}.wav") for i, text in enumerate(SENTENCES)]
-
-
-def offline(recognizer: StreamingRecognizer, path: Path) -> Transcript:
-    return transcribe_file(recognizer, path).transcript
 
 
 def assert_matches_offline(result: dict, expected: Transcript) -> None:
@@ -327,5 +322,5 @@ def test_a_new_hotword_list_is_built_off_the_inference_thread(
             return healthy, await with_hotwords
 
     healthy, hotworded = asyncio.run(scenario())
-    expected = transcribe_file(default_recognizer, speech[0]).transcript.text
+    expected = offline(default_recognizer, speech[0]).text
     assert healthy.final["text"] == expected and hotworded.final["text"]

@@ -13,10 +13,8 @@ import pytest
 import soundfile
 from websockets.asyncio.client import connect
 
-from asr.decoding import Transcript
 from asr.stream import StreamingRecognizer
-from asr.transcribe import transcribe_file
-from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, url, words_of
+from tests.server_util import Exchange, offline, pcm_chunks, read_all, read_pcm16, running_server, speak, url, words_of
 
 SENTENCES = ["please call stella and ask her to bring these things", "turn the lights off in the kitchen"]
 
@@ -25,10 +23,6 @@ SENTENCES = ["please call stella and ask her to bring these things", "turn the l
 def speech(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("vosk")
     return [speak(text, folder / f"{i}.wav") for i, text in enumerate(SENTENCES)]
-
-
-def offline(recognizer: StreamingRecognizer, path: Path) -> Transcript:
-    return transcribe_file(recognizer, path).transcript
 
 
 async def lock_step(address: str, messages: list[str | bytes]) -> tuple[list[dict], Exchange]:
