@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from asr.data.voices import TRAINING_ENGINES
+
 __all__ = [
     "FeatureConfig",
     "ModelConfig",
@@ -150,6 +152,7 @@ class TrainConfig:
 
     train_manifest: str = ""
     dev_manifest: str = ""
+    leave_out_engines: tuple[str, ...] = ()  # training engines whose utterances are skipped (a leave-one-out run)
     output_dir: str = "runs/default"
     init_from: str = ""  # a checkpoint whose weights and CMVN start the run (fine-tuning); "" starts from scratch
     batch_seconds: float = 300.0  # audio per batch; batches are bucketed by length
@@ -173,6 +176,9 @@ class TrainConfig:
     mixed_precision: bool = True  # bf16 autocast, on CUDA only
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "leave_out_engines", tuple(self.leave_out_engines))  # TOML gives a list
+        unknown = set(self.leave_out_engines) - set(TRAINING_ENGINES)
+        _require(not unknown, f"train.leave_out_engines: unknown {sorted(unknown)}; training engines are {list(TRAINING_ENGINES)}")
         _require(self.batch_seconds > 0 and self.max_utterance_seconds > 0, "train batch and utterance lengths must be positive")
         _require(self.max_utterance_seconds <= self.batch_seconds, "train.max_utterance_seconds must be <= batch_seconds")
         _require(self.epochs >= 1 and self.max_steps >= 0, "train.epochs must be >= 1 and max_steps >= 0")

@@ -38,14 +38,24 @@ TRAIN_STATE, MODEL_FILE, LOG_FILE = "train_state.pt", "model.pt", "log.csv"
 LOG_FIELDS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "audio_hours", "elapsed_s", "dev_error"]
 
 
-def _load_entries(path: str, max_seconds: float, role: str) -> list[ManifestEntry]:
+def _load_entries(path: str, max_seconds: float, role: str, leave_out_engines: tuple[str, ...] = ()) -> list[ManifestEntry]:
+    """The manifest's utterances with text, at most ``max_seconds`` long, none said by a left-out engine."""
     if not path:
         raise ValueError(f"train.{role}_manifest is not set (give it in the config or on the command line)")
     entries = read_manifest(path)
-    kept = [e for e in entries if e.text and (e.duration is None or e.duration <= max_seconds)]
+    kept = [
+        e for e in entries
+        if e.text and (e.duration is None or e.duration <= max_seconds) and _engine(e) not in leave_out_engines
+    ]  # fmt: skip
     if not kept:
-        raise ValueError(f"{path}: no usable utterances (with text, at most {max_seconds} s)")
+        left_out = f", not said by {', '.join(leave_out_engines)}" if leave_out_engines else ""
+        raise ValueError(f"{path}: no usable utterances (with text, at most {max_seconds} s{left_out})")
     return kept
+
+
+def _engine(entry: ManifestEntry) -> str:
+    """The synthesizer that said an utterance: the part of its voice before the colon ("" if unknown)."""
+    return (entry.voice or "").partition(":")[0]
 
 
 def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
@@ -86,7 +96,7 @@ class Trainer:
         train = config.train
         self.output = Path(train.output_dir)
         self.tokenizer = Tokenizer.for_units(config.model.units)
-        self.entries = _load_entries(train.train_manifest, train.max_utterance_seconds, "train")
+        self.entries = _load_entries(train.train_manifest, train.max_utterance_seconds, "train", train.leave_out_engines)
         self.dev_entries = _load_entries(train.dev_manifest, 60.0, "dev")[: train.dev_utterances] if train.dev_manifest else []
         self.model = AcousticModel(config.model)
         if train.init_from:

@@ -91,6 +91,21 @@ def test_a_run_can_start_from_a_checkpoint(corpus: Path, tmp_path: Path) -> None
         Trainer(bigger, torch.device("cpu"))
 
 
+def test_a_left_out_engine_is_never_trained_on(corpus: Path, tmp_path: Path) -> None:
+    """leave_out_engines drops the engine's utterances, by the part of the voice before the colon."""
+    engines = ["piper", "espeak", "festival"]
+    entries = [dataclasses.replace(e, voice=f"{engines[i % 3]}:voice{i}") for i, e in enumerate(read_manifest(corpus / "train.jsonl"))]
+    write_manifest(entries, tmp_path / "voiced.jsonl")
+    config = tiny_config(corpus, tmp_path / "run", train_manifest=str(tmp_path / "voiced.jsonl"), leave_out_engines=["piper", "festival"])
+    trainer = Trainer(config, torch.device("cpu"))
+    assert [e.voice for e in trainer.entries] == [f"espeak:voice{i}" for i in range(1, 12, 3)]
+    everything = tiny_config(corpus, tmp_path / "run", train_manifest=str(tmp_path / "voiced.jsonl"), leave_out_engines=engines)
+    with pytest.raises(ValueError, match="voiced.jsonl: no usable utterances .*not said by piper, espeak, festival"):
+        Trainer(everything, torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"train.leave_out_engines: unknown \['flite'\]"):
+        TrainConfig(leave_out_engines=("flite",))
+
+
 def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
     """train N steps == train N/2, save, resume, train N/2 — with augmentation and dropout on."""
     steps = 14
