@@ -113,13 +113,18 @@ def ipa_to_arpabet(names: Iterable[str]) -> list[str]:
     """espeak-ng IPA phoneme names of one word (stress marks allowed) -> ARPAbet phones.
 
     A name outside the table (espeak-ng sometimes writes a doubled vowel as one) is split into
-    known names, longest first; ValueError if that fails too.
+    known names, longest first; ValueError if that fails too. An r right after ER is dropped, as
+    CMUdict writes it.
     """
     phones: list[str] = []
     for name in names:
         bare = name.translate(_IPA_MARKS)
         for part in [bare] if bare in _IPA or not bare else split_ipa(bare):
-            phones.extend(_IPA.get(part, ()))
+            for phone in _IPA.get(part, ()):
+                # espeak-ng writes an r after an r-coloured vowel before a vowel ("hurry" hˈɜːɹi, the
+                # linking r of "figure of" fˈɪɡjɚɹ ʌv); CMUdict's ER already holds it (HH ER IY)
+                if not (phone == "R" and phones[-1:] == ["ER"]):
+                    phones.append(phone)
     return phones
 
 

@@ -38,6 +38,9 @@ def test_the_phone_tokens_are_39_arpabet_phones_a_boundary_and_the_blank() -> No
         ("ˌoʊ_v_ɚ", ["OW", "V", "ER"]),
         ("w_ˈʌɹ_l_d", ["W", "ER", "L", "D"]),  # a Scottish r-coloured vowel
         ("p_ˈiː_p_əl", ["P", "IY", "P", "AH", "L"]),  # a syllabic l
+        ("f_ˈɪ_ɡ_j_ɚ_ɹ", ["F", "IH", "G", "Y", "ER"]),  # "figure" before "of": the linking r is ER's, as in CMUdict
+        ("h_ˈɜː_ɹ_i", ["HH", "ER", "IY"]),  # "hurry"
+        ("v_ˈɛ_ɹ_i", ["V", "EH", "R", "IY"]),  # "very" keeps its r
     ],
 )
 def test_espeak_ipa_maps_to_arpabet(said: str, phones: list[str]) -> None:
@@ -46,6 +49,7 @@ def test_espeak_ipa_maps_to_arpabet(said: str, phones: list[str]) -> None:
 
 def test_piper_ipa_is_split_longest_first_and_punctuation_dropped() -> None:
     assert split_ipa("bɹˈaʊn") == ["b", "ɹ", "aʊ", "n"]
+    assert piper_words("nˈætʃɚɹəl kˈɜːɹɪdʒ") == [["N", "AE", "CH", "ER", "AH", "L"], ["K", "ER", "IH", "JH"]]  # as CMUdict
     assert piper_words("ðə kwˈɪk bɹˈaʊn fˈɑːks, dʒˈʌmps.") == [["DH", "AH"], ["K", "W", "IH", "K"], ["B", "R", "AW", "N"], ["F", "AA", "K", "S"], ["JH", "AH", "M", "P", "S"]]
     with pytest.raises(ValueError, match="unknown IPA symbol"):
         split_ipa("b☃n")
