@@ -13,6 +13,7 @@ import subprocess
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
 import torch
 import torchaudio.functional as AF
 
