@@ -45,12 +45,13 @@ def test_the_default_model_ships_its_language_model() -> None:
     assert {"the", "meeting", "monday", "thirty"} <= set(arpa_vocabulary(lm))
 
 
-def test_the_shipped_phone_model_carries_its_units_lm_and_a_lexicon_for_every_lm_word() -> None:
-    """models/en-phone-v3, the phone recipe's starting point (models/en-phone-v3/README.md)."""
+@pytest.mark.parametrize("name", ["en-phone-v3", "en-phone-v4"])
+def test_the_shipped_phone_models_carry_their_units_lm_and_a_lexicon_for_every_lm_word(name: str) -> None:
+    """The phone recipe's models (models/en-phone-v*/README.md)."""
     from asr.beam import arpa_vocabulary, default_lexicon, default_lm
     from asr.lexicon import Lexicon
 
-    folder = resolve_model_path("en-phone-v3").parent
+    folder = resolve_model_path(name).parent
     assert sum(path.stat().st_size for path in folder.glob("*") if path.suffix in (".pt", ".gz")) <= 30 * 1024 * 1024
     checkpoint = load_checkpoint(folder / "model.pt")
     assert checkpoint.tokenizer.units == "phones" and checkpoint.metadata["trained"] is True
