@@ -28,7 +28,7 @@ from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path, save
 from asr.config import ExperimentConfig
 from asr.data.dataset import SpeechDataset, collate, compute_cmvn, length_buckets, training_labels
 from asr.data.manifest import ManifestEntry, read_manifest
-from asr.data.voices import TRAINING_ENGINES
+from asr.data.voices import check_left_out_engines
 from asr.model import AcousticModel
 from asr.shard import join_process_group, leave_process_group
 from asr.tokens import Tokenizer
@@ -43,9 +43,7 @@ def _load_entries(path: str, max_seconds: float, role: str, leave_out_engines: t
     """The manifest's utterances with text, at most ``max_seconds`` long, none said by a left-out engine."""
     if not path:
         raise ValueError(f"train.{role}_manifest is not set (give it in the config or on the command line)")
-    unknown = set(leave_out_engines) - set(TRAINING_ENGINES)
-    if unknown:
-        raise ValueError(f"train.leave_out_engines: unknown {sorted(unknown)}; training engines are {list(TRAINING_ENGINES)}")
+    check_left_out_engines(leave_out_engines, "train.leave_out_engines")
     entries = read_manifest(path)
     kept = [
         e for e in entries

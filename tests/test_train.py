@@ -103,7 +103,7 @@ def test_a_left_out_engine_is_never_trained_on(corpus: Path, tmp_path: Path) -> 
     with pytest.raises(ValueError, match="voiced.jsonl: no usable utterances .*not said by piper, espeak, festival"):
         Trainer(everything, torch.device("cpu"))
     held_out = tiny_config(corpus, tmp_path / "run", train_manifest=str(tmp_path / "voiced.jsonl"), leave_out_engines=["flite"])
-    with pytest.raises(ValueError, match=r"train.leave_out_engines: unknown \['flite'\]"):
+    with pytest.raises(ValueError, match=r"train.leave_out_engines: unknown engine\(s\) to leave out \['flite'\]"):
         Trainer(held_out, torch.device("cpu"))
 
 

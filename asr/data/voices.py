@@ -31,6 +31,7 @@ __all__ = [
     "piper_voices",
     "gnuspeech_voices",
     "training_voices",
+    "check_left_out_engines",
 ]
 
 FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
@@ -99,11 +100,16 @@ def gnuspeech_voices() -> list[Voice]:
     return [GNUSPEECH_VOICE] if shutil.which("node") and gnuspeech_installed() else []
 
 
+def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
+    """ValueError naming ``field`` (where the names came from) if any of ``engines`` is not a training engine."""
+    unknown = set(engines) - set(TRAINING_ENGINES)
+    if unknown:
+        raise ValueError(f"{field}: unknown engine(s) to leave out {sorted(unknown)}; training engines are {list(TRAINING_ENGINES)}")
+
+
 def training_voices(leave_out: tuple[str, ...] = ()) -> list[Voice]:
     """Every installed training voice, without the engines in ``leave_out`` (a leave-one-out run)."""
-    unknown = set(leave_out) - set(TRAINING_ENGINES)
-    if unknown:
-        raise ValueError(f"unknown engine(s) to leave out: {sorted(unknown)}; training engines are {TRAINING_ENGINES}")
+    check_left_out_engines(leave_out, "--leave-out")
     voices = espeak_voices() + festival_voices() + piper_voices() + gnuspeech_voices()
     voices = [v for v in voices if not is_held_out(v) and v.engine not in leave_out]
     if not voices:
