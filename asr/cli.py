@@ -191,9 +191,19 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         "--leave-out",
         nargs="+",
         default=[],
-        choices=["espeak", "festival", "piper", "gnuspeech"],
+        choices=["espeak", "festival", "piper", "gnuspeech", "festival-foreign"],
         metavar="ENGINE",
-        help="train without these engines (espeak, festival, piper, gnuspeech); their voices say the test sentences instead, to be scored as unseen",
+        help="train without these engines (espeak, festival, piper, gnuspeech, festival-foreign); their English voices say the test sentences instead, to be scored as unseen",
+    )
+    parser.add_argument(
+        "--foreign",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of festival's Italian and Czech voices (women, a child, men) saying "
+            "their own languages, labelled with the phones they said; the English plan stays as it was"
+        ),
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
@@ -361,7 +371,7 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
-        train_utterances=args.train_utterances, leave_out=tuple(args.leave_out),
+        train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

@@ -20,6 +20,8 @@ __all__ = [
     "ipa_to_arpabet",
     "split_ipa",
     "festival_to_arpabet",
+    "FOREIGN_PHONESETS",
+    "foreign_to_arpabet",
     "gnuspeech_to_arpabet",
     "join_words",
     "strip_stress",
@@ -67,6 +69,30 @@ _FESTIVAL: dict[str, tuple[str, ...]] = {
     "el": ("AH", "L"), "em": ("AH", "M"), "en": ("AH", "N"), "pau": (), "h#": (), "brth": (), "#": (),
 }  # fmt: skip
 
+
+# The phone names (SAMPA-like) of festival's Italian and Czech voices, mapped to the nearest General
+# American phone: these voices give the model real vocal tracts that no English voice has (women, a
+# child), so their labels are an English listener's hearing of them. Sounds English lacks go to the
+# closest sequence (Czech ř to ZH, a palatal stop to T Y); length is not a phoneme of the English set,
+# so long vowels and geminates become one phone (``foreign_to_arpabet``). Pauses map to nothing.
+FOREIGN_PHONESETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "italian": {
+        "i": ("IY",), "e": ("EY",), "E": ("EH",), "a": ("AA",), "o": ("OW",), "O": ("AO",), "u": ("UW",),
+        **{f"{vowel}1": (arpabet,) for vowel, arpabet in (("i", "IY"), ("e", "EY"), ("E", "EH"), ("a", "AA"), ("o", "OW"), ("O", "AO"), ("u", "UW"))},
+        "j": ("Y",), "w": ("W",), "p": ("P",), "t": ("T",), "k": ("K",), "b": ("B",), "d": ("D",), "g": ("G",),
+        "f": ("F",), "s": ("S",), "S": ("SH",), "v": ("V",), "z": ("Z",), "Z": ("ZH",), "ts": ("T", "S"),
+        "tS": ("CH",), "dz": ("D", "Z"), "dZ": ("JH",), "m": ("M",), "n": ("N",), "J": ("N", "Y"), "ng": ("NG",),
+        "nf": ("N",), "l": ("L",), "L": ("L", "Y"), "r": ("R",), "#": (),
+    },
+    "czech": {
+        "a": ("AA",), "a:": ("AA",), "e": ("EH",), "e:": ("EH",), "i": ("IH",), "i:": ("IY",), "o": ("AO",),
+        "o:": ("AO",), "u": ("UH",), "u:": ("UW",), "b": ("B",), "c": ("T", "S"), "c~": ("CH",), "ch": ("HH",),
+        "d": ("D",), "d~": ("D", "Y"), "dz": ("D", "Z"), "dz~": ("JH",), "f": ("F",), "g": ("G",), "h": ("HH",),
+        "j": ("Y",), "k": ("K",), "l": ("L",), "m": ("M",), "n": ("N",), "n*": ("NG",), "n~": ("N", "Y"),
+        "p": ("P",), "r": ("R",), "r~": ("ZH",), "r~*": ("SH",), "s": ("S",), "s~": ("SH",), "t": ("T",),
+        "t~": ("T", "Y"), "v": ("V",), "z": ("Z",), "z~": ("ZH",), "#": (), "_": (),
+    },
+}  # fmt: skip
 
 # GnuSpeech's postures (its monet.xml; RP-based, with r written where a rhotic speaker says it).
 # Diphthongs are written as two postures; silences and closures map to nothing.
@@ -137,6 +163,23 @@ def festival_to_arpabet(names: Iterable[str]) -> list[str]:
         phones.extend(_FESTIVAL[name])
     return phones
 
+
+def foreign_to_arpabet(phoneset: str, names: Iterable[str]) -> list[str]:
+    """One word's phones in a foreign festival phoneset (``FOREIGN_PHONESETS``) -> ARPAbet.
+
+    A phone repeated within the word (a geminate, or a long vowel said as two) is kept once.
+    ValueError names an unknown phoneset or phone.
+    """
+    if phoneset not in FOREIGN_PHONESETS:
+        raise ValueError(f"unknown foreign phoneset {phoneset!r}; known: {sorted(FOREIGN_PHONESETS)}")
+    table, phones = FOREIGN_PHONESETS[phoneset], []
+    for name in names:
+        if name not in table:
+            raise ValueError(f"unknown {phoneset} phone {name!r}; add it to asr/phones.py")
+        for phone in table[name]:
+            if phones[-1:] != [phone]:
+                phones.append(phone)
+    return phones
 
 def gnuspeech_to_arpabet(syllables: Iterable[Sequence[str]]) -> list[str]:
     """GnuSpeech postures of one word, grouped by syllable (marked ``'`` variants allowed) -> ARPAbet.

@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # synthesizers (espeak-ng, festival with kal and ked, GnuSpeech under nodejs; flite and festival's HTS slt are
-# the held-out test voices), text (fortunes, the GCIDE dictionary's quotations, wamerican) and real speech to
-# evaluate on (pocketsphinx-testdata)
+# the held-out test voices; festival's Italian and Czech voices with the fortunes they read, for `asr synth
+# --foreign`), text (fortunes, the GCIDE dictionary's quotations, wamerican) and real speech to evaluate on
+# (pocketsphinx-testdata)
 APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
-              fortunes dict-gcide wamerican pocketsphinx-testdata)
+              festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
+              fortunes-it fortunes-cs fortunes dict-gcide wamerican pocketsphinx-testdata)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then  # a Node.js already there (another build) stays
     APT_PACKAGES+=(nodejs npm)
 fi

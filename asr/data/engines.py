@@ -8,6 +8,7 @@ cannot do itself (a formant shift, a pitch shift) are applied here, after synthe
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import warnings
@@ -20,7 +21,8 @@ import torchaudio.functional as AF
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.data.augment import pitch_shift, speed_perturb
 from asr.data.jobs import SynthJob
-from asr.phones import festival_to_arpabet, ipa_to_arpabet
+from asr.data.voices import foreign_voice
+from asr.phones import festival_to_arpabet, foreign_to_arpabet, ipa_to_arpabet
 
 __all__ = ["Rendered", "render", "shift_formants"]
 
@@ -77,7 +79,13 @@ def _flite(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
 
 
 def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
-    """One festival process says all the jobs (it takes ~0.4 s to start) and prints each one's phones."""
+    """One festival process says all the jobs (it takes ~0.4 s to start) and prints each one's phones.
+
+    A foreign voice reads its script in its own encoding, and its phones map from its own phoneset.
+    """
+    foreign = foreign_voice(jobs[0].voice) if jobs[0].voice.engine == "festival-foreign" else None
+    encoding = foreign.encoding if foreign else "utf-8"
+    to_arpabet = functools.partial(foreign_to_arpabet, foreign.phoneset) if foreign else festival_to_arpabet
     wavs = [scratch / f"{index}.wav" for index in range(len(jobs))]
     lines = [_FESTIVAL_WORD_PHONES]
     for index, (job, wav) in enumerate(zip(jobs, wavs)):
@@ -95,13 +103,13 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
             '(format t "\\n")',
         ]
     script = scratch / "batch.scm"
-    script.write_text("\n".join(lines) + "\n")
-    done = subprocess.run(["festival", "--batch", str(script)], check=True, capture_output=True, text=True, timeout=600)
+    script.write_text("\n".join(lines) + "\n", encoding=encoding)
+    done = subprocess.run(["festival", "--batch", str(script)], check=True, capture_output=True, timeout=600)
     phones: dict[int, list[list[str]]] = {}
-    for line in done.stdout.splitlines():
+    for line in done.stdout.decode(encoding, errors="replace").splitlines():
         if match := _FESTIVAL_LINE.match(line):
             words = [re.findall(r'"([^"]+)"', part) for part in match.group(2).split(" |")[1:]]
-            phones[int(match.group(1))] = [p for w in words if (p := festival_to_arpabet(w))]  # radio phones: all known
+            phones[int(match.group(1))] = [p for w in words if (p := to_arpabet(w))]  # every phone of the phoneset is mapped
     held_out = jobs[0].voice.engine == "festival-hts"
     return [(_speaker_transform(load_audio(wav), job.settings), None if held_out else phones.get(i)) for i, (job, wav) in enumerate(zip(jobs, wavs))]
 
@@ -134,6 +142,7 @@ _RENDERERS: dict[str, Callable[[Sequence[SynthJob], Path], list[Rendered]]] = {
     "espeak": _espeak,
     "festival": _festival,
     "festival-hts": _festival,
+    "festival-foreign": _festival,
     "flite": _flite,
     "piper": _piper,
     "gnuspeech": _gnuspeech,

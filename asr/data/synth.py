@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from multiprocessing import Pool
 from pathlib import Path
@@ -37,12 +38,12 @@ from asr.data.jobs import SynthJob
 from asr.data.manifest import ManifestEntry, write_manifest
 from asr.data.phone_labels import align_words
 from asr.data.rooms import room_impulse_response
-from asr.data.text import Sentence, evaluation_sentences, training_text
-from asr.data.voices import TEST_VOICES, Voice, is_held_out, training_voices
+from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
+from asr.data.voices import TEST_VOICES, ForeignVoice, Voice, foreign_voices, is_held_out, training_voices
 from asr.lexicon import pronounce
 from asr.phones import join_words
 
-__all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "synthesize_corpus", "make_corpus", "speaker_settings"]
+__all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "plan_foreign", "synthesize_corpus", "make_corpus", "speaker_settings"]
 
 NOISY_SNR_DB = 10.0
 CONDITIONS = ("clean", "noisy", "telephone", "reverberant")
@@ -60,6 +61,9 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
     if voice.engine == "festival":
         shift, f0 = _vocal_tract(rng)
         return {"formant_shift": shift, "f0": round(f0 / shift, 1), "rate": round(float(rng.uniform(0.75, 1.25)), 3)}
+    if voice.engine == "festival-foreign":  # women and a child among them: a milder shift, and pitch moved after
+        shift = round(float(rng.uniform(0.88, 1.12)), 2)
+        return {"formant_shift": shift, "pitch_semitones": round(float(rng.uniform(-3.0, 3.0)), 2), "rate": round(float(rng.uniform(0.8, 1.2)), 3)}
     if voice.engine == "piper":
         from asr.data.piper import sample_style
 
@@ -147,6 +151,24 @@ def plan_corpus(
     return jobs
 
 
+def plan_foreign(count: int, voices: Sequence[ForeignVoice], seed: int) -> list[SynthJob]:
+    """``count`` training jobs of festival's foreign voices, each saying a sentence of its own language.
+
+    Drawn from their own random stream, so adding them leaves the rest of a corpus's plan as it was.
+    """
+    if count and not voices:
+        raise ValueError("no foreign festival voices installed; run scripts/setup.sh (festvox-italp16k, festvox-czech-dita, ...)")
+    rng = np.random.default_rng([seed, 1])
+    sentences = {key: foreign_sentences(*key) for key in sorted({(v.language, v.encoding) for v in voices})}
+    jobs = []
+    for index in range(count):
+        foreign = voices[int(rng.integers(len(voices)))]
+        pool = sentences[(foreign.language, foreign.encoding)]
+        path = f"train/foreign/{index // 1000:03d}/{index:06d}.flac"
+        jobs.append(_voiced(path, "train", pool[int(rng.integers(len(pool)))], foreign.voice, rng))
+    return jobs
+
+
 def _write_flac(path: Path, samples: torch.Tensor) -> None:
     """Write 16 kHz 16-bit FLAC atomically, so an interrupted run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,14 +182,19 @@ def _phones_path(root: Path, job: SynthJob) -> Path:
 
 
 def _synthesize_voiced(jobs: Sequence[SynthJob], root: Path) -> None:
-    """Say the jobs with their engine; write each one's FLAC and, where the phones align with its label, its phones."""
+    """Say the jobs with their engine; write each one's FLAC and, where the phones align with its label, its phones.
+
+    A foreign voice's phones are its label as they are: its words are not English, and festival
+    reports them word by word.
+    """
     with tempfile.TemporaryDirectory(prefix="asr-synth-") as scratch:
         rendered = render(jobs, Path(scratch))
-    lexicon = _pronounceable({word for job in jobs for word in job.sentence.text.split()})
+    foreign = jobs[0].voice.engine == "festival-foreign"
+    lexicon = {} if foreign else _pronounceable({word for job in jobs for word in job.sentence.text.split()})
     for job, (wave, spoken) in zip(jobs, rendered):
         words = job.sentence.text.split()
         known = spoken is not None and all(word in lexicon for word in words)
-        aligned = align_words(spoken, words, lambda word: lexicon[word]) if known else None
+        aligned = spoken if foreign else align_words(spoken, words, lambda word: lexicon[word]) if known else None
         if aligned is not None:  # before the audio: a unit counts as done once its audio files exist
             phones = _phones_path(root, job)
             phones.parent.mkdir(parents=True, exist_ok=True)
@@ -278,6 +305,7 @@ def make_corpus(
     fortunes: bool = True,
     train_utterances: int | None = None,
     leave_out: tuple[str, ...] = (),
+    foreign: int = 0,
 ) -> dict[str, Path]:
     """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
     ``lm_text.txt``: the whole training share of the text (dev and test sentences left out), for ``asr lm build``.
@@ -286,10 +314,13 @@ def make_corpus(
     the sentence split and every other item, stays what the full corpus would have: a smaller
     corpus (or dev and test alone, with 0) can be made that shares no sentence with the full one.
     ``leave_out`` drops training engines (a leave-one-out run); their voices then also say the
-    test sentences, so that the test split scores them as unseen.
+    test sentences, so that the test split scores them as unseen. ``foreign`` adds that many training
+    utterances of festival's Italian and Czech voices (``plan_foreign``), after the English ones.
     """
     if train_utterances is not None and train_utterances < 0:
         raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
+    if foreign < 0:
+        raise ValueError(f"foreign must be >= 0, got {foreign}")
     splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
     splits["test"] = evaluation_sentences(test, seed, fortunes)
     voices = training_voices(leave_out)
@@ -298,6 +329,8 @@ def make_corpus(
     if train_utterances is not None:
         train_jobs = [job for job in jobs if job.split == "train"][:train_utterances]
         jobs = train_jobs + [job for job in jobs if job.split != "train"]
+    if foreign and "festival-foreign" not in leave_out:
+        jobs = [job for job in jobs if job.split == "train"] + plan_foreign(foreign, foreign_voices(), seed) + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
     (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not
     _write_summary(out_dir, seed, splits, jobs, voices, manifests, leave_out, train_utterances)
@@ -323,7 +356,7 @@ def _write_summary(
         "left_out_engines": list(leave_out),
         "train_voices": len(voices),
         "train_engines": sorted({v.engine for v in voices}),
-        "engine_utterances": {engine: sum(1 for j in jobs if j.split == "train" and j.voice.engine == engine) for engine in sorted({v.engine for v in voices})},
+        "engine_utterances": dict(sorted(Counter(j.voice.engine for j in jobs if j.split == "train").items())),
         "test_voices": sorted({str(j.voice) for j in jobs if j.split == "test"}),
         "hours": {split: round(sum(r.get("duration", 0) for r in items) / 3600, 2) for split, items in records.items()},
         "without_phones": {split: sum(1 for r in items if "phones" not in r and r.get("condition") == "clean") for split, items in records.items() if split != "test"},

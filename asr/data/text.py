@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import unicodedata
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
     "is_test_sentence",
     "training_text",
     "evaluation_sentences",
+    "foreign_sentences",
     "FORTUNES_DIR",
     "GCIDE_FILE",
     "WORDS_FILE",
@@ -113,6 +115,51 @@ def gcide_sentences(path: Path = GCIDE_FILE) -> list[Sentence]:
             if sentence is not None:
                 found.setdefault(sentence.text, sentence)
     return list(found.values())
+
+
+_FOREIGN_FORTUNES = {"italian": "it", "czech": "cs"}  # Debian's fortunes-it and fortunes-cs
+_FOREIGN_PUNCTUATION = frozenset(" ,.;:!?'\"()-")
+_FOREIGN_ATTRIBUTION = re.compile(r"\n\s*--.*$", re.DOTALL)  # "\n    -- Author" to the record's end
+_LONE_DASH = re.compile(r"\s*(?<!\w)-+(?!\w)\s*")
+_ITALIAN_ACCENT = re.compile(r"([aeiouAEIOU])'(?=[\s,.;:!?)\"]|$)")  # fortunes-it writes è as e'
+
+
+def foreign_sentences(language: str, encoding: str, folder: Path = FORTUNES_DIR) -> list[Sentence]:
+    """Sentences of Debian's fortunes-it or fortunes-cs for ``language``'s festival voices to say.
+
+    Kept: 3-24 words of letters the voice's text ``encoding`` can write (festival reads nothing
+    else), without digits or symbols. The label is the lower-cased words, accents kept; it is not
+    English, and training uses the phones the voice said, never this text.
+    """
+    if language not in _FOREIGN_FORTUNES:
+        raise ValueError(f"no sentences for language {language!r}; known: {sorted(_FOREIGN_FORTUNES)}")
+    source = folder / _FOREIGN_FORTUNES[language]
+    if not source.is_dir():
+        raise ValueError(f"{source}: not found; install Debian's 'fortunes-{_FOREIGN_FORTUNES[language]}' package")
+    found: dict[str, Sentence] = {}
+    for path in sorted(p for p in source.iterdir() if p.is_file() and not p.suffix):
+        for record in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
+            record = _FOREIGN_ATTRIBUTION.sub("", record)
+            if "\t" in record:  # poems and tables read badly
+                continue
+            for raw in _SENTENCE_END.split(record.replace("\n", " ")):
+                spoken = unicodedata.normalize("NFC", _ITALIAN_ACCENT.sub(lambda m: m.group(1) + "\u0300", " ".join(raw.split())))
+                spoken = _LONE_DASH.sub(", ", spoken).strip(" ,")  # festival reads a lone dash as "minus"
+                spoken = spoken.capitalize() if spoken.isupper() else spoken  # and spells capitals out
+                words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)*", spoken.lower())
+                if MIN_WORDS <= len(words) <= MAX_WORDS and _writable(spoken, encoding):
+                    found.setdefault(" ".join(words), Sentence(spoken=spoken.replace('"', ""), text=" ".join(words)))
+    return list(found.values())
+
+
+def _writable(text: str, encoding: str) -> bool:
+    if not all(ch.isalpha() or ch in _FOREIGN_PUNCTUATION for ch in text):
+        return False
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def everyday_sentences(path: Path = EVERYDAY_FILE) -> list[Sentence]:

