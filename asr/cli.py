@@ -57,9 +57,12 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
         parser.add_argument("--decoder", choices=DECODER_METHODS, default="auto", help=DECODER_HELP)
     parser.add_argument("--lm", default=None, help="ARPA language model (.arpa or .arpa.gz) for the lexicon search (default: lm.arpa.gz beside the model)")
     parser.add_argument("--lexicon", default=None, help="pronunciation lexicon for a phone model (default: lexicon.txt.gz beside the model)")
-    parser.add_argument("--beam-size", type=int, default=BeamConfig.beam_size, help="hypotheses kept per step (lexicon search; default %(default)s)")
-    parser.add_argument("--lm-weight", type=float, default=BeamConfig.lm_weight, help="weight of the LM's log-probability (lexicon search; default %(default)s)")
-    parser.add_argument("--word-score", type=float, default=BeamConfig.word_score, help="score added per word; higher favours more, shorter words (lexicon search; default %(default)s)")
+    tuned = "the value tuned for the model (its decoder.json), else"
+    parser.add_argument("--beam-size", type=int, default=None, help=f"hypotheses kept per step (lexicon search; default: {tuned} {BeamConfig.beam_size})")
+    parser.add_argument("--lm-weight", type=float, default=None, help=f"weight of the LM's log-probability (lexicon search; default: {tuned} {BeamConfig.lm_weight:g})")
+    parser.add_argument(
+        "--word-score", type=float, default=None, help=f"score added per word; higher favours more, shorter words (lexicon search; default: {tuned} {BeamConfig.word_score:g})"
+    )
     if not several:
         parser.add_argument("--nbest", type=int, default=1, help="with the lexicon search and json/jsonl output: also list the next N-1 best transcripts")
         parser.add_argument(
@@ -81,8 +84,14 @@ def _hotword(value: str) -> tuple[str, float | None]:
 
 
 def decoder_config(args: argparse.Namespace, method: str | None = None) -> DecoderConfig:
-    """The DecoderConfig the decoder options ask for (``method`` overrides --decoder, for several side by side)."""
-    beam = BeamConfig(beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score, nbest=getattr(args, "nbest", 1))
+    """The DecoderConfig the decoder options ask for (``method`` overrides --decoder, for several side by side);
+    search settings not given come from those tuned for ``--model``."""
+    from asr.checkpoint import resolve_model_path
+    from asr.decoders import tuned_search
+
+    given = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
+    given = {name: value for name, value in given.items() if value is not None}
+    beam = tuned_search(resolve_model_path(args.model).parent, **given, nbest=getattr(args, "nbest", 1))
     return DecoderConfig(method=method or args.decoder, lm=args.lm, lexicon=args.lexicon, beam=beam)
 
 
@@ -158,6 +167,9 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--lm", type=Path, default=None, help="the word LM (.arpa or .arpa.gz) for the lexicon search")
     parser.add_argument("--lexicon", type=Path, default=None, help="a phone model's lexicon (default: built from the LM's words)")
     parser.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+    parser.add_argument("--beam-size", type=int, default=None, help="the lexicon search's beam tuned for this model (bench/tune_decoder.py on dev)")
+    parser.add_argument("--lm-weight", type=float, default=None, help="its tuned LM weight")
+    parser.add_argument("--word-score", type=float, default=None, help="its tuned word score")
 
 
 def _add_synth(commands: argparse._SubParsersAction) -> None:
@@ -359,7 +371,10 @@ def _run_init_model(args: argparse.Namespace) -> int:
 def _run_export(args: argparse.Namespace) -> int:
     from asr.export import export_model
 
-    sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision)
+    given = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
+    given = {name: value for name, value in given.items() if value is not None}
+    search = BeamConfig(**given) if given else None  # written as decoder.json: the model's decoders start from it
+    sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision, search=search)
     for name, size in sizes.items():
         print(f"wrote {args.output / name} ({size / 1e6:.1f} MB)")
     print(f"{sum(sizes.values()) / 1e6:.1f} MB in all")

@@ -188,8 +188,9 @@ class TrainConfig:
 class BeamConfig:
     """Beam search with a word LM (asr/beam.py).
 
-    The defaults were tuned on the dev split (training voices) and cost the held-out test split
-    +28% of one live stream's CPU time (bench/beam_cost.py; beam 50: +19%, beam 200: +41%).
+    The defaults were tuned for en-synth-v2 on the dev split (training voices) and cost the held-out
+    test split +28% of one live stream's CPU time (bench/beam_cost.py; beam 50: +19%, beam 200: +41%).
+    A model folder's ``decoder.json`` (asr/decoders.py: ``tuned_search``) sets its own.
     """
 
     beam_size: int = 100  # hypotheses kept per step
@@ -217,13 +218,14 @@ class DecoderConfig:
     "lexicon" is the beam search with the word LM over the lexicon's words; "greedy" is the best
     path, for character models only; "auto" is the lexicon search wherever the model ships its LM
     (and, for a phone model, its lexicon), else greedy. ``lm`` and ``lexicon`` default to the
-    files beside the model.
+    files beside the model; ``beam`` to the search settings tuned for the model (``decoder.json``
+    beside it, written by ``asr export``), else BeamConfig's defaults.
     """
 
     method: str = "auto"
     lm: str | None = None
     lexicon: str | None = None
-    beam: BeamConfig = BeamConfig()
+    beam: BeamConfig | None = None
 
     def __post_init__(self) -> None:
         _require(self.method in DECODER_METHODS, f"decoder method must be one of {', '.join(DECODER_METHODS)}; got {self.method!r}")

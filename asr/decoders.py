@@ -1,22 +1,52 @@
 """Decoders are built here and nowhere else: from a frozen ``DecoderConfig`` and the model's folder.
 
 The lexicon search (asr/beam.py) needs the word LM shipped beside the model (``lm.arpa.gz``)
-and, for a phone model, the pronunciation lexicon (``lexicon.txt.gz``); greedy decoding
+and, for a phone model, the pronunciation lexicon (``lexicon.txt.gz``). Its weights default to
+those tuned for the model (``decoder.json`` beside it: ``tuned_search``); greedy decoding
 (asr/decoding.py) needs nothing but a character model. Adding a decoder means a module with a
 ``Decoder`` and a branch in ``build_decoder``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from asr.beam import BeamDecoder, default_lexicon, default_lm
-from asr.config import DecoderConfig
+from asr.config import BeamConfig, DecoderConfig, from_dict
 from asr.decoding import Decoder, GreedyDecoder
 from asr.lexicon import Lexicon
 from asr.tokens import CHARACTERS, Tokenizer
 
-__all__ = ["build_decoder", "resolve_method"]
+__all__ = ["build_decoder", "resolve_method", "tuned_search", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
+
+TUNED_SEARCH_FILE = "decoder.json"
+TUNABLE = ("beam_size", "tokens_per_step", "beam_threshold", "lm_weight", "word_score")  # BeamConfig fields a model may set
+
+
+def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
+    """The search settings for a model: BeamConfig's defaults, then the model's ``decoder.json``, then ``given``.
+
+    ValueError names the file and key of a malformed ``decoder.json``.
+    """
+    tuned: dict[str, Any] = {}
+    path = model_folder / TUNED_SEARCH_FILE if model_folder is not None else None
+    if path is not None and path.exists():
+        try:
+            tuned = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: not readable JSON ({error})") from None
+        if not isinstance(tuned, dict) or set(tuned) - set(TUNABLE):
+            raise ValueError(f"{path}: expected an object with some of the keys {', '.join(TUNABLE)}; got {tuned!r}")
+    return from_dict(BeamConfig, {**tuned, **given}, str(path or "search settings"))
+
+
+def save_tuned_search(model_folder: Path, search: BeamConfig) -> Path:
+    """Write the TUNABLE fields of ``search`` to ``model_folder``/decoder.json; returns its path."""
+    path = model_folder / TUNED_SEARCH_FILE
+    path.write_text(json.dumps({name: getattr(search, name) for name in TUNABLE}, indent=2) + "\n")
+    return path
 
 
 def resolve_method(config: DecoderConfig, tokenizer: Tokenizer, model_folder: Path | None) -> str:
@@ -41,4 +71,4 @@ def build_decoder(tokenizer: Tokenizer, step_seconds: float, model_folder: Path 
         if path is None or not path.exists():
             raise ValueError(f"a phone model's lexicon search needs a pronunciation lexicon: {path or 'none given'} not found (give one with --lexicon)")
         lexicon = Lexicon.load(path)
-    return BeamDecoder(tokenizer, step_seconds, lm, config.beam, lexicon)
+    return BeamDecoder(tokenizer, step_seconds, lm, config.beam or tuned_search(model_folder), lexicon)

@@ -1,7 +1,8 @@
 """Package a trained model for shipping: its checkpoint in half precision, its word LM, and a phone model's lexicon.
 
-The folder it writes is what ``--model NAME`` (or the default model) loads: ``model.pt``, ``lm.arpa.gz``
-and, for a phone model, ``lexicon.txt.gz`` holding a pronunciation for every word of the LM.
+The folder it writes is what ``--model NAME`` (or the default model) loads: ``model.pt``, ``lm.arpa.gz``,
+for a phone model ``lexicon.txt.gz`` holding a pronunciation for every word of the LM, and with
+``search`` the lexicon search's settings tuned for the model (``decoder.json``), its decoders' defaults.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from pathlib import Path
 
 from asr.beam import arpa_vocabulary
 from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr.config import BeamConfig
+from asr.decoders import save_tuned_search
 from asr.lexicon import Lexicon, pronounce
 from asr.tokens import CHARACTERS
 
 __all__ = ["export_model"]
 
 
-def export_model(model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, half: bool = True) -> dict[str, int]:
+def export_model(
+    model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, half: bool = True, search: BeamConfig | None = None
+) -> dict[str, int]:
     """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz); returns each written file's size in bytes.
 
     A phone model's lexicon is ``lexicon`` when given (it must pronounce every LM word), else built
@@ -40,6 +45,8 @@ def export_model(model: Path, folder: Path, lm: Path | None = None, lexicon: Pat
             written.append(folder / "lexicon.txt.gz")
     elif checkpoint.tokenizer.units != CHARACTERS:
         raise ValueError("a phone model decodes with the lexicon search: give its word LM with --lm")
+    if search is not None:
+        written.append(save_tuned_search(folder, search))
     return {path.name: path.stat().st_size for path in written}
 
 

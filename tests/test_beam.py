@@ -263,3 +263,33 @@ def test_eval_puts_the_lexicon_search_beside_pocketsphinx(tmp_path: Path, capsys
     assert "asr (lexicon) WER %" in table and "pocketsphinx WER %" in table
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["scores"]["asr (lexicon)"]["overall"]["wer"] <= 0.25
+
+
+def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path, lm_path: Path) -> None:
+    """``asr export --lm-weight ...`` writes decoder.json; every decoder of the model starts from it, and what a user gives wins."""
+    from asr.checkpoint import random_checkpoint, save_checkpoint
+    from asr.cli import build_parser, decoder_config
+    from asr.config import DecoderConfig
+    from asr.decoders import build_decoder, tuned_search
+    from tests.conftest import TINY
+
+    save_checkpoint(random_checkpoint(TINY, seed=1), tmp_path / "run.pt")
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(lm_path), "--beam-size", "7", "--word-score", "-2"]) == 0
+    folder = tmp_path / "model"
+    assert json.loads((folder / "decoder.json").read_text())["beam_size"] == 7
+    assert tuned_search(folder) == BeamConfig(beam_size=7, word_score=-2.0)
+    assert tuned_search(folder, lm_weight=3.0) == BeamConfig(beam_size=7, word_score=-2.0, lm_weight=3.0)
+    assert tuned_search(tmp_path) == BeamConfig()  # no decoder.json: the defaults
+    assert build_decoder(TOKENIZER, STEP, folder, DecoderConfig()).config == BeamConfig(beam_size=7, word_score=-2.0)
+    args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), "--word-score", "1", "--nbest", "2"])
+    assert decoder_config(args).beam == BeamConfig(beam_size=7, word_score=1.0, nbest=2)
+
+    (folder / "decoder.json").write_text('{"beam_size": 7, "beam_width": 3}')
+    with pytest.raises(ValueError, match=r"decoder.json: expected an object with some of the keys"):
+        tuned_search(folder)
+    (folder / "decoder.json").write_text("{beam")
+    with pytest.raises(ValueError, match=r"decoder.json: not readable JSON"):
+        tuned_search(folder)
+    (folder / "decoder.json").write_text('{"beam_size": 0}')
+    with pytest.raises(ValueError, match=r"decoder.json: beam_size must be at least 1"):
+        tuned_search(folder)
