@@ -5,7 +5,8 @@
     .venv/bin/python bench/tune_decoder.py corpus/dev.jsonl --beam-sizes 50 100 200 --limit 300 --markdown
 
 Each file's log-probs are computed once (the whole file in one pass), then, for every combination
-of ``--beam-sizes``, ``--lm-weights`` and ``--word-scores``, cut and searched by the engine's own
+of ``--beam-sizes``, ``--beam-thresholds``, ``--tokens-per-step``, ``--lm-weights`` and
+``--word-scores``, cut and searched by the engine's own
 Segmenter (asr/segmenter.py), utterance by utterance. It prints WER and the search's own time per
 combination (endpointing included), best first. Tune on dev (training voices, unseen sentences), never on test.
 """
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--lm", default=None, help="ARPA LM (default: the one beside the model)")
     parser.add_argument("--lexicon", default=None, help="a phone model's lexicon (default: the one beside the model)")
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[BeamConfig.beam_size])
+    parser.add_argument("--beam-thresholds", type=float, nargs="+", default=[BeamConfig.beam_threshold])
+    parser.add_argument("--tokens-per-step", type=int, nargs="+", default=[BeamConfig.tokens_per_step])
     parser.add_argument("--lm-weights", type=float, nargs="+", default=[BeamConfig.lm_weight])
     parser.add_argument("--word-scores", type=float, nargs="+", default=[BeamConfig.word_score])
     parser.add_argument("--limit", type=int, default=None, help="the first N files only")
@@ -77,14 +80,15 @@ def main() -> None:
             emitted.append(emissions_of(model(steps[None])[0][0]))
     references = [normalize_text(str(e.text)) for e in entries]
     rows = []
-    for beam_size, lm_weight, word_score in itertools.product(args.beam_sizes, args.lm_weights, args.word_scores):
-        beam = replace(BeamConfig(), beam_size=beam_size, lm_weight=lm_weight, word_score=word_score)
+    grid = itertools.product(args.beam_sizes, args.beam_thresholds, args.tokens_per_step, args.lm_weights, args.word_scores)
+    for beam_size, threshold, tokens, lm_weight, word_score in grid:
+        beam = replace(BeamConfig(), beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score)
         decoder = build_decoder(checkpoint.tokenizer, step_seconds, path.parent, DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam))
         started = time.process_time()
         hypotheses = [transcribe(decoder, emissions, step_seconds, checkpoint.tokenizer.blank_id) for emissions in emitted]
-        rows.append((jiwer.wer(references, hypotheses), beam_size, lm_weight, word_score, time.process_time() - started))
-    header = ("WER %", "beam", "LM weight", "word score", "search CPU s")
-    lines = [[f"{100 * wer:.2f}", str(b), f"{w:g}", f"{s:g}", f"{t:.1f}"] for wer, b, w, s, t in sorted(rows)]
+        rows.append((jiwer.wer(references, hypotheses), beam_size, threshold, tokens, lm_weight, word_score, time.process_time() - started))
+    header = ("WER %", "beam", "threshold", "tokens/step", "LM weight", "word score", "search CPU s")
+    lines = [[f"{100 * wer:.2f}", str(b), f"{h:g}", str(k), f"{w:g}", f"{s:g}", f"{t:.1f}"] for wer, b, h, k, w, s, t in sorted(rows)]
     print(f"{len(entries)} files of {args.manifest}")
     if args.markdown:
         print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
