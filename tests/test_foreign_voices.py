@@ -109,3 +109,15 @@ def test_a_corpus_adds_foreign_speech_without_changing_its_english_plan(tmp_path
     assert len(read_manifest(left_out["train"])) == 2
     with pytest.raises(ValueError, match="foreign must be >= 0"):
         make_corpus(tmp_path / "bad", generated=40, dev=0, test=0, foreign=-1)
+
+
+def test_english_fortunes_skip_other_languages_linked_into_their_folder(tmp_path: Path) -> None:
+    """fortunes-it links its files from the English folder (italia -> it/italia): English text must not read them."""
+    from asr.data.text import fortune_sentences
+
+    (tmp_path / "it").mkdir()
+    (tmp_path / "it" / "italia").write_text("Non vorrei mai far parte di un club.\n")
+    (tmp_path / "italia").symlink_to("it/italia")
+    (tmp_path / "wisdom").write_text("A penny saved is a penny earned.\n")
+    (tmp_path / "wisdom.u8").symlink_to("wisdom")
+    assert [s.text for s in fortune_sentences(tmp_path)] == ["a penny saved is a penny earned"]

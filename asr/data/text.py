@@ -75,11 +75,15 @@ def _speakable(raw: str) -> Sentence | None:
 
 
 def fortune_sentences(folder: Path = FORTUNES_DIR) -> list[Sentence]:
-    """Every speakable sentence in the fortune files (plain-text files without an extension)."""
+    """Every speakable sentence in the English fortune files (plain-text files without an extension).
+
+    Other languages' packages put their files in subfolders, and fortunes-it links them from the
+    top folder too (``italia -> it/italia``): only files whose real home is ``folder`` count.
+    """
     if not folder.is_dir():
         raise ValueError(f"{folder}: not found; install Debian's 'fortunes' package")
     found: dict[str, Sentence] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.suffix):
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.suffix and p.resolve().parent == folder.resolve()):
         for record in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
             if "\t" in record or "  --" in record:  # poems, tables and attributions read badly
                 continue
