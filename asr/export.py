@@ -24,7 +24,7 @@ __all__ = ["export_model"]
 def export_model(
     model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, half: bool = True, search: BeamConfig | None = None
 ) -> dict[str, int]:
-    """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz); returns each written file's size in bytes.
+    """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz, decoder.json); returns each written file's size in bytes.
 
     A phone model's lexicon is ``lexicon`` when given (it must pronounce every LM word), else built
     from the LM's words by CMUdict and espeak-ng.

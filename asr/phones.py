@@ -94,6 +94,7 @@ FOREIGN_PHONESETS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 
+
 # GnuSpeech's postures (its monet.xml; RP-based, with r written where a rhotic speaker says it).
 # Diphthongs are written as two postures; silences and closures map to nothing.
 _GNUSPEECH_PAIRS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -180,6 +181,7 @@ def foreign_to_arpabet(phoneset: str, names: Iterable[str]) -> list[str]:
             if phones[-1:] != [phone]:
                 phones.append(phone)
     return phones
+
 
 def gnuspeech_to_arpabet(syllables: Iterable[Sequence[str]]) -> list[str]:
     """GnuSpeech postures of one word, grouped by syllable (marked ``'`` variants allowed) -> ARPAbet.

@@ -157,6 +157,7 @@ def foreign_sentences(language: str, encoding: str, folder: Path = FORTUNES_DIR)
 
 
 def _writable(text: str, encoding: str) -> bool:
+    """Letters and plain punctuation only, all of them in ``encoding``."""
     if not all(ch.isalpha() or ch in _FOREIGN_PUNCTUATION for ch in text):
         return False
     try:

@@ -8,8 +8,8 @@ women and a child, can add vocal tracts that no English voice has, saying their 
 (``foreign_voices``; they never say English sentences).
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
-planner refuses for training: every flite voice, every HTS voice in any language, and any voice of the
-CMU ARCTIC speakers slt, awb and rms, whatever engine speaks it.
+planner refuses for training: every flite voice, every HTS voice in any language, and any voice
+of the CMU ARCTIC speakers slt, awb and rms, whatever engine speaks it.
 """
 
 from __future__ import annotations
