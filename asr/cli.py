@@ -83,15 +83,19 @@ def _hotword(value: str) -> tuple[str, float | None]:
         raise argparse.ArgumentTypeError(f"{value!r}: the boost after ':' must be a number") from None
 
 
+def _given_search(args: argparse.Namespace) -> dict[str, float]:
+    """The search settings given on the command line (--beam-size, --lm-weight, --word-score), by BeamConfig field."""
+    given = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def decoder_config(args: argparse.Namespace, method: str | None = None) -> DecoderConfig:
     """The DecoderConfig the decoder options ask for (``method`` overrides --decoder, for several side by side);
     search settings not given come from those tuned for ``--model``."""
     from asr.checkpoint import resolve_model_path
     from asr.decoders import tuned_search
 
-    given = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
-    given = {name: value for name, value in given.items() if value is not None}
-    beam = tuned_search(resolve_model_path(args.model).parent, **given, nbest=getattr(args, "nbest", 1))
+    beam = tuned_search(resolve_model_path(args.model).parent, **_given_search(args), nbest=getattr(args, "nbest", 1))
     return DecoderConfig(method=method or args.decoder, lm=args.lm, lexicon=args.lexicon, beam=beam)
 
 
@@ -371,8 +375,7 @@ def _run_init_model(args: argparse.Namespace) -> int:
 def _run_export(args: argparse.Namespace) -> int:
     from asr.export import export_model
 
-    given = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
-    given = {name: value for name, value in given.items() if value is not None}
+    given = _given_search(args)
     search = BeamConfig(**given) if given else None  # written as decoder.json: the model's decoders start from it
     sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision, search=search)
     for name, size in sizes.items():

@@ -12,10 +12,11 @@ import pytest
 import soundfile
 
 from asr.data.manifest import read_manifest
-from asr.data.synth import make_corpus, plan_foreign, speaker_settings, synthesize_corpus
+from asr.data.synth import make_corpus, plan_foreign, speaker_settings
 from asr.data.text import foreign_sentences
 from asr.data.voices import FOREIGN_VOICES, check_left_out_engines, foreign_voice, foreign_voices, is_held_out
 from asr.phones import ARPABET, BOUNDARY, FOREIGN_PHONESETS, foreign_to_arpabet
+from tests.test_synth import synthesize_jobs_twice
 
 needs_foreign_voices = pytest.mark.skipif(
     not shutil.which("festival") or len(foreign_voices()) < len(FOREIGN_VOICES),
@@ -85,13 +86,7 @@ def test_foreign_voices_are_deterministic_and_label_what_they_said(tmp_path: Pat
     voices = [v for v in FOREIGN_VOICES if v.voice.name in ("lp_diphone", "czech_krb")]
     jobs = plan_foreign(4, voices, seed=0)
     assert {job.voice.name for job in jobs} == {"lp_diphone", "czech_krb"}
-    manifests = synthesize_corpus(jobs, tmp_path / "a", processes=2)
-    synthesize_corpus(jobs, tmp_path / "b", processes=1)
-    for job in jobs:
-        assert (tmp_path / "a" / job.path).read_bytes() == (tmp_path / "b" / job.path).read_bytes(), job.path
-    entries = read_manifest(manifests["train"])
-    assert [e.phones for e in entries] == [e.phones for e in read_manifest(tmp_path / "b" / "train.jsonl")]
-    for entry in entries:
+    for entry in synthesize_jobs_twice(jobs, tmp_path):
         assert entry.phones and entry.voice.startswith("festival-foreign:")
         words = entry.phones.split(f" {BOUNDARY} ")
         assert len(words) >= len(entry.text.split()) - 1 and all(phone in ARPABET for word in words for phone in word.split())

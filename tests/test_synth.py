@@ -124,7 +124,11 @@ def test_sentence_sources_are_speakable_and_normalized() -> None:
 
 def synthesize_twice(voices: list[Voice], tmp_path: Path, sentences: list[Sentence] = SAID) -> list:
     """A small corpus of ``voices`` made twice (2 processes, then 1): the same bytes and phones; the training manifest."""
-    jobs = plan_corpus({"train": sentences, "dev": []}, voices, seed=2, train_repeats=2)
+    return synthesize_jobs_twice(plan_corpus({"train": sentences, "dev": []}, voices, seed=2, train_repeats=2), tmp_path)
+
+
+def synthesize_jobs_twice(jobs: list, tmp_path: Path) -> list:
+    """``jobs`` made twice (2 processes, then 1): the same bytes and phones; the training manifest."""
     manifests = synthesize_corpus(jobs, tmp_path / "a", processes=2)
     synthesize_corpus(jobs, tmp_path / "b", processes=1)
     for job in jobs:

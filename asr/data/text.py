@@ -83,15 +83,20 @@ def fortune_sentences(folder: Path = FORTUNES_DIR) -> list[Sentence]:
     if not folder.is_dir():
         raise ValueError(f"{folder}: not found; install Debian's 'fortunes' package")
     found: dict[str, Sentence] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.suffix and p.resolve().parent == folder.resolve()):
-        for record in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
-            if "\t" in record or "  --" in record:  # poems, tables and attributions read badly
-                continue
-            for raw in _SENTENCE_END.split(record.replace("\n", " ")):
-                sentence = _speakable(raw)
-                if sentence is not None:
-                    found.setdefault(sentence.text, sentence)
+    for record in _fortune_records(folder):
+        if "\t" in record or "  --" in record:  # poems, tables and attributions read badly
+            continue
+        for raw in _SENTENCE_END.split(record.replace("\n", " ")):
+            sentence = _speakable(raw)
+            if sentence is not None:
+                found.setdefault(sentence.text, sentence)
     return list(found.values())
+
+
+def _fortune_records(folder: Path) -> Iterator[str]:
+    """The records (text between ``%`` lines) of the fortune files whose real home is ``folder``."""
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.suffix and p.resolve().parent == folder.resolve()):
+        yield from path.read_text(encoding="utf-8", errors="replace").split("\n%\n")
 
 
 _QUOTATION_INDENT = " " * 10  # GCIDE sets its quotations deeper than its definitions
@@ -141,19 +146,26 @@ def foreign_sentences(language: str, encoding: str, folder: Path = FORTUNES_DIR)
     if not source.is_dir():
         raise ValueError(f"{source}: not found; install Debian's 'fortunes-{_FOREIGN_FORTUNES[language]}' package")
     found: dict[str, Sentence] = {}
-    for path in sorted(p for p in source.iterdir() if p.is_file() and not p.suffix):
-        for record in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
-            record = _FOREIGN_ATTRIBUTION.sub("", record)
-            if "\t" in record:  # poems and tables read badly
-                continue
-            for raw in _SENTENCE_END.split(record.replace("\n", " ")):
-                spoken = unicodedata.normalize("NFC", _ITALIAN_ACCENT.sub(lambda m: m.group(1) + "\u0300", " ".join(raw.split())))
-                spoken = _LONE_DASH.sub(", ", spoken).strip(" ,")  # festival reads a lone dash as "minus"
-                spoken = spoken.capitalize() if spoken.isupper() else spoken  # and spells capitals out
-                words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)*", spoken.lower())
-                if MIN_WORDS <= len(words) <= MAX_WORDS and _writable(spoken, encoding):
-                    found.setdefault(" ".join(words), Sentence(spoken=spoken.replace('"', ""), text=" ".join(words)))
+    for record in _fortune_records(source):
+        record = _FOREIGN_ATTRIBUTION.sub("", record)
+        if "\t" in record:  # poems and tables read badly
+            continue
+        for raw in _SENTENCE_END.split(record.replace("\n", " ")):
+            sentence = _foreign_sentence(raw, encoding)
+            if sentence is not None:
+                found.setdefault(sentence.text, sentence)
     return list(found.values())
+
+
+def _foreign_sentence(raw: str, encoding: str) -> Sentence | None:
+    """``raw`` as festival should read it, or None if it is too short, too long or not writable in ``encoding``."""
+    spoken = unicodedata.normalize("NFC", _ITALIAN_ACCENT.sub(lambda m: m.group(1) + "\u0300", " ".join(raw.split())))
+    spoken = _LONE_DASH.sub(", ", spoken).strip(" ,")  # festival reads a lone dash as "minus"
+    spoken = spoken.capitalize() if spoken.isupper() else spoken  # and spells capitals out
+    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)*", spoken.lower())
+    if not (MIN_WORDS <= len(words) <= MAX_WORDS and _writable(spoken, encoding)):
+        return None
+    return Sentence(spoken=spoken.replace('"', ""), text=" ".join(words))
 
 
 def _writable(text: str, encoding: str) -> bool:
