@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 
 # synthesizers (espeak-ng, festival with kal and ked, GnuSpeech under nodejs; flite and festival's HTS slt are
 # the held-out test voices; festival's Italian and Czech voices with the fortunes they read, for `asr synth
-# --foreign`), text (fortunes, the GCIDE dictionary's quotations, wamerican) and real speech to evaluate on
-# (pocketsphinx-testdata)
+# --foreign`), text (fortunes, the GCIDE dictionary's quotations, wamerican), real speech to evaluate on
+# (pocketsphinx-testdata) and to train on (Asterisk's English prompts, read by one woman, with their transcripts),
+# and recorded music for the "music" training noise (Asterisk's music on hold)
 APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
               festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
-              fortunes-it fortunes-cs fortunes dict-gcide wamerican pocketsphinx-testdata)
+              fortunes-it fortunes-cs fortunes dict-gcide wamerican pocketsphinx-testdata
+              asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-moh-opsound-wav)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then  # a Node.js already there (another build) stays
     APT_PACKAGES+=(nodejs npm)
 fi

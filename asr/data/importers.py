@@ -1,4 +1,4 @@
-"""Turn LibriSpeech, Common Voice, Debian's pocketsphinx-testdata and plain folders of audio into manifest entries.
+"""Turn LibriSpeech, Common Voice, Debian's pocketsphinx-testdata and Asterisk prompts, and plain folders of audio into manifest entries.
 
 Every entry's audio path lies under the ``root`` given (so it is usable from the working
 directory), its text has been through ``normalize_text``, and its duration comes from the
@@ -8,6 +8,7 @@ audio header alone. Entries come sorted by audio path.
 from __future__ import annotations
 
 import csv
+import gzip
 import re
 import shlex
 from dataclasses import replace
@@ -20,12 +21,30 @@ from asr.audio import AUDIO_EXTENSIONS, AudioError
 from asr.data.manifest import ManifestEntry
 from asr.tokens import normalize_text
 
-__all__ = ["import_librispeech", "import_common_voice", "import_pocketsphinx_testdata", "import_folder", "POCKETSPHINX_TESTDATA"]
+__all__ = [
+    "import_librispeech",
+    "import_common_voice",
+    "import_pocketsphinx_testdata",
+    "import_folder",
+    "import_asterisk_prompts",
+    "POCKETSPHINX_TESTDATA",
+    "ASTERISK_PROMPTS",
+    "ASTERISK_TRANSCRIPTS",
+]
 
 POCKETSPHINX_TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 # the transcribed real recordings: (folder, transcription file); lines read "<s> words </s> (utterance id)"
 _TESTDATA_SETS = (("librivox", "transcription"), ("cards", "cards.transcription"))
 _TESTDATA_LINE = re.compile(r"^(?:<s>)?\s*(.*?)\s*(?:</s>)?\s*\(([^()\s]+)\)\s*$")
+
+# Debian's asterisk-core-sounds-en-wav (the recordings) and asterisk-core-sounds-en (their transcripts)
+ASTERISK_PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+ASTERISK_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+_ASTERISK_LINE = re.compile(r"^([\w-]+(?:/[\w-]+)*):\s*(.*?)\s*$")  # "digits/7: seven"; ";" starts a comment
+_ASTERISK_NOTE = re.compile(r"\[[^\]]*\]")  # "[beep]", "dash [-]": a sound or a written form, not words
+_ASTERISK_UNSAID = re.compile(r"[^\w\s.,;:!?'\"-]|\d\d\d|1[1-9]|[2-9]\d")  # symbols, and numbers past ten
+_ASTERISK_DIGITS = re.compile(r"\d+")
+_SPOKEN_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 _TRANSCRIPT_SUFFIX = ".trans.txt"
 _LIBRISPEECH_SPLIT = re.compile(r"(?:train|dev|test)-(clean|other)(?:-\d+)?")
@@ -223,3 +242,39 @@ def import_folder(root: str | Path) -> tuple[list[ManifestEntry], list[Path]]:
             raise ValueError(f"{transcript}: transcript is empty after normalization")
         entries.append(ManifestEntry(audio, text, _duration(audio)))
     return entries, untranscribed
+
+
+def import_asterisk_prompts(root: str | Path = ASTERISK_PROMPTS, transcripts: str | Path = ASTERISK_TRANSCRIPTS) -> list[ManifestEntry]:
+    """Debian's asterisk-core-sounds-en-wav: Allison Smith reading Asterisk's US English phone prompts.
+
+    Real human speech from one woman, recorded for the telephone (8 kHz), with the transcripts of
+    asterisk-core-sounds-en (``name: text`` lines, gzipped or not). Prompts whose transcript is a
+    sound ("[beep]"), holds a number other than 0-10 or a symbol she may read several ways (``*``,
+    ``#``, ``$``, ...) are left out, as are transcripts without a recording. Digits are spelled out.
+    Every entry has voice "asterisk:allison" and condition "telephone".
+    """
+    root, transcripts = _folder(root), Path(transcripts)
+    try:
+        with (gzip.open(transcripts, "rt", encoding="utf-8") if transcripts.suffix == ".gz" else transcripts.open(encoding="utf-8")) as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError, EOFError) as error:
+        raise ValueError(f"{transcripts}: cannot read ({error}); install Debian's 'asterisk-core-sounds-en'") from None
+    entries = []
+    for line in lines:
+        match = _ASTERISK_LINE.match(line)
+        if match is None or not (text := _spoken_prompt(match.group(2))):
+            continue
+        audio = root / f"{match.group(1)}.wav"
+        if audio.is_file():
+            entries.append(ManifestEntry(audio, text, round(_duration(audio), 3), "telephone", "asterisk:allison"))
+    if not entries:
+        raise ValueError(f"{transcripts}: no transcribed prompt has a recording under {root}")
+    return _by_audio(entries)
+
+
+def _spoken_prompt(transcript: str) -> str:
+    """A prompt's words as spoken, normalized; "" when the transcript does not say exactly what is heard."""
+    transcript = _ASTERISK_NOTE.sub(" ", transcript).strip()
+    if not transcript or _ASTERISK_UNSAID.search(transcript):
+        return ""
+    return normalize_text(_ASTERISK_DIGITS.sub(lambda digits: _SPOKEN_NUMBERS[int(digits.group())], transcript))
