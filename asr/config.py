@@ -108,7 +108,8 @@ class AugmentConfig:
     pitch_semitones: float = 2.0  # shift drawn uniformly from [-x, x]
     noise_prob: float = 0.6
     snr_db_range: tuple[float, float] = (0.0, 30.0)
-    noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
+    noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")  # and "music": the recordings in music_folder
+    music_folder: str = "/usr/share/asterisk/moh"  # Debian's asterisk-moh-opsound-wav: five tracks, 18 min
     reverb_prob: float = 0.3
     rt60_range: tuple[float, float] = (0.1, 0.8)  # seconds, of a simulated room (asr/data/rooms.py)
     telephone_prob: float = 0.15
@@ -125,7 +126,7 @@ class AugmentConfig:
     time_mask_width: int = 25  # feature frames (10 ms), at most
     time_mask_max_ratio: float = 0.2  # of an utterance's frames, in all time masks together
 
-    NOISE_KINDS = ("white", "pink", "brown", "babble")
+    NOISE_KINDS = ("white", "pink", "brown", "babble", "music")
 
     def __post_init__(self) -> None:
         for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "vtlp_range", "noise_kinds"):

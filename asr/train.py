@@ -26,9 +26,11 @@ from tqdm import tqdm
 from asr.audio import load_audio
 from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path, save_checkpoint
 from asr.config import ExperimentConfig
+from asr.data.augment import load_recordings
 from asr.data.dataset import SpeechDataset, collate, compute_cmvn, length_buckets, training_labels
+from asr.data.importers import POCKETSPHINX_TESTDATA
 from asr.data.manifest import ManifestEntry, read_manifest
-from asr.data.voices import check_left_out_engines
+from asr.data.voices import Voice, check_left_out_engines, is_held_out
 from asr.model import AcousticModel
 from asr.shard import join_process_group, leave_process_group
 from asr.tokens import Tokenizer
@@ -45,6 +47,7 @@ def _load_entries(path: str, max_seconds: float, role: str, leave_out_engines: t
         raise ValueError(f"train.{role}_manifest is not set (give it in the config or on the command line)")
     check_left_out_engines(leave_out_engines, "train.leave_out_engines")
     entries = read_manifest(path)
+    _refuse_held_out(entries, path)
     kept = [
         e for e in entries
         if e.text and (e.duration is None or e.duration <= max_seconds) and _engine(e) not in leave_out_engines
@@ -53,6 +56,25 @@ def _load_entries(path: str, max_seconds: float, role: str, leave_out_engines: t
         left_out = f", not said by {', '.join(leave_out_engines)}" if leave_out_engines else ""
         raise ValueError(f"{path}: no usable utterances (with text, at most {max_seconds} s{left_out})")
     return kept
+
+
+def _refuse_held_out(entries: list[ManifestEntry], path: str) -> None:
+    """ValueError when a manifest holds test material: a held-out voice (flite, HTS, the ARCTIC
+    speakers slt, awb and rms) or a recording of Debian's pocketsphinx-testdata."""
+    testdata = POCKETSPHINX_TESTDATA.resolve()
+    held_out = [e for e in entries if is_held_out(_voice(e)) or Path(e.audio).resolve().is_relative_to(testdata)]
+    if held_out:
+        first = held_out[0]
+        raise ValueError(
+            f"{path}: {len(held_out)} utterances are held-out test material (first: {first.audio}, voice {first.voice}); "
+            "nothing trains or selects checkpoints on flite or HTS voices, the ARCTIC speakers slt, awb and rms, or pocketsphinx-testdata"
+        )
+
+
+def _voice(entry: ManifestEntry) -> Voice:
+    """An entry's voice: "engine:name" from the corpus builder, a bare speaker name from an importer."""
+    engine, colon, name = (entry.voice or "").partition(":")
+    return Voice(engine, name) if colon else Voice("", engine)
 
 
 def _engine(entry: ManifestEntry) -> str:
@@ -108,7 +130,8 @@ class Trainer:
         self.model.to(device)
         pool = np.random.default_rng(train.seed).permutation(len(self.entries))[: train.babble_pool]
         babble = [load_audio(self.entries[i].audio) for i in pool.tolist()]
-        self.dataset = SpeechDataset(self.entries, self.tokenizer, config.features, config.model, config.augment, train.seed, babble)
+        music = load_recordings(config.augment.music_folder) if "music" in config.augment.noise_kinds else []
+        self.dataset = SpeechDataset(self.entries, self.tokenizer, config.features, config.model, config.augment, train.seed, babble, music)
         self.durations = [e.duration if e.duration is not None else train.max_utterance_seconds for e in self.entries]
         self.steps_per_epoch = len(self._batches(0))
         self.total_steps = train.max_steps or train.epochs * self.steps_per_epoch

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +22,9 @@ from asr.data.augment import (
     colored_noise,
     dither,
     gsm_round_trip,
+    load_recordings,
     microphone_eq,
+    music,
     pitch_shift,
     reverberate,
     spec_augment,
@@ -149,6 +153,29 @@ def test_babble_is_a_unit_rms_mix_of_pool_segments() -> None:
     periods = [p.numel() for p in POOL]
     assert any(torch.allclose(single[:1000], single[n : n + 1000], atol=1e-5) for n in periods)
     assert not any(torch.allclose(mix[:1000], mix[n : n + 1000], atol=1e-3) for n in periods)
+
+
+def test_music_is_one_recording_looped_from_a_random_point_at_unit_rms() -> None:
+    excerpts = [music(POOL, 2 * SR, np.random.default_rng(seed)) for seed in range(4)]
+    for excerpt in excerpts:
+        assert excerpt.shape == (2 * SR,) and excerpt.dtype == torch.float32
+        assert rms(excerpt) == pytest.approx(1.0, abs=1e-5)
+        # one track, looped: the excerpt repeats with that track's length
+        assert any(torch.allclose(excerpt[:1000], excerpt[track.numel() : track.numel() + 1000], atol=1e-5) for track in POOL)
+    assert len({tuple(excerpt[:100].tolist()) for excerpt in excerpts}) == 4
+    with pytest.raises(ValueError, match="music needs a non-empty pool"):
+        music([], SR, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"music pool\[0\] is silent"):
+        music([torch.zeros(SR)], SR, np.random.default_rng(0))
+
+
+def test_music_recordings_load_from_a_folder_at_16_khz(tmp_path: Path) -> None:
+    soundfile.write(tmp_path / "b.wav", 0.1 * np.sin(np.arange(8000) * 0.3), 8000)  # Asterisk's tracks are 8 kHz
+    soundfile.write(tmp_path / "a.flac", 0.1 * np.sin(np.arange(16000) * 0.2), 16000)
+    (tmp_path / "notes.txt").write_text("not audio")
+    assert [track.numel() for track in load_recordings(tmp_path)] == [16000, 16000]
+    with pytest.raises(ValueError, match="empty: no audio recordings found .*asterisk-moh-opsound-wav"):
+        load_recordings(tmp_path / "empty")
 
 
 # --- speed and pitch ----------------------------------------------------------------------------
@@ -335,13 +362,16 @@ def test_augmenter_with_everything_enabled_changes_the_wave() -> None:
         assert out.shape != SPEECH.shape or not torch.equal(out, SPEECH)
 
 
-def test_augmenter_skips_babble_without_a_pool() -> None:
+@pytest.mark.parametrize("kind", ["babble", "music"])
+def test_augmenter_skips_babble_and_music_without_a_pool(kind: str) -> None:
     config = AugmentConfig(
         speed_prob=0.0, pitch_prob=0.0, noise_prob=1.0, reverb_prob=0.0, telephone_prob=0.0, gain_prob=0.0,
-        noise_kinds=("babble",),
+        snr_db_range=(10.0, 10.0), noise_kinds=(kind,),
     )
     assert torch.equal(Augmenter(config)(SPEECH, np.random.default_rng(0)), SPEECH)
-    assert not torch.equal(Augmenter(config, POOL)(SPEECH, np.random.default_rng(0)), SPEECH)
+    pools = {"babble_pool": POOL} if kind == "babble" else {"music_pool": POOL}
+    noisy = Augmenter(config, **pools)(SPEECH, np.random.default_rng(0))
+    assert db(SPEECH.double().square().sum().item() / (noisy - SPEECH).double().square().sum().item()) == pytest.approx(10.0, abs=0.1)
 
 
 def test_augmenter_draws_among_the_other_kinds_without_a_pool() -> None:

@@ -107,6 +107,42 @@ def test_a_left_out_engine_is_never_trained_on(corpus: Path, tmp_path: Path) -> 
         Trainer(held_out, torch.device("cpu"))
 
 
+@pytest.mark.parametrize(
+    ("role", "voice", "audio_under_testdata"),
+    [("train", "flite:kal16", False), ("train", "festival-hts:cmu_us_slt_arctic_hts", False), ("dev", "piper:rms", False),
+     ("train", "awb", False), ("train", "librivox", True)],
+)  # fmt: skip
+def test_training_refuses_held_out_voices_and_pocketsphinx_testdata(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, role: str, voice: str, audio_under_testdata: bool
+) -> None:
+    """One held-out utterance in either manifest stops the run before it starts, naming the file and the utterance."""
+    entries = [dataclasses.replace(e, voice="espeak:en-us") for e in read_manifest(corpus / "train.jsonl")]
+    audio = entries[4].audio
+    if audio_under_testdata:  # a folder of this test stands in for Debian's pocketsphinx-testdata
+        monkeypatch.setattr("asr.train.POCKETSPHINX_TESTDATA", tmp_path / "testdata")
+        audio = tmp_path / "testdata" / "librivox" / "0870.wav"
+        audio.parent.mkdir(parents=True)
+        audio.write_bytes(Path(entries[4].audio).read_bytes())
+    entries[4] = dataclasses.replace(entries[4], voice=voice, audio=audio)
+    write_manifest(entries, tmp_path / "mixed.jsonl")
+    manifests = {"train_manifest": str(tmp_path / "mixed.jsonl")} if role == "train" else {"dev_manifest": str(tmp_path / "mixed.jsonl")}
+    config = tiny_config(corpus, tmp_path / "run", **manifests)
+    with pytest.raises(ValueError, match=rf"mixed.jsonl: 1 utterances are held-out test material \(first: .*, voice {voice}\)"):
+        Trainer(config, torch.device("cpu"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_music_noise_plays_the_configured_recordings(corpus: Path, tmp_path: Path) -> None:
+    music = dataclasses.replace(AUGMENTED, noise_kinds=("music",), music_folder=str(tmp_path / "music"))
+    with pytest.raises(ValueError, match="music: no audio recordings found"):
+        Trainer(tiny_config(corpus, tmp_path / "run", music), torch.device("cpu"))
+    (tmp_path / "music").mkdir()
+    soundfile.write(tmp_path / "music" / "track.wav", synth_signal(2.0, seed=99), 16000)
+    trainer = Trainer(tiny_config(corpus, tmp_path / "run", music), torch.device("cpu"))
+    assert trainer.dataset.augmenter is not None and trainer.dataset.augmenter.noise_kinds == ("music",)
+    assert [track.numel() for track in trainer.dataset.augmenter.music_pool] == [32000]
+
+
 def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
     """train N steps == train N/2, save, resume, train N/2 — with augmentation and dropout on."""
     steps = 14

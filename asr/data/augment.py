@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import soxr
 import torch
 import torchaudio.functional as AF
 
-from asr.audio import SAMPLE_RATE
+from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_audio
 from asr.config import AugmentConfig
 from asr.data.rooms import room_impulse_response
 
@@ -24,6 +25,8 @@ __all__ = [
     "pitch_shift",
     "colored_noise",
     "babble",
+    "music",
+    "load_recordings",
     "add_noise_at_snr",
     "microphone_eq",
     "dither",
@@ -186,15 +189,44 @@ def babble(
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     mix = torch.zeros(num_samples, dtype=torch.float64)
     for _ in range(int(rng.integers(low, high + 1))):
-        index = int(rng.integers(len(pool)))
-        utterance = _check_wave(pool[index], f"babble pool[{index}]").double()
-        if not utterance.any():
-            raise ValueError(f"babble pool[{index}] is silent")
-        positions = (int(rng.integers(utterance.numel())) + torch.arange(num_samples)) % utterance.numel()
-        mix += utterance[positions] / _rms(utterance)
+        mix += _excerpt(pool, num_samples, rng, "babble pool")
     if not mix.any():
         raise ValueError("babble segments drawn from the pool are all silent")
     return _unit_rms(mix)
+
+
+def music(pool: Sequence[torch.Tensor], num_samples: int, rng: np.random.Generator) -> torch.Tensor:
+    """Recorded music behind the talker: a random stretch of one track of ``pool``, looped to
+    length, unit RMS: () -> (num_samples,)."""
+    if len(pool) == 0:
+        raise ValueError("music needs a non-empty pool of recordings")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    excerpt = _excerpt(pool, num_samples, rng, "music pool")
+    if not excerpt.any():
+        raise ValueError("the music drawn from the pool is silent")
+    return _unit_rms(excerpt)
+
+
+def _excerpt(pool: Sequence[torch.Tensor], num_samples: int, rng: np.random.Generator, what: str) -> torch.Tensor:
+    """A random recording of ``pool`` read from a random offset, looped to ``num_samples``, scaled
+    by its whole recording's RMS (so no loud recording dominates): (num_samples,) float64."""
+    index = int(rng.integers(len(pool)))
+    recording = _check_wave(pool[index], f"{what}[{index}]").double()
+    if not recording.any():
+        raise ValueError(f"{what}[{index}] is silent")
+    positions = (int(rng.integers(recording.numel())) + torch.arange(num_samples)) % recording.numel()
+    return recording[positions] / _rms(recording)
+
+
+def load_recordings(folder: str | Path) -> list[torch.Tensor]:
+    """Every audio file directly in ``folder``, by name, at 16 kHz mono: [(N_i,)]. ValueError names
+    the folder when it holds none (e.g. Debian's asterisk-moh-opsound-wav is not installed)."""
+    folder = Path(folder)
+    files = sorted(path for path in folder.glob("*") if path.suffix.lower() in AUDIO_EXTENSIONS) if folder.is_dir() else []
+    if not files:
+        raise ValueError(f"{folder}: no audio recordings found (the music noise plays them; install Debian's 'asterisk-moh-opsound-wav')")
+    return [load_audio(path) for path in files]
 
 
 def add_noise_at_snr(wave: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Tensor:
@@ -374,7 +406,9 @@ class Augmenter:
     vary as much as the corpus needs.
     """
 
-    def __init__(self, config: AugmentConfig, babble_pool: Sequence[torch.Tensor] = (), seed: int = 0) -> None:
+    def __init__(
+        self, config: AugmentConfig, babble_pool: Sequence[torch.Tensor] = (), seed: int = 0, music_pool: Sequence[torch.Tensor] = ()
+    ) -> None:
         self.config = config
         rooms = np.random.default_rng([seed, ROOM_BANK])
         self.rooms = [room_impulse_response(rooms, rooms.uniform(*config.rt60_range)) for _ in range(ROOM_BANK if config.reverb_prob > 0 else 0)]
@@ -382,8 +416,10 @@ class Augmenter:
         for i, utterance in enumerate(self.babble_pool):
             if not utterance.any():
                 raise ValueError(f"babble_pool[{i}] is silent")
-        # without a pool, "babble" drops out and the draw is among the other kinds
-        self.noise_kinds = tuple(k for k in config.noise_kinds if k != "babble" or self.babble_pool)
+        self.music_pool = tuple(_check_wave(w, f"music_pool[{i}]") for i, w in enumerate(music_pool))
+        # without its pool, "babble" or "music" drops out and the draw is among the other kinds
+        pools = {"babble": self.babble_pool, "music": self.music_pool}
+        self.noise_kinds = tuple(kind for kind in config.noise_kinds if pools.get(kind, True))
 
     def __call__(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Augment one utterance: (N,) -> (N',), N' ~ N / speed factor."""
@@ -410,4 +446,6 @@ class Augmenter:
         kind = self.noise_kinds[int(rng.integers(len(self.noise_kinds)))]
         if kind == "babble":
             return babble(self.babble_pool, num_samples, rng)
+        if kind == "music":
+            return music(self.music_pool, num_samples, rng)
         return colored_noise(kind, num_samples, rng)

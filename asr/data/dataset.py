@@ -54,13 +54,14 @@ class SpeechDataset(torch.utils.data.Dataset):
         augment: AugmentConfig | None = None,
         seed: int = 0,
         babble_pool: Sequence[torch.Tensor] = (),
+        music_pool: Sequence[torch.Tensor] = (),
     ) -> None:
         self.entries = list(entries)
         self.targets = [torch.tensor(tokenizer.encode(label), dtype=torch.long) for label in training_labels(self.entries, tokenizer)]
         self.logmel = LogMel(features)
         self.model_config = model
         self.augment = augment
-        self.augmenter = Augmenter(augment, babble_pool, seed) if augment is not None else None
+        self.augmenter = Augmenter(augment, babble_pool, seed, music_pool) if augment is not None else None
         self.seed = seed
         self.epoch = 0
         self.augmenting = True
