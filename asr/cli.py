@@ -322,6 +322,10 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
     )
     lexicon.add_argument("lm", type=Path, metavar="LM", help="ARPA language model (.arpa or .arpa.gz)")
     lexicon.add_argument("-o", "--output", type=Path, required=True, help="lexicon to write; gzipped if it ends in .gz (e.g. models/NAME/lexicon.txt.gz)")
+    lexicon.add_argument(
+        "--espeak-variants", action="store_true",
+        help="also give a CMUdict word espeak-ng's pronunciation where it differs (dog: D AO G and D AA G), as the espeak-ng training voices say it",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -491,11 +495,13 @@ def _run_lexicon(args: argparse.Namespace) -> int:
     from asr.lexicon import Lexicon, cmudict_pronunciations, pronounce
 
     words = arpa_vocabulary(args.lm)
-    lexicon = Lexicon(pronounce(words))
+    lexicon = Lexicon(pronounce(words, args.espeak_variants))
     lexicon.save(args.output)
     known = cmudict_pronunciations()
     guessed = sum(1 for word in words if word not in known)
-    print(f"wrote {args.output}: {len(words):,} words, {sum(len(p) for _, p in lexicon.items()):,} pronunciations ({guessed:,} words by espeak-ng)")
+    variants = sum(1 for word, prons in lexicon.items() if word in known and len(prons) > len(known[word]))
+    added = f", {variants:,} espeak-ng variants of CMUdict words" if args.espeak_variants else ""
+    print(f"wrote {args.output}: {len(words):,} words, {sum(len(p) for _, p in lexicon.items()):,} pronunciations ({guessed:,} words by espeak-ng{added})")
     return 0
 
 

@@ -134,10 +134,12 @@ def cmudict_pronunciations() -> dict[str, tuple[Pronunciation, ...]]:
     return entries
 
 
-def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE) -> dict[str, Pronunciation]:
+def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE, strict: bool = True) -> dict[str, Pronunciation]:
     """espeak-ng's letter-to-sound pronunciation of each word, in ARPAbet (one process for all).
 
-    ValueError names a word that espeak-ng gives no phones for, or says how to install it.
+    ValueError names a word that espeak-ng gives no phones for, or one with a sound outside the
+    phone set (a French nasal vowel), or says how to install it; with ``strict=False`` such words
+    are left out instead.
     """
     words = [check_word(word) for word in words]
     if not words:
@@ -147,9 +149,14 @@ def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE) -> dict[
         lines = [" ".join(_espeak_ipa([f"{word}."], voice)) for word in words]
     result = {}
     for word, line in zip(words, lines):
-        phones = ipa_to_arpabet(name for part in line.split() for name in part.split("_"))
-        if not phones:
-            raise ValueError(f"cannot pronounce {word!r}: espeak-ng gives it no phones")
+        try:
+            phones = ipa_to_arpabet(name for part in line.split() for name in part.split("_"))
+            if not phones:
+                raise ValueError(f"cannot pronounce {word!r}: espeak-ng gives it no phones")
+        except ValueError:
+            if strict:
+                raise
+            continue
         result[word] = tuple(phones)
     return result
 
@@ -167,11 +174,20 @@ def _espeak_ipa(lines: Sequence[str], voice: str) -> list[str]:
     return [line.strip() for line in done.stdout.splitlines() if line.strip()]
 
 
-def pronounce(words: Iterable[str]) -> dict[str, tuple[Pronunciation, ...]]:
-    """Pronunciations for each word: CMUdict's, else espeak-ng's. ValueError for a word neither can say."""
+def pronounce(words: Iterable[str], espeak_variants: bool = False) -> dict[str, tuple[Pronunciation, ...]]:
+    """Pronunciations for each word: CMUdict's, else espeak-ng's. ValueError for a word neither can say.
+
+    With ``espeak_variants``, a CMUdict word also gets espeak-ng's pronunciation where it is none of
+    CMUdict's: "dog" is D AO G in CMUdict and D AA G in espeak-ng's General American, as the
+    espeak-ng voices that train the model say it (and as speakers who merge "cot" and "caught" do).
+    """
     words = list(dict.fromkeys(check_word(word) for word in words))
     known = cmudict_pronunciations()
-    result = {word: known[word] for word in words if word in known}
-    guessed = espeak_pronunciations([word for word in words if word not in known])
-    result.update({word: (pron,) for word, pron in guessed.items()})
-    return {word: result[word] for word in words}
+    spoken = espeak_pronunciations([word for word in words if word not in known])
+    if espeak_variants:  # a variant espeak-ng cannot give in the phone set is simply not added
+        spoken |= espeak_pronunciations([word for word in words if word in known], strict=False)
+    result = {}
+    for word in words:
+        dictionary = known.get(word, ())
+        result[word] = dictionary if word not in spoken or spoken[word] in dictionary else (*dictionary, spoken[word])
+    return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,20 @@ def test_init_model_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "m" / "model.pt"
     assert main(["init-model", "--config", str(config), "-o", str(out), "--seed", "7"]) == 0
     assert StreamingRecognizer.from_pretrained(str(out.parent), device="cpu").model.config.hidden == 64
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (scripts/setup.sh installs it)")
+def test_lm_lexicon_pronounces_every_lm_word_with_espeak_variants_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asr.lexicon import Lexicon
+    from asr.lm import estimate, write_arpa
+
+    write_arpa(estimate(["the dog sat", "a zorblax ran"], 2), tmp_path / "lm.arpa")
+    assert main(["lm", "lexicon", str(tmp_path / "lm.arpa"), "-o", str(tmp_path / "plain.txt.gz")]) == 0
+    assert main(["lm", "lexicon", str(tmp_path / "lm.arpa"), "-o", str(tmp_path / "varied.txt.gz"), "--espeak-variants"]) == 0
+    plain, varied = Lexicon.load(tmp_path / "plain.txt.gz"), Lexicon.load(tmp_path / "varied.txt.gz")
+    assert plain.words == varied.words == ["a", "dog", "ran", "sat", "the", "zorblax"]
+    assert plain.pronunciations("dog") == (("D", "AO", "G"),) and varied.pronunciations("dog") == (("D", "AO", "G"), ("D", "AA", "G"))
+    assert "(1 words by espeak-ng, " in capsys.readouterr().out.splitlines()[-1]
 
 
 def test_export_packages_a_phone_model_with_its_lm_and_a_lexicon_for_every_word(tmp_path: Path) -> None:

@@ -78,6 +78,18 @@ def test_words_cmudict_lacks_are_pronounced_by_espeak() -> None:
     assert espeak_pronunciations(["brannigan", "qwrtz"])["qwrtz"]  # letters it cannot read are spelled out
 
 
+@needs_espeak
+def test_espeak_variants_add_what_the_training_voices_say_beside_cmudict() -> None:
+    plain, varied = pronounce(["dog", "the", "croissant"]), pronounce(["dog", "the", "croissant"], espeak_variants=True)
+    assert plain["dog"] == (("D", "AO", "G"),) and varied["dog"] == (("D", "AO", "G"), ("D", "AA", "G"))
+    assert varied["the"] == plain["the"] == (("DH", "AH"), ("DH", "IY"))  # espeak-ng's is one of CMUdict's
+    # espeak-ng says croissant with a French nasal vowel, outside the phone set: no variant, no error
+    assert varied["croissant"] == plain["croissant"] == cmudict_pronunciations()["croissant"]
+    with pytest.raises(ValueError, match="unknown IPA symbol"):
+        espeak_pronunciations(["croissant"])
+    assert espeak_pronunciations(["croissant", "dog"], strict=False) == {"dog": ("D", "AA", "G")}
+
+
 @pytest.mark.parametrize("word", ["r2d2", "c++", "", "Upper", "'quoted'", "two words"])
 def test_a_word_that_cannot_be_pronounced_is_named(word: str) -> None:
     with pytest.raises(ValueError, match="cannot pronounce"):
