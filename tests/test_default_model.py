@@ -17,11 +17,12 @@ from asr.data.voices import Voice, is_held_out
 SENTENCE = "turn on the kitchen lights and set a timer for ten minutes"
 
 
-def test_default_model_is_trained_and_small() -> None:
+def test_default_model_is_a_trained_phone_model_within_30_mb() -> None:
     path = resolve_model_path(None)
-    assert path.stat().st_size <= 20 * 1024 * 1024
-    metadata = load_checkpoint(path).metadata
-    assert metadata["trained"] is True and metadata["train_hours"] > 10
+    assert sum(file.stat().st_size for file in path.parent.iterdir()) <= 30 * 1024 * 1024
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.tokenizer.units == "phones"
+    assert checkpoint.metadata["trained"] is True and checkpoint.metadata["train_hours"] > 10
 
 
 @pytest.mark.skipif(shutil.which("flite") is None, reason="needs flite (scripts/setup.sh installs it)")
@@ -41,11 +42,11 @@ def test_the_default_model_ships_its_language_model() -> None:
     from asr.checkpoint import resolve_model_path
 
     lm = default_lm(resolve_model_path(None).parent)
-    assert lm.name == "lm.arpa.gz" and lm.stat().st_size < 5_000_000
+    assert lm.name == "lm.arpa.gz"
     assert {"the", "meeting", "monday", "thirty"} <= set(arpa_vocabulary(lm))
 
 
-@pytest.mark.parametrize("name", ["en-phone-v3", "en-phone-v4", "en-phone-v5", "en-phone-v6"])
+@pytest.mark.parametrize("name", ["en-phone-v3", "en-phone-v4", "en-phone-v5", "en-phone-v6", "en-phone-v7"])
 def test_the_shipped_phone_models_carry_their_units_lm_and_a_lexicon_for_every_lm_word(name: str) -> None:
     """The phone recipe's models (models/en-phone-v*/README.md)."""
     from asr.beam import arpa_vocabulary, default_lexicon, default_lm
