@@ -12,10 +12,12 @@ from asr.config import DecoderConfig
 from asr.decoding import GreedyDecoder, Segment, Transcript
 from asr.endpoint import EndpointConfig, Endpointer
 from asr.features import stack_frames
+from asr.lexicon import espeak_pronunciations
+from asr.phones import join_words
 from asr.segmenter import Segmenter
 from asr.stream import StreamingRecognizer
-from asr.tokens import Tokenizer
-from tests.conftest import assert_same_transcript
+from asr.tokens import CHARACTERS, Tokenizer
+from tests.conftest import CHARACTER_MODEL, assert_same_transcript
 from tests.server_util import speak
 from tests.test_decoding import emissions, one_hot_log_probs
 from tests.test_stream import run as run_stream
@@ -104,7 +106,7 @@ def test_real_speech_with_pauses_splits_into_three_segments_with_the_offline_wor
     three_utterances: tuple[torch.Tensor, list[tuple[float, float]]],
 ) -> None:
     audio, silences = three_utterances
-    recognizer = StreamingRecognizer.from_pretrained(device="cpu", decoder=DecoderConfig(method="greedy"))
+    recognizer = StreamingRecognizer.from_pretrained(CHARACTER_MODEL, device="cpu", decoder=DecoderConfig(method="greedy"))
     (whole,) = [s.transcript for o in run_stream(recognizer, recognizer.create_stream(), [audio]) for s in o.ended]
     segments = [s for o in run_stream(recognizer, recognizer.create_stream(endpoint=EndpointConfig()), audio.split(1600)) for s in o.ended]
 
@@ -119,13 +121,17 @@ def test_real_speech_with_pauses_splits_into_three_segments_with_the_offline_wor
 def forced_word_times(recognizer: StreamingRecognizer, audio: torch.Tensor, text: str) -> list[tuple[float, float]]:
     """Each word's (start, end) in seconds from CTC forced alignment of ``text`` to the model's log-probs of ``audio``.
 
-    A word runs from its first character's first step to its last character's last step.
+    A word runs from its first unit's first step to its last unit's last step. A phone model is
+    aligned to the phones espeak-ng says (the audio is espeak-ng's).
     """
     config = recognizer.model.config
     with torch.inference_mode():  # (T, V), one pass over the whole file
         log_probs = recognizer.model(stack_frames(recognizer.logmel(audio), config.stack_frames, config.lookahead_frames)[None])[0][0]
     tokenizer, seconds = recognizer.tokenizer, recognizer.step_seconds
-    targets = torch.tensor([tokenizer.encode(text)], dtype=torch.int32)  # (1, L), spaces included
+    if tokenizer.units != CHARACTERS:
+        spoken = espeak_pronunciations(text.split())
+        text = join_words([spoken[word] for word in text.split()])
+    targets = torch.tensor([tokenizer.encode(text)], dtype=torch.int32)  # (1, L), word separators included
     alignment, scores = forced_align(log_probs.unsqueeze(0), targets, blank=tokenizer.blank_id)
     words, current = [], []
     for span in [*merge_tokens(alignment[0], scores[0]), None]:
@@ -140,7 +146,8 @@ def forced_word_times(recognizer: StreamingRecognizer, audio: torch.Tensor, text
 @pytest.mark.parametrize("decoder", ["greedy", "lexicon"])
 def test_each_segments_word_times_agree_with_forced_alignment(three_utterances: tuple[torch.Tensor, list[tuple[float, float]]], decoder: str) -> None:
     audio, _ = three_utterances
-    recognizer = StreamingRecognizer.from_pretrained(device="cpu", decoder=DecoderConfig(method=decoder))
+    model = CHARACTER_MODEL if decoder == "greedy" else None  # greedy reads characters; the default is a phone model
+    recognizer = StreamingRecognizer.from_pretrained(model, device="cpu", decoder=DecoderConfig(method=decoder))
     aligned = forced_word_times(recognizer, audio, " ".join(SAID))
     segments = [s for o in run_stream(recognizer, recognizer.create_stream(endpoint=EndpointConfig()), audio.split(1600)) for s in o.ended]
 
