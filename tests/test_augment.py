@@ -371,6 +371,8 @@ def test_augmenter_skips_babble_and_music_without_a_pool(kind: str) -> None:
     assert torch.equal(Augmenter(config)(SPEECH, np.random.default_rng(0)), SPEECH)
     pools = {"babble_pool": POOL} if kind == "babble" else {"music_pool": POOL}
     noisy = Augmenter(config, **pools)(SPEECH, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=rf"{kind}_pool\[1\] is silent"):  # refused up front, not mid-run
+        Augmenter(config, **{f"{kind}_pool": [POOL[0], torch.zeros(SR)]})
     assert db(SPEECH.double().square().sum().item() / (noisy - SPEECH).double().square().sum().item()) == pytest.approx(10.0, abs=0.1)
 
 

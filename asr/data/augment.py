@@ -219,6 +219,15 @@ def _excerpt(pool: Sequence[torch.Tensor], num_samples: int, rng: np.random.Gene
     return recording[positions] / _rms(recording)
 
 
+def _checked_pool(waves: Sequence[torch.Tensor], name: str) -> tuple[torch.Tensor, ...]:
+    """A noise pool as given, each wave checked; ValueError names a bad or silent one."""
+    pool = tuple(_check_wave(wave, f"{name}[{i}]") for i, wave in enumerate(waves))
+    for i, wave in enumerate(pool):
+        if not wave.any():
+            raise ValueError(f"{name}[{i}] is silent")
+    return pool
+
+
 def load_recordings(folder: str | Path) -> list[torch.Tensor]:
     """Every audio file directly in ``folder``, by name, at 16 kHz mono: [(N_i,)]. ValueError names
     the folder when it holds none (e.g. Debian's asterisk-moh-opsound-wav is not installed)."""
@@ -412,11 +421,8 @@ class Augmenter:
         self.config = config
         rooms = np.random.default_rng([seed, ROOM_BANK])
         self.rooms = [room_impulse_response(rooms, rooms.uniform(*config.rt60_range)) for _ in range(ROOM_BANK if config.reverb_prob > 0 else 0)]
-        self.babble_pool = tuple(_check_wave(w, f"babble_pool[{i}]") for i, w in enumerate(babble_pool))
-        for i, utterance in enumerate(self.babble_pool):
-            if not utterance.any():
-                raise ValueError(f"babble_pool[{i}] is silent")
-        self.music_pool = tuple(_check_wave(w, f"music_pool[{i}]") for i, w in enumerate(music_pool))
+        self.babble_pool = _checked_pool(babble_pool, "babble_pool")
+        self.music_pool = _checked_pool(music_pool, "music_pool")
         # without its pool, "babble" or "music" drops out and the draw is among the other kinds
         pools = {"babble": self.babble_pool, "music": self.music_pool}
         self.noise_kinds = tuple(kind for kind in config.noise_kinds if pools.get(kind, True))
