@@ -207,9 +207,9 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         "--leave-out",
         nargs="+",
         default=[],
-        choices=["espeak", "festival", "piper", "gnuspeech", "festival-foreign"],
+        choices=["espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola"],
         metavar="ENGINE",
-        help="train without these engines (espeak, festival, piper, gnuspeech, festival-foreign); their English voices say the test sentences instead, to be scored as unseen",
+        help="train without these engines (espeak, festival, piper, gnuspeech, festival-foreign, mbrola); their English voices say the test sentences instead, to be scored as unseen",
     )
     parser.add_argument(
         "--foreign",
@@ -219,6 +219,16 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         help=(
             "add N training utterances of festival's Italian and Czech voices (women, a child, men) saying "
             "their own languages, labelled with the phones they said; the English plan stays as it was"
+        ),
+    )
+    parser.add_argument(
+        "--mbrola",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of MBROLA's English voices through espeak-ng (real people: a US woman, "
+            "two US men, a British man; half with a new vocal tract) saying training sentences; the rest of the plan stays as it was"
         ),
     )
     parser.add_argument("--seed", type=int, default=0)
@@ -398,7 +408,7 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
-        train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign,
+        train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

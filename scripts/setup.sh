@@ -10,11 +10,13 @@ cd "$(dirname "$0")/.."
 # the held-out test voices; festival's Italian and Czech voices with the fortunes they read, for `asr synth
 # --foreign`), text (fortunes, the GCIDE dictionary's quotations, wamerican), real speech to evaluate on
 # (pocketsphinx-testdata) and to train on (Asterisk's English prompts, read by one woman, with their transcripts),
-# and recorded music for the "music" training noise (Asterisk's music on hold)
+# and recorded music for the "music" training noise (Asterisk's music on hold); MBROLA's English voices for
+# `asr synth --mbrola` come from Debian's contrib and non-free sections (below)
 APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
               festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
               fortunes-it fortunes-cs fortunes dict-gcide wamerican pocketsphinx-testdata
-              asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-moh-opsound-wav)
+              asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-moh-opsound-wav
+              mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then  # a Node.js already there (another build) stays
     APT_PACKAGES+=(nodejs npm)
 fi
@@ -29,6 +31,19 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 
+# MBROLA (contrib) and its voices (non-free: free to use and copy, not to sell): a sources entry for these
+# two sections beside the system's own, unless apt already has them.
+enable_contrib_non_free() {
+    local list=/etc/apt/sources.list.d/asr-contrib-non-free.sources
+    if apt-cache policy 2>/dev/null | grep -q "/non-free "; then
+        return
+    fi
+    local codename
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$codename" | $SUDO tee "$list" >/dev/null
+}
+
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
@@ -40,6 +55,7 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing_apt[*]}"
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    enable_contrib_non_free
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
 fi

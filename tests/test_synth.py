@@ -188,6 +188,19 @@ def test_synthesis_resumes_and_writes_manifests_for_every_split(tmp_path: Path) 
 
 
 @needs_engines
+def test_a_corpus_refuses_a_plan_that_would_relabel_files_it_already_made(tmp_path: Path) -> None:
+    voice = Voice("espeak", "en-us")
+    jobs = plan_corpus({"train": SENTENCES[:2], "dev": []}, [voice], seed=2)
+    synthesize_corpus(jobs, tmp_path, processes=1)
+    more = plan_corpus({"train": SENTENCES[:3], "dev": []}, [voice], seed=2)  # the same two files and one more
+    assert [e.text for e in read_manifest(synthesize_corpus(more, tmp_path, processes=1)["train"])] == [s.text for s in SENTENCES[:3]]
+    changed = plan_corpus({"train": [SENTENCES[1], SENTENCES[0]], "dev": []}, [voice], seed=2)
+    with pytest.raises(ValueError, match=r"000000\.flac was planned as 'espeak:en-us\\tsentence number one'"):
+        synthesize_corpus(changed, tmp_path, processes=1)
+    assert [e.text for e in read_manifest(tmp_path / "train.jsonl")] == [s.text for s in SENTENCES[:3]]  # left as it was
+
+
+@needs_engines
 def test_a_corpus_cut_to_fewer_training_utterances_keeps_the_full_corpus_split(tmp_path: Path) -> None:
     manifests = make_corpus(tmp_path, generated=40, dev=1, test=1, seed=4, processes=2, fortunes=False, train_utterances=2)
     full = split_sentences(training_text(40, 4, fortunes=False), dev=1, seed=4)

@@ -58,13 +58,18 @@ def _speaker_transform(wave: torch.Tensor, settings: dict[str, float]) -> torch.
 
 
 def _espeak(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    """espeak-ng's own voices, and (engine "mbrola") its MBROLA voices, which also get a speaker transform.
+
+    espeak-ng reports the phonemes it chose; with an MBROLA voice those are what it sent to the
+    diphone database, which says them as the recorded person did.
+    """
     rendered = []
     for job in jobs:
         wav, s = scratch / "espeak.wav", job.settings
         command = ["espeak-ng", "-v", job.voice.name, "-s", str(round(s["rate"])), "-p", str(round(s["pitch"])), "-g", str(round(s["word_gap"]))]
         done = subprocess.run([*command, "--ipa", "--sep=_", "-w", str(wav), "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
         words = _phones_or_none(lambda said: [p for word in said.split() if (p := ipa_to_arpabet(word.split("_")))], done.stdout, job)
-        rendered.append((load_audio(wav), words))
+        rendered.append((_speaker_transform(load_audio(wav), s), words))
     return rendered
 
 
@@ -140,6 +145,7 @@ def _gnuspeech(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
 
 _RENDERERS: dict[str, Callable[[Sequence[SynthJob], Path], list[Rendered]]] = {
     "espeak": _espeak,
+    "mbrola": _espeak,
     "festival": _festival,
     "festival-hts": _festival,
     "festival-foreign": _festival,

@@ -2,7 +2,8 @@
 
 Training and dev speech comes from the training voices (asr/data/voices.py), each utterance a new
 speaker where the engine allows: piper and festival get formant and pitch shifts, GnuSpeech a new
-vocal tract, espeak-ng a rate, pitch and word gap. The test split is voiced only by held-out voices,
+vocal tract, espeak-ng a rate, pitch and word gap (and its MBROLA voices, real people, a new vocal
+tract half the time). The test split is voiced only by held-out voices,
 which training never hears (``is_held_out`` enforces this), and its sentences are written apart
 from the training text (asr/data/text.py). Dev and test come in four conditions: clean, noisy (pink
 noise at 10 dB SNR), telephone (8 kHz, 300-3400 Hz, sometimes mu-law) and reverberant (a simulated
@@ -39,15 +40,16 @@ from asr.data.manifest import ManifestEntry, write_manifest
 from asr.data.phone_labels import align_words
 from asr.data.rooms import room_impulse_response
 from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
-from asr.data.voices import TEST_VOICES, ForeignVoice, Voice, foreign_voices, is_held_out, training_voices
+from asr.data.voices import TEST_VOICES, ForeignVoice, Voice, foreign_voices, is_held_out, mbrola_voices, training_voices
 from asr.lexicon import pronounce
 from asr.phones import join_words
 
-__all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "plan_foreign", "synthesize_corpus", "make_corpus", "speaker_settings"]
+__all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "plan_foreign", "plan_mbrola", "synthesize_corpus", "make_corpus", "speaker_settings"]
 
 NOISY_SNR_DB = 10.0
 CONDITIONS = ("clean", "noisy", "telephone", "reverberant")
 UNIT_SIZE = 40  # utterances per work unit: festival and piper start once per unit
+PLAN_FILE = "plan.tsv"  # path, voice and sentence of every file a corpus folder was planned with
 ENGINE_WEIGHTS = {"piper": 0.4, "espeak": 0.25, "festival": 0.2, "gnuspeech": 0.15}
 PIPER_F0_HZ = 90.0  # joe's typical pitch (measured), which a piper speaker transform starts from
 
@@ -58,6 +60,9 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
         return {}
     if voice.engine == "espeak":
         return {"rate": round(175 * float(rng.uniform(0.75, 1.25))), "pitch": int(rng.integers(25, 76)), "word_gap": int(rng.integers(0, 4))}
+    if voice.engine == "mbrola":  # real people; half of them get a new vocal tract, up to a man's toward a woman's
+        settings = {"rate": round(175 * float(rng.uniform(0.8, 1.2))), "pitch": int(rng.integers(25, 76)), "word_gap": int(rng.integers(0, 3))}
+        return settings | ({"formant_shift": round(float(rng.uniform(0.9, 1.2)), 2)} if rng.random() < 0.5 else {})
     if voice.engine == "festival":
         shift, f0 = _vocal_tract(rng)
         return {"formant_shift": shift, "f0": round(f0 / shift, 1), "rate": round(float(rng.uniform(0.75, 1.25)), 3)}
@@ -169,6 +174,22 @@ def plan_foreign(count: int, voices: Sequence[ForeignVoice], seed: int) -> list[
     return jobs
 
 
+def plan_mbrola(count: int, sentences: Sequence[Sentence], voices: Sequence[Voice], seed: int) -> list[SynthJob]:
+    """``count`` training jobs of MBROLA's English voices in equal shares, each saying one of ``sentences``.
+
+    Drawn from their own random stream, so adding them leaves the rest of a corpus's plan as it was.
+    """
+    if count and not voices:
+        raise ValueError("no MBROLA voices installed; run scripts/setup.sh (Debian contrib/non-free: mbrola, mbrola-us1, -us2, -us3, -en1)")
+    rng = np.random.default_rng([seed, 2])
+    jobs = []
+    for index in range(count):
+        sentence = sentences[int(rng.integers(len(sentences)))]
+        path = f"train/mbrola/{index // 1000:03d}/{index:06d}.flac"
+        jobs.append(_voiced(path, "train", sentence, voices[index % len(voices)], rng))
+    return jobs
+
+
 def _write_flac(path: Path, samples: torch.Tensor) -> None:
     """Write 16 kHz 16-bit FLAC atomically, so an interrupted run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,9 +282,12 @@ def _work_units(jobs: Sequence[SynthJob]) -> tuple[list[list[SynthJob]], list[li
 def synthesize_corpus(jobs: Sequence[SynthJob], root: Path, processes: int | None = None) -> dict[str, Path]:
     """Make every missing file of ``jobs`` under ``root`` in parallel, then write one manifest per split.
 
-    Returns the manifest paths by split. Safe to interrupt and run again.
+    Returns the manifest paths by split. Safe to interrupt and run again, with the same plan or
+    one that adds files: ``PLAN_FILE`` records who says what in each file, and a plan that would
+    label a file already made with another sentence or voice is refused before anything is written.
     """
     root.mkdir(parents=True, exist_ok=True)
+    _record_plan(jobs, root)
     voiced, derived = _work_units(jobs)
     todo = [[u for u in phase if not all((root / job.path).exists() for job in u)] for phase in (voiced, derived)]
     processes = processes or os.cpu_count() or 1
@@ -272,6 +296,23 @@ def synthesize_corpus(jobs: Sequence[SynthJob], root: Path, processes: int | Non
             for done in pool.imap_unordered(_run_unit, [(root, unit) for unit in phase]):
                 bar.update(done)
     return {split: _write_split_manifest(jobs, split, root) for split in sorted({job.split for job in jobs})}
+
+
+def _record_plan(jobs: Sequence[SynthJob], root: Path) -> None:
+    """Check ``jobs`` against ``root``'s recorded plan (ValueError on the first file planned otherwise), then add them to it."""
+    record = root / PLAN_FILE
+    planned = dict(line.split("\t", 1) for line in record.read_text().splitlines()) if record.exists() else {}
+    for job in jobs:
+        said = f"{job.voice}\t{job.sentence.text}"
+        if planned.get(job.path, said) != said:
+            raise ValueError(
+                f"{root / job.path} was planned as {planned[job.path]!r}, this plan has {said!r}: the text sources, "
+                "the seed or the options changed since the corpus was made; write the new corpus to a new folder"
+            )
+    planned |= {job.path: f"{job.voice}\t{job.sentence.text}" for job in jobs}
+    partial = record.with_name(record.name + ".partial")
+    partial.write_text("".join(f"{path}\t{said}\n" for path, said in planned.items()))
+    partial.replace(record)
 
 
 def _write_split_manifest(jobs: Sequence[SynthJob], split: str, root: Path) -> Path:
@@ -306,6 +347,7 @@ def make_corpus(
     train_utterances: int | None = None,
     leave_out: tuple[str, ...] = (),
     foreign: int = 0,
+    mbrola: int = 0,
 ) -> dict[str, Path]:
     """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
     ``lm_text.txt``: the whole training share of the text (dev and test sentences left out), for ``asr lm build``.
@@ -315,22 +357,25 @@ def make_corpus(
     corpus (or dev and test alone, with 0) can be made that shares no sentence with the full one.
     ``leave_out`` drops training engines (a leave-one-out run); their voices then also say the
     test sentences, so that the test split scores them as unseen. ``foreign`` adds that many training
-    utterances of festival's Italian and Czech voices (``plan_foreign``), after the English ones.
+    utterances of festival's Italian and Czech voices (``plan_foreign``), after the English ones, and
+    ``mbrola`` that many of MBROLA's English voices saying training sentences (``plan_mbrola``).
     """
     if train_utterances is not None and train_utterances < 0:
         raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
-    if foreign < 0:
-        raise ValueError(f"foreign must be >= 0, got {foreign}")
+    for name, count in (("foreign", foreign), ("mbrola", mbrola)):
+        if count < 0:
+            raise ValueError(f"{name} must be >= 0, got {count}")
     splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
     splits["test"] = evaluation_sentences(test, seed, fortunes)
     voices = training_voices(leave_out)
-    left_out = [v for v in training_voices() if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
+    left_out = [v for v in (*training_voices(), *mbrola_voices()) if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
     jobs = plan_corpus(splits, voices, seed, train_repeats, (*TEST_VOICES, *left_out))
     if train_utterances is not None:
         train_jobs = [job for job in jobs if job.split == "train"][:train_utterances]
         jobs = train_jobs + [job for job in jobs if job.split != "train"]
-    if foreign and "festival-foreign" not in leave_out:
-        jobs = [job for job in jobs if job.split == "train"] + plan_foreign(foreign, foreign_voices(), seed) + [job for job in jobs if job.split != "train"]
+    extra = plan_foreign(foreign, foreign_voices(), seed) if foreign and "festival-foreign" not in leave_out else []
+    extra += plan_mbrola(mbrola, splits["train"], mbrola_voices(), seed) if mbrola and "mbrola" not in leave_out else []
+    jobs = [job for job in jobs if job.split == "train"] + extra + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
     (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not
     _write_summary(out_dir, seed, splits, jobs, voices, manifests, leave_out, train_utterances)

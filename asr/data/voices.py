@@ -5,7 +5,9 @@ diphone voices (kal, ked), piper's en_US-joe-medium (a neural voice of a real pe
 GnuSpeech (an articulatory synthesizer whose every utterance is a new vocal tract). Festival's
 Italian and Czech diphone voices ("festival-foreign"), recorded from real people including two
 women and a child, can add vocal tracts that no English voice has, saying their own languages
-(``foreign_voices``; they never say English sentences).
+(``foreign_voices``; they never say English sentences). MBROLA's English diphone voices, spoken
+through espeak-ng, add four more real people (``mbrola_voices``): a US woman (us1), two US men
+(us2, us3) and a British man (en1).
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -34,6 +36,8 @@ __all__ = [
     "festival_voices",
     "piper_voices",
     "gnuspeech_voices",
+    "MBROLA_VOICES",
+    "mbrola_voices",
     "ForeignVoice",
     "FOREIGN_VOICES",
     "foreign_voices",
@@ -43,7 +47,8 @@ __all__ = [
 ]
 
 FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
-TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign")
+MBROLA_DATABASE_DIR = Path("/usr/share/mbrola")
+TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola")
 ENGINES = (*TRAINING_ENGINES, "flite", "festival-hts")
 HELD_OUT_SPEAKERS = ("slt", "awb", "rms")  # CMU ARCTIC: flite's and festival's HTS voices were made from them
 
@@ -135,6 +140,17 @@ def gnuspeech_voices() -> list[Voice]:
     from asr.data.gnuspeech import gnuspeech_installed
 
     return [GNUSPEECH_VOICE] if shutil.which("node") and gnuspeech_installed() else []
+
+
+MBROLA_VOICES = tuple(Voice("mbrola", f"mb-{database}") for database in ("us1", "us2", "us3", "en1"))
+"""espeak-ng's voices over MBROLA's English diphone databases: a US woman, two US men, a British man."""
+
+
+def mbrola_voices(folder: Path = MBROLA_DATABASE_DIR) -> list[Voice]:
+    """The MBROLA_VOICES whose databases are installed (Debian contrib/non-free: mbrola, mbrola-us1, ...)."""
+    if not shutil.which("mbrola"):
+        return []
+    return [v for v in MBROLA_VOICES if (folder / v.name.removeprefix("mb-") / v.name.removeprefix("mb-")).is_file()]
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
