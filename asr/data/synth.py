@@ -42,6 +42,7 @@ from asr.data.rooms import room_impulse_response
 from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
 from asr.data.voices import TEST_VOICES, ForeignVoice, Voice, foreign_voices, is_held_out, mbrola_voices, training_voices
 from asr.lexicon import pronounce
+from asr.outputs import write_atomically
 from asr.phones import join_words
 
 __all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "plan_foreign", "plan_mbrola", "synthesize_corpus", "make_corpus", "speaker_settings"]
@@ -217,10 +218,7 @@ def _synthesize_voiced(jobs: Sequence[SynthJob], root: Path) -> None:
         known = spoken is not None and all(word in lexicon for word in words)
         aligned = spoken if foreign else align_words(spoken, words, lambda word: lexicon[word]) if known else None
         if aligned is not None:  # before the audio: a unit counts as done once its audio files exist
-            phones = _phones_path(root, job)
-            phones.parent.mkdir(parents=True, exist_ok=True)
-            phones.with_name(phones.name + ".partial").write_text(join_words(aligned) + "\n")
-            phones.with_name(phones.name + ".partial").replace(phones)
+            write_atomically(_phones_path(root, job), join_words(aligned) + "\n")
         _write_flac(root / job.path, wave)
 
 
@@ -302,17 +300,14 @@ def _record_plan(jobs: Sequence[SynthJob], root: Path) -> None:
     """Check ``jobs`` against ``root``'s recorded plan (ValueError on the first file planned otherwise), then add them to it."""
     record = root / PLAN_FILE
     planned = dict(line.split("\t", 1) for line in record.read_text().splitlines()) if record.exists() else {}
-    for job in jobs:
-        said = f"{job.voice}\t{job.sentence.text}"
-        if planned.get(job.path, said) != said:
+    new = {job.path: f"{job.voice}\t{job.sentence.text}" for job in jobs}
+    for path, said in new.items():
+        if planned.get(path, said) != said:
             raise ValueError(
-                f"{root / job.path} was planned as {planned[job.path]!r}, this plan has {said!r}: the text sources, "
+                f"{root / path} was planned as {planned[path]!r}, this plan has {said!r}: the text sources, "
                 "the seed or the options changed since the corpus was made; write the new corpus to a new folder"
             )
-    planned |= {job.path: f"{job.voice}\t{job.sentence.text}" for job in jobs}
-    partial = record.with_name(record.name + ".partial")
-    partial.write_text("".join(f"{path}\t{said}\n" for path, said in planned.items()))
-    partial.replace(record)
+    write_atomically(record, "".join(f"{path}\t{said}\n" for path, said in (planned | new).items()))
 
 
 def _write_split_manifest(jobs: Sequence[SynthJob], split: str, root: Path) -> Path:
