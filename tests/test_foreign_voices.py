@@ -16,7 +16,7 @@ from asr.data.synth import make_corpus, plan_foreign, speaker_settings
 from asr.data.text import foreign_sentences
 from asr.data.voices import FOREIGN_VOICES, check_left_out_engines, foreign_voice, foreign_voices, is_held_out
 from asr.phones import ARPABET, BOUNDARY, FOREIGN_PHONESETS, foreign_to_arpabet
-from tests.test_synth import synthesize_jobs_twice
+from tests.test_synth import corpus_adding_voices, synthesize_jobs_twice
 
 needs_foreign_voices = pytest.mark.skipif(
     not shutil.which("festival") or len(foreign_voices()) < len(FOREIGN_VOICES),
@@ -95,10 +95,7 @@ def test_foreign_voices_are_deterministic_and_label_what_they_said(tmp_path: Pat
 
 @needs_foreign_voices
 def test_a_corpus_adds_foreign_speech_without_changing_its_english_plan(tmp_path: Path) -> None:
-    english = make_corpus(tmp_path / "en", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2)
-    mixed = make_corpus(tmp_path / "mixed", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2, foreign=2)
-    english_entries, mixed_entries = read_manifest(english["train"]), read_manifest(mixed["train"])
-    assert [(e.text, e.phones) for e in mixed_entries[:2]] == [(e.text, e.phones) for e in english_entries]
+    mixed_entries = corpus_adding_voices(tmp_path, foreign=2)
     assert [e.voice.split(":")[0] for e in mixed_entries[2:]] == ["festival-foreign"] * 2
     left_out = make_corpus(tmp_path / "left-out", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2, foreign=2, leave_out=("festival-foreign",))
     assert len(read_manifest(left_out["train"])) == 2

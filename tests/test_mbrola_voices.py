@@ -11,11 +11,10 @@ import pytest
 import soundfile
 
 from asr.data import voices
-from asr.data.manifest import read_manifest
 from asr.data.synth import make_corpus, plan_mbrola, speaker_settings
 from asr.data.text import Sentence
 from asr.data.voices import MBROLA_VOICES, check_left_out_engines, is_held_out, mbrola_voices
-from tests.test_synth import assert_phones_follow_the_words, synthesize_jobs_twice
+from tests.test_synth import assert_phones_follow_the_words, corpus_adding_voices, synthesize_jobs_twice
 
 needs_mbrola = pytest.mark.skipif(
     len(mbrola_voices()) < len(MBROLA_VOICES), reason="needs mbrola and its English voices (scripts/setup.sh installs them)"
@@ -65,10 +64,7 @@ def test_mbrola_voices_are_deterministic_and_label_what_they_said(tmp_path: Path
 
 @needs_mbrola
 def test_a_corpus_adds_mbrola_speech_without_changing_its_english_plan(tmp_path: Path) -> None:
-    english = make_corpus(tmp_path / "en", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2)
-    mixed = make_corpus(tmp_path / "mixed", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2, mbrola=2)
-    english_entries, mixed_entries = read_manifest(english["train"]), read_manifest(mixed["train"])
-    assert [(e.text, e.phones) for e in mixed_entries[:2]] == [(e.text, e.phones) for e in english_entries]
+    mixed_entries = corpus_adding_voices(tmp_path, mbrola=2)
     assert [e.voice.split(":")[0] for e in mixed_entries[2:]] == ["mbrola"] * 2
     training_text = set((tmp_path / "mixed" / "lm_text.txt").read_text().splitlines())
     assert all(e.text in training_text for e in mixed_entries[2:])

@@ -138,6 +138,16 @@ def synthesize_jobs_twice(jobs: list, tmp_path: Path) -> list:
     return entries
 
 
+def corpus_adding_voices(tmp_path: Path, **extra: int) -> list:
+    """The training entries of a two-utterance English corpus made again with ``extra`` voices added
+    (``foreign=2``, ``mbrola=2``); asserts its English utterances are those of the corpus without them."""
+    english = make_corpus(tmp_path / "en", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2)
+    mixed = make_corpus(tmp_path / "mixed", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2, **extra)
+    entries = read_manifest(mixed["train"])
+    assert [(e.text, e.phones) for e in entries[:2]] == [(e.text, e.phones) for e in read_manifest(english["train"])]
+    return entries
+
+
 def assert_phones_follow_the_words(entries: list) -> None:
     for entry in entries:
         assert entry.phones, entry.audio
