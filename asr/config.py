@@ -173,6 +173,7 @@ class TrainConfig:
     num_workers: int = 2  # data-loading processes; -1: one per core but one
     seed: int = 0
     mixed_precision: bool = True  # bf16 autocast, on CUDA only
+    ema_decay: float = 0.0  # > 0: also keep an exponential moving average of the weights, exported as model_ema.pt
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "leave_out_engines", tuple(self.leave_out_engines))  # TOML gives a list; checked by the trainer
@@ -183,6 +184,7 @@ class TrainConfig:
         _require(self.checkpoint_every >= 1 and self.log_every >= 1, "train.checkpoint_every and log_every must be >= 1")
         _require(self.num_workers >= -1 and self.grad_clip > 0, "train.num_workers must be >= -1 and grad_clip > 0")
         _require(self.clean_epochs >= 0, "train.clean_epochs must be >= 0")
+        _require(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Runs on one CPU or GPU, or on many through ``torchrun`` (DistributedDataParallel
 CUDA, gloo on CPU). Every ``checkpoint_every`` steps and at each epoch's end, rank 0 writes
 ``train_state.pt`` (weights, optimizer, scheduler, RNG states and the position in the data)
 and the inference checkpoint ``model.pt``. A resumed run continues exactly where the saved
-one stopped: the same batches, the same augmentation, the same weights.
+one stopped: the same batches, the same augmentation, the same weights. With ``ema_decay`` set,
+the run also keeps an exponential moving average of the weights (resumed with the rest) and
+writes it as a second inference checkpoint, ``model_ema.pt``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import jiwer
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from asr.audio import load_audio
@@ -35,9 +38,9 @@ from asr.model import AcousticModel
 from asr.shard import join_process_group, leave_process_group
 from asr.tokens import Tokenizer
 
-__all__ = ["train", "TRAIN_STATE", "MODEL_FILE", "LOG_FILE"]
+__all__ = ["train", "TRAIN_STATE", "MODEL_FILE", "EMA_MODEL_FILE", "LOG_FILE"]
 
-TRAIN_STATE, MODEL_FILE, LOG_FILE = "train_state.pt", "model.pt", "log.csv"
+TRAIN_STATE, MODEL_FILE, EMA_MODEL_FILE, LOG_FILE = "train_state.pt", "model.pt", "model_ema.pt", "log.csv"
 LOG_FIELDS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "audio_hours", "elapsed_s", "dev_error"]
 
 
@@ -128,6 +131,7 @@ class Trainer:
         else:
             self.model.set_cmvn(*compute_cmvn(self.entries, config.features, train.cmvn_utterances, train.seed))
         self.model.to(device)
+        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(train.ema_decay)) if train.ema_decay else None
         pool = np.random.default_rng(train.seed).permutation(len(self.entries))[: train.babble_pool]
         babble = [load_audio(self.entries[i].audio) for i in pool.tolist()]
         music = load_recordings(config.augment.music_folder) if "music" in config.augment.noise_kinds else []
@@ -146,6 +150,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
             "cmvn": (self.model.cmvn_mean.cpu(), self.model.cmvn_std.cpu()),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -160,6 +165,8 @@ class Trainer:
         if state["config"]["model"] != asdict(self.config.model):
             raise ValueError(f"{path}: saved with a different model config; use another output_dir or the same config")
         self.model.load_state_dict(state["model"])
+        if self.ema and state.get("ema"):  # a run saved without an average starts one from its current weights
+            self.ema.load_state_dict(state["ema"])
         self.model.set_cmvn(*(t.to(self.device) for t in state["cmvn"]))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -175,9 +182,6 @@ class Trainer:
         partial = self.output / (TRAIN_STATE + ".partial")
         torch.save(self.state(), partial)
         partial.replace(self.output / TRAIN_STATE)
-        export = AcousticModel(self.config.model)
-        export.load_state_dict({k: v.cpu() for k, v in self.model.state_dict().items()})
-        export.set_cmvn(self.model.cmvn_mean.cpu(), self.model.cmvn_std.cpu())
         metadata = {
             "trained": True,
             "steps": self.step,
@@ -190,7 +194,16 @@ class Trainer:
             "devices": f"{self.world_size} x {self.device.type}",
             "config": asdict(self.config),
         }
-        save_checkpoint(Checkpoint(export, self.tokenizer, self.config.features, metadata), self.output / MODEL_FILE)
+        self._export(self.model, metadata, MODEL_FILE)
+        if self.ema:
+            self._export(self.ema.module, {**metadata, "weights": f"moving average (decay {self.config.train.ema_decay})"}, EMA_MODEL_FILE)
+
+    def _export(self, weights: AcousticModel, metadata: dict[str, Any], name: str) -> None:
+        """Write ``weights`` (with the run's CMVN) as an inference checkpoint in the output folder."""
+        export = AcousticModel(self.config.model)
+        export.load_state_dict({k: v.cpu() for k, v in weights.state_dict().items()})
+        export.set_cmvn(self.model.cmvn_mean.cpu(), self.model.cmvn_std.cpu())
+        save_checkpoint(Checkpoint(export, self.tokenizer, self.config.features, metadata), self.output / name)
 
     # -- the loop ----------------------------------------------------------------------
     def _batches(self, epoch: int) -> list[list[int]]:
@@ -230,6 +243,8 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
         if torch.isfinite(grad_norm):  # a rare inf/nan batch is skipped rather than poisoning Adam's moments
             self.optimizer.step()
+            if self.ema:
+                self.ema.update_parameters(self.model)
         self.scheduler.step()
         return float(loss.detach()), float(grad_norm)
 

@@ -19,7 +19,7 @@ from asr.config import AugmentConfig, ExperimentConfig, ModelConfig, TrainConfig
 from asr.data.dataset import SpeechDataset, length_buckets
 from asr.data.manifest import ManifestEntry, read_manifest, write_manifest
 from asr.tokens import Tokenizer
-from asr.train import LOG_FILE, TRAIN_STATE, Trainer, train
+from asr.train import EMA_MODEL_FILE, LOG_FILE, TRAIN_STATE, Trainer, train
 from tests.conftest import synth_signal
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet".split()
@@ -144,10 +144,10 @@ def test_music_noise_plays_the_configured_recordings(corpus: Path, tmp_path: Pat
 
 
 def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
-    """train N steps == train N/2, save, resume, train N/2 — with augmentation and dropout on."""
+    """train N steps == train N/2, save, resume, train N/2 — with augmentation, dropout and the weight average on."""
     steps = 14
-    train(tiny_config(corpus, tmp_path / "straight", max_steps=steps))
-    halves = tiny_config(corpus, tmp_path / "halves", max_steps=steps)
+    train(tiny_config(corpus, tmp_path / "straight", max_steps=steps, ema_decay=0.9))
+    halves = tiny_config(corpus, tmp_path / "halves", max_steps=steps, ema_decay=0.9)
     train(halves, stop_after=steps // 2)
     assert torch.load(tmp_path / "halves" / TRAIN_STATE, weights_only=True)["position"][0] == steps // 2
     train(halves)
@@ -156,6 +156,38 @@ def test_resumed_run_equals_uninterrupted_run(corpus: Path, tmp_path: Path) -> N
     assert straight["position"] == resumed["position"]
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
+    for name, tensor in straight["ema"].items():
+        assert torch.equal(tensor, resumed["ema"][name]), name
+
+
+def test_the_weight_average_follows_every_step_and_is_exported_beside_the_weights(corpus: Path, tmp_path: Path) -> None:
+    """ema_decay d: the average starts at the first step's weights, then becomes d x average + (1 - d) x weights."""
+    decay = 0.8
+    config = tiny_config(corpus, tmp_path / "run", CLEAN, max_steps=6, ema_decay=decay)
+    torch.manual_seed(config.train.seed)
+    trainer = Trainer(config, torch.device("cpu"))
+    expected: dict[str, torch.Tensor] = {}
+    for batch in trainer.epoch_loader():
+        trainer.train_step(batch)
+        for name, weight in trainer.model.named_parameters():
+            current = weight.detach().clone()
+            expected[name] = current if name not in expected else decay * expected[name] + (1 - decay) * current
+    averaged = dict(trainer.ema.module.named_parameters())
+    for name, tensor in expected.items():
+        torch.testing.assert_close(averaged[name], tensor, msg=name)
+    trainer.save(started=0.0)
+    exported = load_checkpoint(tmp_path / "run" / EMA_MODEL_FILE)
+    assert exported.metadata["weights"] == f"moving average (decay {decay})"
+    for name, tensor in expected.items():
+        torch.testing.assert_close(exported.model.state_dict()[name], tensor, msg=name)
+    assert torch.equal(exported.model.cmvn_mean, trainer.model.cmvn_mean)
+    raw = load_checkpoint(tmp_path / "run" / "model.pt")
+    assert not all(torch.equal(raw.model.state_dict()[name], tensor) for name, tensor in expected.items())
+
+
+def test_no_average_is_written_unless_asked_for(corpus: Path, tmp_path: Path) -> None:
+    train(tiny_config(corpus, tmp_path / "run", max_steps=2))
+    assert (tmp_path / "run" / "model.pt").exists() and not (tmp_path / "run" / EMA_MODEL_FILE).exists()
 
 
 def test_length_buckets_fit_the_budget_and_shard_evenly() -> None:
