@@ -138,8 +138,7 @@ def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE, strict: 
     """espeak-ng's letter-to-sound pronunciation of each word, in ARPAbet (one process for all).
 
     ValueError names a word that espeak-ng gives no phones for, or one with a sound outside the
-    phone set (a French nasal vowel), or says how to install it; with ``strict=False`` such words
-    are left out instead.
+    phone set, or says how to install it; with ``strict=False`` such words are left out instead.
     """
     words = [check_word(word) for word in words]
     if not words:
@@ -152,10 +151,10 @@ def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE, strict: 
         try:
             phones = ipa_to_arpabet(name for part in line.split() for name in part.split("_"))
             if not phones:
-                raise ValueError(f"cannot pronounce {word!r}: espeak-ng gives it no phones")
-        except ValueError:
+                raise ValueError("espeak-ng gives it no phones")
+        except ValueError as error:
             if strict:
-                raise
+                raise ValueError(f"cannot pronounce {word!r}: {error}") from None
             continue
         result[word] = tuple(phones)
     return result

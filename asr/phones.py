@@ -60,6 +60,9 @@ _IPA: dict[str, tuple[str, ...]] = {
     "ʊɹ": ("UH", "R"), "ʉɹ": ("UW", "R"), "ʌɹ": ("ER",), "əɹ": ("ER",),
 }  # fmt: skip
 _IPA_MARKS = str.maketrans("", "", "ˈˌ.‿")  # primary and secondary stress, syllable and linking marks
+# espeak-ng's French nasal vowels in loanwords (croissant k w ˈɑː s ɑ̃): an English speaker says the
+# vowel and then an N, as CMUdict writes them (K R AH S AA N T)
+_NASALIZED = "\u0303"
 _IPA_LONGEST = max(map(len, _IPA))
 
 # festival's phone names: the radio set of its English diphone voices (kal, ked). Pauses map to nothing.
@@ -141,17 +144,21 @@ def ipa_to_arpabet(names: Iterable[str]) -> list[str]:
 
     A name outside the table (espeak-ng sometimes writes a doubled vowel as one) is split into
     known names, longest first; ValueError if that fails too. An r right after ER is dropped, as
-    CMUdict writes it.
+    CMUdict writes it, and a nasal vowel becomes the vowel and N.
     """
     phones: list[str] = []
     for name in names:
         bare = name.translate(_IPA_MARKS)
+        nasalized = _NASALIZED in bare
+        bare = bare.replace(_NASALIZED, "")
         for part in [bare] if bare in _IPA or not bare else split_ipa(bare):
             for phone in _IPA.get(part, ()):
                 # espeak-ng writes an r after an r-coloured vowel before a vowel ("hurry" hˈɜːɹi, the
                 # linking r of "figure of" fˈɪɡjɚɹ ʌv); CMUdict's ER already holds it (HH ER IY)
                 if not (phone == "R" and phones[-1:] == ["ER"]):
                     phones.append(phone)
+        if nasalized:
+            phones.append("N")
     return phones
 
 
