@@ -231,6 +231,16 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
             "two US men, a British man; half with a new vocal tract) saying training sentences; the rest of the plan stays as it was"
         ),
     )
+    parser.add_argument(
+        "--mbrola-accented",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of MBROLA's voices of other languages saying training sentences in English "
+            "through espeak-ng (twelve real people, four of them women, with their accents), as --mbrola does"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
 
@@ -408,7 +418,7 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
-        train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola,
+        train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

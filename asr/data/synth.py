@@ -40,7 +40,7 @@ from asr.data.manifest import ManifestEntry, write_manifest
 from asr.data.phone_labels import align_words
 from asr.data.rooms import room_impulse_response
 from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
-from asr.data.voices import TEST_VOICES, ForeignVoice, Voice, foreign_voices, is_held_out, mbrola_voices, training_voices
+from asr.data.voices import ACCENTED_MBROLA_VOICES, TEST_VOICES, ForeignVoice, Voice, foreign_voices, is_held_out, mbrola_voices, training_voices
 from asr.lexicon import pronounce
 from asr.outputs import write_atomically
 from asr.phones import join_words
@@ -175,18 +175,21 @@ def plan_foreign(count: int, voices: Sequence[ForeignVoice], seed: int) -> list[
     return jobs
 
 
-def plan_mbrola(count: int, sentences: Sequence[Sentence], voices: Sequence[Voice], seed: int) -> list[SynthJob]:
-    """``count`` training jobs of MBROLA's English voices in equal shares, each saying one of ``sentences``.
+def plan_mbrola(count: int, sentences: Sequence[Sentence], voices: Sequence[Voice], seed: int, accented: bool = False) -> list[SynthJob]:
+    """``count`` training jobs of MBROLA voices in equal shares, each saying one of ``sentences``:
+    its English voices, or with ``accented`` its other languages' voices saying English.
 
-    Drawn from their own random stream, so adding them leaves the rest of a corpus's plan as it was.
+    Each kind is drawn from its own random stream into its own folder, so adding them leaves the
+    rest of a corpus's plan as it was.
     """
     if count and not voices:
-        raise ValueError("no MBROLA voices installed; run scripts/setup.sh (Debian contrib/non-free: mbrola, mbrola-us1, -us2, -us3, -en1)")
-    rng = np.random.default_rng([seed, 2])
+        raise ValueError("no MBROLA voices installed; run scripts/setup.sh (Debian contrib/non-free: mbrola, mbrola-us1, ...)")
+    rng = np.random.default_rng([seed, 3 if accented else 2])
+    folder = "train/mbrola-accented" if accented else "train/mbrola"
     jobs = []
     for index in range(count):
         sentence = sentences[int(rng.integers(len(sentences)))]
-        path = f"train/mbrola/{index // 1000:03d}/{index:06d}.flac"
+        path = f"{folder}/{index // 1000:03d}/{index:06d}.flac"
         jobs.append(_voiced(path, "train", sentence, voices[index % len(voices)], rng))
     return jobs
 
@@ -343,6 +346,7 @@ def make_corpus(
     leave_out: tuple[str, ...] = (),
     foreign: int = 0,
     mbrola: int = 0,
+    mbrola_accented: int = 0,
 ) -> dict[str, Path]:
     """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
     ``lm_text.txt``: the whole training share of the text (dev and test sentences left out), for ``asr lm build``.
@@ -353,23 +357,27 @@ def make_corpus(
     ``leave_out`` drops training engines (a leave-one-out run); their voices then also say the
     test sentences, so that the test split scores them as unseen. ``foreign`` adds that many training
     utterances of festival's Italian and Czech voices (``plan_foreign``), after the English ones, and
-    ``mbrola`` that many of MBROLA's English voices saying training sentences (``plan_mbrola``).
+    ``mbrola`` that many of MBROLA's English voices saying training sentences (``plan_mbrola``), and
+    ``mbrola_accented`` that many of its other languages' voices saying them in English.
     """
     if train_utterances is not None and train_utterances < 0:
         raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
-    for name, count in (("foreign", foreign), ("mbrola", mbrola)):
+    for name, count in (("foreign", foreign), ("mbrola", mbrola), ("mbrola_accented", mbrola_accented)):
         if count < 0:
             raise ValueError(f"{name} must be >= 0, got {count}")
     splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
     splits["test"] = evaluation_sentences(test, seed, fortunes)
     voices = training_voices(leave_out)
-    left_out = [v for v in (*training_voices(), *mbrola_voices()) if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
+    every_mbrola_voice = (*mbrola_voices(), *mbrola_voices(voices=ACCENTED_MBROLA_VOICES))
+    left_out = [v for v in (*training_voices(), *every_mbrola_voice) if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
     jobs = plan_corpus(splits, voices, seed, train_repeats, (*TEST_VOICES, *left_out))
     if train_utterances is not None:
         train_jobs = [job for job in jobs if job.split == "train"][:train_utterances]
         jobs = train_jobs + [job for job in jobs if job.split != "train"]
     extra = plan_foreign(foreign, foreign_voices(), seed) if foreign and "festival-foreign" not in leave_out else []
-    extra += plan_mbrola(mbrola, splits["train"], mbrola_voices(), seed) if mbrola and "mbrola" not in leave_out else []
+    if "mbrola" not in leave_out:
+        extra += plan_mbrola(mbrola, splits["train"], mbrola_voices(), seed) if mbrola else []
+        extra += plan_mbrola(mbrola_accented, splits["train"], mbrola_voices(voices=ACCENTED_MBROLA_VOICES), seed, accented=True) if mbrola_accented else []
     jobs = [job for job in jobs if job.split == "train"] + extra + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
     (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not

@@ -7,7 +7,8 @@ Italian and Czech diphone voices ("festival-foreign"), recorded from real people
 women and a child, can add vocal tracts that no English voice has, saying their own languages
 (``foreign_voices``; they never say English sentences). MBROLA's English diphone voices, spoken
 through espeak-ng, add four more real people (``mbrola_voices``): a US woman (us1), two US men
-(us2, us3) and a British man (en1).
+(us2, us3) and a British man (en1); its databases of other languages, saying English through
+espeak-ng with their speakers' accents, twelve more (``ACCENTED_MBROLA_VOICES``).
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -20,6 +21,7 @@ import importlib.util
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,8 @@ __all__ = [
     "piper_voices",
     "gnuspeech_voices",
     "MBROLA_VOICES",
+    "ACCENTED_MBROLA_VOICES",
+    "mbrola_database",
     "mbrola_voices",
     "ForeignVoice",
     "FOREIGN_VOICES",
@@ -145,12 +149,24 @@ def gnuspeech_voices() -> list[Voice]:
 MBROLA_VOICES = tuple(Voice("mbrola", f"mb-{database}") for database in ("us1", "us2", "us3", "en1"))
 """espeak-ng's voices over MBROLA's English diphone databases: a US woman, two US men, a British man."""
 
+ACCENTED_MBROLA_VOICES = tuple(
+    Voice("mbrola", f"mb-{database}-en") for database in ("af1", "nl2", "fr1", "fr4", "de4", "de5", "de6", "gr2", "hu1", "pl1", "ro1", "sw1")
+)
+"""espeak-ng's English said through MBROLA's databases of other languages: twelve more real people
+(fr4, de5, hu1 and pl1 are women) with their accents. Left out: de1, de2, de3 and sw2, which lack
+diphones that English needs (espeak-ng says silence instead)."""
 
-def mbrola_voices(folder: Path = MBROLA_DATABASE_DIR) -> list[Voice]:
-    """The MBROLA_VOICES whose databases are installed (Debian contrib/non-free: mbrola, mbrola-us1, ...)."""
+
+def mbrola_database(voice: Voice) -> str:
+    """The MBROLA database an espeak-ng MBROLA voice speaks through: mb-us1 -> us1, mb-de4-en -> de4."""
+    return voice.name.removeprefix("mb-").removesuffix("-en")
+
+
+def mbrola_voices(folder: Path = MBROLA_DATABASE_DIR, voices: Sequence[Voice] = MBROLA_VOICES) -> list[Voice]:
+    """Those of ``voices`` whose databases are installed (Debian contrib/non-free: mbrola, mbrola-us1, ...)."""
     if not shutil.which("mbrola"):
         return []
-    return [v for v in MBROLA_VOICES if (folder / v.name.removeprefix("mb-") / v.name.removeprefix("mb-")).is_file()]
+    return [v for v in voices if (folder / mbrola_database(v) / mbrola_database(v)).is_file()]
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
