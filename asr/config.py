@@ -61,7 +61,10 @@ class ModelConfig:
     output rate (3 x 10 ms = 30 ms). Each output step may also see ``lookahead_frames`` future
     feature frames; that is the model's whole algorithmic lookahead, ``lookahead_frames`` x hop.
     ``units`` are what the CTC layer emits: "characters" (29 with the blank) or "phones" (41:
-    39 ARPAbet phones, the word boundary and the blank).
+    39 ARPAbet phones, the word boundary and the blank). ``running_cmn_steps`` > 0 subtracts a
+    running mean of each stream's own features, over about that many steps, before the global
+    CMVN (asr/model.py), so that a new microphone or channel looks like the training data; it
+    changes no weight's shape.
     """
 
     n_mels: int = 80
@@ -73,6 +76,7 @@ class ModelConfig:
     vocab_size: int = 29
     dropout: float = 0.0
     units: str = "characters"
+    running_cmn_steps: int = 0  # 0: the global CMVN alone
 
     MAX_LOOKAHEAD_FRAMES = 30  # 300 ms at a 10 ms hop: the bound on how far the model may peek ahead
 
@@ -87,6 +91,7 @@ class ModelConfig:
         _require(self.vocab_size >= 2, "model.vocab_size must be >= 2 (blank plus one symbol)")
         _require(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
         _require(self.units in ("characters", "phones"), f"model.units must be 'characters' or 'phones', got {self.units!r}")
+        _require(self.running_cmn_steps == 0 or self.running_cmn_steps >= 3, "model.running_cmn_steps must be 0 (off) or >= 3")
 
     @property
     def input_dim(self) -> int:

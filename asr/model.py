@@ -1,4 +1,4 @@
-"""The acoustic model: global CMVN, a stacked unidirectional LSTM, and a CTC output layer.
+"""The acoustic model: running and global CMVN, a stacked unidirectional LSTM, and a CTC output layer.
 
 Shape legend: B batch (streams), T stacked input steps (30 ms each by default),
 D input width ((stack + lookahead) x mels), M mel bins, V vocabulary (blank = 0),
@@ -7,6 +7,12 @@ L LSTM layers, H hidden size, P output size (the projection size, or H without o
 The recurrent state is explicit: ``forward(x, state) -> (log_probs, state)``, with ``None``
 for a new stream. Running a signal in chunks with the state carried over gives the same
 output as one pass over the whole signal.
+
+With ``running_cmn_steps`` = W, each step's features first lose a running mean of the stream's
+own frames, which starts at the training data's mean and follows the stream as Kaldi's online
+CMVN does: after n steps it is the average of the stream's step means and W/3 steps' worth of
+the global mean, and once n + W/3 reaches W an exponential average over about W steps. It is
+updated one step at a time, the same way whatever the chunking, so streaming stays exact.
 """
 
 from __future__ import annotations
@@ -19,18 +25,19 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.config import ModelConfig
 
-__all__ = ["LSTMState", "AcousticModel", "stack_states", "unstack_states"]
+__all__ = ["ModelState", "AcousticModel", "stack_states", "unstack_states"]
 
 # PyTorch warns on every call that oneDNN lacks projected LSTMs; its default kernel is the one
 # we want (it is faster at batch 1, see bench/stream_rtf.py), so the warning is only noise.
 warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
 
-LSTMState = tuple[torch.Tensor, torch.Tensor]
-"""``(h, c)``: h is (L, B, P), c is (L, B, H)."""
+ModelState = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""``(h, c, cmn_mean, cmn_steps)``: the LSTM's h (L, B, P) and c (L, B, H), the running CMN's
+mean (1, B, M) and the steps it has seen (1, B, 1). Every part has the streams on dimension 1."""
 
 
 class AcousticModel(nn.Module):
-    """CMVN -> LSTM x L -> Linear -> log-softmax over V characters."""
+    """Running CMN -> global CMVN -> LSTM x L -> Linear -> log-softmax over V tokens."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -74,26 +81,28 @@ class AcousticModel(nn.Module):
         self.cmvn_mean.copy_(mean)
         self.cmvn_std.copy_(std)
 
-    def init_state(self, batch: int, device: torch.device | str | None = None) -> LSTMState:
-        """A zero state for ``batch`` new streams."""
+    def init_state(self, batch: int, device: torch.device | str | None = None) -> ModelState:
+        """The state of ``batch`` new streams: zero LSTM state, and a running mean that starts at the global one."""
         c = self.config
         device = device if device is not None else self.cmvn_mean.device
         return (
             torch.zeros(c.layers, batch, c.output_dim, device=device),
             torch.zeros(c.layers, batch, c.hidden, device=device),
+            self.cmvn_mean.to(device).expand(1, batch, c.n_mels).clone(),
+            torch.zeros(1, batch, 1, device=device),
         )
 
     def forward(
         self,
         x: torch.Tensor,
-        state: LSTMState | None = None,
+        state: ModelState | None = None,
         lengths: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, LSTMState]:
+    ) -> tuple[torch.Tensor, ModelState]:
         """Run T steps for B streams.
 
         Args:
             x: (B, T, D) stacked log-mel steps.
-            state: ``(h, c)`` from the previous call, or None for new streams.
+            state: the state from the previous call, or None for new streams.
             lengths: (B,) valid steps per stream (CPU int64), when streams in the batch have
                 different lengths; the returned state is then each stream's state after its
                 own last valid step. All lengths must be >= 1.
@@ -103,23 +112,55 @@ class AcousticModel(nn.Module):
         """
         if state is None:
             state = self.init_state(x.shape[0], x.device)
+        h, c, cmn_mean, cmn_steps = state
         repeats = self.config.stack_frames + self.config.lookahead_frames
-        x = (x - self.cmvn_mean.repeat(repeats)) / self.cmvn_std.repeat(repeats)
+        if self.config.running_cmn_steps:
+            means, cmn_mean, cmn_steps = self._running_means(x, cmn_mean, cmn_steps, lengths)  # (B, T, M)
+            x = (x - means.repeat(1, 1, repeats)) / self.cmvn_std.repeat(repeats)
+        else:
+            x = (x - self.cmvn_mean.repeat(repeats)) / self.cmvn_std.repeat(repeats)
         if lengths is None:
-            hidden, state = self.lstm(x, state)  # (B, T, P)
+            hidden, (h, c) = self.lstm(x, (h, c))  # (B, T, P)
         else:
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            packed_out, state = self.lstm(packed, state)
+            packed_out, (h, c) = self.lstm(packed, (h, c))
             hidden, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
-        return torch.log_softmax(self.output(hidden), dim=-1), state
+        return torch.log_softmax(self.output(hidden), dim=-1), (h, c, cmn_mean, cmn_steps)
+
+    @torch.no_grad()
+    def _running_means(
+        self, x: torch.Tensor, mean: torch.Tensor, steps: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The running mean each step is normalized by, (B, T, M), and the new mean (1, B, M) and steps (1, B, 1).
+
+        A step's own frames (not its lookahead) update the mean before it is used. Padded steps
+        leave it as it was. Only elementwise arithmetic, one step at a time: a stream gets the
+        same numbers alone or in any batch, in one call or in chunks.
+        """
+        batch, length, _ = x.shape
+        stack, mels = self.config.stack_frames, self.config.n_mels
+        frames = x[..., : stack * mels].reshape(batch, length, stack, mels)
+        step_means = sum(frames[:, :, i] for i in range(1, stack)) + frames[:, :, 0]
+        step_means = step_means / stack  # (B, T, M)
+        window = float(self.config.running_cmn_steps)
+        prior = float(self.config.running_cmn_steps // 3)
+        live = torch.ones(batch, length, 1, device=x.device)
+        if lengths is not None:
+            live = (torch.arange(length)[None, :] < lengths[:, None]).to(x.device, x.dtype)[..., None]
+        mean, steps = mean[0], steps[0]  # (B, M), (B, 1)
+        means = []
+        for t in range(length):
+            steps = steps + live[:, t]
+            mean = mean + live[:, t] / torch.clamp(steps + prior, max=window) * (step_means[:, t] - mean)
+            means.append(mean)
+        return torch.stack(means, dim=1), mean[None], steps[None]
 
 
-def stack_states(states: list[LSTMState]) -> LSTMState:
-    """Join per-stream states, each (L, 1, ·), into one batch state (L, B, ·)."""
-    return torch.cat([h for h, _ in states], dim=1), torch.cat([c for _, c in states], dim=1)
+def stack_states(states: list[ModelState]) -> ModelState:
+    """Join per-stream states, each part (·, 1, ·), into one batch state (·, B, ·)."""
+    return tuple(torch.cat(parts, dim=1) for parts in zip(*states))  # type: ignore[return-value]
 
 
-def unstack_states(state: LSTMState) -> list[LSTMState]:
-    """Split a batch state (L, B, ·) into B per-stream states (L, 1, ·)."""
-    h, c = state
-    return list(zip(h.split(1, dim=1), c.split(1, dim=1)))
+def unstack_states(state: ModelState) -> list[ModelState]:
+    """Split a batch state (·, B, ·) into B per-stream states (·, 1, ·)."""
+    return list(zip(*(part.split(1, dim=1) for part in state)))  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from asr.decoding import Decoder, Emissions, Hotwords, Segment
 from asr.endpoint import EndpointConfig
 from asr.features import FrameStacker, LogMel, StreamingLogMel
 from asr.lexicon import check_hotword
-from asr.model import LSTMState, stack_states, unstack_states
+from asr.model import ModelState, stack_states, unstack_states
 from asr.segmenter import Segmenter
 
 __all__ = ["resolve_device", "Stream", "StepOutput", "StreamingRecognizer", "load_recognizer"]
@@ -72,7 +72,7 @@ class Stream:
         self._features = StreamingLogMel(logmel)
         self._stacker = FrameStacker(model.stack_frames, model.lookahead_frames)
         self._audio: list[torch.Tensor] = []  # resampled, waiting for the next step
-        self.lstm: LSTMState | None = None
+        self.model_state: ModelState | None = None
         self.samples_received = 0  # at 16 kHz, after resampling
         self.input_ended = False
         self.finished = False
@@ -160,7 +160,7 @@ class StreamingRecognizer:
         batch = np.zeros((len(active), max(lengths), self.model.config.input_dim), dtype=np.float32)  # (B, T, D)
         for row, i in enumerate(active):
             batch[row, : lengths[row]] = steps[i]
-        state = stack_states([streams[i].lstm if streams[i].lstm is not None else self.model.init_state(1, self.device) for i in active])
+        state = stack_states([streams[i].model_state if streams[i].model_state is not None else self.model.init_state(1, self.device) for i in active])
         ragged = min(lengths) != max(lengths)
         log_probs, state = self.model(torch.from_numpy(batch).to(self.device), state, torch.tensor(lengths) if ragged else None)  # (B, T, V)
         best_log_probs, best_tokens = log_probs.max(dim=-1)  # (B, T) each
@@ -169,7 +169,7 @@ class StreamingRecognizer:
         log_probs = log_probs.cpu()
         for row, (i, stream_state) in enumerate(zip(active, unstack_states(state))):
             length = lengths[row]
-            streams[i].lstm = stream_state
+            streams[i].model_state = stream_state
             outputs[i] = Emissions(log_probs[row, :length], best_tokens[row][:length], best_probs[row][:length])
         return outputs
 

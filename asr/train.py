@@ -15,7 +15,7 @@ import csv
 import math
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +99,11 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
 
 
 def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> None:
-    """Start from a checkpoint's weights and CMVN; its model and features must be the config's."""
+    """Start from a checkpoint's weights and CMVN; its model and features must be the config's, but for
+    ``running_cmn_steps``, which changes no weight (a model can learn to use a running mean from one without)."""
     checkpoint = load_checkpoint(path)
-    for part, theirs, ours in (("model", checkpoint.model.config, config.model), ("features", checkpoint.features, config.features)):
+    theirs_model = replace(checkpoint.model.config, running_cmn_steps=config.model.running_cmn_steps)
+    for part, theirs, ours in (("model", theirs_model, config.model), ("features", checkpoint.features, config.features)):
         if theirs != ours:
             raise ValueError(f"train.init_from {path}: its {part} config {asdict(theirs)} differs from this run's {asdict(ours)}")
     model.load_state_dict(checkpoint.model.state_dict())

@@ -19,6 +19,7 @@ from asr.stream import StreamingRecognizer
 CHARACTER_MODEL = "en-synth-v2"  # the last character model, kept for the greedy decoder's tests
 TINY = ExperimentConfig(model=ModelConfig(layers=2, hidden=48, proj=24))
 TINY_LOOKAHEAD = ExperimentConfig(model=ModelConfig(layers=2, hidden=32, proj=0, lookahead_frames=2))
+TINY_RUNNING_CMN = ExperimentConfig(model=ModelConfig(layers=2, hidden=32, proj=0, lookahead_frames=2, running_cmn_steps=20))
 
 
 def lively(checkpoint: Checkpoint) -> Checkpoint:
@@ -73,6 +74,11 @@ def tiny_checkpoint() -> Checkpoint:
 @pytest.fixture(scope="session")
 def lookahead_checkpoint() -> Checkpoint:
     return lively(random_checkpoint(TINY_LOOKAHEAD, seed=10))
+
+
+@pytest.fixture(scope="session")
+def running_cmn_checkpoint() -> Checkpoint:
+    return lively(random_checkpoint(TINY_RUNNING_CMN, seed=10))
 
 
 def synth_signal(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:

@@ -33,6 +33,8 @@ def test_invalid_values_are_errors(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(ValueError, match="lookahead_frames"):
         ModelConfig(lookahead_frames=31)
+    with pytest.raises(ValueError, match="model.running_cmn_steps must be 0 .off. or >= 3"):
+        ModelConfig(running_cmn_steps=1)
     with pytest.raises(ValueError, match=r"train.ema_decay must be in \[0, 1\), got 1.0"):
         TrainConfig(ema_decay=1.0)
     with pytest.raises(ValueError, match="not found"):

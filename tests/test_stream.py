@@ -64,9 +64,9 @@ def smallest_margin(recognizer: StreamingRecognizer, signals: Sequence[torch.Ten
     return min(gaps)
 
 
-@pytest.fixture(scope="module", params=["tiny", "lookahead"])
-def recognizer(request, tiny_checkpoint: Checkpoint, lookahead_checkpoint: Checkpoint) -> StreamingRecognizer:
-    checkpoint = tiny_checkpoint if request.param == "tiny" else lookahead_checkpoint
+@pytest.fixture(scope="module", params=["tiny", "lookahead", "running CMN"])
+def recognizer(request, tiny_checkpoint: Checkpoint, lookahead_checkpoint: Checkpoint, running_cmn_checkpoint: Checkpoint) -> StreamingRecognizer:
+    checkpoint = {"tiny": tiny_checkpoint, "lookahead": lookahead_checkpoint, "running CMN": running_cmn_checkpoint}[request.param]
     recognizer = StreamingRecognizer(checkpoint, device="cpu")
     assert smallest_margin(recognizer, SIGNALS) > 1e-3, "pick another seed: a near-tied step would make these comparisons flaky"
     return recognizer

@@ -89,6 +89,12 @@ def test_a_run_can_start_from_a_checkpoint(corpus: Path, tmp_path: Path) -> None
     bigger = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden=64))
     with pytest.raises(ValueError, match="init_from .*model config"):
         Trainer(bigger, torch.device("cpu"))
+    # a running CMN changes no weight: a run may add it to a model trained without
+    normalized = dataclasses.replace(config, model=dataclasses.replace(config.model, running_cmn_steps=100))
+    trainer = Trainer(normalized, torch.device("cpu"))
+    assert trainer.model.config.running_cmn_steps == 100 and torch.equal(trainer.model.cmvn_mean, pretrained.model.cmvn_mean)
+    assert all(torch.equal(trainer.model.state_dict()[name], tensor) for name, tensor in pretrained.model.state_dict().items())
+    assert load_checkpoint(train(normalized)).model.config.running_cmn_steps == 100
 
 
 def test_a_left_out_engine_is_never_trained_on(corpus: Path, tmp_path: Path) -> None:
