@@ -140,8 +140,10 @@ class AcousticModel(nn.Module):
         batch, length, _ = x.shape
         stack, mels = self.config.stack_frames, self.config.n_mels
         frames = x[..., : stack * mels].reshape(batch, length, stack, mels)
-        step_means = sum(frames[:, :, i] for i in range(1, stack)) + frames[:, :, 0]
-        step_means = step_means / stack  # (B, T, M)
+        step_sums = frames[:, :, 0]
+        for i in range(1, stack):
+            step_sums = step_sums + frames[:, :, i]
+        step_means = step_sums / stack  # (B, T, M)
         window = float(self.config.running_cmn_steps)
         prior = float(self.config.running_cmn_steps // 3)
         live = torch.ones(batch, length, 1, device=x.device)
