@@ -368,16 +368,16 @@ def make_corpus(
     splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
     splits["test"] = evaluation_sentences(test, seed, fortunes)
     voices = training_voices(leave_out)
-    every_mbrola_voice = (*mbrola_voices(), *mbrola_voices(voices=ACCENTED_MBROLA_VOICES))
-    left_out = [v for v in (*training_voices(), *every_mbrola_voice) if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
+    english_mbrola, accented_mbrola = mbrola_voices(), mbrola_voices(voices=ACCENTED_MBROLA_VOICES)
+    left_out = [v for v in (*training_voices(), *english_mbrola, *accented_mbrola) if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
     jobs = plan_corpus(splits, voices, seed, train_repeats, (*TEST_VOICES, *left_out))
     if train_utterances is not None:
         train_jobs = [job for job in jobs if job.split == "train"][:train_utterances]
         jobs = train_jobs + [job for job in jobs if job.split != "train"]
     extra = plan_foreign(foreign, foreign_voices(), seed) if foreign and "festival-foreign" not in leave_out else []
-    if "mbrola" not in leave_out:
-        extra += plan_mbrola(mbrola, splits["train"], mbrola_voices(), seed) if mbrola else []
-        extra += plan_mbrola(mbrola_accented, splits["train"], mbrola_voices(voices=ACCENTED_MBROLA_VOICES), seed, accented=True) if mbrola_accented else []
+    if "mbrola" not in leave_out:  # a count of 0 plans nothing, installed or not
+        extra += plan_mbrola(mbrola, splits["train"], english_mbrola, seed)
+        extra += plan_mbrola(mbrola_accented, splits["train"], accented_mbrola, seed, accented=True)
     jobs = [job for job in jobs if job.split == "train"] + extra + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
     (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not
