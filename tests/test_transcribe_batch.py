@@ -42,8 +42,9 @@ def folder(tmp_path: Path) -> Path:
 class MarginRecorder(GreedyDecoder):
     """Greedy decoding that also records the smallest gap between each step's best and second-best log-prob.
 
-    Batching changes the order of float sums, so log-probs differ in their last bits: a step whose
-    two best tokens are that close could decode differently batched and alone.
+    Batching changes the order of float sums, so log-probs differ in their last bits (below 1e-5
+    for these models, see conftest.lively): a step whose two best tokens are closer than 1e-4 could
+    decode differently batched and alone. The gaps themselves depend a little on the CPU's kernels.
     """
 
     smallest = float("inf")
@@ -77,7 +78,7 @@ def test_batched_files_equal_each_file_alone_and_a_corrupt_one_fails_alone(tiny_
             continue
         MarginRecorder.smallest = float("inf")
         alone = transcribe_file(recognizer, item.audio, item.given)
-        assert MarginRecorder.smallest > 1e-3, f"{item.audio.name}: a near-tied step; pick another test signal"
+        assert MarginRecorder.smallest > 1e-4, f"{item.audio.name}: a near-tied step; pick another test signal"
         assert_same_transcript(result.transcript, alone.transcript, conf_tolerance=1e-3)  # batched float sums differ slightly
         assert result.duration == pytest.approx(alone.duration)
 
