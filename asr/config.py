@@ -117,6 +117,7 @@ class AugmentConfig:
     music_folder: str = "/usr/share/asterisk/moh"  # Debian's asterisk-moh-opsound-wav: five tracks, 18 min
     reverb_prob: float = 0.3
     rt60_range: tuple[float, float] = (0.1, 0.8)  # seconds, of a simulated room (asr/data/rooms.py)
+    room_bank: int = 256  # simulated rooms made once per Augmenter and drawn from (~30 ms each to make)
     telephone_prob: float = 0.15
     eq_prob: float = 0.0  # a random microphone response: peaking and shelving filters
     eq_gain_db: float = 8.0  # each filter's gain is drawn from [-x, x]
@@ -144,6 +145,7 @@ class AugmentConfig:
             low, high = getattr(self, name)
             _require(low <= high, f"augment.{name} must be [low, high] with low <= high")
         _require(self.speed_range[0] > 0 and self.rt60_range[0] > 0, "augment speed and rt60 ranges must be positive")
+        _require(self.room_bank >= 1, "augment.room_bank must be >= 1")
         unknown = set(self.noise_kinds) - set(self.NOISE_KINDS)
         _require(not unknown, f"augment.noise_kinds: unknown {sorted(unknown)}; choose from {self.NOISE_KINDS}")
         _require(min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) >= 0, "augment mask counts and widths must be >= 0")

@@ -38,7 +38,8 @@ SR = 16000
 SPEECH = torch.from_numpy(synth_signal(1.0, seed=5))
 POOL = [torch.from_numpy(synth_signal(seconds, seed=seed)) for seed, seconds in enumerate((0.7, 1.1, 0.4, 0.9))]
 EVERYTHING = AugmentConfig(
-    speed_prob=1.0, pitch_prob=1.0, noise_prob=1.0, reverb_prob=1.0, telephone_prob=1.0, eq_prob=1.0, gain_prob=1.0, dither=1e-4
+    speed_prob=1.0, pitch_prob=1.0, noise_prob=1.0, reverb_prob=1.0, telephone_prob=1.0, eq_prob=1.0, gain_prob=1.0, dither=1e-4,
+    room_bank=4,  # the default 256 rooms take seconds to simulate for each Augmenter
 )
 NOTHING = AugmentConfig(
     speed_prob=0.0, pitch_prob=0.0, noise_prob=0.0, reverb_prob=0.0, telephone_prob=0.0, gain_prob=0.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.config import ExperimentConfig, ModelConfig, TrainConfig, load_config
+from asr.config import AugmentConfig, ExperimentConfig, ModelConfig, TrainConfig, load_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -37,6 +37,8 @@ def test_invalid_values_are_errors(tmp_path: Path) -> None:
         ModelConfig(running_cmn_steps=1)
     with pytest.raises(ValueError, match=r"train.ema_decay must be in \[0, 1\), got 1.0"):
         TrainConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="augment.room_bank must be >= 1"):
+        AugmentConfig(room_bank=0)
     with pytest.raises(ValueError, match="not found"):
         load_config(tmp_path / "missing.toml")
     path.write_text("[model\n")

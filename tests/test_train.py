@@ -40,7 +40,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-AUGMENTED = AugmentConfig(noise_prob=0.5, reverb_prob=0.3, speed_prob=0.5, telephone_prob=0.2)
+AUGMENTED = AugmentConfig(noise_prob=0.5, reverb_prob=0.3, speed_prob=0.5, telephone_prob=0.2, room_bank=4)  # 256 rooms take seconds to make
 CLEAN = AugmentConfig(speed_prob=0, pitch_prob=0, noise_prob=0, reverb_prob=0, telephone_prob=0, gain_prob=0, freq_masks=0, time_masks=0)
 
 
@@ -230,7 +230,7 @@ def test_sortagrad_runs_the_first_epoch_shortest_first() -> None:
 def test_two_process_ddp_run_on_cpu_with_gloo(corpus: Path, tmp_path: Path) -> None:
     config_path = tmp_path / "ddp.toml"
     config_path.write_text(
-        "[model]\nlayers = 1\nhidden = 32\nproj = 16\n"
+        "[model]\nlayers = 1\nhidden = 32\nproj = 16\n[augment]\nroom_bank = 4\n"
         f"[train]\ntrain_manifest = \"{corpus / 'train.jsonl'}\"\noutput_dir = \"{tmp_path / 'ddp'}\"\n"
         "batch_seconds = 3.0\nmax_utterance_seconds = 3.0\nmax_steps = 4\nwarmup_steps = 2\nnum_workers = 0\ncmvn_utterances = 4\nbabble_pool = 2\n"
     )

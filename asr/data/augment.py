@@ -42,7 +42,6 @@ NOISE_FLOOR_HZ = 20.0  # FeatureConfig.f_min: noise power below it is never seen
 NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
 DIRECT_PEAK_SPREAD = 8  # samples after the onset where the direct path's own peak lies
 EQ_BANDS_HZ = (80.0, 7000.0)  # where a microphone's resonances and dips are drawn
-ROOM_BANK = 256  # simulated rooms an Augmenter draws from
 MAX_PITCH_SEMITONES = 12.0
 SPEED_FACTOR_RANGE = (0.1, 10.0)
 STRETCH_N_FFT, STRETCH_HOP = 512, 128
@@ -410,17 +409,17 @@ class Augmenter:
     and noise together; the microphone's response colours it; gain is the recording level, so
     clipping happens where a real converter would clip; dither is the converter's noise floor.
 
-    Rooms come from a bank of ``ROOM_BANK`` simulated rooms made once, from ``seed``: simulating a
-    room costs ~30 ms, a third of all the augmentation of an utterance, and a few hundred rooms
-    vary as much as the corpus needs.
+    Rooms come from a bank of ``config.room_bank`` simulated rooms made once, from ``seed``:
+    simulating a room costs ~30 ms, a third of all the augmentation of an utterance, and a few
+    hundred rooms vary as much as the corpus needs.
     """
 
     def __init__(
         self, config: AugmentConfig, babble_pool: Sequence[torch.Tensor] = (), seed: int = 0, music_pool: Sequence[torch.Tensor] = ()
     ) -> None:
         self.config = config
-        rooms = np.random.default_rng([seed, ROOM_BANK])
-        self.rooms = [room_impulse_response(rooms, rooms.uniform(*config.rt60_range)) for _ in range(ROOM_BANK if config.reverb_prob > 0 else 0)]
+        rooms = np.random.default_rng([seed, config.room_bank])
+        self.rooms = [room_impulse_response(rooms, rooms.uniform(*config.rt60_range)) for _ in range(config.room_bank if config.reverb_prob > 0 else 0)]
         self.babble_pool = _checked_pool(babble_pool, "babble_pool")
         self.music_pool = _checked_pool(music_pool, "music_pool")
         # without its pool, "babble" or "music" drops out and the draw is among the other kinds
