@@ -150,17 +150,34 @@ class ServerProcess:
             raise SystemExit("error: the server did not start:\n" + "\n".join(self.tail))
         return int(self.listening["port"])
 
+    def _pids(self) -> list[int]:
+        """The server's process and its children (``--processes N`` runs the servers as children)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if parent == self.process.pid:
+                children.append(int(stat.parent.name))
+        return [self.process.pid, *children]
+
     def rss_mb(self) -> float:
-        """The server's resident memory now, in MB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError(f"process {self.process.pid} has no VmRSS")
+        """The server's resident memory now, children included, in MB."""
+        total = 0
+        for pid in self._pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total / 1024
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+        """User + system CPU time the server and its children have used so far."""
+        ticks = 0
+        for pid in self._pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> int:
         """SIGTERM, wait for the drain; kill it if it hangs. Returns the exit status."""
@@ -183,7 +200,7 @@ class ServerProcess:
 
 def server_options(args: argparse.Namespace) -> list[str]:
     options = ["--max-sessions", str(2 * max(args.streams) + 16)]  # room for the previous round's closing sessions
-    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers))
+    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
     for flag, value in spawned:
         if value is not None:
             options += [flag, str(value)]
@@ -408,6 +425,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="spawned server: how long a batch waits to fill (default: the server's)")
     parser.add_argument("--workers", type=int, default=None, help="spawned server: inference threads (default: the server's, 2)")
+    parser.add_argument("--processes", type=int, default=None, help="spawned server: server processes sharing the port (default: the server's, 1)")
     parser.add_argument("--target-ms", type=float, default=250.0, help="p95 partial latency that a stream count must meet (default 250)")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = parser.parse_args(argv)
@@ -417,8 +435,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
     if not 10 <= args.chunk_ms <= 1000:
         parser.error("--chunk-ms must be 10-1000")
-    if args.url is not None and any(v is not None for v in (args.model, args.device, args.max_batch, args.max_wait_ms)):
-        parser.error("--model, --device, --max-batch and --max-wait-ms configure a spawned server; they do not apply with --url")
+    if args.url is not None and any(v is not None for v in (args.model, args.device, args.decoder, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
+        parser.error("--model, --device, --decoder, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
     if args.url is not None:
         args.url = loopback_url(args.url)
     return args
@@ -438,7 +456,7 @@ async def run_rounds(url: str, chunks: list[bytes], streams: list[int], server: 
 
 def describe_server(server: ServerProcess) -> str:
     settings = server.listening["settings"]
-    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, decoder {settings['decoder']}, max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}"
+    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, decoder {settings['decoder']}, max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}, workers {settings['workers']}, processes {settings['processes']}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 Routes:
 - ``/``: the live-caption page (server/static/), which streams the microphone to ``/v1/stream``.
 - ``/v1/stream``: the native protocol; ``/vosk``: the Vosk-compatible one (server/protocol.py).
-- ``/healthz``: ``{"status": "ok", "sessions": n}`` (503 while draining).
+- ``/healthz``: ``{"status": "ok", "sessions": n, "process": pid}`` (503 while draining); with
+  ``--processes`` each process answers for itself.
 - ``/metrics``: Prometheus text format.
 
 Admission happens before the websocket handshake: a wrong or missing token gets HTTP 401,
@@ -21,6 +22,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import os
 import secrets
 import signal
 import ssl
@@ -67,8 +69,11 @@ WEBSOCKET_QUEUE_FRAMES = 2
 class SpeechServer:
     """One daemon: a websockets server, the shared batcher, and the sessions it serves."""
 
-    def __init__(self, config: ServerConfig, recognizer: StreamingRecognizer | None = None) -> None:
+    def __init__(self, config: ServerConfig, recognizer: StreamingRecognizer | None = None, group_member: bool = False) -> None:
+        """``group_member``: one of ``--processes`` servers on one port (server/processes.py): it binds with
+        SO_REUSEPORT and logs ``process_listening``, leaving ``listening`` to the parent once all listen."""
         self.config = config
+        self.group_member = group_member
         by_name = {dialect.name: dialect for dialect in DIALECTS.values()}
         root = {"/": by_name[config.root_protocol]} if config.root_protocol in by_name else {}
         self.routes: dict[str, type[Dialect]] = {**DIALECTS, **root}  # websocket path -> its protocol dialect
@@ -102,11 +107,13 @@ class SpeechServer:
             max_queue=WEBSOCKET_QUEUE_FRAMES,
             ssl=self._tls_context(),
             server_header="asr",
+            reuse_port=self.group_member,
         )
         scheme = "wss" if self.config.certfile else "ws"
+        event = "process_listening" if self.group_member else "listening"
         log.info(
-            "listening",
-            extra={"event": "listening", "url": f"{scheme}://{self.config.host}:{self.port}", "port": self.port, "device": str(self.recognizer.device), "settings": describe(self.config)},
+            event,
+            extra={"event": event, "url": f"{scheme}://{self.config.host}:{self.port}", "port": self.port, "device": str(self.recognizer.device), "settings": describe(self.config)},
         )
         if self.config.token is None and not _is_loopback(self.config.host):
             log.warning(
@@ -164,7 +171,7 @@ class SpeechServer:
         url = urlsplit(request.path)
         if url.path == "/healthz":
             status = http.HTTPStatus.SERVICE_UNAVAILABLE if self.draining else http.HTTPStatus.OK
-            body = {"status": "draining" if self.draining else "ok", "sessions": len(self.sessions)}
+            body = {"status": "draining" if self.draining else "ok", "sessions": len(self.sessions), "process": os.getpid()}
             return _response(connection, status, json.dumps(body) + "\n", "application/json")
         if url.path == "/metrics":
             if self.config.protect_metrics and not self._authorized(request.headers, url.query):

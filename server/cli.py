@@ -48,6 +48,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-wait-ms", type=float, default=None, help="how long a batch waits to fill (default 5)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads, each stepping its own batch while the other computes (default 2)")
     parser.add_argument(
+        "--processes", type=int, default=None,
+        help="whole servers sharing the port, each with its own model, sessions and --max-sessions; the kernel spreads connections over them. The lexicon search holds Python's interpreter lock, so one process searches on one core (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--root-protocol", default=None, choices=ROOT_PROTOCOLS,
         help="what a websocket at / speaks, where stock Vosk, WeNet and sherpa-onnx clients connect (default vosk; each also has its own path: /vosk, /wenet, /sherpa, /v1/stream); a plain GET / is the caption page either way",
     )  # fmt: skip
@@ -73,11 +77,15 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)
     configure_logging(config.log_format)
+    if config.processes > 1:
+        from server.processes import serve_processes
+
+        return serve_processes(config)
 
     async def serve() -> None:
         server = SpeechServer(config)

@@ -25,6 +25,7 @@ class ServerConfig:
     max_batch: int = 128  # streams in one batched forward pass
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
     workers: int = 2  # inference threads, each stepping its own batch while the other computes
+    processes: int = 1  # whole servers sharing the port (server/processes.py); each has its own sessions and limits
     max_frame_bytes: int = 1 << 20  # larger binary frames end the session (close 1009)
     queue_seconds: float = 10.0  # per-session audio buffered ahead of the model; beyond it, reading pauses
     idle_timeout: float = 30.0  # seconds without any client message
@@ -45,7 +46,7 @@ class ServerConfig:
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
     def __post_init__(self) -> None:
-        positive = ("max_sessions", "max_batch", "workers", "max_frame_bytes", "queue_seconds", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "drain_timeout")
+        positive = ("max_sessions", "max_batch", "workers", "processes", "max_frame_bytes", "queue_seconds", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "drain_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

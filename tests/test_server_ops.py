@@ -81,7 +81,7 @@ def test_healthz_and_metrics_report_sessions_audio_batches_and_errors(greedy_rec
             return await asyncio.to_thread(http_get, base + "/healthz"), await asyncio.to_thread(http_get, base + "/metrics")
 
     (health_status, health_type, health_body), (status, content_type, metrics) = asyncio.run(scenario())
-    assert (health_status, health_type, json.loads(health_body)) == (200, "application/json", {"status": "ok", "sessions": 0})
+    assert (health_status, health_type, json.loads(health_body)) == (200, "application/json", {"status": "ok", "sessions": 0, "process": os.getpid()})
     assert status == 200 and content_type.startswith("text/plain")
     values = {}
     for line in metrics.splitlines():
@@ -200,6 +200,52 @@ def test_sigterm_finishes_every_active_session_then_exits_0(sentence: Path, tmp_
     assert returncode == 0
     events = [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]
     assert events[-1] == "stopped" and "shutdown" in events
+
+
+def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm(sentence: Path) -> None:
+    """`asr serve --processes 2`: one 'listening' once both listen, connections reach both, SIGTERM drains both, exit 0."""
+    samples, rate = read_pcm16(sentence)
+
+    async def client(address: str) -> Exchange:
+        async with connect(address) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": rate}))
+            for frame in pcm_chunks(samples, [rate // 10]):
+                await ws.send(frame)
+            await ws.send(json.dumps({"type": "stop"}))
+            return await read_all(ws)
+
+    async def scenario() -> tuple[list[dict], set[int], list[Exchange], int, list[dict]]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "asr.cli", "serve", "--port", "0", "--device", "cpu", "--log-format", "json", "--processes", "2",
+            cwd=ROOT, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        startup: list[dict] = []
+        while not startup or startup[-1].get("event") != "listening":
+            line = await asyncio.wait_for(process.stderr.readline(), 120)
+            assert line, "asr serve exited before listening"
+            startup.append(json.loads(line))
+        port = startup[-1]["port"]
+        health = await asyncio.gather(*(asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/healthz") for _ in range(40)))
+        pids = {json.loads(body)["process"] for _, _, body in health}
+        exchanges = await asyncio.wait_for(asyncio.gather(*(client(f"ws://127.0.0.1:{port}/v1/stream") for _ in range(4))), 60)
+        process.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), 60)
+        return startup, pids, exchanges, process.returncode, [json.loads(line) for line in rest.decode().splitlines() if line.startswith("{")]
+
+    startup, pids, exchanges, returncode, shutdown = asyncio.run(scenario())
+    assert [entry["event"] for entry in startup].count("process_listening") == 2 and startup[-1]["processes"] == 2
+    assert len(pids) == 2  # the kernel spread 40 connections over both (all on one: a chance of 2 in 2**40)
+    texts = {exchange.final["text"] for exchange in exchanges}
+    assert len(texts) == 1 and texts != {""}  # the same audio is the same transcript in either process
+    assert returncode == 0
+    assert [entry["event"] for entry in shutdown].count("stopped") == 2
+
+
+def test_a_child_process_startup_error_stops_asr_serve_with_its_message(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "asr.cli", "serve", "--port", "0", "--processes", "2", "--model", str(tmp_path / "missing.pt")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2
+    assert "asr serve: error:" in result.stderr and "missing.pt" in result.stderr
 
 
 def test_healthz_says_draining_with_503_while_sessions_finish(greedy_recognizer: StreamingRecognizer, sentence: Path) -> None:
