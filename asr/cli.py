@@ -59,6 +59,10 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
     parser.add_argument("--lexicon", default=None, help="pronunciation lexicon for a phone model (default: lexicon.txt.gz beside the model)")
     tuned = "the value tuned for the model (its decoder.json), else"
     parser.add_argument("--beam-size", type=int, default=None, help=f"hypotheses kept per step (lexicon search; default: {tuned} {BeamConfig.beam_size})")
+    parser.add_argument(
+        "--tokens-per-step", type=int, default=None,
+        help=f"each hypothesis is extended by the step's likeliest tokens only (lexicon search; default: {tuned} {BeamConfig.tokens_per_step})",
+    )  # fmt: skip
     parser.add_argument("--lm-weight", type=float, default=None, help=f"weight of the LM's log-probability (lexicon search; default: {tuned} {BeamConfig.lm_weight:g})")
     parser.add_argument(
         "--word-score", type=float, default=None, help=f"score added per word; higher favours more, shorter words (lexicon search; default: {tuned} {BeamConfig.word_score:g})"
@@ -84,8 +88,8 @@ def _hotword(value: str) -> tuple[str, float | None]:
 
 
 def _given_search(args: argparse.Namespace) -> dict[str, float]:
-    """The search settings given on the command line (--beam-size, --lm-weight, --word-score), by BeamConfig field."""
-    given = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
+    """The search settings given on the command line (--beam-size, --tokens-per-step, --lm-weight, --word-score), by BeamConfig field."""
+    given = {"beam_size": args.beam_size, "tokens_per_step": args.tokens_per_step, "lm_weight": args.lm_weight, "word_score": args.word_score}
     return {name: value for name, value in given.items() if value is not None}
 
 
@@ -172,6 +176,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--lexicon", type=Path, default=None, help="a phone model's lexicon (default: built from the LM's words)")
     parser.add_argument("--full-precision", action="store_true", help="keep float32 weights")
     parser.add_argument("--beam-size", type=int, default=None, help="the lexicon search's beam tuned for this model (bench/tune_decoder.py on dev)")
+    parser.add_argument("--tokens-per-step", type=int, default=None, help="its tuned tokens per hypothesis and step")
     parser.add_argument("--lm-weight", type=float, default=None, help="its tuned LM weight")
     parser.add_argument("--word-score", type=float, default=None, help="its tuned word score")
 

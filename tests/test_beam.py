@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -274,15 +275,16 @@ def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path,
     from tests.conftest import TINY
 
     save_checkpoint(random_checkpoint(TINY, seed=1), tmp_path / "run.pt")
-    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(lm_path), "--beam-size", "7", "--word-score", "-2"]) == 0
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(lm_path), "--beam-size", "7", "--tokens-per-step", "3", "--word-score", "-2"]) == 0
     folder = tmp_path / "model"
     assert json.loads((folder / "decoder.json").read_text())["beam_size"] == 7
-    assert tuned_search(folder) == BeamConfig(beam_size=7, word_score=-2.0)
-    assert tuned_search(folder, lm_weight=3.0) == BeamConfig(beam_size=7, word_score=-2.0, lm_weight=3.0)
+    tuned = BeamConfig(beam_size=7, tokens_per_step=3, word_score=-2.0)
+    assert tuned_search(folder) == tuned
+    assert tuned_search(folder, lm_weight=3.0) == replace(tuned, lm_weight=3.0)
     assert tuned_search(tmp_path) == BeamConfig()  # no decoder.json: the defaults
-    assert build_decoder(TOKENIZER, STEP, folder, DecoderConfig()).config == BeamConfig(beam_size=7, word_score=-2.0)
-    args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), "--word-score", "1", "--nbest", "2"])
-    assert decoder_config(args).beam == BeamConfig(beam_size=7, word_score=1.0, nbest=2)
+    assert build_decoder(TOKENIZER, STEP, folder, DecoderConfig()).config == tuned
+    args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), "--word-score", "1", "--tokens-per-step", "5", "--nbest", "2"])
+    assert decoder_config(args).beam == replace(tuned, word_score=1.0, tokens_per_step=5, nbest=2)
 
     (folder / "decoder.json").write_text('{"beam_size": 7, "beam_width": 3}')
     with pytest.raises(ValueError, match=r"decoder.json: expected an object with some of the keys"):
