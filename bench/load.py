@@ -425,7 +425,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="spawned server: how long a batch waits to fill (default: the server's)")
     parser.add_argument("--workers", type=int, default=None, help="spawned server: inference threads (default: the server's, 2)")
-    parser.add_argument("--processes", type=int, default=None, help="spawned server: server processes sharing the port (default: the server's, 1)")
+    parser.add_argument("--processes", type=int, default=None, help="spawned server: server processes sharing the port (default: the server's, 2)")
     parser.add_argument("--target-ms", type=float, default=250.0, help="p95 partial latency that a stream count must meet (default 250)")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = parser.parse_args(argv)

@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None, help="inference threads, each stepping its own batch while the other computes (default 2)")
     parser.add_argument(
         "--processes", type=int, default=None,
-        help="whole servers sharing the port, each with its own model, sessions and --max-sessions; the kernel spreads connections over them. The lexicon search holds Python's interpreter lock, so one process searches on one core (default 1)",
+        help="whole servers sharing the port, each with its own model, sessions and --max-sessions; the kernel spreads connections over them. The lexicon search holds Python's interpreter lock, so one process searches on one core (default 2; 1 runs the server in this process)",
     )  # fmt: skip
     parser.add_argument(
         "--root-protocol", default=None, choices=ROOT_PROTOCOLS,

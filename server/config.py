@@ -25,7 +25,7 @@ class ServerConfig:
     max_batch: int = 128  # streams in one batched forward pass
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
     workers: int = 2  # inference threads, each stepping its own batch while the other computes
-    processes: int = 1  # whole servers sharing the port (server/processes.py); each has its own sessions and limits
+    processes: int = 2  # whole servers sharing the port (server/processes.py), one per core of a 2-core machine; each has its own sessions and limits
     max_frame_bytes: int = 1 << 20  # larger binary frames end the session (close 1009)
     queue_seconds: float = 10.0  # per-session audio buffered ahead of the model; beyond it, reading pauses
     idle_timeout: float = 30.0  # seconds without any client message

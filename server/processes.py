@@ -82,15 +82,27 @@ def serve_processes(config: ServerConfig) -> int:
 
 
 def _reserve_port(host: str, port: int) -> socket.socket:
-    """A socket bound to (host, port) with SO_REUSEPORT, not listening: it only holds the port."""
+    """A socket bound to (host, port) with SO_REUSEPORT, not listening: it only holds the port.
+
+    The port is first bound without SO_REUSEPORT, which fails while anything listens on it (another
+    ``asr serve --processes`` included, which the reserved socket would otherwise silently join),
+    and which resolves port 0 to a free one.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's listeners: a port in TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ValueError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        port = probe.getsockname()[1]
     reserved = socket.socket(family, socket.SOCK_STREAM)
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         reserved.bind((host, port))
     except OSError as error:
         reserved.close()
-        raise ValueError(f"cannot bind {host}:{port}: {error.strerror}") from error
+        raise ValueError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     return reserved
 
 
@@ -110,6 +122,8 @@ def _await_listening(
         try:
             index, kind, detail = reports.get(timeout=0.2)
         except queue.Empty:
+            if stopping():  # a child the forwarded signal stopped before it could listen is no failure
+                return None
             dead = next((child for child in children if child.exitcode is not None), None)
             if dead is None and time.monotonic() < deadline:
                 continue
@@ -134,7 +148,8 @@ def _supervise(children: list[multiprocessing.process.BaseProcess], stopping: Ca
             child = next(c for c in running if c.sentinel == sentinel)
             running.remove(child)
             child.join()
-            if child.exitcode != 0 or not stopping():
+            stopped = child.exitcode in (0, -signal.SIGTERM)  # -SIGTERM: the forwarded signal came before its handlers
+            if not (stopping() and stopped):
                 log.error(
                     "a server process exited",
                     extra={"event": "process_exited", "process": child.name, "exit_code": child.exitcode},

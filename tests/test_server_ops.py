@@ -183,7 +183,8 @@ def test_sigterm_finishes_every_active_session_then_exits_0(sentence: Path, tmp_
         while port is None:
             line = await asyncio.wait_for(process.stderr.readline(), 60)
             assert line, "asr serve exited before listening"
-            port = json.loads(line).get("port")
+            entry = json.loads(line)
+            port = entry["port"] if entry["event"] == "listening" else None  # once every server process listens
         heard = [asyncio.Event(), asyncio.Event()]
         clients = [asyncio.create_task(client(f"ws://127.0.0.1:{port}/v1/stream", event)) for event in heard]
         await asyncio.wait_for(asyncio.gather(*(event.wait() for event in heard)), 30)
@@ -203,7 +204,8 @@ def test_sigterm_finishes_every_active_session_then_exits_0(sentence: Path, tmp_
 
 
 def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm(sentence: Path) -> None:
-    """`asr serve --processes 2`: one 'listening' once both listen, connections reach both, SIGTERM drains both, exit 0."""
+    """`asr serve --processes 2`: one 'listening' once both listen, connections reach both, a second server
+    cannot take the port, SIGTERM drains both, exit 0."""
     samples, rate = read_pcm16(sentence)
 
     async def client(address: str) -> Exchange:
@@ -228,6 +230,10 @@ def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm
         health = await asyncio.gather(*(asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/healthz") for _ in range(40)))
         pids = {json.loads(body)["process"] for _, _, body in health}
         exchanges = await asyncio.wait_for(asyncio.gather(*(client(f"ws://127.0.0.1:{port}/v1/stream") for _ in range(4))), 60)
+        second = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "asr.cli", "serve", "--port", str(port), "--processes", "2"], capture_output=True, text=True, cwd=ROOT, timeout=60
+        )  # fmt: skip
+        assert second.returncode == 2 and "Address already in use" in second.stderr  # it must not join the running group
         process.send_signal(signal.SIGTERM)
         _, rest = await asyncio.wait_for(process.communicate(), 60)
         return startup, pids, exchanges, process.returncode, [json.loads(line) for line in rest.decode().splitlines() if line.startswith("{")]
