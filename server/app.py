@@ -38,7 +38,7 @@ from asr.config import DecoderConfig
 from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
-from server.config import ServerConfig, describe
+from server.config import ServerConfig, describe, listen_url
 from server.dialects import DIALECTS, Dialect
 from server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from server.protocol import CloseCode
@@ -109,11 +109,10 @@ class SpeechServer:
             server_header="asr",
             reuse_port=self.group_member,
         )
-        scheme = "wss" if self.config.certfile else "ws"
         event = "process_listening" if self.group_member else "listening"
         log.info(
             event,
-            extra={"event": event, "url": f"{scheme}://{self.config.host}:{self.port}", "port": self.port, "device": str(self.recognizer.device), "settings": describe(self.config)},
+            extra={"event": event, "url": listen_url(self.config, self.port), "port": self.port, "device": str(self.recognizer.device), "settings": describe(self.config)},
         )
         if self.config.token is None and not _is_loopback(self.config.host):
             log.warning(

@@ -10,7 +10,7 @@ from typing import Any
 from asr.config import DECODER_METHODS, from_dict, read_toml
 from asr.endpoint import EndpointConfig
 
-__all__ = ["ServerConfig", "load_server_config", "describe", "ROOT_PROTOCOLS"]
+__all__ = ["ServerConfig", "load_server_config", "describe", "listen_url", "ROOT_PROTOCOLS"]
 
 ROOT_PROTOCOLS = ("vosk", "native", "wenet", "sherpa", "none")  # what a websocket at "/" may speak (server/dialects.py names)
 
@@ -88,3 +88,8 @@ def describe(config: ServerConfig) -> dict[str, Any]:
     settings = dataclasses.asdict(config)  # recurses into the endpoint table
     settings["token"] = "set" if config.token else None
     return settings
+
+
+def listen_url(config: ServerConfig, port: int) -> str:
+    """The server's address for the 'listening' log line: ws:// or, with TLS, wss://."""
+    return f"{'wss' if config.certfile else 'ws'}://{config.host}:{port}"

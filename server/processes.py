@@ -28,7 +28,7 @@ from dataclasses import replace
 from multiprocessing.connection import wait
 from types import FrameType
 
-from server.config import ServerConfig, describe
+from server.config import ServerConfig, describe, listen_url
 
 __all__ = ["serve_processes"]
 
@@ -54,22 +54,18 @@ def serve_processes(config: ServerConfig) -> int:
         def forward(signum: int, frame: FrameType | None) -> None:
             nonlocal stopping
             stopping = True
-            for child in children:
-                if child.is_alive():
-                    os.kill(child.pid, signum)
+            _signal_all(children, signum)
 
         previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)}
         try:
             for child in children:
                 child.start()
             device = _await_listening(children, reports, lambda: stopping)
-            if device is None:  # stopped while starting
-                return _supervise(children, lambda: True)
-            scheme = "wss" if config.certfile else "ws"
-            log.info(
-                "listening",
-                extra={"event": "listening", "url": f"{scheme}://{config.host}:{port}", "port": port, "device": device, "processes": len(children), "settings": describe(config)},
-            )
+            if device is not None:  # None: stopped while starting
+                log.info(
+                    "listening",
+                    extra={"event": "listening", "url": listen_url(config, port), "port": port, "device": device, "processes": len(children), "settings": describe(config)},
+                )
             return _supervise(children, lambda: stopping)
         finally:
             for signum, handler in previous.items():
@@ -127,12 +123,12 @@ def _await_listening(
             dead = next((child for child in children if child.exitcode is not None), None)
             if dead is None and time.monotonic() < deadline:
                 continue
-            _stop(children)
+            _signal_all(children)
             if dead is None:
                 raise ValueError(f"the server processes did not all listen within {STARTUP_SECONDS:.0f} s") from None
             raise ValueError(f"server process {dead.name} exited with code {dead.exitcode} while starting (its log says why)") from None
         if kind == "error":
-            _stop(children)
+            _signal_all(children)
             raise ValueError(detail)
         listening.add(index)
         device = detail
@@ -156,14 +152,14 @@ def _supervise(children: list[multiprocessing.process.BaseProcess], stopping: Ca
                 )  # fmt: skip
                 if not failed:
                     failed = True
-                    _stop(running)
+                    _signal_all(running)
     return 1 if failed else 0
 
 
-def _stop(children: list[multiprocessing.process.BaseProcess]) -> None:
+def _signal_all(children: list[multiprocessing.process.BaseProcess], signum: int = signal.SIGTERM) -> None:
     for child in children:
         if child.is_alive():
-            os.kill(child.pid, signal.SIGTERM)
+            os.kill(child.pid, signum)
 
 
 def _serve_member(config: ServerConfig, index: int, threads: int, reports: multiprocessing.Queue[tuple[int, str, str]]) -> None:
