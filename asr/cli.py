@@ -212,9 +212,9 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         "--leave-out",
         nargs="+",
         default=[],
-        choices=["espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola"],
+        choices=["espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola", "pico"],
         metavar="ENGINE",
-        help="train without these engines (espeak, festival, piper, gnuspeech, festival-foreign, mbrola); their English voices say the test sentences instead, to be scored as unseen",
+        help="train without these engines (espeak, festival, piper, gnuspeech, festival-foreign, mbrola, pico); their English voices say the test sentences instead, to be scored as unseen",
     )
     parser.add_argument(
         "--foreign",
@@ -245,6 +245,23 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
             "add N training utterances of MBROLA's voices of other languages saying training sentences in English "
             "through espeak-ng (twelve real people, four of them women, with their accents), as --mbrola does"
         ),
+    )
+    parser.add_argument(
+        "--pico",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of SVOX Pico's voices (made from a US and a British woman; speed and pitch varied, "
+            "half with a longer vocal tract) saying training sentences, as --mbrola does"
+        ),
+    )
+    parser.add_argument(
+        "--rab",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N training utterances of festival's British diphone voice rab (a man), with new vocal tracts as kal and ked get, as --mbrola does",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
@@ -424,6 +441,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
+        pico=args.pico, rab=args.rab,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

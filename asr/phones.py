@@ -20,6 +20,7 @@ __all__ = [
     "ipa_to_arpabet",
     "split_ipa",
     "festival_to_arpabet",
+    "FESTIVAL_PHONESETS",
     "FOREIGN_PHONESETS",
     "foreign_to_arpabet",
     "gnuspeech_to_arpabet",
@@ -65,12 +66,22 @@ _IPA_MARKS = str.maketrans("", "", "ˈˌ.‿")  # primary and secondary stress, 
 _NASALIZED = "\u0303"
 _IPA_LONGEST = max(map(len, _IPA))
 
-# festival's phone names: the radio set of its English diphone voices (kal, ked). Pauses map to nothing.
+# festival's phone names: the radio set of its US diphone voices (kal, ked). Pauses map to nothing.
 _FESTIVAL: dict[str, tuple[str, ...]] = {
     **{phone.lower(): (phone,) for phone in ARPABET},
     "ax": ("AH",), "axr": ("ER",), "ix": ("IH",), "dx": ("T",), "nx": ("N",), "hv": ("HH",),
     "el": ("AH", "L"), "em": ("AH", "M"), "en": ("AH", "N"), "pau": (), "h#": (), "brth": (), "#": (),
 }  # fmt: skip
+# The mrpa set of its British diphone voice (rab), non-rhotic: "car" is k aa, so no R is labelled
+# where none was said. Vowels go to the nearest General American phone; centring diphthongs keep
+# their schwa, as espeak-ng's British voices are labelled (_IPA).
+_MRPA: dict[str, tuple[str, ...]] = {
+    **{phone: (phone.upper(),) for phone in ("p", "t", "k", "b", "d", "g", "s", "z", "sh", "zh", "f", "v", "th", "dh", "ch", "jh", "m", "n", "ng", "l", "y", "r", "w")},
+    "h": ("HH",), "uh": ("AH",), "e": ("EH",), "a": ("AE",), "o": ("AA",), "i": ("IH",), "u": ("UH",), "ii": ("IY",),
+    "uu": ("UW",), "oo": ("AO",), "aa": ("AA",), "@@": ("ER",), "ai": ("AY",), "ei": ("EY",), "oi": ("OY",),
+    "au": ("AW",), "ou": ("OW",), "e@": ("EH", "AH"), "i@": ("IH", "AH"), "u@": ("UH", "AH"), "@": ("AH",), "#": (),
+}  # fmt: skip
+FESTIVAL_PHONESETS: dict[str, dict[str, tuple[str, ...]]] = {"radio": _FESTIVAL, "mrpa": _MRPA}
 
 
 # The phone names (SAMPA-like) of festival's Italian and Czech voices, mapped to the nearest General
@@ -162,13 +173,14 @@ def ipa_to_arpabet(names: Iterable[str]) -> list[str]:
     return phones
 
 
-def festival_to_arpabet(names: Iterable[str]) -> list[str]:
-    """festival radio-set phone names -> ARPAbet phones (pauses dropped)."""
+def festival_to_arpabet(names: Iterable[str], phoneset: str = "radio") -> list[str]:
+    """festival phone names of an English voice's ``phoneset`` (``FESTIVAL_PHONESETS``) -> ARPAbet phones (pauses dropped)."""
+    table = FESTIVAL_PHONESETS[phoneset]
     phones: list[str] = []
     for name in names:
-        if name not in _FESTIVAL:
-            raise ValueError(f"unknown festival phone {name!r}; add it to asr/phones.py")
-        phones.extend(_FESTIVAL[name])
+        if name not in table:
+            raise ValueError(f"unknown festival {phoneset} phone {name!r}; add it to asr/phones.py")
+        phones.extend(table[name])
     return phones
 
 

@@ -15,7 +15,7 @@ from asr.data.gnuspeech import spoken_words as gnuspeech_words
 from asr.data.phone_labels import MAX_MERGED, align_words
 from asr.data.piper import spoken_words as piper_words
 from asr.lexicon import Lexicon, check_hotword, cmudict_pronunciations, espeak_pronunciations, pronounce
-from asr.phones import ARPABET, festival_to_arpabet, ipa_to_arpabet, join_words, split_ipa
+from asr.phones import ARPABET, FESTIVAL_PHONESETS, festival_to_arpabet, ipa_to_arpabet, join_words, split_ipa
 from asr.tokens import Tokenizer
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (scripts/setup.sh installs it)")
@@ -60,8 +60,17 @@ def test_festival_and_gnuspeech_phones_map_to_arpabet() -> None:
     assert festival_to_arpabet(["pau", "dh", "ax", "k", "w", "ih", "k", "axr"]) == ["DH", "AH", "K", "W", "IH", "K", "ER"]
     phonetic = "/c // /0 # /w dh_uh /w /_k_w_i_k /w /_b_r_ah_uu_n /w /_uh_uu.v_uh_r /w /l /*d_o_g # // /c"
     assert gnuspeech_words(phonetic) == [["DH", "AH"], ["K", "W", "IH", "K"], ["B", "R", "AW", "N"], ["OW", "V", "ER"], ["D", "AA", "G"]]
-    with pytest.raises(ValueError, match="unknown festival phone"):
+    with pytest.raises(ValueError, match="unknown festival radio phone 'zz'"):
         festival_to_arpabet(["zz"])
+
+
+def test_the_british_festival_voice_is_labelled_without_the_r_it_did_not_say() -> None:
+    # rab's mrpa names for "the car here", as festival says them: no r after a vowel
+    assert festival_to_arpabet(["#", "dh", "@", "k", "aa", "h", "i@"], "mrpa") == ["DH", "AH", "K", "AA", "HH", "IH", "AH"]
+    assert festival_to_arpabet(["uh"], "mrpa") == ["AH"] and festival_to_arpabet(["uh"]) == ["UH"]  # one name, two sets
+    assert {phone for table in FESTIVAL_PHONESETS.values() for phones in table.values() for phone in phones} <= set(ARPABET)
+    with pytest.raises(ValueError, match="unknown festival mrpa phone 'ax'"):
+        festival_to_arpabet(["ax"], "mrpa")
 
 
 def test_cmudict_gives_stressless_pronunciations_with_their_variants() -> None:

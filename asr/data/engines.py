@@ -9,6 +9,7 @@ cannot do itself (a formant shift, a pitch shift) are applied here, after synthe
 from __future__ import annotations
 
 import functools
+import html
 import re
 import subprocess
 import warnings
@@ -21,7 +22,7 @@ import torchaudio.functional as AF
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.data.augment import pitch_shift, speed_perturb
 from asr.data.jobs import SynthJob
-from asr.data.voices import foreign_voice
+from asr.data.voices import festival_phoneset, foreign_voice
 from asr.phones import festival_to_arpabet, foreign_to_arpabet, ipa_to_arpabet
 
 __all__ = ["Rendered", "render", "shift_formants"]
@@ -51,6 +52,11 @@ def _phones_or_none(parse: Callable[[str], list[list[str]]], said: str, job: Syn
         return None
 
 
+def _espeak_words(said: str) -> list[list[str]]:
+    """espeak-ng's ``--ipa --sep=_`` output -> ARPAbet phones per spoken word."""
+    return [phones for word in said.split() if (phones := ipa_to_arpabet(word.split("_")))]
+
+
 def _speaker_transform(wave: torch.Tensor, settings: dict[str, float]) -> torch.Tensor:
     wave = shift_formants(wave, settings.get("formant_shift", 1.0))
     semitones = settings.get("pitch_semitones", 0.0)
@@ -68,7 +74,7 @@ def _espeak(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
         wav, s = scratch / "espeak.wav", job.settings
         command = ["espeak-ng", "-v", job.voice.name, "-s", str(round(s["rate"])), "-p", str(round(s["pitch"])), "-g", str(round(s["word_gap"]))]
         done = subprocess.run([*command, "--ipa", "--sep=_", "-w", str(wav), "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
-        words = _phones_or_none(lambda said: [p for word in said.split() if (p := ipa_to_arpabet(word.split("_")))], done.stdout, job)
+        words = _phones_or_none(_espeak_words, done.stdout, job)
         rendered.append((_speaker_transform(load_audio(wav), s), words))
     return rendered
 
@@ -90,7 +96,10 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     """
     foreign = foreign_voice(jobs[0].voice) if jobs[0].voice.engine == "festival-foreign" else None
     encoding = foreign.encoding if foreign else "utf-8"
-    to_arpabet = functools.partial(foreign_to_arpabet, foreign.phoneset) if foreign else festival_to_arpabet
+    if foreign:
+        to_arpabet = functools.partial(foreign_to_arpabet, foreign.phoneset)
+    else:
+        to_arpabet = functools.partial(festival_to_arpabet, phoneset=festival_phoneset(jobs[0].voice))
     wavs = [scratch / f"{index}.wav" for index in range(len(jobs))]
     lines = [_FESTIVAL_WORD_PHONES]
     for index, (job, wav) in enumerate(zip(jobs, wavs)):
@@ -117,6 +126,25 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
             phones[int(match.group(1))] = [p for w in words if (p := to_arpabet(w))]  # every phone of the phoneset is mapped
     held_out = jobs[0].voice.engine == "festival-hts"
     return [(_speaker_transform(load_audio(wav), job.settings), None if held_out else phones.get(i)) for i, (job, wav) in enumerate(zip(jobs, wavs))]
+
+
+def _pico(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    """SVOX Pico's voices, at the job's speed and pitch (percent, as Pico's own markup sets them).
+
+    Pico reports no phones. The US voice is labelled from the lexicon (None here); the British one
+    with espeak-ng's British pronunciation of the sentence, which drops the r that CMUdict writes.
+    """
+    rendered = []
+    for job in jobs:
+        wav, s = scratch / "pico.wav", job.settings
+        text = f"<speed level='{s['speed']}'><pitch level='{s['pitch']}'>{html.escape(job.sentence.spoken, quote=False)}</pitch></speed>"
+        subprocess.run(["pico2wave", "-l", job.voice.name, "-w", str(wav), text], check=True, capture_output=True, timeout=120)
+        words = None
+        if job.voice.name == "en-GB":
+            said = subprocess.run(["espeak-ng", "-v", "en-gb", "-q", "--ipa", "--sep=_", "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
+            words = _phones_or_none(_espeak_words, said.stdout, job)
+        rendered.append((_speaker_transform(load_audio(wav), s), words))
+    return rendered
 
 
 def _piper(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
@@ -152,6 +180,7 @@ _RENDERERS: dict[str, Callable[[Sequence[SynthJob], Path], list[Rendered]]] = {
     "flite": _flite,
     "piper": _piper,
     "gnuspeech": _gnuspeech,
+    "pico": _pico,
 }
 
 

@@ -40,12 +40,24 @@ from asr.data.manifest import ManifestEntry, write_manifest
 from asr.data.phone_labels import align_words
 from asr.data.rooms import room_impulse_response
 from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
-from asr.data.voices import ACCENTED_MBROLA_VOICES, TEST_VOICES, ForeignVoice, Voice, foreign_voices, is_held_out, mbrola_voices, training_voices
+from asr.data.voices import (
+    ACCENTED_MBROLA_VOICES,
+    RAB_VOICE,
+    TEST_VOICES,
+    ForeignVoice,
+    Voice,
+    festival_voices,
+    foreign_voices,
+    is_held_out,
+    mbrola_voices,
+    pico_voices,
+    training_voices,
+)
 from asr.lexicon import pronounce
 from asr.outputs import write_atomically
 from asr.phones import join_words
 
-__all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "plan_foreign", "plan_mbrola", "synthesize_corpus", "make_corpus", "speaker_settings"]
+__all__ = ["CONDITIONS", "split_sentences", "plan_corpus", "plan_foreign", "plan_mbrola", "plan_added_voices", "synthesize_corpus", "make_corpus", "speaker_settings"]
 
 NOISY_SNR_DB = 10.0
 CONDITIONS = ("clean", "noisy", "telephone", "reverberant")
@@ -64,6 +76,9 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
     if voice.engine == "mbrola":  # real people; half of them get a new vocal tract, up to a man's toward a woman's
         settings = {"rate": round(175 * float(rng.uniform(0.8, 1.2))), "pitch": int(rng.integers(25, 76)), "word_gap": int(rng.integers(0, 3))}
         return settings | ({"formant_shift": round(float(rng.uniform(0.9, 1.2)), 2)} if rng.random() < 0.5 else {})
+    if voice.engine == "pico":  # two women; half of them get a longer vocal tract, toward a man's
+        settings = {"speed": int(rng.integers(80, 126)), "pitch": int(rng.integers(75, 131))}
+        return settings | ({"formant_shift": round(float(rng.uniform(0.8, 1.05)), 2)} if rng.random() < 0.5 else {})
     if voice.engine == "festival":
         shift, f0 = _vocal_tract(rng)
         return {"formant_shift": shift, "f0": round(f0 / shift, 1), "rate": round(float(rng.uniform(0.75, 1.25)), 3)}
@@ -185,7 +200,31 @@ def plan_mbrola(count: int, sentences: Sequence[Sentence], voices: Sequence[Voic
     if count and not voices:
         raise ValueError("no MBROLA voices installed; run scripts/setup.sh (Debian contrib/non-free: mbrola, mbrola-us1, ...)")
     rng = np.random.default_rng([seed, 3 if accented else 2])
-    folder = "train/mbrola-accented" if accented else "train/mbrola"
+    return _plan_in_turn(count, sentences, voices, rng, "train/mbrola-accented" if accented else "train/mbrola")
+
+
+ADDED_VOICES = {"pico": (4, "libttspico-utils"), "rab": (5, "festvox-rablpc16k")}
+"""What ``plan_added_voices`` can add: its random stream (after plan_foreign's 1 and plan_mbrola's 2
+and 3) and the Debian package that installs it."""
+
+
+def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed: int) -> list[SynthJob]:
+    """``count`` training jobs of one kind of ``ADDED_VOICES``, in equal shares of its voices, each saying one of ``sentences``.
+
+    "pico": SVOX Pico's US and British women; "rab": festival's British man. Drawn from the kind's
+    own random stream into ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
+    """
+    if kind not in ADDED_VOICES:
+        raise ValueError(f"unknown kind of added voices {kind!r}; known: {sorted(ADDED_VOICES)}")
+    stream, package = ADDED_VOICES[kind]
+    voices = pico_voices() if kind == "pico" else festival_voices(voices=(RAB_VOICE,))
+    if count and not voices:
+        raise ValueError(f"no {kind} voices installed; run scripts/setup.sh (Debian's {package})")
+    return _plan_in_turn(count, sentences, voices, np.random.default_rng([seed, stream]), f"train/{kind}")
+
+
+def _plan_in_turn(count: int, sentences: Sequence[Sentence], voices: Sequence[Voice], rng: np.random.Generator, folder: str) -> list[SynthJob]:
+    """``count`` training jobs under ``folder``, the voices taking turns, each saying a random one of ``sentences``."""
     jobs = []
     for index in range(count):
         sentence = sentences[int(rng.integers(len(sentences)))]
@@ -347,6 +386,8 @@ def make_corpus(
     foreign: int = 0,
     mbrola: int = 0,
     mbrola_accented: int = 0,
+    pico: int = 0,
+    rab: int = 0,
 ) -> dict[str, Path]:
     """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
     ``lm_text.txt``: the whole training share of the text (dev and test sentences left out), for ``asr lm build``.
@@ -358,18 +399,20 @@ def make_corpus(
     test sentences, so that the test split scores them as unseen. ``foreign`` adds that many training
     utterances of festival's Italian and Czech voices (``plan_foreign``), after the English ones, and
     ``mbrola`` that many of MBROLA's English voices saying training sentences (``plan_mbrola``), and
-    ``mbrola_accented`` that many of its other languages' voices saying them in English.
+    ``mbrola_accented`` that many of its other languages' voices saying them in English; ``pico``
+    and ``rab`` that many of SVOX Pico's voices and of festival's British rab (``plan_added_voices``).
     """
     if train_utterances is not None and train_utterances < 0:
         raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
-    for name, count in (("foreign", foreign), ("mbrola", mbrola), ("mbrola_accented", mbrola_accented)):
+    for name, count in (("foreign", foreign), ("mbrola", mbrola), ("mbrola_accented", mbrola_accented), ("pico", pico), ("rab", rab)):
         if count < 0:
             raise ValueError(f"{name} must be >= 0, got {count}")
     splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
     splits["test"] = evaluation_sentences(test, seed, fortunes)
     voices = training_voices(leave_out)
     english_mbrola, accented_mbrola = mbrola_voices(), mbrola_voices(voices=ACCENTED_MBROLA_VOICES)
-    left_out = [v for v in (*training_voices(), *english_mbrola, *accented_mbrola) if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
+    added = (*english_mbrola, *accented_mbrola, *pico_voices(), *festival_voices(voices=(RAB_VOICE,)))
+    left_out = [v for v in (*training_voices(), *added) if v.engine in leave_out and v.engine != "espeak"] if leave_out else []
     jobs = plan_corpus(splits, voices, seed, train_repeats, (*TEST_VOICES, *left_out))
     if train_utterances is not None:
         train_jobs = [job for job in jobs if job.split == "train"][:train_utterances]
@@ -378,6 +421,10 @@ def make_corpus(
     if "mbrola" not in leave_out:  # a count of 0 plans nothing, installed or not
         extra += plan_mbrola(mbrola, splits["train"], english_mbrola, seed)
         extra += plan_mbrola(mbrola_accented, splits["train"], accented_mbrola, seed, accented=True)
+    if "pico" not in leave_out:
+        extra += plan_added_voices("pico", pico, splits["train"], seed)
+    if "festival" not in leave_out:
+        extra += plan_added_voices("rab", rab, splits["train"], seed)
     jobs = [job for job in jobs if job.split == "train"] + extra + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
     (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not

@@ -8,7 +8,9 @@ women and a child, can add vocal tracts that no English voice has, saying their 
 (``foreign_voices``; they never say English sentences). MBROLA's English diphone voices, spoken
 through espeak-ng, add four more real people (``mbrola_voices``): a US woman (us1), two US men
 (us2, us3) and a British man (en1); its databases of other languages, saying English through
-espeak-ng with their speakers' accents, twelve more (``ACCENTED_MBROLA_VOICES``).
+espeak-ng with their speakers' accents, twelve more (``ACCENTED_MBROLA_VOICES``). SVOX Pico's
+two voices (``PICO_VOICES``), statistical voices made from a US and a British woman, and festival's
+British diphone voice rab (``RAB_VOICE``), a man, add three more.
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -36,6 +38,11 @@ __all__ = [
     "is_held_out",
     "espeak_voices",
     "festival_voices",
+    "FESTIVAL_VOICES",
+    "RAB_VOICE",
+    "festival_phoneset",
+    "PICO_VOICES",
+    "pico_voices",
     "piper_voices",
     "gnuspeech_voices",
     "MBROLA_VOICES",
@@ -52,7 +59,7 @@ __all__ = [
 
 FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
 MBROLA_DATABASE_DIR = Path("/usr/share/mbrola")
-TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola")
+TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola", "pico")
 ENGINES = (*TRAINING_ENGINES, "flite", "festival-hts")
 HELD_OUT_SPEAKERS = ("slt", "awb", "rms")  # CMU ARCTIC: flite's and festival's HTS voices were made from them
 
@@ -97,11 +104,23 @@ def _espeak_list(what: str, pattern: str) -> list[str]:
     return sorted({m.group(1) for line in listing.splitlines() if (m := re.match(pattern, line))})
 
 
-def festival_voices(folder: Path = FESTIVAL_VOICE_DIR) -> list[Voice]:
-    """The installed English festival diphone voices (HTS voices are held out, and not diphone voices)."""
-    if not folder.is_dir():
-        return []
-    return [Voice("festival", p.name) for p in sorted(folder.iterdir()) if p.name.endswith("_diphone")]
+FESTIVAL_VOICES = (Voice("festival", "kal_diphone"), Voice("festival", "ked_diphone"))
+"""festival's US diphone voices, two men: the English plan's festival voices."""
+RAB_VOICE = Voice("festival", "rab_diphone")
+"""festival's British diphone voice (Debian's festvox-rablpc16k), a man, speaking festival's mrpa phones."""
+
+
+def festival_voices(folder: Path = FESTIVAL_VOICE_DIR, voices: Sequence[Voice] = FESTIVAL_VOICES) -> list[Voice]:
+    """Those of ``voices`` that are installed under ``folder``.
+
+    A fixed list, not every folder there, so that installing another voice never changes a corpus's plan.
+    """
+    return [v for v in voices if (folder / v.name).is_dir()]
+
+
+def festival_phoneset(voice: Voice) -> str:
+    """The ``asr.phones.FESTIVAL_PHONESETS`` entry an English festival voice names its phones in."""
+    return "mrpa" if voice == RAB_VOICE else "radio"
 
 
 @dataclass(frozen=True)
@@ -167,6 +186,15 @@ def mbrola_voices(folder: Path = MBROLA_DATABASE_DIR, voices: Sequence[Voice] = 
     if not shutil.which("mbrola"):
         return []
     return [v for v in voices if (folder / mbrola_database(v) / mbrola_database(v)).is_file()]
+
+
+PICO_VOICES = (Voice("pico", "en-US"), Voice("pico", "en-GB"))
+"""SVOX Pico's English voices (Debian non-free's libttspico-utils), a US and a British woman."""
+
+
+def pico_voices() -> list[Voice]:
+    """PICO_VOICES, when Pico's ``pico2wave`` is installed."""
+    return list(PICO_VOICES) if shutil.which("pico2wave") else []
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:

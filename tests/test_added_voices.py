@@ -1,0 +1,83 @@
+"""Voices a corpus can add (``asr synth --pico N --rab N``): SVOX Pico's two women and festival's British
+rab. Their plans, their speakers, deterministic synthesis labelled with what they said, and a corpus
+that adds them without changing its English plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asr.data import voices
+from asr.data.synth import make_corpus, plan_added_voices, plan_mbrola, speaker_settings
+from asr.data.text import Sentence
+from asr.data.voices import FESTIVAL_VOICES, MBROLA_VOICES, PICO_VOICES, RAB_VOICE, festival_voices, is_held_out, pico_voices
+from tests.test_synth import assert_phones_follow_the_words, corpus_adding_voices, synthesize_jobs_twice
+
+needs_pico = pytest.mark.skipif(not pico_voices(), reason="needs SVOX Pico's pico2wave (scripts/setup.sh installs libttspico-utils)")
+needs_rab = pytest.mark.skipif(not festival_voices(voices=(RAB_VOICE,)), reason="needs festival's rab voice (scripts/setup.sh installs festvox-rablpc16k)")
+SENTENCES = [Sentence(text, text) for text in ("the quick brown fox jumps over the lazy dog", "the car is here tonight")]
+
+
+def test_added_voices_are_training_voices_outside_the_english_plan(tmp_path: Path) -> None:
+    assert not any(is_held_out(v) for v in (*PICO_VOICES, RAB_VOICE))
+    assert RAB_VOICE not in FESTIVAL_VOICES  # installing rab never changes an English plan
+    for voice in (*FESTIVAL_VOICES, RAB_VOICE):
+        (tmp_path / voice.name).mkdir()
+    assert festival_voices(tmp_path) == list(FESTIVAL_VOICES)
+    assert festival_voices(tmp_path, voices=(RAB_VOICE,)) == [RAB_VOICE]
+
+
+def test_pico_speakers_vary_speed_pitch_and_half_their_vocal_tracts() -> None:
+    rng = np.random.default_rng(0)
+    drawn = [speaker_settings(PICO_VOICES[0], rng) for _ in range(200)]
+    assert all(80 <= s["speed"] <= 125 and 75 <= s["pitch"] <= 130 for s in drawn)
+    shifted = [s["formant_shift"] for s in drawn if "formant_shift" in s]
+    assert 60 <= len(shifted) <= 140 and all(0.8 <= shift <= 1.05 for shift in shifted)
+    rab = speaker_settings(RAB_VOICE, rng)
+    assert set(rab) == {"formant_shift", "f0", "rate"}  # a new vocal tract, as kal and ked get
+
+
+def test_each_kind_is_planned_in_turns_from_a_stream_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(voices.shutil, "which", lambda name: f"/usr/bin/{name}")
+    jobs = plan_added_voices("pico", 4, SENTENCES, seed=3)
+    assert [job.voice for job in jobs] == [*PICO_VOICES, *PICO_VOICES]
+    assert all(job.split == "train" and job.sentence in SENTENCES and job.path.startswith("train/pico/000/") for job in jobs)
+    assert jobs == plan_added_voices("pico", 4, SENTENCES, seed=3) and jobs != plan_added_voices("pico", 4, SENTENCES, seed=4)
+    assert jobs[0].seed != plan_mbrola(1, SENTENCES, MBROLA_VOICES, seed=3)[0].seed
+    with pytest.raises(ValueError, match="unknown kind of added voices 'sam'"):
+        plan_added_voices("sam", 1, SENTENCES, seed=3)
+    monkeypatch.setattr(voices.shutil, "which", lambda name: None)
+    assert plan_added_voices("pico", 0, SENTENCES, seed=3) == []
+    with pytest.raises(ValueError, match="no pico voices installed.*libttspico-utils"):
+        plan_added_voices("pico", 2, SENTENCES, seed=3)
+
+
+@needs_pico
+def test_pico_is_deterministic_and_its_british_voice_is_labelled_as_british(tmp_path: Path) -> None:
+    entries = synthesize_jobs_twice(plan_added_voices("pico", 2, SENTENCES, seed=1), tmp_path)
+    us, british = entries
+    assert (us.voice, british.voice) == ("pico:en-US", "pico:en-GB")
+    assert us.phones is None  # Pico reports no phones: the lexicon's stand in when training
+    assert_phones_follow_the_words([british])
+    if british.text == "the quick brown fox jumps over the lazy dog":
+        assert "| OW V AH |" in british.phones  # "over" without CMUdict's r
+    else:
+        assert "| K AA R |" in british.phones  # "car", its r linking it to "is"
+
+
+@needs_rab
+def test_rab_is_deterministic_and_labels_its_mrpa_phones(tmp_path: Path) -> None:
+    entries = synthesize_jobs_twice(plan_added_voices("rab", 2, SENTENCES, seed=1), tmp_path)
+    assert [e.voice for e in entries] == [str(RAB_VOICE)] * 2
+    assert_phones_follow_the_words(entries)
+
+
+@needs_pico
+def test_a_corpus_adds_pico_speech_without_changing_its_english_plan(tmp_path: Path) -> None:
+    mixed_entries = corpus_adding_voices(tmp_path, pico=2)
+    assert [e.voice for e in mixed_entries[2:]] == [str(v) for v in PICO_VOICES]
+    assert all("/train/pico/" in str(e.audio) for e in mixed_entries[2:])
+    with pytest.raises(ValueError, match="rab must be >= 0"):
+        make_corpus(tmp_path / "bad", generated=40, dev=0, test=0, rab=-1)
