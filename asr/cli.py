@@ -247,6 +247,16 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "--mbrola-accented-more",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of fourteen more MBROLA databases saying English (three of them women), "
+            "through voice definitions this project adds for espeak-ng, as --mbrola does"
+        ),
+    )
+    parser.add_argument(
         "--pico",
         type=int,
         default=0,
@@ -441,7 +451,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
-        pico=args.pico, rab=args.rab,
+        pico=args.pico, rab=args.rab, mbrola_accented_more=args.mbrola_accented_more,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

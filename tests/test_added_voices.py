@@ -1,6 +1,7 @@
-"""Voices a corpus can add (``asr synth --pico N --rab N``): SVOX Pico's two women and festival's British
-rab. Their plans, their speakers, deterministic synthesis labelled with what they said, and a corpus
-that adds them without changing its English plan."""
+"""Voices a corpus can add (``asr synth --pico N --rab N --mbrola-accented-more N``): SVOX Pico's two
+women, festival's British rab, and fourteen more MBROLA databases saying English through voice
+definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
+said, and a corpus that adds them without changing its English plan."""
 
 from __future__ import annotations
 
@@ -10,18 +11,35 @@ import numpy as np
 import pytest
 
 from asr.data import voices
+from asr.data.espeak_accents import accent_data_path
 from asr.data.synth import make_corpus, plan_added_voices, plan_mbrola, speaker_settings
 from asr.data.text import Sentence
-from asr.data.voices import FESTIVAL_VOICES, MBROLA_VOICES, PICO_VOICES, RAB_VOICE, festival_voices, is_held_out, pico_voices
+from asr.data.voices import (
+    ACCENTED_MBROLA_VOICES,
+    FESTIVAL_VOICES,
+    MBROLA_VOICES,
+    MORE_ACCENTED_MBROLA_VOICES,
+    PICO_VOICES,
+    RAB_VOICE,
+    festival_voices,
+    is_held_out,
+    mbrola_voices,
+    pico_voices,
+)
 from tests.test_synth import assert_phones_follow_the_words, corpus_adding_voices, synthesize_jobs_twice
 
 needs_pico = pytest.mark.skipif(not pico_voices(), reason="needs SVOX Pico's pico2wave (scripts/setup.sh installs libttspico-utils)")
 needs_rab = pytest.mark.skipif(not festival_voices(voices=(RAB_VOICE,)), reason="needs festival's rab voice (scripts/setup.sh installs festvox-rablpc16k)")
+needs_more_accents = pytest.mark.skipif(
+    len(mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)) < len(MORE_ACCENTED_MBROLA_VOICES),
+    reason="needs mbrola and the databases of MORE_ACCENTED_MBROLA_VOICES (scripts/setup.sh installs them)",
+)
 SENTENCES = [Sentence(text, text) for text in ("the quick brown fox jumps over the lazy dog", "the car is here tonight")]
 
 
 def test_added_voices_are_training_voices_outside_the_english_plan(tmp_path: Path) -> None:
-    assert not any(is_held_out(v) for v in (*PICO_VOICES, RAB_VOICE))
+    assert not any(is_held_out(v) for v in (*PICO_VOICES, RAB_VOICE, *MORE_ACCENTED_MBROLA_VOICES))
+    assert not set(MORE_ACCENTED_MBROLA_VOICES) & set(ACCENTED_MBROLA_VOICES)
     assert RAB_VOICE not in FESTIVAL_VOICES  # installing rab never changes an English plan
     for voice in (*FESTIVAL_VOICES, RAB_VOICE):
         (tmp_path / voice.name).mkdir()
@@ -81,3 +99,28 @@ def test_a_corpus_adds_pico_speech_without_changing_its_english_plan(tmp_path: P
     assert all("/train/pico/" in str(e.audio) for e in mixed_entries[2:])
     with pytest.raises(ValueError, match="rab must be >= 0"):
         make_corpus(tmp_path / "bad", generated=40, dev=0, test=0, rab=-1)
+
+
+def test_the_accent_data_folder_adds_english_voices_and_links_the_rest(tmp_path: Path) -> None:
+    installed = tmp_path / "espeak-ng-data"
+    (installed / "voices" / "mb").mkdir(parents=True)
+    (installed / "voices" / "!v").mkdir()
+    (installed / "en_dict").write_bytes(b"dictionary")
+    (installed / "voices" / "mb" / "mb-es1").write_text("name spanish-mbrola-1\nlanguage es 7\ngender male\n\nmbrola es1 es_phtrans\n")
+    (installed / "voices" / "mb" / "mb-de4-en").write_text("name en-german-4\nlanguage en 9\n")
+    root = accent_data_path(tmp_path / "overlay", ["es1", "de4"], installed)
+    data = root / "espeak-ng-data"
+    assert (data / "en_dict").resolve() == installed / "en_dict" and (data / "voices" / "!v").is_symlink()
+    assert (data / "voices" / "mb" / "mb-es1-en").read_text() == "name en-accent-es1\nlanguage en 9\ngender male\nmbrola es1 es_phtrans\n"
+    assert (data / "voices" / "mb" / "mb-de4-en").is_symlink()  # espeak-ng's own English voice stays
+    assert not (installed / "voices" / "mb" / "mb-es1-en").exists()  # nothing written where espeak-ng lives
+    with pytest.raises(ValueError, match="no voice for the MBROLA database 'xx9'"):
+        accent_data_path(tmp_path / "other", ["xx9"], installed)
+
+
+@needs_more_accents
+def test_more_accented_voices_are_deterministic_and_label_the_english_phones_they_said(tmp_path: Path) -> None:
+    jobs = plan_added_voices("mbrola-accented-more", 2, SENTENCES, seed=0)
+    entries = synthesize_jobs_twice(jobs, tmp_path)
+    assert [e.voice for e in entries] == [str(v) for v in MORE_ACCENTED_MBROLA_VOICES[:2]]
+    assert_phones_follow_the_words(entries)

@@ -22,7 +22,8 @@ import torchaudio.functional as AF
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.data.augment import pitch_shift, speed_perturb
 from asr.data.jobs import SynthJob
-from asr.data.voices import festival_phoneset, foreign_voice
+from asr.data.espeak_accents import accent_data_path
+from asr.data.voices import MORE_ACCENTED_MBROLA_VOICES, festival_phoneset, foreign_voice, mbrola_database
 from asr.phones import festival_to_arpabet, foreign_to_arpabet, ipa_to_arpabet
 
 __all__ = ["Rendered", "render", "shift_formants"]
@@ -67,12 +68,16 @@ def _espeak(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     """espeak-ng's own voices, and (engine "mbrola") its MBROLA voices, which also get a speaker transform.
 
     espeak-ng reports the phonemes it chose; with an MBROLA voice those are what it sent to the
-    diphone database, which says them as the recorded person did.
+    diphone database, which says them as the recorded person did. The voices of
+    MORE_ACCENTED_MBROLA_VOICES come from a data folder with their definitions added.
     """
+    accented = sorted({mbrola_database(job.voice) for job in jobs if job.voice in MORE_ACCENTED_MBROLA_VOICES})
+    data_path = [f"--path={accent_data_path(scratch / 'espeak-accents', accented)}"] if accented else []
     rendered = []
     for job in jobs:
         wav, s = scratch / "espeak.wav", job.settings
-        command = ["espeak-ng", "-v", job.voice.name, "-s", str(round(s["rate"])), "-p", str(round(s["pitch"])), "-g", str(round(s["word_gap"]))]
+        path = data_path if job.voice in MORE_ACCENTED_MBROLA_VOICES else []
+        command = ["espeak-ng", *path, "-v", job.voice.name, "-s", str(round(s["rate"])), "-p", str(round(s["pitch"])), "-g", str(round(s["word_gap"]))]
         done = subprocess.run([*command, "--ipa", "--sep=_", "-w", str(wav), "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
         words = _phones_or_none(_espeak_words, done.stdout, job)
         rendered.append((_speaker_transform(load_audio(wav), s), words))

@@ -47,6 +47,7 @@ __all__ = [
     "gnuspeech_voices",
     "MBROLA_VOICES",
     "ACCENTED_MBROLA_VOICES",
+    "MORE_ACCENTED_MBROLA_VOICES",
     "mbrola_database",
     "mbrola_voices",
     "ForeignVoice",
@@ -174,6 +175,15 @@ ACCENTED_MBROLA_VOICES = tuple(
 """espeak-ng's English said through MBROLA's databases of other languages: twelve more real people
 (fr4, de5, hu1 and pl1 are women) with their accents. Left out: de1, de2, de3 and sw2, which lack
 diphones that English needs (espeak-ng says silence instead)."""
+
+MORE_ACCENTED_MBROLA_VOICES = tuple(
+    Voice("mbrola", f"mb-{database}-en")
+    for database in ("ca1", "cr1", "de7", "es1", "es2", "fr2", "fr3", "fr5", "fr6", "fr7", "id1", "mx1", "mx2", "pt1")
+)
+"""Fourteen more real people (de7, fr2 and pt1 are women) saying English with their accents, through
+voice definitions of our own (``asr.data.espeak_accents``: espeak-ng ships none for them). Kept: the
+databases that miss few diphones English needs (at most about one per sentence, which MBROLA says as
+silence); left out: it1-it4, es3, es4, br1-br4, nl1, nl3, de8, the rest, which miss ten or more."""
 
 
 def mbrola_database(voice: Voice) -> str:
