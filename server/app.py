@@ -69,17 +69,18 @@ WEBSOCKET_QUEUE_FRAMES = 2
 class SpeechServer:
     """One daemon: a websockets server, the shared batcher, and the sessions it serves."""
 
-    def __init__(self, config: ServerConfig, recognizer: StreamingRecognizer | None = None, group_member: bool = False) -> None:
-        """``group_member``: one of ``--processes`` servers on one port (server/processes.py): it binds with
-        SO_REUSEPORT and logs ``process_listening``, leaving ``listening`` to the parent once all listen."""
+    def __init__(self, config: ServerConfig, recognizer: StreamingRecognizer | None = None, group_metrics_dir: Path | None = None) -> None:
+        """``group_metrics_dir``: this is one of ``--processes`` servers on one port (server/processes.py),
+        whose metrics go to this shared folder. It binds with SO_REUSEPORT, logs ``process_listening``
+        (the parent logs ``listening`` once all listen), and its ``/metrics`` reports the whole group."""
         self.config = config
-        self.group_member = group_member
+        self.group_member = group_metrics_dir is not None
         by_name = {dialect.name: dialect for dialect in DIALECTS.values()}
         root = {"/": by_name[config.root_protocol]} if config.root_protocol in by_name else {}
         self.routes: dict[str, type[Dialect]] = {**DIALECTS, **root}  # websocket path -> its protocol dialect
         decoder = DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon)
         self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device, decoder=decoder)
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(group_metrics_dir)
         self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers)
         self.sessions: dict[str, Session] = {}
         self.draining = False

@@ -1,8 +1,16 @@
-"""Prometheus metrics of one server, in its own registry (several servers can share a process)."""
+"""Prometheus metrics of one server, in its own registry (several servers can share a process).
+
+The servers of ``asr serve --processes N`` are one service: each child writes its values to a
+shared folder (prometheus_client's multiprocess mode, which the parent turns on for the children
+before they import prometheus_client), and ``/metrics`` in any of them reports the sums over all.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["ServerMetrics", "CONTENT_TYPE_LATEST"]
 
@@ -13,10 +21,12 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class ServerMetrics:
     """Everything ``/metrics`` reports; names carry the ``asr_`` prefix."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        """``shared_dir``: the folder of a process group's values (``PROMETHEUS_MULTIPROC_DIR``), or None for one process."""
         self.registry = CollectorRegistry()
+        self.shared_dir = shared_dir
         r = self.registry
-        self.active_sessions = Gauge("asr_active_sessions", "Sessions open now", registry=r)
+        self.active_sessions = Gauge("asr_active_sessions", "Sessions open now", multiprocess_mode="livesum", registry=r)
         self.sessions = Counter("asr_sessions", "Sessions accepted, by protocol", ["protocol"], registry=r)
         self.refused = Counter("asr_refused_connections", "Connections refused before the handshake, by reason", ["reason"], registry=r)
         self.errors = Counter("asr_errors", "Sessions ended by an error, by error code", ["code"], registry=r)
@@ -31,5 +41,9 @@ class ServerMetrics:
         )
 
     def render(self) -> bytes:
-        """The text exposition format."""
-        return generate_latest(self.registry)
+        """The text exposition format: this server's values, or with ``shared_dir`` its process group's sums."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        group = CollectorRegistry()
+        MultiProcessCollector(group, path=str(self.shared_dir))
+        return generate_latest(group)

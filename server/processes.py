@@ -10,7 +10,8 @@ The parent reserves the port first (bound, never listening, so it resolves port 
 other program takes the port meanwhile), starts the children with the ``spawn`` method,
 and logs ``listening`` once every child listens. It forwards SIGTERM and SIGINT, so every
 child drains its sessions, and exits 0 once all have exited 0. If one child fails, the
-others are stopped the same way and the parent exits 1.
+others are stopped the same way and the parent exits 1. The children write their Prometheus
+values to one temporary folder, removed at exit, so ``/metrics`` in any of them reports the sums.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import os
 import queue
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import wait
+from pathlib import Path
 from types import FrameType
 
 from server.config import ServerConfig, describe, listen_url
@@ -42,13 +45,13 @@ def serve_processes(config: ServerConfig) -> int:
 
     ValueError carries a child's startup error (a bad model path, say), as a one-process server would raise it.
     """
-    with _reserve_port(config.host, config.port) as reserved:
+    with _reserve_port(config.host, config.port) as reserved, tempfile.TemporaryDirectory(prefix="asr-metrics-") as metrics_dir:
         port = reserved.getsockname()[1]
         member = replace(config, port=port, processes=1)
         context = multiprocessing.get_context("spawn")  # fork would copy torch's threads and locks
         reports: multiprocessing.Queue[tuple[int, str, str]] = context.Queue()
         threads = max(1, len(os.sched_getaffinity(0)) // config.processes)
-        children = [context.Process(target=_serve_member, args=(member, index, threads, reports), name=f"asr-serve-{index}") for index in range(config.processes)]
+        children = [context.Process(target=_serve_member, args=(member, index, threads, reports, Path(metrics_dir)), name=f"asr-serve-{index}") for index in range(config.processes)]
         stopping = False
 
         def forward(signum: int, frame: FrameType | None) -> None:
@@ -162,8 +165,9 @@ def _signal_all(children: list[multiprocessing.process.BaseProcess], signum: int
             os.kill(child.pid, signum)
 
 
-def _serve_member(config: ServerConfig, index: int, threads: int, reports: multiprocessing.Queue[tuple[int, str, str]]) -> None:
-    """One child: a whole server on the shared port, until SIGTERM or SIGINT."""
+def _serve_member(config: ServerConfig, index: int, threads: int, reports: multiprocessing.Queue[tuple[int, str, str]], metrics_dir: Path) -> None:
+    """One child: a whole server on the shared port, until SIGTERM or SIGINT, its metrics in ``metrics_dir``."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read once, when prometheus_client is first imported (below)
     import torch
 
     from asr.checkpoint import CheckpointError
@@ -176,7 +180,7 @@ def _serve_member(config: ServerConfig, index: int, threads: int, reports: multi
 
     async def serve() -> None:
         try:
-            server = SpeechServer(config, group_member=True)
+            server = SpeechServer(config, group_metrics_dir=metrics_dir)
             await server.start()
         except (CheckpointError, ValueError, OSError) as error:
             reports.put((index, "error", str(error)))

@@ -204,8 +204,8 @@ def test_sigterm_finishes_every_active_session_then_exits_0(sentence: Path, tmp_
 
 
 def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm(sentence: Path) -> None:
-    """`asr serve --processes 2`: one 'listening' once both listen, connections reach both, a second server
-    cannot take the port, SIGTERM drains both, exit 0."""
+    """`asr serve --processes 2`: one 'listening' once both listen, connections reach both, /metrics in
+    either reports both, a second server cannot take the port, SIGTERM drains both, exit 0."""
     samples, rate = read_pcm16(sentence)
 
     async def client(address: str) -> Exchange:
@@ -216,7 +216,7 @@ def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm
             await ws.send(json.dumps({"type": "stop"}))
             return await read_all(ws)
 
-    async def scenario() -> tuple[list[dict], set[int], list[Exchange], int, list[dict]]:
+    async def scenario() -> tuple[list[dict], set[int], list[Exchange], list[str], int, list[dict]]:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "asr.cli", "serve", "--port", "0", "--device", "cpu", "--log-format", "json", "--processes", "2",
             cwd=ROOT, stderr=asyncio.subprocess.PIPE,
@@ -230,19 +230,25 @@ def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm
         health = await asyncio.gather(*(asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/healthz") for _ in range(40)))
         pids = {json.loads(body)["process"] for _, _, body in health}
         exchanges = await asyncio.wait_for(asyncio.gather(*(client(f"ws://127.0.0.1:{port}/v1/stream") for _ in range(4))), 60)
+        metrics = await asyncio.gather(*(asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics") for _ in range(10)))
         second = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "asr.cli", "serve", "--port", str(port), "--processes", "2"], capture_output=True, text=True, cwd=ROOT, timeout=60
         )  # fmt: skip
         assert second.returncode == 2 and "Address already in use" in second.stderr  # it must not join the running group
         process.send_signal(signal.SIGTERM)
         _, rest = await asyncio.wait_for(process.communicate(), 60)
-        return startup, pids, exchanges, process.returncode, [json.loads(line) for line in rest.decode().splitlines() if line.startswith("{")]
+        shutdown = [json.loads(line) for line in rest.decode().splitlines() if line.startswith("{")]
+        return startup, pids, exchanges, [body for _, _, body in metrics], process.returncode, shutdown
 
-    startup, pids, exchanges, returncode, shutdown = asyncio.run(scenario())
+    startup, pids, exchanges, metrics, returncode, shutdown = asyncio.run(scenario())
     assert [entry["event"] for entry in startup].count("process_listening") == 2 and startup[-1]["processes"] == 2
     assert len(pids) == 2  # the kernel spread 40 connections over both (all on one: a chance of 2 in 2**40)
     texts = {exchange.final["text"] for exchange in exchanges}
     assert len(texts) == 1 and texts != {""}  # the same audio is the same transcript in either process
+    for body in metrics:  # whichever process answered (10 requests: all to one has a chance of 2 in 2**10)
+        values = dict(line.rsplit(" ", 1) for line in body.splitlines() if line and not line.startswith("#"))
+        assert float(values['asr_sessions_total{protocol="native"}']) == 4 and float(values["asr_active_sessions"]) == 0
+        assert float(values["asr_audio_seconds_total"]) == pytest.approx(4 * len(samples) / rate, abs=1e-3)
     assert returncode == 0
     assert [entry["event"] for entry in shutdown].count("stopped") == 2
 
