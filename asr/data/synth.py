@@ -77,7 +77,7 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
     if voice.engine == "mbrola":  # real people; half of them get a new vocal tract, up to a man's toward a woman's
         settings = {"rate": round(175 * float(rng.uniform(0.8, 1.2))), "pitch": int(rng.integers(25, 76)), "word_gap": int(rng.integers(0, 3))}
         return settings | ({"formant_shift": round(float(rng.uniform(0.9, 1.2)), 2)} if rng.random() < 0.5 else {})
-    if voice.engine == "pico":  # two women; half of them get a longer vocal tract, toward a man's
+    if voice.engine == "pico":  # two women; half of their utterances get a longer vocal tract, toward a man's
         settings = {"speed": int(rng.integers(80, 126)), "pitch": int(rng.integers(75, 131))}
         return settings | ({"formant_shift": round(float(rng.uniform(0.8, 1.05)), 2)} if rng.random() < 0.5 else {})
     if voice.engine == "festival":

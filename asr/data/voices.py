@@ -10,7 +10,8 @@ through espeak-ng, add four more real people (``mbrola_voices``): a US woman (us
 (us2, us3) and a British man (en1); its databases of other languages, saying English through
 espeak-ng with their speakers' accents, twelve more (``ACCENTED_MBROLA_VOICES``). SVOX Pico's
 two voices (``PICO_VOICES``), statistical voices made from a US and a British woman, and festival's
-British diphone voice rab (``RAB_VOICE``), a man, add three more.
+British diphone voice rab (``RAB_VOICE``), a man, add three more, and fourteen more MBROLA
+databases saying English through espeak-ng voice definitions of our own (``MORE_ACCENTED_MBROLA_VOICES``).
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
