@@ -1,8 +1,8 @@
 """Prometheus metrics of one server, in its own registry (several servers can share a process).
 
 The servers of ``asr serve --processes N`` are one service: each child writes its values to a
-shared folder (prometheus_client's multiprocess mode, which the parent turns on for the children
-before they import prometheus_client), and ``/metrics`` in any of them reports the sums over all.
+shared folder (prometheus_client's multiprocess mode, which each child turns on for itself
+before it imports prometheus_client), and ``/metrics`` in any of them reports the sums over all.
 """
 
 from __future__ import annotations
