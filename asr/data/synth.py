@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
@@ -204,9 +204,13 @@ def plan_mbrola(count: int, sentences: Sequence[Sentence], voices: Sequence[Voic
     return _plan_in_turn(count, sentences, voices, rng, "train/mbrola-accented" if accented else "train/mbrola")
 
 
-ADDED_VOICES = {"pico": (4, "libttspico-utils"), "rab": (5, "festvox-rablpc16k"), "mbrola-accented-more": (6, "mbrola-es1, mbrola-fr2, ...")}
+ADDED_VOICES: dict[str, tuple[int, str, Callable[[], list[Voice]]]] = {
+    "pico": (4, "libttspico-utils", pico_voices),
+    "rab": (5, "festvox-rablpc16k", lambda: festival_voices(voices=(RAB_VOICE,))),
+    "mbrola-accented-more": (6, "mbrola-es1, mbrola-fr2, ...", lambda: mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)),
+}
 """What ``plan_added_voices`` can add: its random stream (after plan_foreign's 1 and plan_mbrola's 2
-and 3) and the Debian package that installs it."""
+and 3), the Debian package that installs it, and its installed voices."""
 
 
 def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed: int) -> list[SynthJob]:
@@ -218,12 +222,8 @@ def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed
     """
     if kind not in ADDED_VOICES:
         raise ValueError(f"unknown kind of added voices {kind!r}; known: {sorted(ADDED_VOICES)}")
-    stream, package = ADDED_VOICES[kind]
-    voices = {
-        "pico": pico_voices,
-        "rab": lambda: festival_voices(voices=(RAB_VOICE,)),
-        "mbrola-accented-more": lambda: mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES),
-    }[kind]()
+    stream, package, installed = ADDED_VOICES[kind]
+    voices = installed()
     if count and not voices:
         raise ValueError(f"no {kind} voices installed; run scripts/setup.sh (Debian's {package})")
     return _plan_in_turn(count, sentences, voices, np.random.default_rng([seed, stream]), f"train/{kind}")
