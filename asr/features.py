@@ -19,7 +19,10 @@ from asr.config import FeatureConfig
 
 __all__ = ["LogMel", "StreamingLogMel", "stack_frames", "FrameStacker"]
 
-LOG_FLOOR = 1e-10
+# The power floor of every mel bin, about where training's dither (1e-4 RMS, about -17.1 in log)
+# leaves silence: digital zeros would otherwise reach log(1e-10) = -23, far below anything the
+# model heard in training, and a muted microphone would then disturb the next words.
+LOG_FLOOR = 1e-8
 VTLP_KNEE = 0.85  # of the Nyquist frequency: below it the spectrum is scaled, above it bent back to keep Nyquist
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.config import FeatureConfig
-from asr.features import FrameStacker, LogMel, StreamingLogMel, stack_frames
+from asr.features import LOG_FLOOR, FrameStacker, LogMel, StreamingLogMel, stack_frames
 from tests.conftest import synth_signal
 
 LOGMEL = LogMel(FeatureConfig())
@@ -41,7 +41,15 @@ def test_logmel_matches_torchaudio_melspectrogram() -> None:
         n_mels=80, center=False, norm="slaney", mel_scale="slaney",
     )(SIGNAL)
     ours = LOGMEL(SIGNAL[offset:])[: reference.shape[1]]
-    assert torch.allclose(ours, torch.log(reference.clamp_min(1e-10)).T, atol=1e-3)
+    assert torch.allclose(ours, torch.log(reference.clamp_min(LOG_FLOOR)).T, atol=1e-3)
+
+
+def test_digital_silence_sits_near_trainings_dither_level() -> None:
+    """Training dithers every utterance (1e-4 RMS), so zeros must not look far quieter than that."""
+    dithered = LOGMEL(torch.from_numpy(np.random.default_rng(0).normal(0.0, 1e-4, 16000)).float())
+    silent = LOGMEL(torch.zeros(16000))
+    assert torch.equal(silent, torch.full_like(silent, float(np.log(LOG_FLOOR))))
+    assert abs(float(dithered.mean() - silent.mean())) < 1.5  # about -17.1 against -18.4; 1e-10 would give -23.0
 
 
 @settings(max_examples=60, deadline=None)
