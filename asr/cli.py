@@ -267,6 +267,16 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "--pico-accented",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of SVOX Pico's German, French, Italian and Spanish women saying English "
+            "in their own languages' sounds (each word's dictionary phones, which are its label), as --pico does"
+        ),
+    )
+    parser.add_argument(
         "--rab",
         type=int,
         default=0,
@@ -451,7 +461,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
-        pico=args.pico, rab=args.rab, mbrola_accented_more=args.mbrola_accented_more,
+        added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented},
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

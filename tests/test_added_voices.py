@@ -1,6 +1,6 @@
-"""Voices a corpus can add (``asr synth --pico N --rab N --mbrola-accented-more N``): SVOX Pico's two
-women, festival's British rab, and fourteen more MBROLA databases saying English through voice
-definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
+"""Voices a corpus can add (``asr synth --pico N --pico-accented N --rab N --mbrola-accented-more N``):
+SVOX Pico's two English women and its four others saying English in their own sounds, festival's
+British rab, and fourteen more MBROLA databases saying English through voice definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
 said, and a corpus that adds them without changing its English plan."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from asr.data import voices
 from asr.data.espeak_accents import accent_data_path
+from asr.data.pico_accents import PICO_ACCENTS, accented_markup
 from asr.data.synth import make_corpus, plan_added_voices, plan_mbrola, speaker_settings
 from asr.data.text import Sentence
 from asr.data.voices import (
@@ -19,6 +20,7 @@ from asr.data.voices import (
     FESTIVAL_VOICES,
     MBROLA_VOICES,
     MORE_ACCENTED_MBROLA_VOICES,
+    PICO_ACCENTED_VOICES,
     PICO_VOICES,
     RAB_VOICE,
     festival_voices,
@@ -26,6 +28,8 @@ from asr.data.voices import (
     mbrola_voices,
     pico_voices,
 )
+from asr.lexicon import pronounce
+from asr.phones import ARPABET, join_words
 from tests.test_synth import assert_phones_follow_the_words, corpus_adding_voices, synthesize_jobs_twice
 
 needs_pico = pytest.mark.skipif(not pico_voices(), reason="needs SVOX Pico's pico2wave (scripts/setup.sh installs libttspico-utils)")
@@ -38,7 +42,7 @@ SENTENCES = [Sentence(text, text) for text in ("the quick brown fox jumps over t
 
 
 def test_added_voices_are_training_voices_outside_the_english_plan(tmp_path: Path) -> None:
-    assert not any(is_held_out(v) for v in (*PICO_VOICES, RAB_VOICE, *MORE_ACCENTED_MBROLA_VOICES))
+    assert not any(is_held_out(v) for v in (*PICO_VOICES, *PICO_ACCENTED_VOICES, RAB_VOICE, *MORE_ACCENTED_MBROLA_VOICES))
     assert not set(MORE_ACCENTED_MBROLA_VOICES) & set(ACCENTED_MBROLA_VOICES)
     assert RAB_VOICE not in FESTIVAL_VOICES  # installing rab never changes an English plan
     for voice in (*FESTIVAL_VOICES, RAB_VOICE):
@@ -94,11 +98,35 @@ def test_rab_is_deterministic_and_labels_its_mrpa_phones(tmp_path: Path) -> None
 
 @needs_pico
 def test_a_corpus_adds_pico_speech_without_changing_its_english_plan(tmp_path: Path) -> None:
-    mixed_entries = corpus_adding_voices(tmp_path, pico=2)
+    mixed_entries = corpus_adding_voices(tmp_path, added={"pico": 2})
     assert [e.voice for e in mixed_entries[2:]] == [str(v) for v in PICO_VOICES]
     assert all("/train/pico/" in str(e.audio) for e in mixed_entries[2:])
     with pytest.raises(ValueError, match="rab must be >= 0"):
-        make_corpus(tmp_path / "bad", generated=40, dev=0, test=0, rab=-1)
+        make_corpus(tmp_path / "bad", generated=40, dev=0, test=0, added={"rab": -1})
+    with pytest.raises(ValueError, match=r"unknown kind\(s\) of added voices \['sam'\]"):
+        make_corpus(tmp_path / "bad", generated=40, dev=0, test=0, added={"sam": 1})
+
+
+def test_every_english_phone_has_a_sound_in_each_pico_accent() -> None:
+    assert sorted(PICO_ACCENTS) == sorted(v.name for v in PICO_ACCENTED_VOICES)
+    for language, accent in PICO_ACCENTS.items():
+        assert set(accent) == set(ARPABET), language
+    assert accented_markup("de-DE", [["DH", "AH"], ["HH", "AE", "T"]], speed=90, pitch=110) == (
+        "<speed level='90'><pitch level='110'>"
+        '<phoneme alphabet="xsampa" ph="d a"/> <phoneme alphabet="xsampa" ph="h E t"/>'
+        "</pitch></speed>"
+    )
+    assert 'ph="E t"' in accented_markup("fr-FR", [["HH", "AE", "T"]])  # French has no h: the word starts at its vowel
+
+
+@needs_pico
+def test_pico_accents_are_deterministic_and_labelled_with_the_phones_they_were_given(tmp_path: Path) -> None:
+    entries = synthesize_jobs_twice(plan_added_voices("pico-accented", 4, SENTENCES, seed=1), tmp_path)
+    assert [e.voice for e in entries] == [str(v) for v in PICO_ACCENTED_VOICES]
+    assert_phones_follow_the_words(entries)
+    for entry in entries:  # each word's first dictionary pronunciation, as it was asked for
+        dictionary = pronounce(entry.text.split())
+        assert entry.phones == join_words([dictionary[word][0] for word in entry.text.split()])
 
 
 def test_the_accent_data_folder_adds_english_voices_and_links_the_rest(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -138,9 +139,9 @@ def synthesize_jobs_twice(jobs: list, tmp_path: Path) -> list:
     return entries
 
 
-def corpus_adding_voices(tmp_path: Path, **extra: int) -> list:
+def corpus_adding_voices(tmp_path: Path, **extra: Any) -> list:
     """The training entries of a two-utterance English corpus made again with ``extra`` voices added
-    (``foreign=2``, ``mbrola=2``); asserts its English utterances are those of the corpus without them."""
+    (``foreign=2``, ``mbrola=2``, ``added={"pico": 2}``); asserts its English utterances are those of the corpus without them."""
     english = make_corpus(tmp_path / "en", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2)
     mixed = make_corpus(tmp_path / "mixed", generated=40, dev=0, test=0, seed=4, processes=2, fortunes=False, train_utterances=2, **extra)
     entries = read_manifest(mixed["train"])

@@ -23,6 +23,8 @@ from asr.audio import SAMPLE_RATE, load_audio
 from asr.data.augment import pitch_shift, speed_perturb
 from asr.data.jobs import SynthJob
 from asr.data.espeak_accents import accent_data_path
+from asr.data.phone_labels import pronounceable
+from asr.data.pico_accents import PICO_ACCENTS, accented_markup
 from asr.data.voices import MORE_ACCENTED_MBROLA_VOICES, festival_phoneset, foreign_voice, mbrola_database
 from asr.phones import festival_to_arpabet, foreign_to_arpabet, ipa_to_arpabet
 
@@ -138,13 +140,22 @@ def _pico(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
 
     Pico reports no phones. The US voice is labelled from the lexicon (None here); the British one
     with espeak-ng's British pronunciation of the sentence, which drops the r that CMUdict writes.
+    The German, French, Italian and Spanish voices say each label word's first dictionary
+    pronunciation in their own sounds (asr/data/pico_accents.py), and those phones are the label;
+    a sentence with a word nobody can pronounce is read as written and labelled from the lexicon.
     """
+    accented = [job.sentence.text.split() for job in jobs if job.voice.name in PICO_ACCENTS]
+    dictionary = pronounceable({word for words in accented for word in words})
     rendered = []
     for job in jobs:
-        wav, s = scratch / "pico.wav", job.settings
-        text = f"<speed level='{s['speed']}'><pitch level='{s['pitch']}'>{html.escape(job.sentence.spoken, quote=False)}</pitch></speed>"
+        wav, s, words = scratch / "pico.wav", job.settings, None
+        label = job.sentence.text.split()
+        if job.voice.name in PICO_ACCENTS and all(word in dictionary for word in label):
+            words = [list(dictionary[word][0]) for word in label]
+            text = accented_markup(job.voice.name, words, s["speed"], s["pitch"])
+        else:
+            text = f"<speed level='{s['speed']}'><pitch level='{s['pitch']}'>{html.escape(job.sentence.spoken, quote=False)}</pitch></speed>"
         subprocess.run(["pico2wave", "-l", job.voice.name, "-w", str(wav), text], check=True, capture_output=True, timeout=120)
-        words = None
         if job.voice.name == "en-GB":
             said = subprocess.run(["espeak-ng", "-v", "en-gb", "-q", "--ipa", "--sep=_", "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
             words = _phones_or_none(_espeak_words, said.stdout, job)

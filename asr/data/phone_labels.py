@@ -14,9 +14,9 @@ import functools
 import itertools
 from collections.abc import Callable, Sequence
 
-from asr.lexicon import Pronunciation
+from asr.lexicon import Pronunciation, pronounce
 
-__all__ = ["align_words", "MAX_MERGED", "MAX_PHONE_ERROR_RATE"]
+__all__ = ["align_words", "pronounceable", "MAX_MERGED", "MAX_PHONE_ERROR_RATE"]
 
 MAX_MERGED = 3  # a spoken word may cover up to this many label words, and a label word up to this many spoken words
 MAX_PHONE_ERROR_RATE = 0.6  # an utterance whose spoken phones differ more from the dictionary's is refused
@@ -89,3 +89,17 @@ def _group_cost(spoken: Sequence[Sequence[str]], options: Sequence[Sequence[Pron
         if total < best[0]:
             best = (total, pieces)
     return best
+
+
+def pronounceable(words: set[str]) -> dict[str, tuple[Pronunciation, ...]]:
+    """Dictionary pronunciations of the words that CMUdict or espeak-ng can pronounce (the rest are left out)."""
+    try:
+        return pronounce(sorted(words))
+    except ValueError:  # one odd word: pronounce them one by one, keeping the rest
+        found = {}
+        for word in sorted(words):
+            try:
+                found |= pronounce([word])
+            except ValueError:
+                continue
+        return found

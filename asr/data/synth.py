@@ -22,7 +22,8 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from asr.data.augment import add_noise_at_snr, colored_noise, reverberate, telep
 from asr.data.engines import render
 from asr.data.jobs import SynthJob
 from asr.data.manifest import ManifestEntry, write_manifest
-from asr.data.phone_labels import align_words
+from asr.data.phone_labels import align_words, pronounceable
 from asr.data.rooms import room_impulse_response
 from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
 from asr.data.voices import (
@@ -51,10 +52,10 @@ from asr.data.voices import (
     foreign_voices,
     is_held_out,
     mbrola_voices,
+    pico_accented_voices,
     pico_voices,
     training_voices,
 )
-from asr.lexicon import pronounce
 from asr.outputs import write_atomically
 from asr.phones import join_words
 
@@ -204,29 +205,40 @@ def plan_mbrola(count: int, sentences: Sequence[Sentence], voices: Sequence[Voic
     return _plan_in_turn(count, sentences, voices, rng, "train/mbrola-accented" if accented else "train/mbrola")
 
 
-ADDED_VOICES: dict[str, tuple[int, str, Callable[[], list[Voice]]]] = {
-    "pico": (4, "libttspico-utils", pico_voices),
-    "rab": (5, "festvox-rablpc16k", lambda: festival_voices(voices=(RAB_VOICE,))),
-    "mbrola-accented-more": (6, "mbrola-es1, mbrola-fr2, ...", lambda: mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)),
+@dataclass(frozen=True)
+class AddedVoices:
+    """A kind of training voices that ``plan_added_voices`` adds to a corpus."""
+
+    stream: int  # its own random stream (after plan_foreign's 1 and plan_mbrola's 2 and 3)
+    engine: str  # the training engine whose --leave-out drops it too
+    package: str  # the Debian package(s) that install it
+    installed: Callable[[], list[Voice]]  # its voices installed here
+
+
+ADDED_VOICES: dict[str, AddedVoices] = {
+    "mbrola-accented-more": AddedVoices(6, "mbrola", "mbrola-es1, mbrola-fr2, ...", lambda: mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)),
+    "pico": AddedVoices(4, "pico", "libttspico-utils", pico_voices),
+    "rab": AddedVoices(5, "festival", "festvox-rablpc16k", lambda: festival_voices(voices=(RAB_VOICE,))),
+    "pico-accented": AddedVoices(7, "pico", "libttspico-utils", pico_accented_voices),
 }
-"""What ``plan_added_voices`` can add: its random stream (after plan_foreign's 1 and plan_mbrola's 2
-and 3), the Debian package that installs it, and its installed voices."""
+"""The kinds of added voices, in the order a corpus plans them."""
 
 
 def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed: int) -> list[SynthJob]:
     """``count`` training jobs of one kind of ``ADDED_VOICES``, in equal shares of its voices, each saying one of ``sentences``.
 
     "pico": SVOX Pico's US and British women; "rab": festival's British man; "mbrola-accented-more":
-    MORE_ACCENTED_MBROLA_VOICES, fourteen MBROLA databases saying English. Drawn from the kind's
-    own random stream into ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
+    MORE_ACCENTED_MBROLA_VOICES, fourteen MBROLA databases saying English; "pico-accented": Pico's
+    German, French, Italian and Spanish women saying English. Drawn from the kind's own random
+    stream into ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
     """
     if kind not in ADDED_VOICES:
         raise ValueError(f"unknown kind of added voices {kind!r}; known: {sorted(ADDED_VOICES)}")
-    stream, package, installed = ADDED_VOICES[kind]
-    voices = installed()
+    added = ADDED_VOICES[kind]
+    voices = added.installed()
     if count and not voices:
-        raise ValueError(f"no {kind} voices installed; run scripts/setup.sh (Debian's {package})")
-    return _plan_in_turn(count, sentences, voices, np.random.default_rng([seed, stream]), f"train/{kind}")
+        raise ValueError(f"no {kind} voices installed; run scripts/setup.sh (Debian's {added.package})")
+    return _plan_in_turn(count, sentences, voices, np.random.default_rng([seed, added.stream]), f"train/{kind}")
 
 
 def _plan_in_turn(count: int, sentences: Sequence[Sentence], voices: Sequence[Voice], rng: np.random.Generator, folder: str) -> list[SynthJob]:
@@ -260,7 +272,7 @@ def _synthesize_voiced(jobs: Sequence[SynthJob], root: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="asr-synth-") as scratch:
         rendered = render(jobs, Path(scratch))
     foreign = jobs[0].voice.engine == "festival-foreign"
-    lexicon = {} if foreign else _pronounceable({word for job in jobs for word in job.sentence.text.split()})
+    lexicon = {} if foreign else pronounceable({word for job in jobs for word in job.sentence.text.split()})
     for job, (wave, spoken) in zip(jobs, rendered):
         words = job.sentence.text.split()
         known = spoken is not None and all(word in lexicon for word in words)
@@ -268,20 +280,6 @@ def _synthesize_voiced(jobs: Sequence[SynthJob], root: Path) -> None:
         if aligned is not None:  # before the audio: a unit counts as done once its audio files exist
             write_atomically(_phones_path(root, job), join_words(aligned) + "\n")
         _write_flac(root / job.path, wave)
-
-
-def _pronounceable(words: set[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
-    """Dictionary pronunciations of the words that CMUdict or espeak-ng can pronounce (the rest are left out)."""
-    try:
-        return pronounce(sorted(words))
-    except ValueError:  # one odd word: pronounce them one by one, keeping the rest
-        found = {}
-        for word in sorted(words):
-            try:
-                found |= pronounce([word])
-            except ValueError:
-                continue
-        return found
 
 
 def _derive_condition(job: SynthJob, root: Path) -> None:
@@ -392,9 +390,7 @@ def make_corpus(
     foreign: int = 0,
     mbrola: int = 0,
     mbrola_accented: int = 0,
-    pico: int = 0,
-    rab: int = 0,
-    mbrola_accented_more: int = 0,
+    added: Mapping[str, int] | None = None,
 ) -> dict[str, Path]:
     """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
     ``lm_text.txt``: the whole training share of the text (dev and test sentences left out), for ``asr lm build``.
@@ -406,13 +402,15 @@ def make_corpus(
     test sentences, so that the test split scores them as unseen. ``foreign`` adds that many training
     utterances of festival's Italian and Czech voices (``plan_foreign``), after the English ones, and
     ``mbrola`` that many of MBROLA's English voices saying training sentences (``plan_mbrola``), and
-    ``mbrola_accented`` that many of its other languages' voices saying them in English; ``pico``,
-    ``rab`` and ``mbrola_accented_more`` that many of SVOX Pico's voices, of festival's British rab
-    and of fourteen more MBROLA databases saying English (``plan_added_voices``).
+    ``mbrola_accented`` that many of its other languages' voices saying them in English; ``added``
+    maps kinds of ``ADDED_VOICES`` to how many training utterances each adds (``plan_added_voices``).
     """
     if train_utterances is not None and train_utterances < 0:
         raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
-    for name, count in (("foreign", foreign), ("mbrola", mbrola), ("mbrola_accented", mbrola_accented), ("pico", pico), ("rab", rab), ("mbrola_accented_more", mbrola_accented_more)):
+    added = dict(added or {})
+    if unknown := set(added) - set(ADDED_VOICES):
+        raise ValueError(f"unknown kind(s) of added voices {sorted(unknown)}; known: {list(ADDED_VOICES)}")
+    for name, count in (("foreign", foreign), ("mbrola", mbrola), ("mbrola_accented", mbrola_accented), *added.items()):
         if count < 0:
             raise ValueError(f"{name} must be >= 0, got {count}")
     splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
@@ -429,11 +427,9 @@ def make_corpus(
     if "mbrola" not in leave_out:  # a count of 0 plans nothing, installed or not
         extra += plan_mbrola(mbrola, splits["train"], english_mbrola, seed)
         extra += plan_mbrola(mbrola_accented, splits["train"], accented_mbrola, seed, accented=True)
-        extra += plan_added_voices("mbrola-accented-more", mbrola_accented_more, splits["train"], seed)
-    if "pico" not in leave_out:
-        extra += plan_added_voices("pico", pico, splits["train"], seed)
-    if "festival" not in leave_out:
-        extra += plan_added_voices("rab", rab, splits["train"], seed)
+    for kind, kind_voices in ADDED_VOICES.items():
+        if added.get(kind) and kind_voices.engine not in leave_out:
+            extra += plan_added_voices(kind, added[kind], splits["train"], seed)
     jobs = [job for job in jobs if job.split == "train"] + extra + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
     (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not

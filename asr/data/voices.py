@@ -44,6 +44,8 @@ __all__ = [
     "festival_phoneset",
     "PICO_VOICES",
     "pico_voices",
+    "PICO_ACCENTED_VOICES",
+    "pico_accented_voices",
     "piper_voices",
     "gnuspeech_voices",
     "MBROLA_VOICES",
@@ -203,9 +205,18 @@ PICO_VOICES = (Voice("pico", "en-US"), Voice("pico", "en-GB"))
 """SVOX Pico's English voices (Debian non-free's libttspico-utils), a US and a British woman."""
 
 
+PICO_ACCENTED_VOICES = (Voice("pico", "de-DE"), Voice("pico", "fr-FR"), Voice("pico", "it-IT"), Voice("pico", "es-ES"))
+"""SVOX Pico's German, French, Italian and Spanish women, who say English in their own sounds (asr/data/pico_accents.py)."""
+
+
 def pico_voices() -> list[Voice]:
     """PICO_VOICES, when Pico's ``pico2wave`` is installed."""
     return list(PICO_VOICES) if shutil.which("pico2wave") else []
+
+
+def pico_accented_voices() -> list[Voice]:
+    """PICO_ACCENTED_VOICES, when Pico's ``pico2wave`` is installed."""
+    return list(PICO_ACCENTED_VOICES) if shutil.which("pico2wave") else []
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
