@@ -11,6 +11,7 @@ from pathlib import Path
 
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, save_checkpoint
 from asr.config import DECODER_METHODS, BeamConfig, DecoderConfig, load_config
+from asr.data.voices import TRAINING_ENGINES
 from asr.formats import FORMATS
 
 __all__ = ["main", "build_parser"]
@@ -212,9 +213,9 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         "--leave-out",
         nargs="+",
         default=[],
-        choices=["espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola", "pico"],
+        choices=list(TRAINING_ENGINES),
         metavar="ENGINE",
-        help="train without these engines (espeak, festival, piper, gnuspeech, festival-foreign, mbrola, pico); their English voices say the test sentences instead, to be scored as unseen",
+        help=f"train without these engines ({', '.join(TRAINING_ENGINES)}); their English voices say the test sentences instead, to be scored as unseen",
     )
     parser.add_argument(
         "--foreign",
@@ -274,6 +275,16 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         help=(
             "add N training utterances of SVOX Pico's German, French, Italian and Spanish women saying English "
             "in their own languages' sounds (each word's dictionary phones, which are its label), as --pico does"
+        ),
+    )
+    parser.add_argument(
+        "--festival-accented",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of festival's Italian and Czech voices (two women, a child, three men) saying English "
+            "through lexicon entries in their own phones (each word's dictionary phones, which are its label), as --foreign's speakers vary"
         ),
     )
     parser.add_argument(
@@ -461,7 +472,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
-        added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented},
+        added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented, "festival-accented": args.festival_accented},
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

@@ -1,6 +1,7 @@
-"""Voices a corpus can add (``asr synth --pico N --pico-accented N --rab N --mbrola-accented-more N``):
-SVOX Pico's two English women and its four others saying English in their own sounds, festival's
-British rab, and fourteen more MBROLA databases saying English through voice definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
+"""Voices a corpus can add (``asr synth --pico N --pico-accented N --festival-accented N --rab N
+--mbrola-accented-more N``): SVOX Pico's two English women and its four others saying English in
+their own sounds, festival's Italian and Czech voices doing the same, festival's British rab, and
+fourteen more MBROLA databases saying English through voice definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
 said, and a corpus that adds them without changing its English plan."""
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import pytest
 
 from asr.data import voices
 from asr.data.espeak_accents import accent_data_path
+from asr.data.festival_accents import FESTIVAL_ACCENTS, entry_name, lexicon_entry
 from asr.data.pico_accents import PICO_ACCENTS, accented_markup
 from asr.data.synth import make_corpus, plan_added_voices, plan_mbrola, speaker_settings
 from asr.data.text import Sentence
 from asr.data.voices import (
+    ACCENTED_FESTIVAL_VOICES,
     ACCENTED_MBROLA_VOICES,
+    FOREIGN_VOICES,
     FESTIVAL_VOICES,
     MBROLA_VOICES,
     MORE_ACCENTED_MBROLA_VOICES,
     PICO_ACCENTED_VOICES,
     PICO_VOICES,
     RAB_VOICE,
+    accented_festival_voices,
     festival_voices,
     is_held_out,
     mbrola_voices,
@@ -33,6 +38,9 @@ from asr.phones import ARPABET, join_words
 from tests.test_synth import assert_phones_follow_the_words, corpus_adding_voices, synthesize_jobs_twice
 
 needs_pico = pytest.mark.skipif(not pico_voices(), reason="needs SVOX Pico's pico2wave (scripts/setup.sh installs libttspico-utils)")
+needs_festival_accents = pytest.mark.skipif(
+    len(accented_festival_voices()) < len(ACCENTED_FESTIVAL_VOICES), reason="needs festival's Italian and Czech voices (scripts/setup.sh installs them)"
+)
 needs_rab = pytest.mark.skipif(not festival_voices(voices=(RAB_VOICE,)), reason="needs festival's rab voice (scripts/setup.sh installs festvox-rablpc16k)")
 needs_more_accents = pytest.mark.skipif(
     len(mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)) < len(MORE_ACCENTED_MBROLA_VOICES),
@@ -41,8 +49,16 @@ needs_more_accents = pytest.mark.skipif(
 SENTENCES = [Sentence(text, text) for text in ("the quick brown fox jumps over the lazy dog", "the car is here tonight")]
 
 
+def assert_labelled_with_dictionary_phones(entries: list) -> None:
+    """Each entry's phones are its words' first dictionary pronunciations, as they were asked for."""
+    assert_phones_follow_the_words(entries)
+    for entry in entries:
+        dictionary = pronounce(entry.text.split())
+        assert entry.phones == join_words([dictionary[word][0] for word in entry.text.split()])
+
+
 def test_added_voices_are_training_voices_outside_the_english_plan(tmp_path: Path) -> None:
-    assert not any(is_held_out(v) for v in (*PICO_VOICES, *PICO_ACCENTED_VOICES, RAB_VOICE, *MORE_ACCENTED_MBROLA_VOICES))
+    assert not any(is_held_out(v) for v in (*PICO_VOICES, *PICO_ACCENTED_VOICES, *ACCENTED_FESTIVAL_VOICES, RAB_VOICE, *MORE_ACCENTED_MBROLA_VOICES))
     assert not set(MORE_ACCENTED_MBROLA_VOICES) & set(ACCENTED_MBROLA_VOICES)
     assert RAB_VOICE not in FESTIVAL_VOICES  # installing rab never changes an English plan
     for voice in (*FESTIVAL_VOICES, RAB_VOICE):
@@ -123,10 +139,26 @@ def test_every_english_phone_has_a_sound_in_each_pico_accent() -> None:
 def test_pico_accents_are_deterministic_and_labelled_with_the_phones_they_were_given(tmp_path: Path) -> None:
     entries = synthesize_jobs_twice(plan_added_voices("pico-accented", 4, SENTENCES, seed=1), tmp_path)
     assert [e.voice for e in entries] == [str(v) for v in PICO_ACCENTED_VOICES]
-    assert_phones_follow_the_words(entries)
-    for entry in entries:  # each word's first dictionary pronunciation, as it was asked for
-        dictionary = pronounce(entry.text.split())
-        assert entry.phones == join_words([dictionary[word][0] for word in entry.text.split()])
+    assert_labelled_with_dictionary_phones(entries)
+
+
+def test_festival_accents_write_a_lexicon_entry_in_the_voices_own_phones() -> None:
+    assert sorted(FESTIVAL_ACCENTS) == sorted({v.phoneset for v in FOREIGN_VOICES})
+    for phoneset, accent in FESTIVAL_ACCENTS.items():
+        assert set(accent) == set(ARPABET), phoneset
+    assert [entry_name(i) for i in (0, 1, 25, 26, 27)] == ["zaa", "zab", "zaz", "zaba", "zabb"]
+    # syllables at English vowels, the coda joining the last one, the first stressed (in Italian, its vowel too)
+    assert lexicon_entry("zaa", ["OW", "V", "ER"], "italian") == """(lex.add.entry '("zaa" nil (((o1 w) 1) ((v E r) 0))))"""
+    assert lexicon_entry("zab", ["HH", "AE", "T", "S"], "czech") == """(lex.add.entry '("zab" nil (((h e t s) 1))))"""
+    assert lexicon_entry("zac", ["HH", "AE", "T"], "italian") == """(lex.add.entry '("zac" nil (((E1 t) 1))))"""  # no h in Italian
+
+
+@needs_festival_accents
+def test_festival_accents_are_deterministic_and_labelled_with_the_phones_they_were_given(tmp_path: Path) -> None:
+    said = [Sentence("the car isn't here you're late", "the car isn't here you're late")]  # festival's rules mangle apostrophes
+    entries = synthesize_jobs_twice(plan_added_voices("festival-accented", 6, said, seed=2), tmp_path)
+    assert [e.voice for e in entries] == [str(v) for v in ACCENTED_FESTIVAL_VOICES]
+    assert_labelled_with_dictionary_phones(entries)
 
 
 def test_the_accent_data_folder_adds_english_voices_and_links_the_rest(tmp_path: Path) -> None:

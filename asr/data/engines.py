@@ -23,6 +23,7 @@ from asr.audio import SAMPLE_RATE, load_audio
 from asr.data.augment import pitch_shift, speed_perturb
 from asr.data.jobs import SynthJob
 from asr.data.espeak_accents import accent_data_path
+from asr.data.festival_accents import entry_name, lexicon_entry
 from asr.data.phone_labels import pronounceable
 from asr.data.pico_accents import PICO_ACCENTS, accented_markup
 from asr.data.voices import MORE_ACCENTED_MBROLA_VOICES, festival_phoneset, foreign_voice, mbrola_database
@@ -100,13 +101,17 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     """One festival process says all the jobs (it takes ~0.4 s to start) and prints each one's phones.
 
     A foreign voice reads its script in its own encoding, and its phones map from its own phoneset.
+    An accented one (the same people saying English) first gets a lexicon entry for each word in
+    its own phones (asr/data/festival_accents.py); the English phones asked for are the label.
     """
-    foreign = foreign_voice(jobs[0].voice) if jobs[0].voice.engine == "festival-foreign" else None
+    engine = jobs[0].voice.engine
+    foreign = foreign_voice(jobs[0].voice) if engine in ("festival-foreign", "festival-accented") else None
     encoding = foreign.encoding if foreign else "utf-8"
     if foreign:
         to_arpabet = functools.partial(foreign_to_arpabet, foreign.phoneset)
     else:
         to_arpabet = functools.partial(festival_to_arpabet, phoneset=festival_phoneset(jobs[0].voice))
+    asked = _dictionary_phones(jobs) if engine == "festival-accented" else {}
     wavs = [scratch / f"{index}.wav" for index in range(len(jobs))]
     lines = [_FESTIVAL_WORD_PHONES]
     for index, (job, wav) in enumerate(zip(jobs, wavs)):
@@ -114,6 +119,10 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
         lines.append(f"(voice_{job.voice.name})")
         if s.get("f0", 0) > 0:
             lines.append(f"(set! int_lr_params '((target_f0_mean {s['f0']}) (target_f0_std {s['f0'] / 7:.1f}) (model_f0_mean 170) (model_f0_std 34)))")
+        if foreign and index in asked:  # the words under made-up names, each with its lexicon entry
+            names = [entry_name(position) for position in range(len(asked[index]))]
+            lines += [lexicon_entry(name, phones, foreign.phoneset) for name, phones in zip(names, asked[index])]
+            text = " ".join(names)
         shift, rate = s.get("formant_shift", 1.0), s.get("rate", 1.0)
         lines += [
             f"(Parameter.set 'Duration_Stretch {shift / rate:.3f})",  # the formant shift shortens by 1/shift
@@ -131,8 +140,19 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
         if match := _FESTIVAL_LINE.match(line):
             words = [re.findall(r'"([^"]+)"', part) for part in match.group(2).split(" |")[1:]]
             phones[int(match.group(1))] = [p for w in words if (p := to_arpabet(w))]  # every phone of the phoneset is mapped
-    held_out = jobs[0].voice.engine == "festival-hts"
+    phones |= asked
+    held_out = engine == "festival-hts"
     return [(_speaker_transform(load_audio(wav), job.settings), None if held_out else phones.get(i)) for i, (job, wav) in enumerate(zip(jobs, wavs))]
+
+
+def _dictionary_phones(jobs: Sequence[SynthJob]) -> dict[int, list[list[str]]]:
+    """Job index -> its label words' first dictionary pronunciations, for the jobs whose every word has one."""
+    dictionary = pronounceable({word for job in jobs for word in job.sentence.text.split()})
+    return {
+        index: [list(dictionary[word][0]) for word in job.sentence.text.split()]
+        for index, job in enumerate(jobs)
+        if all(word in dictionary for word in job.sentence.text.split())
+    }
 
 
 def _pico(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
@@ -144,14 +164,12 @@ def _pico(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     pronunciation in their own sounds (asr/data/pico_accents.py), and those phones are the label;
     a sentence with a word nobody can pronounce is read as written and labelled from the lexicon.
     """
-    accented = [job.sentence.text.split() for job in jobs if job.voice.name in PICO_ACCENTS]
-    dictionary = pronounceable({word for words in accented for word in words})
+    asked = _dictionary_phones(jobs)
     rendered = []
-    for job in jobs:
+    for index, job in enumerate(jobs):
         wav, s, words = scratch / "pico.wav", job.settings, None
-        label = job.sentence.text.split()
-        if job.voice.name in PICO_ACCENTS and all(word in dictionary for word in label):
-            words = [list(dictionary[word][0]) for word in label]
+        if job.voice.name in PICO_ACCENTS and index in asked:
+            words = asked[index]
             text = accented_markup(job.voice.name, words, s["speed"], s["pitch"])
         else:
             text = f"<speed level='{s['speed']}'><pitch level='{s['pitch']}'>{html.escape(job.sentence.spoken, quote=False)}</pitch></speed>"
@@ -193,6 +211,7 @@ _RENDERERS: dict[str, Callable[[Sequence[SynthJob], Path], list[Rendered]]] = {
     "festival": _festival,
     "festival-hts": _festival,
     "festival-foreign": _festival,
+    "festival-accented": _festival,
     "flite": _flite,
     "piper": _piper,
     "gnuspeech": _gnuspeech,

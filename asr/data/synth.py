@@ -48,6 +48,7 @@ from asr.data.voices import (
     TEST_VOICES,
     ForeignVoice,
     Voice,
+    accented_festival_voices,
     festival_voices,
     foreign_voices,
     is_held_out,
@@ -84,7 +85,7 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
     if voice.engine == "festival":
         shift, f0 = _vocal_tract(rng)
         return {"formant_shift": shift, "f0": round(f0 / shift, 1), "rate": round(float(rng.uniform(0.75, 1.25)), 3)}
-    if voice.engine == "festival-foreign":  # women and a child among them: a milder shift, and pitch moved after
+    if voice.engine in ("festival-foreign", "festival-accented"):  # women and a child among them: a milder shift, and pitch moved after
         shift = round(float(rng.uniform(0.88, 1.12)), 2)
         return {"formant_shift": shift, "pitch_semitones": round(float(rng.uniform(-3.0, 3.0)), 2), "rate": round(float(rng.uniform(0.8, 1.2)), 3)}
     if voice.engine == "piper":
@@ -220,6 +221,7 @@ ADDED_VOICES: dict[str, AddedVoices] = {
     "pico": AddedVoices(4, "pico", "libttspico-utils", pico_voices),
     "rab": AddedVoices(5, "festival", "festvox-rablpc16k", lambda: festival_voices(voices=(RAB_VOICE,))),
     "pico-accented": AddedVoices(7, "pico", "libttspico-utils", pico_accented_voices),
+    "festival-accented": AddedVoices(8, "festival-accented", "festvox-italp16k, festvox-czech-dita, ...", accented_festival_voices),
 }
 """The kinds of added voices, in the order a corpus plans them."""
 
@@ -229,8 +231,9 @@ def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed
 
     "pico": SVOX Pico's US and British women; "rab": festival's British man; "mbrola-accented-more":
     MORE_ACCENTED_MBROLA_VOICES, fourteen MBROLA databases saying English; "pico-accented": Pico's
-    German, French, Italian and Spanish women saying English. Drawn from the kind's own random
-    stream into ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
+    German, French, Italian and Spanish women saying English; "festival-accented": festival's
+    Italian and Czech voices saying English. Drawn from the kind's own random stream into
+    ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
     """
     if kind not in ADDED_VOICES:
         raise ValueError(f"unknown kind of added voices {kind!r}; known: {sorted(ADDED_VOICES)}")
@@ -316,7 +319,7 @@ def _work_units(jobs: Sequence[SynthJob]) -> tuple[list[list[SynthJob]], list[li
     groups: dict[str, list[SynthJob]] = {}
     for job in jobs:
         if job.source is None:
-            key = job.voice.name if job.voice.engine.startswith("festival") else job.voice.engine
+            key = str(job.voice) if job.voice.engine.startswith("festival") else job.voice.engine
             groups.setdefault(key, []).append(job)
     voiced = [group[start : start + UNIT_SIZE] for group in groups.values() for start in range(0, len(group), UNIT_SIZE)]
     derived = [[job] for job in jobs if job.source is not None]

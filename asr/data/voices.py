@@ -12,6 +12,8 @@ espeak-ng with their speakers' accents, twelve more (``ACCENTED_MBROLA_VOICES``)
 two voices (``PICO_VOICES``), statistical voices made from a US and a British woman, and festival's
 British diphone voice rab (``RAB_VOICE``), a man, add three more, and fourteen more MBROLA
 databases saying English through espeak-ng voice definitions of our own (``MORE_ACCENTED_MBROLA_VOICES``).
+Pico's German, French, Italian and Spanish women (``PICO_ACCENTED_VOICES``) and the festival
+foreign voices' six people (``ACCENTED_FESTIVAL_VOICES``) say English in their own languages' sounds.
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -57,13 +59,15 @@ __all__ = [
     "FOREIGN_VOICES",
     "foreign_voices",
     "foreign_voice",
+    "ACCENTED_FESTIVAL_VOICES",
+    "accented_festival_voices",
     "training_voices",
     "check_left_out_engines",
 ]
 
 FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
 MBROLA_DATABASE_DIR = Path("/usr/share/mbrola")
-TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign", "mbrola", "pico")
+TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign", "festival-accented", "mbrola", "pico")
 ENGINES = (*TRAINING_ENGINES, "flite", "festival-hts")
 HELD_OUT_SPEAKERS = ("slt", "awb", "rms")  # CMU ARCTIC: flite's and festival's HTS voices were made from them
 
@@ -148,10 +152,19 @@ def foreign_voices(folder: Path = FESTIVAL_VOICE_DIR.parent) -> list[ForeignVoic
     return [v for v in FOREIGN_VOICES if (folder / v.language / v.voice.name).is_dir()]
 
 
+ACCENTED_FESTIVAL_VOICES = tuple(Voice("festival-accented", v.voice.name) for v in FOREIGN_VOICES)
+"""The same six people saying English in their own languages' phones (asr/data/festival_accents.py)."""
+
+
+def accented_festival_voices(folder: Path = FESTIVAL_VOICE_DIR.parent) -> list[Voice]:
+    """The installed ACCENTED_FESTIVAL_VOICES (the voices of ``foreign_voices``)."""
+    return [Voice("festival-accented", v.voice.name) for v in foreign_voices(folder)]
+
+
 def foreign_voice(voice: Voice) -> ForeignVoice:
-    """The FOREIGN_VOICES entry of ``voice``; ValueError if it is not one."""
+    """The FOREIGN_VOICES entry of ``voice``, or of the person an accented voice is; ValueError if neither."""
     for candidate in FOREIGN_VOICES:
-        if candidate.voice == voice:
+        if candidate.voice.name == voice.name and voice.engine in ("festival-foreign", "festival-accented"):
             return candidate
     raise ValueError(f"{voice} is not a foreign festival voice; known: {[str(v.voice) for v in FOREIGN_VOICES]}")
 
