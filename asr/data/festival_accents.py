@@ -40,10 +40,12 @@ _ITALIAN_VOWELS = {"a", "e", "E", "i", "o", "O", "u"}
 
 
 def entry_name(index: int) -> str:
-    """A made-up word for the ``index``-th word of a sentence ("zaa", "zab", ..., "zaba"): letters only, one a vowel,
-    which festival's Italian and Czech text rules pass to the lexicon unchanged. English words
-    themselves would not do: the Italian rules merge "you're" into one accented word, the Czech
-    ones split it at the apostrophe."""
+    """A made-up word for the ``index``-th word of a sentence: "zaa", "zab", ..., "zaba".
+
+    Letters only, one of them a vowel, which festival's Italian and Czech text rules pass to the
+    lexicon unchanged (they spell out a word of consonants). English words themselves would not
+    do: the Italian rules merge "you're" into one accented word, the Czech ones split it in three.
+    """
     letters = ""
     while True:
         index, digit = divmod(index, 26)

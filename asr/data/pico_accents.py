@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-
 __all__ = ["PICO_ACCENTS", "accented_markup"]
 
 # The vowels (AA to UW), then the consonants, each line in ARPAbet's order.
