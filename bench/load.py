@@ -200,7 +200,7 @@ class ServerProcess:
 
 def server_options(args: argparse.Namespace) -> list[str]:
     options = ["--max-sessions", str(2 * max(args.streams) + 16)]  # room for the previous round's closing sessions
-    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
+    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--beam-size", args.beam_size), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
     for flag, value in spawned:
         if value is not None:
             options += [flag, str(value)]
@@ -422,6 +422,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="spawned server: checkpoint, model folder or name under models/ (default: the shipped model)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="spawned server: where the model runs (default: the server's, auto)")
     parser.add_argument("--decoder", default=None, choices=["auto", "lexicon", "greedy"], help="spawned server: the lexicon search with the LM, or greedy (character models) (default: the server's, auto)")
+    parser.add_argument("--beam-size", type=int, default=None, help="spawned server: the lexicon search's beam (default: the one tuned for the model)")
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="spawned server: how long a batch waits to fill (default: the server's)")
     parser.add_argument("--workers", type=int, default=None, help="spawned server: inference threads (default: the server's, 2)")
@@ -435,8 +436,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
     if not 10 <= args.chunk_ms <= 1000:
         parser.error("--chunk-ms must be 10-1000")
-    if args.url is not None and any(v is not None for v in (args.model, args.device, args.decoder, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
-        parser.error("--model, --device, --decoder, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
+    if args.url is not None and any(v is not None for v in (args.model, args.device, args.decoder, args.beam_size, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
+        parser.error("--model, --device, --decoder, --beam-size, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
     if args.url is not None:
         args.url = loopback_url(args.url)
     return args
@@ -456,7 +457,7 @@ async def run_rounds(url: str, chunks: list[bytes], streams: list[int], server: 
 
 def describe_server(server: ServerProcess) -> str:
     settings = server.listening["settings"]
-    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, decoder {settings['decoder']}, max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}, workers {settings['workers']}, processes {settings['processes']}"
+    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, decoder {settings['decoder']}, beam {settings['beam_size'] or 'tuned'}, max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}, workers {settings['workers']}, processes {settings['processes']}"
 
 
 def main(argv: list[str] | None = None) -> int:

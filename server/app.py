@@ -34,7 +34,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from asr.checkpoint import resolve_model_path
 from asr.config import DecoderConfig
+from asr.decoders import tuned_search
 from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
@@ -66,6 +68,12 @@ HARD_FRAME_FACTOR = 2  # frames up to this multiple of max_frame_bytes get a JSO
 WEBSOCKET_QUEUE_FRAMES = 2
 
 
+def _decoder_config(config: ServerConfig) -> DecoderConfig:
+    """The search every session runs: the one tuned for the model (its decoder.json), with ``beam_size`` when set."""
+    beam = tuned_search(resolve_model_path(config.model).parent, beam_size=config.beam_size) if config.beam_size is not None else None
+    return DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon, beam=beam)
+
+
 class SpeechServer:
     """One daemon: a websockets server, the shared batcher, and the sessions it serves."""
 
@@ -78,8 +86,7 @@ class SpeechServer:
         by_name = {dialect.name: dialect for dialect in DIALECTS.values()}
         root = {"/": by_name[config.root_protocol]} if config.root_protocol in by_name else {}
         self.routes: dict[str, type[Dialect]] = {**DIALECTS, **root}  # websocket path -> its protocol dialect
-        decoder = DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon)
-        self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device, decoder=decoder)
+        self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device, decoder=_decoder_config(config))
         self.metrics = ServerMetrics(group_metrics_dir)
         self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers)
         self.sessions: dict[str, Session] = {}

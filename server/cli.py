@@ -43,6 +43,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--lm", default=None, help="ARPA LM for the lexicon search (default: the one beside the model)")
     parser.add_argument("--lexicon", default=None, help="a phone model's pronunciation lexicon (default: the one beside the model)")
+    parser.add_argument(
+        "--beam-size", type=int, default=None,
+        help="hypotheses the lexicon search keeps per step: wider is a little more accurate and costs CPU per stream (default: the value tuned for the model, its decoder.json)",
+    )  # fmt: skip
     parser.add_argument("--max-sessions", type=int, default=None, help="concurrent sessions; more get HTTP 503 (default 200)")
     parser.add_argument("--max-batch", type=int, default=None, help="streams per batched forward pass (default 128)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="how long a batch waits to fill (default 5)")
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "max_sessions", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "decoder", "lm", "lexicon", "beam_size", "max_sessions", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)

@@ -42,6 +42,7 @@ class ServerConfig:
     decoder: str = "auto"  # lexicon (search with the word LM) | greedy (character models) | auto: lexicon when the model ships an LM
     lm: str | None = None  # ARPA LM for the lexicon search; None: the one shipped beside the model
     lexicon: str | None = None  # a phone model's pronunciation lexicon; None: the one shipped beside the model
+    beam_size: int | None = None  # the lexicon search's beam; None: the one tuned for the model (its decoder.json)
     endpointing: bool = True  # cut sessions into utterances, each with its own final; off: one final at stop
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
@@ -62,6 +63,8 @@ class ServerConfig:
             raise ValueError(f"root_protocol must be one of {', '.join(ROOT_PROTOCOLS)}, got {self.root_protocol!r}")
         if self.decoder not in DECODER_METHODS:
             raise ValueError(f"decoder must be one of {', '.join(DECODER_METHODS)}, got {self.decoder!r}")
+        if self.beam_size is not None and self.beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
         if self.token is not None and not self.token.strip():
             raise ValueError("token must not be empty; leave it unset to turn authentication off")
         if self.protect_metrics and self.token is None:

@@ -14,14 +14,18 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from asr.checkpoint import resolve_model_path
+from asr.decoders import tuned_search
 from asr.stream import StreamingRecognizer
 from asr.transcribe import transcribe_file
+from server.app import SpeechServer
 from server.config import ServerConfig, load_server_config
 from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url
 
@@ -337,6 +341,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         ("[server]\nworkers = 0\n", "workers must be positive"),
         ("[server]\ncertfile = 'c.pem'\n", "needs both certfile and keyfile"),
         ("[server]\ntoken = ''\n", "token must not be empty"),
+        ("[server]\nbeam_size = 0\n", "beam_size must be at least 1"),
         ("[server\n", "invalid TOML"),
     ],
 )
@@ -346,6 +351,12 @@ def test_bad_config_files_are_named_with_the_reason(tmp_path: Path, text: str, m
     with pytest.raises(ValueError, match="bad.toml") as error:
         load_server_config(path)
     assert message in str(error.value)
+
+
+def test_the_beam_size_setting_widens_the_models_tuned_search_and_keeps_the_rest() -> None:
+    tuned = tuned_search(resolve_model_path(None).parent)
+    assert SpeechServer(ServerConfig()).recognizer.decoder.config == tuned
+    assert SpeechServer(ServerConfig(beam_size=tuned.beam_size + 700)).recognizer.decoder.config == replace(tuned, beam_size=tuned.beam_size + 700)
 
 
 def test_asr_serve_is_a_subcommand_with_help() -> None:
