@@ -288,6 +288,13 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "--festival-accented-more",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N training utterances of festival's Finnish woman and man and Spanish man saying English, as --festival-accented does",
+    )
+    parser.add_argument(
         "--rab",
         type=int,
         default=0,
@@ -472,7 +479,8 @@ def _run_synth(args: argparse.Namespace) -> int:
     manifests = make_corpus(
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
-        added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented, "festival-accented": args.festival_accented},
+        added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented, "festival-accented": args.festival_accented,
+               "festival-accented-more": args.festival_accented_more},
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # and recorded music for the "music" training noise (Asterisk's music on hold). MBROLA's voices for `asr synth
 # --mbrola` (English), `--mbrola-accented` and `--mbrola-accented-more` (other languages' voices saying English)
 # and SVOX Pico's for `--pico` come from Debian's contrib and non-free sections (below); festival's British rab
-# is for `--rab`
+# is for `--rab`, its Finnish and Spanish voices for `--festival-accented-more`
 APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
               festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
               fortunes-it fortunes-cs fortunes dict-gcide wamerican pocketsphinx-testdata
@@ -21,6 +21,7 @@ APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k
               mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
               mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-gr2 mbrola-hu1
               mbrola-pl1 mbrola-ro1 mbrola-sw1 libttspico-utils festvox-rablpc16k
+              festvox-suopuhe-lj festvox-suopuhe-mv festvox-ellpc11k
               mbrola-ca1 mbrola-cr1 mbrola-de7 mbrola-es1 mbrola-es2 mbrola-fr2 mbrola-fr3 mbrola-fr5 mbrola-fr6 mbrola-fr7
               mbrola-id1 mbrola-mx1 mbrola-mx2 mbrola-pt1)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then  # a Node.js already there (another build) stays

@@ -1,7 +1,8 @@
-"""Voices a corpus can add (``asr synth --pico N --pico-accented N --festival-accented N --rab N
---mbrola-accented-more N``): SVOX Pico's two English women and its four others saying English in
-their own sounds, festival's Italian and Czech voices doing the same, festival's British rab, and
-fourteen more MBROLA databases saying English through voice definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
+"""Voices a corpus can add (``asr synth --pico N --pico-accented N --festival-accented N
+--festival-accented-more N --rab N --mbrola-accented-more N``): SVOX Pico's two English women and
+its four others saying English in their own sounds, festival's Italian, Czech, Finnish and Spanish
+voices doing the same, festival's British rab, and fourteen more MBROLA databases saying English
+through voice definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
 said, and a corpus that adds them without changing its English plan."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from asr.data.voices import (
     ACCENTED_FESTIVAL_VOICES,
     ACCENTED_MBROLA_VOICES,
     FOREIGN_VOICES,
+    MORE_ACCENTED_FESTIVAL_VOICES,
     FESTIVAL_VOICES,
     MBROLA_VOICES,
     MORE_ACCENTED_MBROLA_VOICES,
@@ -41,6 +43,10 @@ needs_pico = pytest.mark.skipif(not pico_voices(), reason="needs SVOX Pico's pic
 needs_festival_accents = pytest.mark.skipif(
     len(accented_festival_voices()) < len(ACCENTED_FESTIVAL_VOICES), reason="needs festival's Italian and Czech voices (scripts/setup.sh installs them)"
 )
+needs_more_festival_accents = pytest.mark.skipif(
+    len(accented_festival_voices(more=True)) < len(MORE_ACCENTED_FESTIVAL_VOICES),
+    reason="needs festival's Finnish and Spanish voices (scripts/setup.sh installs them)",
+)
 needs_rab = pytest.mark.skipif(not festival_voices(voices=(RAB_VOICE,)), reason="needs festival's rab voice (scripts/setup.sh installs festvox-rablpc16k)")
 needs_more_accents = pytest.mark.skipif(
     len(mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)) < len(MORE_ACCENTED_MBROLA_VOICES),
@@ -58,7 +64,8 @@ def assert_labelled_with_dictionary_phones(entries: list) -> None:
 
 
 def test_added_voices_are_training_voices_outside_the_english_plan(tmp_path: Path) -> None:
-    assert not any(is_held_out(v) for v in (*PICO_VOICES, *PICO_ACCENTED_VOICES, *ACCENTED_FESTIVAL_VOICES, RAB_VOICE, *MORE_ACCENTED_MBROLA_VOICES))
+    more_festival = [v.voice for v in MORE_ACCENTED_FESTIVAL_VOICES]
+    assert not any(is_held_out(v) for v in (*PICO_VOICES, *PICO_ACCENTED_VOICES, *ACCENTED_FESTIVAL_VOICES, *more_festival, RAB_VOICE, *MORE_ACCENTED_MBROLA_VOICES))
     assert not set(MORE_ACCENTED_MBROLA_VOICES) & set(ACCENTED_MBROLA_VOICES)
     assert RAB_VOICE not in FESTIVAL_VOICES  # installing rab never changes an English plan
     for voice in (*FESTIVAL_VOICES, RAB_VOICE):
@@ -143,7 +150,7 @@ def test_pico_accents_are_deterministic_and_labelled_with_the_phones_they_were_g
 
 
 def test_festival_accents_write_a_lexicon_entry_in_the_voices_own_phones() -> None:
-    assert sorted(FESTIVAL_ACCENTS) == sorted({v.phoneset for v in FOREIGN_VOICES})
+    assert sorted(FESTIVAL_ACCENTS) == sorted({v.phoneset for v in (*FOREIGN_VOICES, *MORE_ACCENTED_FESTIVAL_VOICES)})
     for phoneset, accent in FESTIVAL_ACCENTS.items():
         assert set(accent) == set(ARPABET), phoneset
     assert [entry_name(i) for i in (0, 1, 25, 26, 27)] == ["zaa", "zab", "zaz", "zaba", "zabb"]
@@ -151,6 +158,7 @@ def test_festival_accents_write_a_lexicon_entry_in_the_voices_own_phones() -> No
     assert lexicon_entry("zaa", ["OW", "V", "ER"], "italian") == """(lex.add.entry '("zaa" nil (((o1 w) 1) ((v E r) 0))))"""
     assert lexicon_entry("zab", ["HH", "AE", "T", "S"], "czech") == """(lex.add.entry '("zab" nil (((h e t s) 1))))"""
     assert lexicon_entry("zac", ["HH", "AE", "T"], "italian") == """(lex.add.entry '("zac" nil (((E1 t) 1))))"""  # no h in Italian
+    assert lexicon_entry("zad", ["W", "EY", "V"], "spanish") == """(lex.add.entry '("zad" nil (((u0 e1 i0 b) 1))))"""
 
 
 @needs_festival_accents
@@ -158,6 +166,13 @@ def test_festival_accents_are_deterministic_and_labelled_with_the_phones_they_we
     said = [Sentence("the car isn't here you're late", "the car isn't here you're late")]  # festival's rules mangle apostrophes
     entries = synthesize_jobs_twice(plan_added_voices("festival-accented", 6, said, seed=2), tmp_path)
     assert [e.voice for e in entries] == [str(v) for v in ACCENTED_FESTIVAL_VOICES]
+    assert_labelled_with_dictionary_phones(entries)
+
+
+@needs_more_festival_accents
+def test_festivals_finnish_and_spanish_voices_say_english_deterministically(tmp_path: Path) -> None:
+    entries = synthesize_jobs_twice(plan_added_voices("festival-accented-more", 3, SENTENCES, seed=2), tmp_path)
+    assert [e.voice for e in entries] == [str(v.voice) for v in MORE_ACCENTED_FESTIVAL_VOICES]
     assert_labelled_with_dictionary_phones(entries)
 
 

@@ -26,7 +26,7 @@ from asr.data.espeak_accents import accent_data_path
 from asr.data.festival_accents import entry_name, lexicon_entry
 from asr.data.phone_labels import pronounceable
 from asr.data.pico_accents import PICO_ACCENTS, accented_markup
-from asr.data.voices import MORE_ACCENTED_MBROLA_VOICES, festival_phoneset, foreign_voice, mbrola_database
+from asr.data.voices import MORE_ACCENTED_MBROLA_VOICES, Voice, festival_phoneset, foreign_voice, mbrola_database
 from asr.phones import festival_to_arpabet, foreign_to_arpabet, ipa_to_arpabet
 
 __all__ = ["Rendered", "render", "shift_formants"]
@@ -101,16 +101,13 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     """One festival process says all the jobs (it takes ~0.4 s to start) and prints each one's phones.
 
     A foreign voice reads its script in its own encoding, and its phones map from its own phoneset.
-    An accented one (the same people saying English) first gets a lexicon entry for each word in
-    its own phones (asr/data/festival_accents.py); the English phones asked for are the label.
+    An accented one (a voice of another language saying English) first gets a lexicon entry for
+    each word in its own phones (asr/data/festival_accents.py); the English phones asked for are
+    the label, and a sentence with a word nobody can pronounce has none.
     """
     engine = jobs[0].voice.engine
     foreign = foreign_voice(jobs[0].voice) if engine in ("festival-foreign", "festival-accented") else None
     encoding = foreign.encoding if foreign else "utf-8"
-    if foreign:
-        to_arpabet = functools.partial(foreign_to_arpabet, foreign.phoneset)
-    else:
-        to_arpabet = functools.partial(festival_to_arpabet, phoneset=festival_phoneset(jobs[0].voice))
     asked = _dictionary_phones(jobs) if engine == "festival-accented" else {}
     wavs = [scratch / f"{index}.wav" for index in range(len(jobs))]
     lines = [_FESTIVAL_WORD_PHONES]
@@ -135,14 +132,23 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     script = scratch / "batch.scm"
     script.write_text("\n".join(lines) + "\n", encoding=encoding)
     done = subprocess.run(["festival", "--batch", str(script)], check=True, capture_output=True, timeout=600)
-    phones: dict[int, list[list[str]]] = {}
-    for line in done.stdout.decode(encoding, errors="replace").splitlines():
+    phones = asked if engine == "festival-accented" else _festival_phones(done.stdout.decode(encoding, errors="replace"), jobs[0].voice)
+    held_out = engine == "festival-hts"
+    return [(_speaker_transform(load_audio(wav), job.settings), None if held_out else phones.get(i)) for i, (job, wav) in enumerate(zip(jobs, wavs))]
+
+
+def _festival_phones(printed: str, voice: Voice) -> dict[int, list[list[str]]]:
+    """Job index -> the ARPAbet phones per word that festival printed for it, from ``voice``'s phoneset."""
+    if voice.engine == "festival-foreign":
+        to_arpabet = functools.partial(foreign_to_arpabet, foreign_voice(voice).phoneset)
+    else:
+        to_arpabet = functools.partial(festival_to_arpabet, phoneset=festival_phoneset(voice))
+    phones = {}
+    for line in printed.splitlines():
         if match := _FESTIVAL_LINE.match(line):
             words = [re.findall(r'"([^"]+)"', part) for part in match.group(2).split(" |")[1:]]
             phones[int(match.group(1))] = [p for w in words if (p := to_arpabet(w))]  # every phone of the phoneset is mapped
-    phones |= asked
-    held_out = engine == "festival-hts"
-    return [(_speaker_transform(load_audio(wav), job.settings), None if held_out else phones.get(i)) for i, (job, wav) in enumerate(zip(jobs, wavs))]
+    return phones
 
 
 def _dictionary_phones(jobs: Sequence[SynthJob]) -> dict[int, list[list[str]]]:

@@ -222,6 +222,7 @@ ADDED_VOICES: dict[str, AddedVoices] = {
     "rab": AddedVoices(5, "festival", "festvox-rablpc16k", lambda: festival_voices(voices=(RAB_VOICE,))),
     "pico-accented": AddedVoices(7, "pico", "libttspico-utils", pico_accented_voices),
     "festival-accented": AddedVoices(8, "festival-accented", "festvox-italp16k, festvox-czech-dita, ...", accented_festival_voices),
+    "festival-accented-more": AddedVoices(9, "festival-accented", "festvox-suopuhe-lj, festvox-suopuhe-mv, festvox-ellpc11k", lambda: accented_festival_voices(more=True)),
 }
 """The kinds of added voices, in the order a corpus plans them."""
 
@@ -232,7 +233,8 @@ def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed
     "pico": SVOX Pico's US and British women; "rab": festival's British man; "mbrola-accented-more":
     MORE_ACCENTED_MBROLA_VOICES, fourteen MBROLA databases saying English; "pico-accented": Pico's
     German, French, Italian and Spanish women saying English; "festival-accented": festival's
-    Italian and Czech voices saying English. Drawn from the kind's own random stream into
+    Italian and Czech voices saying English; "festival-accented-more": its Finnish and Spanish
+    voices saying English. Drawn from the kind's own random stream into
     ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
     """
     if kind not in ADDED_VOICES:

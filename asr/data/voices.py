@@ -13,7 +13,8 @@ two voices (``PICO_VOICES``), statistical voices made from a US and a British wo
 British diphone voice rab (``RAB_VOICE``), a man, add three more, and fourteen more MBROLA
 databases saying English through espeak-ng voice definitions of our own (``MORE_ACCENTED_MBROLA_VOICES``).
 Pico's German, French, Italian and Spanish women (``PICO_ACCENTED_VOICES``) and the festival
-foreign voices' six people (``ACCENTED_FESTIVAL_VOICES``) say English in their own languages' sounds.
+foreign voices' six people (``ACCENTED_FESTIVAL_VOICES``), with three more who say only English
+(``MORE_ACCENTED_FESTIVAL_VOICES``), say English in their own languages' sounds.
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -61,6 +62,7 @@ __all__ = [
     "foreign_voice",
     "ACCENTED_FESTIVAL_VOICES",
     "accented_festival_voices",
+    "MORE_ACCENTED_FESTIVAL_VOICES",
     "training_voices",
     "check_left_out_engines",
 ]
@@ -137,7 +139,7 @@ class ForeignVoice:
 
     voice: Voice
     language: str  # the folder under /usr/share/festival/voices, and the fortunes-LANG text it says
-    phoneset: str  # a key of asr.phones.FOREIGN_PHONESETS
+    phoneset: str  # a key of asr.data.festival_accents.FESTIVAL_ACCENTS, and of asr.phones.FOREIGN_PHONESETS for those that read their own language
     encoding: str  # festival reads its text as bytes in this encoding, and fails quietly on any other
 
 
@@ -154,19 +156,31 @@ def foreign_voices(folder: Path = FESTIVAL_VOICE_DIR.parent) -> list[ForeignVoic
 
 ACCENTED_FESTIVAL_VOICES = tuple(Voice("festival-accented", v.voice.name) for v in FOREIGN_VOICES)
 """The same six people saying English in their own languages' phones (asr/data/festival_accents.py)."""
+MORE_ACCENTED_FESTIVAL_VOICES = (
+    ForeignVoice(Voice("festival-accented", "suo_fi_lj_diphone"), "finnish", "finnish", "iso-8859-1"),
+    ForeignVoice(Voice("festival-accented", "hy_fi_mv_diphone"), "finnish", "finnish", "iso-8859-1"),
+    ForeignVoice(Voice("festival-accented", "el_diphone"), "spanish", "spanish", "iso-8859-1"),
+)
+"""Three more people who say English only (Debian's festvox-suopuhe-lj, a Finnish woman,
+festvox-suopuhe-mv, a Finnish man, and festvox-ellpc11k, a Spanish man). The Hindi voice crashes
+on Latin text and the Russian one ignores added lexicon entries, so they are left out."""
 
 
-def accented_festival_voices(folder: Path = FESTIVAL_VOICE_DIR.parent) -> list[Voice]:
-    """The installed ACCENTED_FESTIVAL_VOICES (the voices of ``foreign_voices``)."""
+def accented_festival_voices(folder: Path = FESTIVAL_VOICE_DIR.parent, more: bool = False) -> list[Voice]:
+    """The installed ACCENTED_FESTIVAL_VOICES (the voices of ``foreign_voices``), or with ``more`` MORE_ACCENTED_FESTIVAL_VOICES."""
+    if more:
+        return [v.voice for v in MORE_ACCENTED_FESTIVAL_VOICES if (folder / v.language / v.voice.name).is_dir()]
     return [Voice("festival-accented", v.voice.name) for v in foreign_voices(folder)]
 
 
 def foreign_voice(voice: Voice) -> ForeignVoice:
-    """The FOREIGN_VOICES entry of ``voice``, or of the person an accented voice is; ValueError if neither."""
-    for candidate in FOREIGN_VOICES:
-        if candidate.voice.name == voice.name and voice.engine in ("festival-foreign", "festival-accented"):
-            return candidate
-    raise ValueError(f"{voice} is not a foreign festival voice; known: {[str(v.voice) for v in FOREIGN_VOICES]}")
+    """The entry of ``voice`` in FOREIGN_VOICES (or of the person an accented voice is) or MORE_ACCENTED_FESTIVAL_VOICES;
+    ValueError if none."""
+    if voice.engine in ("festival-foreign", "festival-accented"):
+        for candidate in (*FOREIGN_VOICES, *MORE_ACCENTED_FESTIVAL_VOICES):
+            if candidate.voice.name == voice.name:
+                return candidate
+    raise ValueError(f"{voice} is not a foreign festival voice; known: {[str(v.voice) for v in (*FOREIGN_VOICES, *MORE_ACCENTED_FESTIVAL_VOICES)]}")
 
 
 def piper_voices() -> list[Voice]:
