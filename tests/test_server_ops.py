@@ -37,6 +37,11 @@ def sentence(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return speak("open the window and let the fresh air in", tmp_path_factory.mktemp("speech") / "s.wav")
 
 
+def metric_values(body: str) -> dict[str, str]:
+    """A Prometheus text page -> each sample's value by its name and labels."""
+    return dict(line.rsplit(" ", 1) for line in body.splitlines() if line and not line.startswith("#"))
+
+
 def http_get(address: str) -> tuple[int, str, str]:
     """(status, content type, body) of a plain GET, errors included."""
     try:
@@ -234,6 +239,10 @@ def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm
         health = await asyncio.gather(*(asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/healthz") for _ in range(40)))
         pids = {json.loads(body)["process"] for _, _, body in health}
         exchanges = await asyncio.wait_for(asyncio.gather(*(client(f"ws://127.0.0.1:{port}/v1/stream") for _ in range(4))), 60)
+        for _ in range(100):  # a client reads its 'end' a moment before its process lets go of the session
+            if metric_values((await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics"))[2])["asr_active_sessions"] == "0.0":
+                break
+            await asyncio.sleep(0.1)
         metrics = await asyncio.gather(*(asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics") for _ in range(10)))
         second = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "asr.cli", "serve", "--port", str(port), "--processes", "2"], capture_output=True, text=True, cwd=ROOT, timeout=60
@@ -250,7 +259,7 @@ def test_processes_share_one_port_each_serving_sessions_and_all_drain_on_sigterm
     texts = {exchange.final["text"] for exchange in exchanges}
     assert len(texts) == 1 and texts != {""}  # the same audio is the same transcript in either process
     for body in metrics:  # whichever process answered (10 requests: all to one has a chance of 2 in 2**10)
-        values = dict(line.rsplit(" ", 1) for line in body.splitlines() if line and not line.startswith("#"))
+        values = metric_values(body)
         assert float(values['asr_sessions_total{protocol="native"}']) == 4 and float(values["asr_active_sessions"]) == 0
         assert float(values["asr_audio_seconds_total"]) == pytest.approx(4 * len(samples) / rate, abs=1e-3)
     assert returncode == 0
