@@ -2,8 +2,8 @@
 --festival-accented-more N --rab N --mbrola-accented-more N``): SVOX Pico's two English women and
 its four others saying English in their own sounds, festival's Italian, Czech, Finnish and Spanish
 voices doing the same, festival's British rab, and fourteen more MBROLA databases saying English
-through voice definitions of our own. Their plans, their speakers, deterministic synthesis labelled with what they
-said, and a corpus that adds them without changing its English plan."""
+through voice definitions of our own. Their plans, their speakers, deterministic synthesis labelled
+with what they said, and a corpus that adds them without changing its English plan."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from asr.data.text import Sentence
 from asr.data.voices import (
     ACCENTED_FESTIVAL_VOICES,
     ACCENTED_MBROLA_VOICES,
-    FOREIGN_VOICES,
-    MORE_ACCENTED_FESTIVAL_VOICES,
     FESTIVAL_VOICES,
+    FOREIGN_VOICES,
     MBROLA_VOICES,
+    MORE_ACCENTED_FESTIVAL_VOICES,
     MORE_ACCENTED_MBROLA_VOICES,
     PICO_ACCENTED_VOICES,
     PICO_VOICES,
@@ -163,7 +163,7 @@ def test_festival_accents_write_a_lexicon_entry_in_the_voices_own_phones() -> No
 
 @needs_festival_accents
 def test_festival_accents_are_deterministic_and_labelled_with_the_phones_they_were_given(tmp_path: Path) -> None:
-    said = [Sentence("the car isn't here you're late", "the car isn't here you're late")]  # festival's rules mangle apostrophes
+    said = [Sentence("the car isn't here you're late", "the car isn't here you're late")]  # apostrophes: made-up names carry them
     entries = synthesize_jobs_twice(plan_added_voices("festival-accented", 6, said, seed=2), tmp_path)
     assert [e.voice for e in entries] == [str(v) for v in ACCENTED_FESTIVAL_VOICES]
     assert_labelled_with_dictionary_phones(entries)
