@@ -116,9 +116,9 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
         lines.append(f"(voice_{job.voice.name})")
         if s.get("f0", 0) > 0:
             lines.append(f"(set! int_lr_params '((target_f0_mean {s['f0']}) (target_f0_std {s['f0'] / 7:.1f}) (model_f0_mean 170) (model_f0_std 34)))")
-        if foreign and index in asked:  # the words under made-up names, each with its lexicon entry
-            names = [entry_name(position) for position in range(len(asked[index]))]
-            lines += [lexicon_entry(name, phones, foreign.phoneset) for name, phones in zip(names, asked[index])]
+        if foreign and job.path in asked:  # the words under made-up names, each with its lexicon entry
+            names = [entry_name(position) for position in range(len(asked[job.path]))]
+            lines += [lexicon_entry(name, phones, foreign.phoneset) for name, phones in zip(names, asked[job.path])]
             text = " ".join(names)
         shift, rate = s.get("formant_shift", 1.0), s.get("rate", 1.0)
         lines += [
@@ -132,7 +132,10 @@ def _festival(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     script = scratch / "batch.scm"
     script.write_text("\n".join(lines) + "\n", encoding=encoding)
     done = subprocess.run(["festival", "--batch", str(script)], check=True, capture_output=True, timeout=600)
-    phones = asked if engine == "festival-accented" else _festival_phones(done.stdout.decode(encoding, errors="replace"), jobs[0].voice)
+    if engine == "festival-accented":
+        phones = {index: asked[job.path] for index, job in enumerate(jobs) if job.path in asked}
+    else:
+        phones = _festival_phones(done.stdout.decode(encoding, errors="replace"), jobs[0].voice)
     held_out = engine == "festival-hts"
     return [(_speaker_transform(load_audio(wav), job.settings), None if held_out else phones.get(i)) for i, (job, wav) in enumerate(zip(jobs, wavs))]
 
@@ -151,12 +154,12 @@ def _festival_phones(printed: str, voice: Voice) -> dict[int, list[list[str]]]:
     return phones
 
 
-def _dictionary_phones(jobs: Sequence[SynthJob]) -> dict[int, list[list[str]]]:
-    """Job index -> its label words' first dictionary pronunciations, for the jobs whose every word has one."""
+def _dictionary_phones(jobs: Sequence[SynthJob]) -> dict[str, list[list[str]]]:
+    """Job path -> its label words' first dictionary pronunciations, for the jobs whose every word has one."""
     dictionary = pronounceable({word for job in jobs for word in job.sentence.text.split()})
     return {
-        index: [list(dictionary[word][0]) for word in job.sentence.text.split()]
-        for index, job in enumerate(jobs)
+        job.path: [list(dictionary[word][0]) for word in job.sentence.text.split()]
+        for job in jobs
         if all(word in dictionary for word in job.sentence.text.split())
     }
 
@@ -170,12 +173,12 @@ def _pico(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     pronunciation in their own sounds (asr/data/pico_accents.py), and those phones are the label;
     a sentence with a word nobody can pronounce is read as written and labelled from the lexicon.
     """
-    asked = _dictionary_phones(jobs)
+    asked = _dictionary_phones([job for job in jobs if job.voice.name in PICO_ACCENTS])  # the English voices need none
     rendered = []
-    for index, job in enumerate(jobs):
+    for job in jobs:
         wav, s, words = scratch / "pico.wav", job.settings, None
-        if job.voice.name in PICO_ACCENTS and index in asked:
-            words = asked[index]
+        if job.path in asked:
+            words = asked[job.path]
             text = accented_markup(job.voice.name, words, s["speed"], s["pitch"])
         else:
             text = f"<speed level='{s['speed']}'><pitch level='{s['pitch']}'>{html.escape(job.sentence.spoken, quote=False)}</pitch></speed>"

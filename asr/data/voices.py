@@ -167,10 +167,9 @@ on Latin text and the Russian one ignores added lexicon entries, so they are lef
 
 
 def accented_festival_voices(folder: Path = FESTIVAL_VOICE_DIR.parent, more: bool = False) -> list[Voice]:
-    """The installed ACCENTED_FESTIVAL_VOICES (the voices of ``foreign_voices``), or with ``more`` MORE_ACCENTED_FESTIVAL_VOICES."""
-    if more:
-        return [v.voice for v in MORE_ACCENTED_FESTIVAL_VOICES if (folder / v.language / v.voice.name).is_dir()]
-    return [Voice("festival-accented", v.voice.name) for v in foreign_voices(folder)]
+    """The installed ACCENTED_FESTIVAL_VOICES (the people of FOREIGN_VOICES), or with ``more`` MORE_ACCENTED_FESTIVAL_VOICES."""
+    people = MORE_ACCENTED_FESTIVAL_VOICES if more else FOREIGN_VOICES
+    return [Voice("festival-accented", v.voice.name) for v in people if (folder / v.language / v.voice.name).is_dir()]
 
 
 def foreign_voice(voice: Voice) -> ForeignVoice:
