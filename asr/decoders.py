@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from asr.beam import BeamDecoder, default_lexicon, default_lm
+from asr.checkpoint import resolve_model_path
 from asr.config import BeamConfig, DecoderConfig, from_dict
 from asr.decoding import Decoder, GreedyDecoder
 from asr.lexicon import Lexicon
 from asr.tokens import CHARACTERS, Tokenizer
 
-__all__ = ["build_decoder", "resolve_method", "tuned_search", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
+__all__ = ["build_decoder", "resolve_method", "tuned_search", "search_with_beam", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
 
 TUNED_SEARCH_FILE = "decoder.json"
 TUNABLE = ("beam_size", "tokens_per_step", "beam_threshold", "lm_weight", "word_score")  # BeamConfig fields a model may set
@@ -40,6 +41,12 @@ def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
         if not isinstance(tuned, dict) or set(tuned) - set(TUNABLE):
             raise ValueError(f"{path}: expected an object with some of the keys {', '.join(TUNABLE)}; got {tuned!r}")
     return from_dict(BeamConfig, {**tuned, **given}, str(path or "search settings"))
+
+
+def search_with_beam(model: str | Path | None, beam_size: int | None) -> BeamConfig | None:
+    """``model``'s tuned search with another ``beam_size`` (ValueError if it is not a valid beam); None,
+    meaning the tuned search as it is, when ``beam_size`` is None. ``model`` as for ``resolve_model_path``."""
+    return tuned_search(resolve_model_path(model).parent, beam_size=beam_size) if beam_size is not None else None
 
 
 def save_tuned_search(model_folder: Path, search: BeamConfig) -> Path:

@@ -34,9 +34,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from asr.checkpoint import resolve_model_path
 from asr.config import DecoderConfig
-from asr.decoders import tuned_search
+from asr.decoders import search_with_beam
 from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
@@ -70,8 +69,7 @@ WEBSOCKET_QUEUE_FRAMES = 2
 
 def _decoder_config(config: ServerConfig) -> DecoderConfig:
     """The search every session runs: the one tuned for the model (its decoder.json), with ``beam_size`` when set."""
-    beam = tuned_search(resolve_model_path(config.model).parent, beam_size=config.beam_size) if config.beam_size is not None else None
-    return DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon, beam=beam)
+    return DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon, beam=search_with_beam(config.model, config.beam_size))
 
 
 class SpeechServer:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported where used, so that `asr --help` stays fast
     from asr.capture import FileSource, MicrophoneSource
     from asr.caption_files import CaptionFile
     from asr.caption_view import TerminalCaptions
+    from asr.config import DecoderConfig
     from asr.decoding import Segment
     from websockets.asyncio.client import ClientConnection
 
@@ -69,6 +70,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--lm", default=None, help="local recognition: ARPA LM for the lexicon search (default: the one beside the model)")
     parser.add_argument("--lexicon", default=None, help="local recognition: a phone model's pronunciation lexicon (default: the one beside the model)")
+    parser.add_argument(
+        "--beam-size", type=int, default=None,
+        help="local recognition: hypotheses the lexicon search keeps per step (default: the beam tuned for the model; wider is a little more accurate and slower)",
+    )  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -83,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.speed <= 0:
             raise ValueError(f"--speed must be positive, got {args.speed}")
-        if args.server and (args.decoder != "auto" or args.lm or args.lexicon):
-            raise ValueError("--decoder applies to local recognition; with --server, the server's decoder is used")
+        if args.server and (args.decoder != "auto" or args.lm or args.lexicon or args.beam_size is not None):
+            raise ValueError("--decoder, --lm, --lexicon and --beam-size apply to local recognition; with --server, the server's decoder is used")
+        local = None if args.server else local_decoder(args)  # before the microphone opens, so a bad option costs nothing
         source = FileSource(args.input_file, speed=args.speed) if args.input_file else MicrophoneSource(_device(args.device))
     except CaptureError as error:
         print(f"asr mic: error: {error}", file=sys.stderr)
@@ -104,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"captioning {source.name} ({source.sample_rate} Hz) on {where}; Ctrl-C to stop", file=sys.stderr)
 
     try:
-        if args.server:
+        if local is None:
             source.start()
             asyncio.run(_caption_remotely(args.server, args.token, source, view, on_final, stop, announce))
         else:
             announce("this machine")
-            _caption_locally(args, source, view.partial, on_final, stop)
+            _caption_locally(args.model, args.compute, local, source, view.partial, on_final, stop)
     except ConnectionError as error:
         view.clear()
         print(f"asr mic: error: {error}", file=sys.stderr)
@@ -126,13 +132,22 @@ def _device(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
-def _caption_locally(args: argparse.Namespace, source: Source, on_partial: Callable[[str], None], on_final: Callable[[Segment], None], stop: threading.Event) -> None:
-    from asr.captions import caption_source
+def local_decoder(args: argparse.Namespace) -> DecoderConfig:
+    """The decoder local recognition runs: the model's tuned search, with --beam-size when given (ValueError if it is not a valid beam)."""
     from asr.config import DecoderConfig
+    from asr.decoders import search_with_beam
+
+    return DecoderConfig(method=args.decoder, lm=args.lm, lexicon=args.lexicon, beam=search_with_beam(args.model, args.beam_size))
+
+
+def _caption_locally(
+    model: str | None, compute: str, decoder: DecoderConfig, source: Source, on_partial: Callable[[str], None], on_final: Callable[[Segment], None],
+    stop: threading.Event,
+) -> None:  # fmt: skip
+    from asr.captions import caption_source
     from asr.stream import StreamingRecognizer
 
-    decoder = DecoderConfig(method=args.decoder, lm=args.lm, lexicon=args.lexicon)
-    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.compute, decoder=decoder)
+    recognizer = StreamingRecognizer.from_pretrained(model, device=compute, decoder=decoder)
     source.start()  # only once the model is loaded, so that the captions keep up from the first word
     caption_source(recognizer, source, on_partial, on_final, stop)
 

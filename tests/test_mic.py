@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import jiwer
@@ -17,7 +19,9 @@ import soundfile
 from asr import capture
 from asr.audio import load_audio
 from asr.captions import caption_source
+from asr.checkpoint import resolve_model_path
 from asr.capture import FileSource
+from asr.decoders import tuned_search
 from asr.decoding import Segment
 from asr.endpoint import EndpointConfig
 from asr.stream import StreamingRecognizer
@@ -220,3 +224,19 @@ def test_a_missing_input_file_is_named(tmp_path: Path) -> None:
 def test_decoder_options_with_a_server_are_refused(three_utterances: Path) -> None:
     result = asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream", "--decoder", "greedy")
     assert result.returncode == 2 and "--decoder" in result.stderr
+
+
+def test_the_beam_size_widens_the_models_tuned_search_for_local_captions() -> None:
+    from server.mic import local_decoder
+
+    tuned = tuned_search(resolve_model_path(None).parent)
+    args = argparse.Namespace(model=None, decoder="auto", lm=None, lexicon=None, beam_size=tuned.beam_size + 700)
+    assert local_decoder(args).beam == replace(tuned, beam_size=tuned.beam_size + 700)
+    assert local_decoder(argparse.Namespace(**{**vars(args), "beam_size": None})).beam is None  # the tuned search, as it is
+
+
+def test_a_bad_beam_size_is_refused_before_the_microphone_opens(three_utterances: Path) -> None:
+    result = asr_mic("--input-file", str(three_utterances), "--beam-size", "0")
+    assert result.returncode == 2 and "beam_size must be at least 1" in result.stderr and "captioning" not in result.stderr
+    result = asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream", "--beam-size", "500")
+    assert result.returncode == 2 and "--beam-size" in result.stderr
