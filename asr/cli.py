@@ -391,6 +391,10 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         "--vocabulary-prior", type=int, default=0, metavar="N",
         help="add the N commonest English words (PyPI wordfreq) to the vocabulary, unigrams following their frequencies",
     )  # fmt: skip
+    build.add_argument(
+        "--wordnet-examples", action="store_true",
+        help="also learn from WordNet's example sentences (Debian's wordnet-base; about 40,000 of plain modern English, none a test sentence)",
+    )  # fmt: skip
     lexicon = actions.add_parser(
         "lexicon",
         help="write the pronunciation lexicon of an LM's words, for phone models",
@@ -562,9 +566,10 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command == "lexicon":
         return _run_lexicon(args)
+    from asr.data.text import wordnet_examples
     from asr.lm import english_word_frequencies, estimate, read_sentences, write_arpa
 
-    sentences = read_sentences(args.sources, args.exclude)
+    sentences = read_sentences(args.sources, args.exclude, [s.text for s in wordnet_examples()] if args.wordnet_examples else ())
     model = estimate(sentences, args.order, english_word_frequencies(args.vocabulary_prior) if args.vocabulary_prior else None)
     write_arpa(model, args.output)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))

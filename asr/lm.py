@@ -24,6 +24,7 @@ few hundred thousand words of text this project trains on, is what the test coun
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -180,14 +181,16 @@ def english_word_frequencies(count: int) -> dict[str, float]:
     return frequencies
 
 
-def read_sentences(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> list[str]:
-    """Normalized sentences from text files (one per line) and manifests (.jsonl: their ``text``).
+def read_sentences(paths: Iterable[str | Path], exclude: Iterable[str | Path] = (), extra: Iterable[str] = ()) -> list[str]:
+    """Normalized sentences from text files (one per line) and manifests (.jsonl: their ``text``),
+    then ``extra`` sentences (e.g. WordNet's examples).
 
     Sentences that occur in any ``exclude`` source (e.g. the test manifest) are dropped, so a
     model is never built from the sentences it will be scored on. Empty lines are skipped.
     """
     excluded = set(_sentences(exclude))
-    return [sentence for sentence in _sentences(paths) if sentence not in excluded]
+    extra_sentences = (sentence for sentence in map(normalize_text, extra) if sentence)
+    return [sentence for sentence in itertools.chain(_sentences(paths), extra_sentences) if sentence not in excluded]
 
 
 def _sentences(paths: Iterable[str | Path]) -> Iterable[str]:

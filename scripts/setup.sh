@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # synthesizers (espeak-ng, festival with kal and ked, GnuSpeech under nodejs; flite and festival's HTS slt are
 # the held-out test voices; festival's Italian and Czech voices with the fortunes they read, for `asr synth
-# --foreign`), text (fortunes, the GCIDE dictionary's quotations, wamerican), real speech to evaluate on
+# --foreign`), text (fortunes, the GCIDE dictionary's quotations, wamerican; WordNet's examples for LMs), real speech to evaluate on
 # (pocketsphinx-testdata) and to train on (Asterisk's English prompts, read by one woman, with their transcripts),
 # and recorded music for the "music" training noise (Asterisk's music on hold). MBROLA's voices for `asr synth
 # --mbrola` (English), `--mbrola-accented` and `--mbrola-accented-more` (other languages' voices saying English)
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 # is for `--rab`, its Finnish and Spanish voices for `--festival-accented-more`
 APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
               festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
-              fortunes-it fortunes-cs fortunes dict-gcide wamerican pocketsphinx-testdata
+              fortunes-it fortunes-cs fortunes dict-gcide wamerican wordnet-base pocketsphinx-testdata
               asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-moh-opsound-wav
               mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
               mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-gr2 mbrola-hu1

@@ -103,6 +103,18 @@ def test_lm_build_normalizes_text_and_leaves_out_excluded_sentences(tmp_path: Pa
     assert "1 sentences, 4 words; 6 1-grams, 5 2-grams, 4 3-grams" in capsys.readouterr().out
 
 
+def test_lm_build_learns_from_wordnet_examples_except_excluded_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "text.txt").write_text("turn on the lights\n")
+    (tmp_path / "test.txt").write_text("he recited the whole poem without a single trip\n")
+    assert read_sentences([tmp_path / "text.txt"], extra=["Turn ON the lights!", "", "a gift, for you"]) == ["turn on the lights"] * 2 + ["a gift for you"]
+    command = ["lm", "build", str(tmp_path / "text.txt"), "--wordnet-examples", "--exclude", str(tmp_path / "test.txt"), "-o", str(tmp_path / "lm.arpa")]
+    assert main(command) == 0
+    arpa = (tmp_path / "lm.arpa").read_text()
+    assert "turn on the\n" in arpa and "to avoid a\n" in arpa  # WordNet: "he arranged his robes to avoid a trip-up later"
+    assert "the whole poem" not in arpa  # its other example of "trip" was excluded
+    assert int(capsys.readouterr().out.split("lm.arpa: ")[1].split(" sentences")[0].replace(",", "")) > 30_000
+
+
 def test_lm_build_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lm", "build", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "lm.arpa")]) == 2
     assert "nope.txt: file not found" in capsys.readouterr().err

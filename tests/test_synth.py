@@ -19,7 +19,10 @@ from asr.data.engines import shift_formants
 from asr.data.gnuspeech import gnuspeech_installed
 from asr.data.manifest import read_manifest
 from asr.data.synth import CONDITIONS, make_corpus, plan_corpus, speaker_settings, split_sentences, synthesize_corpus
-from asr.data.text import Sentence, everyday_sentences, fortune_sentences, generated_sentences, is_test_sentence, evaluation_sentences, training_text, word_list
+from asr.data.text import (
+    Sentence, everyday_sentences, evaluation_sentences, fortune_sentences, generated_sentences, is_test_sentence, training_text, word_list,
+    wordnet_examples,
+)  # fmt: skip
 from asr.data.voices import GNUSPEECH_VOICE, PIPER_VOICE, TEST_VOICES, Voice, espeak_voices, is_held_out, piper_voices, training_voices
 from asr.phones import ARPABET, BOUNDARY
 
@@ -116,6 +119,8 @@ def test_sentence_sources_are_speakable_and_normalized() -> None:
     words, names = word_list()
     generated = list(generated_sentences(50, seed=3, words=words, names=names))
     assert generated == list(generated_sentences(50, seed=3, words=words, names=names))
+    random_words = [s for s in generated if not s.for_lm]
+    assert 0 < len(random_words) < 25 and all(word in words for s in random_words for word in s.spoken.split())
     fortunes = fortune_sentences()
     assert len(fortunes) > 3000
     for sentence in generated + fortunes[:500]:
@@ -198,6 +203,25 @@ def test_synthesis_resumes_and_writes_manifests_for_every_split(tmp_path: Path) 
     assert len(read_manifest(manifests["train"])) == 4 and len(read_manifest(manifests["dev"])) == len(CONDITIONS)
 
 
+def test_wordnet_examples_are_speakable_and_never_test_sentences(tmp_path: Path) -> None:
+    everyday = everyday_sentences()[0]
+    glosses = [
+        "  1 This software and database is being provided to you, the LICENSEE, by Princeton University",  # the licence header
+        '00076563 04 n 02 trip 1 trip-up 0 000 | an embarrassing blunder; "he arranged his robes to avoid a trip-up later"; "a slip"',
+        f'01321913 35 v 01 scratch 4 000 | carve into a surface; "we waited 20 minutes"; "{everyday.spoken}"; "she was ever so friendly"',
+    ]
+    for part in ("noun", "verb", "adj", "adv"):
+        (tmp_path / f"data.{part}").write_text("\n".join(glosses) + "\n" if part == "noun" else "")
+    examples = wordnet_examples(tmp_path)
+    assert [s.text for s in examples] == ["he arranged his robes to avoid a trip up later", "she was ever so friendly"]  # no digits, too-short or test sentence
+    installed = wordnet_examples()
+    assert len(installed) > 30_000 and not any(is_test_sentence(s.text) for s in installed)
+    assert all(set(s.text) <= set("abcdefghijklmnopqrstuvwxyz' ") for s in installed)
+    (tmp_path / "data.adv").unlink()
+    with pytest.raises(ValueError, match=r"data\.adv: not found; install Debian's 'wordnet-base'"):
+        wordnet_examples(tmp_path)
+
+
 @needs_engines
 def test_a_corpus_refuses_a_plan_that_would_relabel_files_it_already_made(tmp_path: Path) -> None:
     voice = Voice("espeak", "en-us")
@@ -218,6 +242,8 @@ def test_a_corpus_cut_to_fewer_training_utterances_keeps_the_full_corpus_split(t
     train = read_manifest(manifests["train"])
     assert [e.text for e in train] == [s.text for s in full["train"][:2]]
     assert {e.text for e in read_manifest(manifests["dev"])} == {s.text for s in full["dev"]}
-    assert (tmp_path / "lm_text.txt").read_text().splitlines() == [s.text for s in full["train"]]
+    lm_text = (tmp_path / "lm_text.txt").read_text().splitlines()
+    assert lm_text == [s.text for s in full["train"] if s.for_lm]  # every training sentence, said or not, but no random words
+    assert len(lm_text) < len(full["train"])
     with pytest.raises(ValueError, match="train_utterances"):
         make_corpus(tmp_path, generated=40, dev=1, test=1, train_utterances=-1)

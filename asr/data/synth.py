@@ -398,7 +398,8 @@ def make_corpus(
     added: Mapping[str, int] | None = None,
 ) -> dict[str, Path]:
     """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
-    ``lm_text.txt``: the whole training share of the text (dev and test sentences left out), for ``asr lm build``.
+    ``lm_text.txt``: the training share of the text (dev and test sentences left out, and the random word
+    sequences, which teach an LM that any word may follow any other), for ``asr lm build``.
 
     ``train_utterances`` keeps only the first that many planned training items. The plan, and so
     the sentence split and every other item, stays what the full corpus would have: a smaller
@@ -437,7 +438,7 @@ def make_corpus(
             extra += plan_added_voices(kind, added[kind], splits["train"], seed)
     jobs = [job for job in jobs if job.split == "train"] + extra + [job for job in jobs if job.split != "train"]
     manifests = synthesize_corpus(jobs, out_dir, processes)
-    (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"]))  # every training sentence, said or not
+    (out_dir / "lm_text.txt").write_text("".join(f"{s.text}\n" for s in splits["train"] if s.for_lm))  # said or not
     _write_summary(out_dir, seed, splits, jobs, voices, manifests, leave_out, train_utterances)
     return manifests
 

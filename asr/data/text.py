@@ -1,5 +1,6 @@
 """Sentences to synthesize: Debian's fortunes, the quotations of Debian's GCIDE dictionary, and
 generated everyday speech; and the held-out test sentences, written apart from all of these.
+Language models also learn from WordNet's example sentences (``wordnet_examples``).
 
 Each sentence is a pair: what the speech engine is asked to say (with punctuation, for
 prosody) and its label (``normalize_text`` of the same words). A sentence is kept only
@@ -37,6 +38,7 @@ __all__ = [
     "training_text",
     "evaluation_sentences",
     "foreign_sentences",
+    "wordnet_examples",
     "FORTUNES_DIR",
     "GCIDE_FILE",
     "WORDS_FILE",
@@ -45,6 +47,7 @@ __all__ = [
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 GCIDE_FILE = Path("/usr/share/dictd/gcide.dict.dz")
 WORDS_FILE = Path("/usr/share/dict/american-english")
+WORDNET_DIR = Path("/usr/share/wordnet")
 EVERYDAY_FILE = Path(__file__).with_name("everyday_sentences.txt")
 TEST_SHARE = 25  # one fortune or quotation in this many is a test sentence
 
@@ -59,6 +62,7 @@ _ABBREVIATIONS = frozenset("mr mrs ms dr st jr sr vs etc co inc ltd no vol ch fi
 class Sentence:
     spoken: str  # given to the speech engine
     text: str  # the label: normalize_text(spoken)
+    for_lm: bool = True  # False for random word sequences, said for pronunciation coverage: no language for an LM to learn
 
 
 def _speakable(raw: str) -> Sentence | None:
@@ -123,6 +127,28 @@ def gcide_sentences(path: Path = GCIDE_FILE) -> list[Sentence]:
             sentence = _speakable(raw)
             if sentence is not None:
                 found.setdefault(sentence.text, sentence)
+    return list(found.values())
+
+
+_WORDNET_EXAMPLE = re.compile(r'"([^"]+)"')  # a gloss quotes its examples: (a definition); "an example"; "another"
+
+
+def wordnet_examples(folder: Path = WORDNET_DIR) -> list[Sentence]:
+    """Every speakable example sentence of WordNet's glosses ("he arranged his robes to avoid a
+    trip-up later"): plain modern English, for language models. Like ``training_text``, without the
+    test share or any hand-written test sentence, so that no test sentence can come in this way."""
+    files = [folder / f"data.{part}" for part in ("noun", "verb", "adj", "adv")]
+    if missing := [str(path) for path in files if not path.is_file()]:
+        raise ValueError(f"{', '.join(missing)}: not found; install Debian's 'wordnet-base' package")
+    held_out = {s.text for s in everyday_sentences()}
+    found: dict[str, Sentence] = {}
+    for path in files:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            _, bar, gloss = line.partition("|")  # a synset's line ends in "| gloss"; the licence header has none
+            for quoted in _WORDNET_EXAMPLE.findall(gloss) if bar and not line.startswith(" ") else ():
+                sentence = _speakable(quoted)
+                if sentence is not None and not is_test_sentence(sentence.text) and sentence.text not in held_out:
+                    found.setdefault(sentence.text, sentence)
     return list(found.values())
 
 
@@ -300,8 +326,8 @@ def generated_sentences(count: int, seed: int, words: list[str], names: list[str
     random word sequences for pronunciation coverage; the same seed gives the same sentences."""
     rng = np.random.default_rng(seed)
     for _ in range(count):
-        if rng.random() < 0.2:
+        if random_words := rng.random() < 0.2:
             spoken = " ".join(_pick(words, rng) for _ in range(int(rng.integers(MIN_WORDS, 9))))
         else:
             spoken = _fill(str(rng.choice(_TEMPLATES)), rng, words, names)
-        yield Sentence(spoken=spoken, text=normalize_text(spoken))
+        yield Sentence(spoken=spoken, text=normalize_text(spoken), for_lm=not random_words)
