@@ -18,7 +18,7 @@ import gzip
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,16 +140,15 @@ def wordnet_examples(folder: Path = WORDNET_DIR) -> list[Sentence]:
     files = [folder / f"data.{part}" for part in ("noun", "verb", "adj", "adv")]
     if missing := [str(path) for path in files if not path.is_file()]:
         raise ValueError(f"{', '.join(missing)}: not found; install Debian's 'wordnet-base' package")
-    held_out = {s.text for s in everyday_sentences()}
     found: dict[str, Sentence] = {}
     for path in files:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             _, bar, gloss = line.partition("|")  # a synset's line ends in "| gloss"; the licence header has none
             for quoted in _WORDNET_EXAMPLE.findall(gloss) if bar and not line.startswith(" ") else ():
                 sentence = _speakable(quoted)
-                if sentence is not None and not is_test_sentence(sentence.text) and sentence.text not in held_out:
+                if sentence is not None:
                     found.setdefault(sentence.text, sentence)
-    return list(found.values())
+    return _without_test_sentences(found.values())
 
 
 _FOREIGN_FORTUNES = {"italian": "it", "czech": "cs"}  # Debian's fortunes-it and fortunes-cs
@@ -222,8 +221,15 @@ def training_text(generated: int, seed: int, fortunes: bool = True, gcide: bool 
     words, names = word_list()
     found = (fortune_sentences() if fortunes else []) + (gcide_sentences() if gcide else [])
     held_out = {s.text for s in everyday_sentences()}
-    kept = [s for s in found if not is_test_sentence(s.text) and s.text not in held_out]
-    return kept + [s for s in generated_sentences(generated, seed, words, names) if s.text not in held_out]
+    return _without_test_sentences(found) + [s for s in generated_sentences(generated, seed, words, names) if s.text not in held_out]
+
+
+def _without_test_sentences(sentences: Iterable[Sentence]) -> list[Sentence]:
+    """``sentences`` without the test share or any hand-written test sentence: the rule for every text
+    that training or a language model may see. (Generated sentences are only checked against the
+    hand-written ones: the test share is a share of the fortunes and quotations.)"""
+    held_out = {s.text for s in everyday_sentences()}
+    return [s for s in sentences if not is_test_sentence(s.text) and s.text not in held_out]
 
 
 def evaluation_sentences(count: int, seed: int, fortunes: bool = True, gcide: bool = True) -> list[Sentence]:
