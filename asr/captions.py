@@ -1,8 +1,8 @@
 """Live captions: the local loop that drives the engine from a live source (asr/capture.py).
 
-``caption_source`` feeds the engine a live source's blocks with endpointing until the source ends
-or ``stop`` is set, and hands each partial and each final to the caller, who shows them
-(asr/caption_view.py) and writes them (asr/caption_files.py).
+``caption_source`` feeds a stream a live source's blocks until the source ends or ``stop`` is set,
+and hands each partial and each final to the caller, who shows them (asr/caption_view.py) and
+writes them (asr/caption_files.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from asr.decoding import Segment
-from asr.endpoint import EndpointConfig
-from asr.stream import StreamingRecognizer
+from asr.stream import Stream, StreamingRecognizer
 
 __all__ = ["LiveSource", "caption_source"]
 
@@ -30,17 +29,17 @@ class LiveSource(Protocol):
 
 def caption_source(
     recognizer: StreamingRecognizer,
+    stream: Stream,
     source: LiveSource,
     on_partial: Callable[[str], None],
     on_final: Callable[[Segment], None],
     stop: threading.Event,
-    endpoint: EndpointConfig | None = EndpointConfig(),
 ) -> None:
-    """Recognize ``source`` block by block until it ends or ``stop`` is set; the last segment is always final.
+    """Recognize ``source`` block by block in ``stream`` (made by ``recognizer`` at the source's sample rate, usually
+    with endpointing and maybe hotwords) until the source ends or ``stop`` is set; the last segment is always final.
 
     After ``stop`` the blocks already captured are still recognized, so Ctrl-C loses nothing said before it.
     """
-    stream = recognizer.create_stream(source.sample_rate, endpoint)
     while not stream.finished:
         try:
             block = source.read(timeout=0 if stop.is_set() else 0.1)

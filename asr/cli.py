@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -13,8 +14,9 @@ from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, sa
 from asr.config import DECODER_METHODS, BeamConfig, DecoderConfig, load_config
 from asr.data.voices import TRAINING_ENGINES
 from asr.formats import FORMATS
+from asr.lexicon import check_hotword
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "hotword_argument"]
 
 DESCRIPTION = """\
 Streaming speech recognition with a stateful LSTM-CTC model.
@@ -74,18 +76,26 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
             "--hotword",
             action="append",
             default=[],
-            type=_hotword,
+            type=hotword_argument,
             metavar="PHRASE[:BOOST]",
             help=f"favour this word or phrase, even one the LM lacks (lexicon search; repeatable; boost in LM log10 units, default {BeamConfig.hotword_boost:g})",
         )
 
 
-def _hotword(value: str) -> tuple[str, float | None]:
+def hotword_argument(value: str) -> tuple[str, float | None]:
+    """A --hotword value, ``PHRASE[:BOOST]`` -> (phrase, boost or None); a phrase that is not words of letters, or a
+    boost that is not a finite number, is an argparse error (so it is refused before any model loads)."""
     phrase, _, boost = value.rpartition(":") if ":" in value else (value, "", "")
     try:
-        return phrase.strip(), float(boost) if boost else None
+        number = float(boost) if boost else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: the boost after ':' must be a number") from None
+        number = math.nan
+    if number is not None and not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{value!r}: the boost after ':' must be a number")
+    try:
+        return check_hotword(phrase), number
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _given_search(args: argparse.Namespace) -> dict[str, float]:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # imported where used, so that `asr --help` stays fast
     from asr.caption_files import CaptionFile
     from asr.caption_view import TerminalCaptions
     from asr.config import DecoderConfig
-    from asr.decoding import Segment
+    from asr.decoding import Hotwords, Segment
     from websockets.asyncio.client import ClientConnection
 
     Source = FileSource | MicrophoneSource
@@ -54,6 +54,9 @@ start to its last word's end.
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from asr.cli import hotword_argument
+    from asr.config import BeamConfig
+
     parser = commands.add_parser("mic", help="live captions from a microphone", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="input device index or name (default: the system's default input)")
     parser.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
@@ -74,6 +77,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--beam-size", type=int, default=None,
         help="local recognition: hypotheses the lexicon search keeps per step (default: the beam tuned for the model; wider is a little more accurate and slower)",
     )  # fmt: skip
+    parser.add_argument(
+        "--hotword", action="append", default=[], type=hotword_argument, metavar="PHRASE[:BOOST]",
+        help=f"favour this word or phrase, even one the LM lacks (repeatable; boost in LM log10 units, default {BeamConfig.hotword_boost:g}); "
+        "locally it needs the lexicon search, with --server it is sent to the server",
+    )  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -90,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--speed must be positive, got {args.speed}")
         if args.server and (args.decoder != "auto" or args.lm or args.lexicon or args.beam_size is not None):
             raise ValueError("--decoder, --lm, --lexicon and --beam-size apply to local recognition; with --server, the server's decoder is used")
+        if args.hotword and args.decoder == "greedy":
+            raise ValueError("--hotword needs the lexicon search; --decoder greedy ignores hotwords")
         local = None if args.server else local_decoder(args)  # before the microphone opens, so a bad option costs nothing
         source = FileSource(args.input_file, speed=args.speed) if args.input_file else MicrophoneSource(_device(args.device))
     except CaptureError as error:
@@ -112,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if local is None:
             source.start()
-            asyncio.run(_caption_remotely(args.server, args.token, source, view, on_final, stop, announce))
+            asyncio.run(_caption_remotely(args.server, args.token, args.hotword, source, view, on_final, stop, announce))
         else:
             announce("this machine")
-            _caption_locally(args.model, args.compute, local, source, view.partial, on_final, stop)
+            _caption_locally(args.model, args.compute, local, args.hotword, source, view.partial, on_final, stop)
     except ConnectionError as error:
         view.clear()
         print(f"asr mic: error: {error}", file=sys.stderr)
@@ -141,15 +151,19 @@ def local_decoder(args: argparse.Namespace) -> DecoderConfig:
 
 
 def _caption_locally(
-    model: str | None, compute: str, decoder: DecoderConfig, source: Source, on_partial: Callable[[str], None], on_final: Callable[[Segment], None],
-    stop: threading.Event,
+    model: str | None, compute: str, decoder: DecoderConfig, hotwords: Hotwords, source: Source, on_partial: Callable[[str], None],
+    on_final: Callable[[Segment], None], stop: threading.Event,
 ) -> None:  # fmt: skip
     from asr.captions import caption_source
+    from asr.endpoint import EndpointConfig
     from asr.stream import StreamingRecognizer
 
     recognizer = StreamingRecognizer.from_pretrained(model, device=compute, decoder=decoder)
-    source.start()  # only once the model is loaded, so that the captions keep up from the first word
-    caption_source(recognizer, source, on_partial, on_final, stop)
+    if hotwords and recognizer.decoder.name != "lexicon":
+        raise ValueError(f"--hotword needs the lexicon search, and this model decodes with the {recognizer.decoder.name} search (it ships no LM)")
+    stream = recognizer.create_stream(source.sample_rate, EndpointConfig(), hotwords)  # a new hotword list's lexicon takes about 1 s
+    source.start()  # only once the model and the stream are ready, so that the captions keep up from the first word
+    caption_source(recognizer, stream, source, on_partial, on_final, stop)
 
 
 def _report(source: Source, outputs: list[CaptionFile]) -> int:
@@ -209,10 +223,10 @@ class _ServerAway(Exception):
 
 
 async def _caption_remotely(
-    url: str, token: str | None, source: Source, view: TerminalCaptions, on_final: Callable[[Segment], None], stop: threading.Event,
-    announce: Callable[[str], None],
+    url: str, token: str | None, hotwords: Hotwords, source: Source, view: TerminalCaptions, on_final: Callable[[Segment], None],
+    stop: threading.Event, announce: Callable[[str], None],
 ) -> None:  # fmt: skip
-    """Stream ``source`` to a server's native protocol until it ends or ``stop``; show what comes back.
+    """Stream ``source`` to a server's native protocol, with ``hotwords``, until it ends or ``stop``; show what comes back.
 
     A server never reached is a ConnectionError. One that goes away later is reconnected to with
     backoff, forever, while the backlog keeps the audio; each new session's times are moved on by
@@ -231,7 +245,7 @@ async def _caption_remotely(
             sent = [0]  # samples sent in this session
             try:
                 async with connect(url, compression=None, additional_headers=headers, open_timeout=10) as websocket:
-                    await _open_session(websocket, source.sample_rate)
+                    await _open_session(websocket, source.sample_rate, hotwords)
                     if connected:
                         print(f"asr mic: reconnected to {url}", file=sys.stderr)
                     else:
@@ -265,9 +279,10 @@ async def _caption_remotely(
             print(f"asr mic: warning: {backlog.dropped_seconds:.1f} s of audio were dropped while the server was away", file=sys.stderr)
 
 
-async def _open_session(websocket: ClientConnection, sample_rate: int) -> None:
+async def _open_session(websocket: ClientConnection, sample_rate: int, hotwords: Hotwords) -> None:
     """Send ``start`` and wait for ``ready``; an error message instead is a ConnectionError."""
-    await websocket.send(json.dumps({"type": "start", "sample_rate": sample_rate, "format": "float32"}))
+    start = {"type": "start", "sample_rate": sample_rate, "format": "float32", "hotwords": [{"phrase": phrase, "boost": boost} for phrase, boost in hotwords]}
+    await websocket.send(json.dumps(start))
     message = json.loads(await websocket.recv())
     if message.get("type") != "ready":
         raise ConnectionError(f"the server refused the session: {message.get('code')}: {message.get('message')}")

@@ -3,6 +3,7 @@ with word times, confidences, hotwords and n-best lists, and streams exactly as 
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import sys
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr.beam import BeamDecoder, _Grammar, arpa_vocabulary
-from asr.cli import _hotword, main
+from asr.cli import hotword_argument, main
 from asr.config import BeamConfig
 from asr.decoding import GreedyDecoder, Hotwords, Transcript
 from asr.formats import FileTranscript
@@ -200,9 +201,15 @@ def test_a_bad_grammar_is_refused_by_name(phone_beam: BeamDecoder, grammar: list
         GreedyDecoder(TOKENIZER, STEP).prepare((), ["cat"])
 
 
-@pytest.mark.parametrize("value, parsed", [("brannigan", ("brannigan", None)), ("new york:4.5", ("new york", 4.5)), ("a:b:2", ("a:b", 2.0))])
+@pytest.mark.parametrize("value, parsed", [("brannigan", ("brannigan", None)), ("new york:4.5", ("new york", 4.5)), (" new  york :-2", ("new york", -2.0))])
 def test_hotword_options_parse_a_phrase_and_an_optional_boost(value: str, parsed: tuple) -> None:
-    assert _hotword(value) == parsed
+    assert hotword_argument(value) == parsed
+
+
+@pytest.mark.parametrize("value, message", [("R2D2", "letters only"), ("a:b:2", "letters only"), ("cat:loud", "must be a number"), ("cat:nan", "must be a number"), ("cat:inf", "must be a number")])
+def test_hotword_options_that_could_not_work_are_refused_when_parsed(value: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        hotword_argument(value)
 
 
 def test_an_nbest_list_on_request(lm_path: Path) -> None:

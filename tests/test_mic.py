@@ -176,7 +176,8 @@ def test_stopping_finishes_the_utterance_in_progress(default_recognizer: Streami
         if finals and text:  # the second utterance has begun
             stop.set()
 
-    caption_source(default_recognizer, CapturedBlocks(three_utterances, stop), on_partial, finals.append, stop)
+    source = CapturedBlocks(three_utterances, stop)
+    caption_source(default_recognizer, default_recognizer.create_stream(source.sample_rate, EndpointConfig()), source, on_partial, finals.append, stop)
     assert [s.index for s in finals] == [0, 1]
     assert finals[1].transcript.text and finals[1].end < 5.0  # the second utterance, cut where the stop came
 
@@ -240,3 +241,37 @@ def test_a_bad_beam_size_is_refused_before_the_microphone_opens(three_utterances
     assert result.returncode == 2 and "beam_size must be at least 1" in result.stderr and "captioning" not in result.stderr
     result = asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream", "--beam-size", "500")
     assert result.returncode == 2 and "--beam-size" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def made_up_name(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return speak("please call zorblax tomorrow", tmp_path_factory.mktemp("name") / "name.wav", voice="en")
+
+
+def test_a_hotword_makes_a_made_up_name_appear_in_local_captions(made_up_name: Path) -> None:
+    plain = asr_mic("--input-file", str(made_up_name), "--speed", "4", "--compute", "cpu")
+    boosted = asr_mic("--input-file", str(made_up_name), "--speed", "4", "--compute", "cpu", "--hotword", "Zorblax")
+    assert plain.returncode == boosted.returncode == 0, (plain.stderr, boosted.stderr)
+    assert "zorblax" not in " ".join(caption_lines(plain.stdout)).split()
+    assert "zorblax" in " ".join(caption_lines(boosted.stdout)).split(), boosted.stdout
+
+
+def test_hotwords_are_sent_to_the_server(default_recognizer: StreamingRecognizer, made_up_name: Path) -> None:
+    with server_in_thread(default_recognizer) as (port, _):
+        result = asr_mic("--input-file", str(made_up_name), "--speed", "4", "--server", f"ws://127.0.0.1:{port}/v1/stream", "--hotword", "zorblax:12")
+    assert result.returncode == 0, result.stderr
+    assert "zorblax" in " ".join(caption_lines(result.stdout)).split(), result.stdout
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [(("--hotword", "R2D2"), "letters only"), (("--hotword", "zorblax:loud"), "must be a number"), (("--hotword", "zorblax", "--decoder", "greedy"), "needs the lexicon search")],
+)
+def test_a_hotword_that_cannot_work_is_refused_before_the_microphone_opens(made_up_name: Path, options: tuple[str, ...], message: str) -> None:
+    result = asr_mic("--input-file", str(made_up_name), *options)
+    assert result.returncode == 2 and message in result.stderr and "captioning" not in result.stderr
+
+
+def test_a_hotword_with_a_model_without_an_lm_is_refused(made_up_name: Path) -> None:
+    result = asr_mic("--input-file", str(made_up_name), "--model", "en-synth-v1", "--hotword", "zorblax")  # a character model with no LM
+    assert result.returncode == 2 and "needs the lexicon search" in result.stderr
