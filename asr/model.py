@@ -18,6 +18,7 @@ updated one step at a time, the same way whatever the chunking, so streaming sta
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -126,6 +127,32 @@ class AcousticModel(nn.Module):
             packed_out, (h, c) = self.lstm(packed, (h, c))
             hidden, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
         return torch.log_softmax(self.output(hidden), dim=-1), (h, c, cmn_mean, cmn_steps)
+
+    @torch.no_grad()
+    def load_narrower(self, narrower: AcousticModel) -> None:
+        """Take a trained model with fewer LSTM cells per layer (and otherwise the same config) as the start of
+        this one, so that this model computes exactly what ``narrower`` does (Net2Net-style widening). The
+        configs may also differ in what changes no weight: dropout and ``running_cmn_steps``.
+
+        Each gate's first H' rows and the output layer come from ``narrower``; the H - H' new cells keep
+        their fresh initialization, and their columns of the projection are zero, so they add nothing until
+        training grows those columns. Needs a projection (with none, a cell's output is the LSTM's output).
+        """
+        ours, theirs = self.config, narrower.config
+        same_weights = replace(theirs, hidden=ours.hidden, dropout=ours.dropout, running_cmn_steps=ours.running_cmn_steps) == ours
+        if not ours.proj or theirs.hidden > ours.hidden or not same_weights:
+            raise ValueError(f"can widen only a projected LSTM's cells: hidden {theirs.hidden} -> {ours.hidden} with the rest of the config equal")
+        new, old = ours.hidden, theirs.hidden
+        mine = dict(self.lstm.named_parameters())
+        for name, weight in narrower.lstm.named_parameters():
+            if name.startswith("weight_hr"):  # (P, H): the new cells' columns start at zero
+                mine[name][:, :old] = weight
+                mine[name][:, old:] = 0.0
+            else:  # weight_ih (4H, D), weight_hh (4H, P), biases (4H,): gates i, f, g, o, each H rows
+                for gate in range(4):
+                    mine[name][gate * new : gate * new + old] = weight[gate * old : (gate + 1) * old]
+        self.output.load_state_dict(narrower.output.state_dict())
+        self.set_cmvn(narrower.cmvn_mean, narrower.cmvn_std)
 
     @torch.no_grad()
     def _running_means(

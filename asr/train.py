@@ -99,15 +99,21 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
 
 
 def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> None:
-    """Start from a checkpoint's weights and CMVN; its model and features must be the config's, but for
-    ``running_cmn_steps``, which changes no weight (a model can learn to use a running mean from one without)."""
+    """Start from a checkpoint's weights and CMVN. Its model and features must be the config's, but for
+    ``running_cmn_steps``, which changes no weight (a model can learn to use a running mean from one
+    without), and for a smaller ``hidden``: a narrower model is widened, computing what it did (AcousticModel.load_narrower)."""
     checkpoint = load_checkpoint(path)
     theirs_model = replace(checkpoint.model.config, running_cmn_steps=config.model.running_cmn_steps)
-    for part, theirs, ours in (("model", theirs_model, config.model), ("features", checkpoint.features, config.features)):
+    widen = config.model.proj > 0 and theirs_model.hidden < config.model.hidden
+    compared = replace(theirs_model, hidden=config.model.hidden) if widen else theirs_model
+    for part, theirs, ours in (("model", compared, config.model), ("features", checkpoint.features, config.features)):
         if theirs != ours:
             raise ValueError(f"train.init_from {path}: its {part} config {asdict(theirs)} differs from this run's {asdict(ours)}")
-    model.load_state_dict(checkpoint.model.state_dict())
-    model.set_cmvn(checkpoint.model.cmvn_mean, checkpoint.model.cmvn_std)
+    if widen:
+        model.load_narrower(checkpoint.model)
+    else:
+        model.load_state_dict(checkpoint.model.state_dict())
+        model.set_cmvn(checkpoint.model.cmvn_mean, checkpoint.model.cmvn_std)
 
 
 def _workers(configured: int, world_size: int) -> int:

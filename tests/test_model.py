@@ -117,3 +117,29 @@ def test_cmvn_normalizes_input_and_is_validated() -> None:
 def test_lookahead_widens_the_input() -> None:
     config = ExperimentConfig(model=ModelConfig(stack_frames=3, lookahead_frames=4))
     assert config.model.input_dim == 7 * 80
+
+
+def test_a_widened_model_computes_what_the_narrower_one_did_and_its_new_cells_can_learn() -> None:
+    wide = AcousticModel(replace(CMN_MODEL.config, hidden=CMN_MODEL.config.hidden + 40, dropout=0.2))
+    wide.load_narrower(CMN_MODEL)
+    wide.eval()
+    with torch.inference_mode():
+        narrow_out, narrow_state = CMN_MODEL(INPUTS)
+        wide_out, wide_state = wide(INPUTS)
+    assert torch.allclose(wide_out, narrow_out, atol=1e-5)
+    assert torch.allclose(wide_state[0], narrow_state[0], atol=1e-5)  # the projected h; c has the new cells too
+    assert torch.allclose(wide_state[1][..., : CMN_MODEL.config.hidden], narrow_state[1], atol=1e-5)
+    log_probs, _ = wide(INPUTS)
+    log_probs[..., 1].sum().backward()
+    new_columns = wide.lstm.weight_hr_l0.grad[:, CMN_MODEL.config.hidden :]
+    assert new_columns.abs().sum() > 0  # the new cells' outputs reach the loss once their columns grow
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [({"hidden": 24}, "hidden"), ({"layers": 3}, "rest of the config"), ({"proj": 0, "hidden": 64}, "projected")],
+)
+def test_only_a_projected_lstm_can_be_widened_and_nothing_else_may_change(change: dict, message: str) -> None:
+    narrower = random_checkpoint(replace(TINY, model=replace(TINY.model, hidden=32, proj=16 if "proj" in change else TINY.model.proj)), seed=3).model
+    with pytest.raises(ValueError, match=message):
+        AcousticModel(replace(narrower.config, **{"hidden": 64, **change})).load_narrower(narrower)

@@ -86,9 +86,13 @@ def test_a_run_can_start_from_a_checkpoint(corpus: Path, tmp_path: Path) -> None
     for name, tensor in pretrained.model.state_dict().items():
         assert torch.equal(trainer.model.state_dict()[name], tensor), name
     assert torch.equal(trainer.model.cmvn_mean, pretrained.model.cmvn_mean)
-    bigger = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden=64))
+    deeper = dataclasses.replace(config, model=dataclasses.replace(config.model, layers=3))
     with pytest.raises(ValueError, match="init_from .*model config"):
-        Trainer(bigger, torch.device("cpu"))
+        Trainer(deeper, torch.device("cpu"))
+    # more LSTM cells: the narrower model is widened, and computes what it did
+    wider = Trainer(dataclasses.replace(config, model=dataclasses.replace(config.model, hidden=64)), torch.device("cpu")).model.eval()
+    steps = torch.randn(2, 20, config.model.input_dim)
+    assert torch.allclose(wider(steps)[0], pretrained.model(steps)[0], atol=1e-5)
     # a running CMN changes no weight: a run may add it to a model trained without
     normalized = dataclasses.replace(config, model=dataclasses.replace(config.model, running_cmn_steps=100))
     trainer = Trainer(normalized, torch.device("cpu"))
