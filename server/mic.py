@@ -124,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
             source.start()
             asyncio.run(_caption_remotely(args.server, args.token, args.hotword, source, view, on_final, stop, announce))
         else:
-            announce("this machine")
-            _caption_locally(args.model, args.compute, local, args.hotword, source, view.partial, on_final, stop)
+            _caption_locally(args.model, args.compute, local, args.hotword, source, view.partial, on_final, stop, announce)
     except ConnectionError as error:
         view.clear()
         print(f"asr mic: error: {error}", file=sys.stderr)
@@ -152,7 +151,7 @@ def local_decoder(args: argparse.Namespace) -> DecoderConfig:
 
 def _caption_locally(
     model: str | None, compute: str, decoder: DecoderConfig, hotwords: Hotwords, source: Source, on_partial: Callable[[str], None],
-    on_final: Callable[[Segment], None], stop: threading.Event,
+    on_final: Callable[[Segment], None], stop: threading.Event, announce: Callable[[str], None],
 ) -> None:  # fmt: skip
     from asr.captions import caption_source
     from asr.endpoint import EndpointConfig
@@ -162,6 +161,7 @@ def _caption_locally(
     if hotwords and recognizer.decoder.name != "lexicon":
         raise ValueError(f"--hotword needs the lexicon search, and this model decodes with the {recognizer.decoder.name} search (it ships no LM)")
     stream = recognizer.create_stream(source.sample_rate, EndpointConfig(), hotwords)  # a new hotword list's lexicon takes about 1 s
+    announce("this machine")
     source.start()  # only once the model and the stream are ready, so that the captions keep up from the first word
     caption_source(recognizer, stream, source, on_partial, on_final, stop)
 
