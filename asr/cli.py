@@ -88,10 +88,10 @@ def hotword_argument(value: str) -> tuple[str, float | None]:
     phrase, _, boost = value.rpartition(":") if ":" in value else (value, "", "")
     try:
         number = float(boost) if boost else None
+        if number is not None and not math.isfinite(number):
+            raise ValueError(number)
     except ValueError:
-        number = math.nan
-    if number is not None and not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"{value!r}: the boost after ':' must be a number")
+        raise argparse.ArgumentTypeError(f"{value!r}: the boost after ':' must be a number") from None
     try:
         return check_hotword(phrase), number
     except ValueError as error:
