@@ -14,6 +14,7 @@ hash of their text (``is_test_sentence``), which training text and language mode
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 import unicodedata
@@ -210,6 +211,12 @@ def everyday_sentences(path: Path = EVERYDAY_FILE) -> list[Sentence]:
     return [s for s in sentences if s is not None]
 
 
+@functools.cache
+def _hand_written_texts() -> frozenset[str]:
+    """The labels of the hand-written test sentences, read once per process."""
+    return frozenset(s.text for s in everyday_sentences())
+
+
 def is_test_sentence(text: str) -> bool:
     """Whether a fortune or quotation (by its label) belongs to the test share: a stable hash, the same on every machine."""
     return zlib.crc32(text.encode("utf-8")) % TEST_SHARE == 0
@@ -220,16 +227,14 @@ def training_text(generated: int, seed: int, fortunes: bool = True, gcide: bool 
     sentences, without the test share or any hand-written test sentence."""
     words, names = word_list()
     found = (fortune_sentences() if fortunes else []) + (gcide_sentences() if gcide else [])
-    held_out = {s.text for s in everyday_sentences()}
-    return _without_test_sentences(found) + [s for s in generated_sentences(generated, seed, words, names) if s.text not in held_out]
+    return _without_test_sentences(found) + [s for s in generated_sentences(generated, seed, words, names) if s.text not in _hand_written_texts()]
 
 
 def _without_test_sentences(sentences: Iterable[Sentence]) -> list[Sentence]:
     """``sentences`` without the test share or any hand-written test sentence: the rule for every text
     that training or a language model may see. (Generated sentences are only checked against the
     hand-written ones: the test share is a share of the fortunes and quotations.)"""
-    held_out = {s.text for s in everyday_sentences()}
-    return [s for s in sentences if not is_test_sentence(s.text) and s.text not in held_out]
+    return [s for s in sentences if not is_test_sentence(s.text) and s.text not in _hand_written_texts()]
 
 
 def evaluation_sentences(count: int, seed: int, fortunes: bool = True, gcide: bool = True) -> list[Sentence]:
