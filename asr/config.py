@@ -20,6 +20,7 @@ __all__ = [
     "BeamConfig",
     "DecoderConfig",
     "DECODER_METHODS",
+    "PRECISIONS",
     "ExperimentConfig",
     "load_config",
     "from_dict",
@@ -219,6 +220,7 @@ class BeamConfig:
 
 
 DECODER_METHODS = ("auto", "lexicon", "greedy")
+PRECISIONS = ("float32", "int8")  # the acoustic model's arithmetic at inference (int8: asr/int8.py, CPU only)
 
 
 @dataclass(frozen=True)

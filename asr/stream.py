@@ -18,6 +18,7 @@ hands each stream's emissions to its segmenter. Callers never sequence these int
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +28,17 @@ import torch
 
 from asr.audio import SAMPLE_RATE, StreamingResampler
 from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path
-from asr.config import DecoderConfig, ModelConfig
+from asr.config import PRECISIONS, DecoderConfig, ModelConfig
 from asr.decoders import build_decoder
 from asr.decoding import Decoder, Emissions, Hotwords, Segment
 from asr.endpoint import EndpointConfig
 from asr.features import FrameStacker, LogMel, StreamingLogMel
+from asr.int8 import int8_supported
 from asr.lexicon import check_hotword
 from asr.model import ModelState, stack_states, unstack_states
 from asr.segmenter import Segmenter
 
-__all__ = ["resolve_device", "Stream", "StepOutput", "StreamingRecognizer", "load_recognizer"]
+__all__ = ["resolve_device", "check_precision", "Stream", "StepOutput", "StreamingRecognizer", "load_recognizer"]
 
 
 def resolve_device(name: str | torch.device | None = None) -> torch.device:
@@ -49,6 +51,14 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {name!r}; use cpu or cuda")
     return device
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """ValueError for an unknown precision (``PRECISIONS``), or int8 on a GPU or without PyTorch's int8 kernels."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and (device.type != "cpu" or not int8_supported()):
+        raise ValueError("--precision int8 runs on the CPU only, with PyTorch's oneDNN int8 kernels (x86)")
 
 
 @dataclass(frozen=True)
@@ -104,21 +114,31 @@ class StreamingRecognizer:
     """The model and the decoder; steps many streams through them in one batched forward pass."""
 
     def __init__(
-        self, checkpoint: Checkpoint, device: str | torch.device | None = None, decoder: DecoderConfig | Decoder = DecoderConfig(), model_folder: Path | None = None
-    ) -> None:
-        """``decoder``: a config for ``build_decoder`` (which finds the LM and lexicon in ``model_folder``), or a built decoder."""
+        self, checkpoint: Checkpoint, device: str | torch.device | None = None, decoder: DecoderConfig | Decoder = DecoderConfig(),
+        model_folder: Path | None = None, precision: str = "float32",
+    ) -> None:  # fmt: skip
+        """``decoder``: a config for ``build_decoder`` (which finds the LM and lexicon in ``model_folder``), or a built decoder.
+        ``precision``: float32, or int8 (``asr.int8``; CPU only), which quantizes a copy of the checkpoint's model."""
         self.device = resolve_device(device)
-        self.model = checkpoint.model.to(self.device).eval()
+        check_precision(precision, self.device)
+        self.precision = precision
+        if precision == "int8":
+            self.model = copy.deepcopy(checkpoint.model).eval()
+            self.model.quantize_int8()
+        else:
+            self.model = checkpoint.model.to(self.device).eval()
         self.tokenizer = checkpoint.tokenizer
         self.logmel = LogMel(checkpoint.features)
         self.step_seconds = self.model.config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
         self.decoder: Decoder = build_decoder(self.tokenizer, self.step_seconds, model_folder, decoder) if isinstance(decoder, DecoderConfig) else decoder
 
     @classmethod
-    def from_pretrained(cls, model: str | Path | None = None, device: str | torch.device | None = None, decoder: DecoderConfig = DecoderConfig()) -> StreamingRecognizer:
+    def from_pretrained(
+        cls, model: str | Path | None = None, device: str | torch.device | None = None, decoder: DecoderConfig = DecoderConfig(), precision: str = "float32"
+    ) -> StreamingRecognizer:
         """Load ``model`` (a path, a folder or a name under ``models/``; None for the default) with its decoder."""
         path = resolve_model_path(model)
-        return cls(load_checkpoint(path), device=device, decoder=decoder, model_folder=path.parent)
+        return cls(load_checkpoint(path), device=device, decoder=decoder, model_folder=path.parent, precision=precision)
 
     def create_stream(
         self, sample_rate: float = SAMPLE_RATE, endpoint: EndpointConfig | None = None, hotwords: Hotwords = (),
@@ -189,6 +209,8 @@ class StreamingRecognizer:
         return StepOutput(segmenter.partial_text, segmenter.index, tuple(ended), False, empty)
 
 
-def load_recognizer(model: str | Path | None = None, device: str | torch.device | None = None, decoder: DecoderConfig = DecoderConfig()) -> StreamingRecognizer:
+def load_recognizer(
+    model: str | Path | None = None, device: str | torch.device | None = None, decoder: DecoderConfig = DecoderConfig(), precision: str = "float32"
+) -> StreamingRecognizer:
     """The engine for ``model`` (None: the shipped default) with the decoder ``decoder`` describes."""
-    return StreamingRecognizer.from_pretrained(model, device, decoder)
+    return StreamingRecognizer.from_pretrained(model, device, decoder, precision)

@@ -23,6 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from asr.config import PRECISIONS  # noqa: E402
 from asr.stream import StreamingRecognizer  # noqa: E402
 from asr.inputs import InputFile, collect_inputs, input_duration  # noqa: E402
 from asr.transcribe import BLOCK_SECONDS, transcribe_many  # noqa: E402
@@ -33,6 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", help="audio files, folders, globs or manifests, as for asr transcribe")
     parser.add_argument("--model", default=None, help="checkpoint, folder or name under models/ (default: the shipped model)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS, help="the model's arithmetic")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32, 64])
     parser.add_argument("--block-seconds", type=float, default=None, help="audio per file per step (default: asr transcribe's)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0], help="decoding processes (each count is a run)")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no audio files in the given paths", file=sys.stderr)
         return 2
     hours = sum(input_duration(item) for item in items) / 3600
-    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device)
+    recognizer = StreamingRecognizer.from_pretrained(args.model, device=args.device, precision=args.precision)
     run(recognizer, items[:4], 4)  # warm-up: first calls allocate
     rows = []
     for workers in args.workers:

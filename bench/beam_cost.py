@@ -3,12 +3,13 @@
 
     .venv/bin/python bench/beam_cost.py corpus/test.jsonl --markdown
     .venv/bin/python bench/beam_cost.py corpus/test.jsonl --beam-sizes 50 100 200 --limit 300
+    .venv/bin/python bench/beam_cost.py corpus/test.jsonl --precisions float32 int8 --limit 300
 
 Every file of the manifest is streamed in ``--chunk-ms`` chunks, as ``asr mic`` and a server
 session stream it: resampling, log-mel features, the LSTM step, endpointing and decoding, with
 the partial text of every step. Each system is the same engine with another decoder: greedy
-(character models only) and the lexicon search with the word LM at each ``--beam-sizes``.
-Audio is read before timing. CPU time is the process's
+(character models only) and the lexicon search with the word LM at each ``--beam-sizes``, with
+the model at each of ``--precisions`` (float32, or int8 on the CPU). Audio is read before timing. CPU time is the process's
 (``time.process_time``) on ``--threads`` torch threads, 1 by default: one stream on one core.
 The systems take turns file by file, and each file's time is its fastest of ``--repeats``
 rounds, so a busy spell on a shared machine lands on every system alike and is mostly
@@ -18,6 +19,7 @@ filtered out. WER is over the segments' finals.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from dataclasses import replace
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from asr.audio import load_audio  # noqa: E402
 from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
-from asr.config import BeamConfig, DecoderConfig  # noqa: E402
+from asr.config import PRECISIONS, BeamConfig, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
 from asr.stream import StreamingRecognizer  # noqa: E402
@@ -50,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each system keeps its fastest")
     parser.add_argument("--limit", type=int, default=None, help="use the first N files only")
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[defaults.beam_size], help="one beam system per size")
+    parser.add_argument(
+        "--precisions", nargs="+", choices=PRECISIONS, default=["float32"], help="the model's arithmetic; give several to compare them"
+    )
     parser.add_argument("--tokens-per-step", type=int, default=defaults.tokens_per_step)
     parser.add_argument("--beam-threshold", type=float, default=defaults.beam_threshold)
     parser.add_argument("--lm-weight", type=float, default=defaults.lm_weight)
@@ -81,14 +86,15 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = load_checkpoint(path)  # one model, shared by every system
     systems: dict[str, StreamingRecognizer] = {}
     if checkpoint.tokenizer.units == "characters":
-        systems["greedy"] = StreamingRecognizer(checkpoint, "cpu", DecoderConfig(method="greedy"), path.parent)
-    for size in args.beam_sizes:
+        for precision in args.precisions:
+            systems[f"greedy, {precision}"] = StreamingRecognizer(checkpoint, "cpu", DecoderConfig(method="greedy"), path.parent, precision)
+    for size, precision in itertools.product(args.beam_sizes, args.precisions):
         beam = replace(
             BeamConfig(), beam_size=size, tokens_per_step=args.tokens_per_step, beam_threshold=args.beam_threshold,
             lm_weight=args.lm_weight, word_score=args.word_score,
         )  # fmt: skip
         decoder = DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam)
-        systems[f"beam {size} + LM"] = StreamingRecognizer(checkpoint, "cpu", decoder, path.parent)
+        systems[f"beam {size} + LM, {precision}"] = StreamingRecognizer(checkpoint, "cpu", decoder, path.parent, precision)
     chunk = 16000 * args.chunk_ms // 1000
     for audio in audios[:5]:  # warm-up
         for recognizer in systems.values():
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
                 texts[name][index] = stream_file(systems[name], audio, chunk)
                 cpu[name][index] = min(cpu[name][index], time.process_time() - started)
 
-    baseline = names[0]  # greedy for a character model, else the first beam size
+    baseline = names[0]  # greedy for a character model, else the first beam size, at the first precision
     greedy_cpu, greedy_wer = sum(cpu[baseline]), jiwer.wer(references, texts[baseline])
     print(f"{len(audios)} files, {hours:.3f} h, {args.chunk_ms} ms chunks, {args.threads} thread(s); beam search: "
           f"{args.tokens_per_step} tokens per step, threshold {args.beam_threshold:g}, LM weight {args.lm_weight:g}, word score {args.word_score:g}")  # fmt: skip

@@ -200,7 +200,7 @@ class ServerProcess:
 
 def server_options(args: argparse.Namespace) -> list[str]:
     options = ["--max-sessions", str(2 * max(args.streams) + 16)]  # room for the previous round's closing sessions
-    spawned = (("--model", args.model), ("--device", args.device), ("--decoder", args.decoder), ("--beam-size", args.beam_size), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
+    spawned = (("--model", args.model), ("--device", args.device), ("--precision", args.precision), ("--decoder", args.decoder), ("--beam-size", args.beam_size), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
     for flag, value in spawned:
         if value is not None:
             options += [flag, str(value)]
@@ -421,6 +421,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="load this running server (loopback only, e.g. ws://127.0.0.1:8765/v1/stream) instead of spawning one")
     parser.add_argument("--model", default=None, help="spawned server: checkpoint, model folder or name under models/ (default: the shipped model)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="spawned server: where the model runs (default: the server's, auto)")
+    parser.add_argument("--precision", default=None, choices=["float32", "int8"], help="spawned server: the model's arithmetic (default: the server's, float32)")
     parser.add_argument("--decoder", default=None, choices=["auto", "lexicon", "greedy"], help="spawned server: the lexicon search with the LM, or greedy (character models) (default: the server's, auto)")
     parser.add_argument("--beam-size", type=int, default=None, help="spawned server: the lexicon search's beam (default: the one tuned for the model)")
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")
@@ -436,8 +437,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
     if not 10 <= args.chunk_ms <= 1000:
         parser.error("--chunk-ms must be 10-1000")
-    if args.url is not None and any(v is not None for v in (args.model, args.device, args.decoder, args.beam_size, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
-        parser.error("--model, --device, --decoder, --beam-size, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
+    if args.url is not None and any(v is not None for v in (args.model, args.device, args.precision, args.decoder, args.beam_size, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
+        parser.error("--model, --device, --precision, --decoder, --beam-size, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
     if args.url is not None:
         args.url = loopback_url(args.url)
     return args

@@ -84,7 +84,9 @@ class SpeechServer:
         by_name = {dialect.name: dialect for dialect in DIALECTS.values()}
         root = {"/": by_name[config.root_protocol]} if config.root_protocol in by_name else {}
         self.routes: dict[str, type[Dialect]] = {**DIALECTS, **root}  # websocket path -> its protocol dialect
-        self.recognizer = recognizer or StreamingRecognizer.from_pretrained(config.model, device=config.device, decoder=_decoder_config(config))
+        self.recognizer = recognizer or StreamingRecognizer.from_pretrained(
+            config.model, device=config.device, decoder=_decoder_config(config), precision=config.precision
+        )
         self.metrics = ServerMetrics(group_metrics_dir)
         self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers)
         self.sessions: dict[str, Session] = {}

@@ -16,6 +16,7 @@ from asr.config import DecoderConfig
 from asr.decoding import Transcript
 from asr.endpoint import EndpointConfig
 from asr.features import stack_frames
+from asr.int8 import int8_supported
 from asr.stream import StepOutput, Stream, StreamingRecognizer, resolve_device
 from tests.conftest import assert_same_transcript, synth_signal
 
@@ -64,10 +65,14 @@ def smallest_margin(recognizer: StreamingRecognizer, signals: Sequence[torch.Ten
     return min(gaps)
 
 
-@pytest.fixture(scope="module", params=["tiny", "lookahead", "running CMN"])
+@pytest.fixture(scope="module", params=[("tiny", "float32"), ("lookahead", "float32"), ("running CMN", "float32"), ("running CMN", "int8")])
 def recognizer(request, tiny_checkpoint: Checkpoint, lookahead_checkpoint: Checkpoint, running_cmn_checkpoint: Checkpoint) -> StreamingRecognizer:
-    checkpoint = {"tiny": tiny_checkpoint, "lookahead": lookahead_checkpoint, "running CMN": running_cmn_checkpoint}[request.param]
-    recognizer = StreamingRecognizer(checkpoint, device="cpu")
+    """Each model in float32, and one in int8 (asr/int8.py)."""
+    name, precision = request.param
+    if precision == "int8" and not int8_supported():
+        pytest.skip("this PyTorch build has no oneDNN int8 kernels")
+    checkpoint = {"tiny": tiny_checkpoint, "lookahead": lookahead_checkpoint, "running CMN": running_cmn_checkpoint}[name]
+    recognizer = StreamingRecognizer(checkpoint, device="cpu", precision=precision)
     assert smallest_margin(recognizer, SIGNALS) > 1e-3, "pick another seed: a near-tied step would make these comparisons flaky"
     return recognizer
 
