@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["Int8LSTM", "Int8Linear", "int8_supported"]
+from asr.model import AcousticModel
+
+__all__ = ["Int8LSTM", "Int8Linear", "int8_supported", "quantize_model"]
 
 WEIGHT_LEVELS = 63
 ACTIVATION_LEVELS = 127
@@ -34,6 +37,13 @@ TINY = 1e-30  # the scale of an all-zero row, which then quantizes to zeros
 def int8_supported() -> bool:
     """Whether this PyTorch build has the oneDNN int8 kernels (x86 CPUs)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qlinear_pointwise")
+
+
+def quantize_model(model: AcousticModel) -> None:
+    """Swap ``model``'s LSTM and output layer for int8 copies, in place. Its numbers then depend on nothing
+    but each stream's own input, bit for bit; it runs on the CPU only, and can no longer be trained or saved."""
+    model.lstm = Int8LSTM(model.lstm)
+    model.output = Int8Linear(model.output)
 
 
 class Int8Matmul:
@@ -97,19 +107,28 @@ class Int8LSTM(nn.Module):
                 self.biases.append((weight("bias_ih") + weight("bias_hh"))[order].contiguous())
 
     def forward(
-        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Run T steps for B streams.
+        self, x: torch.Tensor | PackedSequence, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor | PackedSequence, tuple[torch.Tensor, torch.Tensor]]:
+        """Run T steps for B streams, called as ``nn.LSTM`` is.
 
         Args:
-            x: (B, T, D) float.
+            x: (B, T, D) float, or a PackedSequence of streams with different lengths; each
+                stream's state is then the one after its own last step.
             state: h (L, B, P) and c (L, B, H).
-            lengths: (B,) valid steps per stream, or None when all T are; a stream's state then
-                stays as it was after its last valid step.
 
         Returns:
-            the last layer's outputs (B, T, P), padded steps undefined, and the new (h, c).
+            the last layer's outputs (B, T, P), packed as ``x`` was, and the new (h, c).
         """
+        if isinstance(x, PackedSequence):
+            padded, lengths = pad_packed_sequence(x, batch_first=True)
+            out, state = self._run(padded, state, lengths)
+            return pack_padded_sequence(out, lengths, batch_first=True, enforce_sorted=False), state
+        return self._run(x, state, None)
+
+    def _run(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``forward`` on (B, T, D) with (B,) ``lengths`` (None: all T); padded steps' outputs are undefined."""
         batch, steps, _ = x.shape
         hidden = self.hidden
         live = None if lengths is None else (torch.arange(steps)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)

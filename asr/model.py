@@ -25,7 +25,6 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.config import ModelConfig
-from asr.int8 import Int8Linear, Int8LSTM
 
 __all__ = ["ModelState", "AcousticModel", "stack_states", "unstack_states"]
 
@@ -121,22 +120,13 @@ class AcousticModel(nn.Module):
             x = (x - means.repeat(1, 1, repeats)) / self.cmvn_std.repeat(repeats)
         else:
             x = (x - self.cmvn_mean.repeat(repeats)) / self.cmvn_std.repeat(repeats)
-        if isinstance(self.lstm, Int8LSTM):
-            hidden, (h, c) = self.lstm(x, (h, c), lengths)  # (B, T, P)
-        elif lengths is None:
-            hidden, (h, c) = self.lstm(x, (h, c))
+        if lengths is None:
+            hidden, (h, c) = self.lstm(x, (h, c))  # (B, T, P)
         else:
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             packed_out, (h, c) = self.lstm(packed, (h, c))
             hidden, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
         return torch.log_softmax(self.output(hidden), dim=-1), (h, c, cmn_mean, cmn_steps)
-
-    def quantize_int8(self) -> None:
-        """Swap the LSTM and the output layer for int8 copies (``asr.int8``), for CPU inference. Each
-        stream's numbers then depend on nothing but its own audio, bit for bit. The model then runs on
-        the CPU only, and can no longer be trained or saved."""
-        self.lstm = Int8LSTM(self.lstm)
-        self.output = Int8Linear(self.output)
 
     @torch.no_grad()
     def load_narrower(self, narrower: AcousticModel) -> None:

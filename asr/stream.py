@@ -33,7 +33,7 @@ from asr.decoders import build_decoder
 from asr.decoding import Decoder, Emissions, Hotwords, Segment
 from asr.endpoint import EndpointConfig
 from asr.features import FrameStacker, LogMel, StreamingLogMel
-from asr.int8 import int8_supported
+from asr.int8 import int8_supported, quantize_model
 from asr.lexicon import check_hotword
 from asr.model import ModelState, stack_states, unstack_states
 from asr.segmenter import Segmenter
@@ -124,7 +124,7 @@ class StreamingRecognizer:
         self.precision = precision
         if precision == "int8":
             self.model = copy.deepcopy(checkpoint.model).eval()
-            self.model.quantize_int8()
+            quantize_model(self.model)
         else:
             self.model = checkpoint.model.to(self.device).eval()
         self.tokenizer = checkpoint.tokenizer

@@ -19,7 +19,7 @@ from torch import nn
 
 from asr.audio import load_audio
 from asr.checkpoint import random_checkpoint
-from asr.int8 import Int8LSTM, Int8Matmul, int8_supported
+from asr.int8 import Int8LSTM, Int8Matmul, int8_supported, quantize_model
 from asr.stream import StreamingRecognizer, check_precision
 from tests.conftest import TINY
 from tests.server_util import Exchange, gather, offline, pcm_chunks, read_pcm16, running_server, speak, stream_native, url, words_of
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not int8_supported(), reason="this PyTorch build
 
 FLOAT_MODEL = random_checkpoint(replace(TINY, model=replace(TINY.model, running_cmn_steps=30)), seed=3).model.eval()
 INT8_MODEL = copy.deepcopy(FLOAT_MODEL)
-INT8_MODEL.quantize_int8()
+quantize_model(INT8_MODEL)
 INPUTS = torch.randn(4, 50, TINY.model.input_dim)
 
 
