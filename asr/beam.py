@@ -192,6 +192,7 @@ class BeamDecoder:
         if tokenizer.units != CHARACTERS and lexicon is None:
             raise ValueError("a phone model's beam search needs a pronunciation lexicon")
         self.tokenizer, self.step_seconds, self.config = tokenizer, step_seconds, config
+        self.score_offsets = _prior_offsets(config, len(tokenizer))
         self._tokens = Dictionary([SILENCE if token == tokenizer.separator else token for token in tokenizer.tokens])
         self._vocabulary = arpa_vocabulary(lm_path)
         self._pronunciations = lexicon
@@ -336,8 +337,10 @@ class BeamSearch:
         """Search through the next steps' (T, V) log-probs."""
         chunk = emissions.log_probs.float().cpu().contiguous()
         if chunk.shape[0]:
-            self._log_probs.append(chunk)  # also keeps the memory alive while flashlight reads it
-            self._decoder.decode_step(chunk.data_ptr(), chunk.shape[0], chunk.shape[1])
+            self._log_probs.append(chunk)  # the model's own log-probs, for word times and confidences
+            offsets = self._beam.score_offsets
+            searched = chunk if offsets is None else chunk + offsets
+            self._decoder.decode_step(searched.data_ptr(), searched.shape[0], searched.shape[1])
 
     @property
     def partial_text(self) -> str:
@@ -399,6 +402,20 @@ class BeamSearch:
                 words.append(Word(self._words.get_entry(label), start, end, conf))
                 units = []
         return Transcript(" ".join(w.word for w in words), tuple(words), score)
+
+
+def _prior_offsets(config: BeamConfig, vocab_size: int) -> torch.Tensor | None:
+    """(V,) what the search adds to every step's log-probs: ``-prior_weight * log(token_priors)``; None without priors.
+
+    Dividing posteriors by a power of their priors moves them toward likelihoods: blank, which holds
+    about half of all steps, loses the most, so the search drops fewer of the words an unfamiliar
+    voice or room makes the model unsure of (the default model's card measures it).
+    """
+    if not config.prior_weight:
+        return None
+    if len(config.token_priors) != vocab_size:
+        raise ValueError(f"token_priors has {len(config.token_priors)} entries, but the model has {vocab_size} tokens")
+    return -config.prior_weight * torch.tensor(config.token_priors).log()
 
 
 @contextlib.contextmanager

@@ -77,6 +77,11 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
     parser.add_argument(
         "--word-score", type=float, default=None, help=f"score added per word; higher favours more, shorter words (lexicon search; default: {tuned} {BeamConfig.word_score:g})"
     )
+    parser.add_argument(
+        "--prior-weight", type=float, default=None,
+        help=f"divide the model's posteriors by this power of its token priors, which its decoder.json must hold; higher drops fewer words "
+        f"(lexicon search; default: {tuned} {BeamConfig.prior_weight:g})",
+    )  # fmt: skip
     if not several:
         parser.add_argument("--nbest", type=int, default=1, help="with the lexicon search and json/jsonl output: also list the next N-1 best transcripts")
         parser.add_argument(
@@ -106,8 +111,12 @@ def hotword_argument(value: str) -> tuple[str, float | None]:
 
 
 def _given_search(args: argparse.Namespace) -> dict[str, float]:
-    """The search settings given on the command line (--beam-size, --tokens-per-step, --lm-weight, --word-score), by BeamConfig field."""
-    given = {"beam_size": args.beam_size, "tokens_per_step": args.tokens_per_step, "lm_weight": args.lm_weight, "word_score": args.word_score}
+    """The search settings given on the command line (--beam-size, --tokens-per-step, --lm-weight, --word-score,
+    --prior-weight), by BeamConfig field."""
+    given = {
+        "beam_size": args.beam_size, "tokens_per_step": args.tokens_per_step, "lm_weight": args.lm_weight,
+        "word_score": args.word_score, "prior_weight": args.prior_weight,
+    }  # fmt: skip
     return {name: value for name, value in given.items() if value is not None}
 
 
@@ -197,6 +206,11 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tokens-per-step", type=int, default=None, help="its tuned tokens per hypothesis and step")
     parser.add_argument("--lm-weight", type=float, default=None, help="its tuned LM weight")
     parser.add_argument("--word-score", type=float, default=None, help="its tuned word score")
+    parser.add_argument("--prior-weight", type=float, default=None, help="its tuned prior weight (needs --priors)")
+    parser.add_argument(
+        "--priors", type=Path, default=None, metavar="MANIFEST",
+        help="estimate the model's token priors (its mean posteriors) on these files, training voices' dev speech, never test speech",
+    )  # fmt: skip
 
 
 def _add_synth(commands: argparse._SubParsersAction) -> None:
@@ -486,12 +500,24 @@ def _run_export(args: argparse.Namespace) -> int:
     from asr.export import export_model
 
     given = _given_search(args)
-    search = BeamConfig(**given) if given else None  # written as decoder.json: the model's decoders start from it
+    priors = _estimate_priors(args.model, args.priors) if args.priors else ()
+    search = BeamConfig(**given, token_priors=priors) if given or priors else None  # decoder.json: the model's decoders start from it
     sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision, search=search)
     for name, size in sizes.items():
         print(f"wrote {args.output / name} ({size / 1e6:.1f} MB)")
     print(f"{sum(sizes.values()) / 1e6:.1f} MB in all")
     return 0
+
+
+def _estimate_priors(model: Path, manifest: Path) -> tuple[float, ...]:
+    from tqdm import tqdm
+
+    from asr.checkpoint import load_checkpoint
+    from asr.data.manifest import read_manifest
+    from asr.priors import estimate_token_priors
+
+    files = [entry.audio for entry in read_manifest(manifest)]
+    return estimate_token_priors(load_checkpoint(model), tqdm(files, desc=f"token priors ({manifest.name})", unit="file"))
 
 
 def _run_synth(args: argparse.Namespace) -> int:

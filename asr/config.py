@@ -7,6 +7,7 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +210,8 @@ class BeamConfig:
     lm_weight: float = 1.5  # weight of the LM's log-probability against the acoustic one
     word_score: float = 0.0  # added per word; higher favours more, shorter words
     beam_threshold: float = 10.0  # hypotheses this far below the best are pruned
+    prior_weight: float = 0.0  # each token's log-prob loses this times its log prior before the search
+    token_priors: tuple[float, ...] = ()  # the model's mean posterior of each token (asr/priors.py)
     nbest: int = 1
     hotword_boost: float = 10.0  # added to a hotword's LM log10 score when a hotword gives none
 
@@ -217,6 +220,10 @@ class BeamConfig:
         _require(self.tokens_per_step >= 1, f"tokens_per_step must be at least 1, got {self.tokens_per_step}")
         _require(self.nbest >= 1, f"nbest must be at least 1, got {self.nbest}")
         _require(self.beam_threshold > 0, f"beam_threshold must be positive, got {self.beam_threshold}")
+        _require(0 <= self.prior_weight < math.inf, f"prior_weight must be a finite number of at least 0, got {self.prior_weight}")
+        object.__setattr__(self, "token_priors", tuple(float(p) for p in self.token_priors))  # JSON gives a list
+        _require(all(0 < p <= 1 for p in self.token_priors), "token_priors must be probabilities above 0")
+        _require(not self.prior_weight or self.token_priors, "prior_weight needs token_priors (asr export --priors MANIFEST)")
 
 
 DECODER_METHODS = ("auto", "lexicon", "greedy")

@@ -23,7 +23,7 @@ from asr.tokens import CHARACTERS, Tokenizer
 __all__ = ["build_decoder", "resolve_method", "tuned_search", "search_with_beam", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
 
 TUNED_SEARCH_FILE = "decoder.json"
-TUNABLE = ("beam_size", "tokens_per_step", "beam_threshold", "lm_weight", "word_score")  # BeamConfig fields a model may set
+TUNABLE = ("beam_size", "tokens_per_step", "beam_threshold", "lm_weight", "word_score", "prior_weight", "token_priors")  # BeamConfig fields a model may set
 
 
 def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:

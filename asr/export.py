@@ -53,7 +53,8 @@ def export_model(
 def _copy_gzipped(source: Path, target: Path) -> Path:
     """``source`` (.arpa or .arpa.gz) as gzip at ``target``, without a timestamp so that it is byte-reproducible."""
     if source.suffix == ".gz":
-        shutil.copyfile(source, target)
+        if source.resolve() != target.resolve():  # re-exporting a model folder in place keeps its LM
+            shutil.copyfile(source, target)
         return target
     with open(source, "rb") as raw, open(target, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
         shutil.copyfileobj(raw, packed)

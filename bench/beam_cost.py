@@ -34,14 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from asr.audio import load_audio  # noqa: E402
 from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
-from asr.config import PRECISIONS, BeamConfig, DecoderConfig  # noqa: E402
+from asr.config import PRECISIONS, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
+from asr.decoders import tuned_search  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
 from asr.stream import StreamingRecognizer  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    defaults = BeamConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", type=Path, help="a JSON Lines manifest with audio and text")
     parser.add_argument("--model", default=None, help="checkpoint, folder or name under models/ (default: the shipped model)")
@@ -51,14 +51,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each system keeps its fastest")
     parser.add_argument("--limit", type=int, default=None, help="use the first N files only")
-    parser.add_argument("--beam-sizes", type=int, nargs="+", default=[defaults.beam_size], help="one beam system per size")
+    tuned = "default: the model's tuned value (its decoder.json)"
+    parser.add_argument("--beam-sizes", type=int, nargs="+", default=None, help=f"one beam system per size ({tuned})")
     parser.add_argument(
         "--precisions", nargs="+", choices=PRECISIONS, default=["float32"], help="the model's arithmetic; give several to compare them"
     )
-    parser.add_argument("--tokens-per-step", type=int, default=defaults.tokens_per_step)
-    parser.add_argument("--beam-threshold", type=float, default=defaults.beam_threshold)
-    parser.add_argument("--lm-weight", type=float, default=defaults.lm_weight)
-    parser.add_argument("--word-score", type=float, default=defaults.word_score)
+    parser.add_argument("--tokens-per-step", type=int, default=None, help=tuned)
+    parser.add_argument("--beam-threshold", type=float, default=None, help=tuned)
+    parser.add_argument("--lm-weight", type=float, default=None, help=tuned)
+    parser.add_argument("--word-score", type=float, default=None, help=tuned)
+    parser.add_argument("--prior-weight", type=float, default=None, help=f"{tuned}; other than 0 only for a model with token priors")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     return parser.parse_args(argv)
 
@@ -88,11 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     if checkpoint.tokenizer.units == "characters":
         for precision in args.precisions:
             systems[f"greedy, {precision}"] = StreamingRecognizer(checkpoint, "cpu", DecoderConfig(method="greedy"), path.parent, precision)
-    for size, precision in itertools.product(args.beam_sizes, args.precisions):
-        beam = replace(
-            BeamConfig(), beam_size=size, tokens_per_step=args.tokens_per_step, beam_threshold=args.beam_threshold,
-            lm_weight=args.lm_weight, word_score=args.word_score,
-        )  # fmt: skip
+    given = {
+        "tokens_per_step": args.tokens_per_step, "beam_threshold": args.beam_threshold, "lm_weight": args.lm_weight,
+        "word_score": args.word_score, "prior_weight": args.prior_weight,
+    }  # fmt: skip
+    search = tuned_search(path.parent, **{name: value for name, value in given.items() if value is not None})
+    for size, precision in itertools.product(args.beam_sizes or [search.beam_size], args.precisions):
+        beam = replace(search, beam_size=size)
         decoder = DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam)
         systems[f"beam {size} + LM, {precision}"] = StreamingRecognizer(checkpoint, "cpu", decoder, path.parent, precision)
     chunk = 16000 * args.chunk_ms // 1000
@@ -113,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     baseline = names[0]  # greedy for a character model, else the first beam size, at the first precision
     greedy_cpu, greedy_wer = sum(cpu[baseline]), jiwer.wer(references, texts[baseline])
     print(f"{len(audios)} files, {hours:.3f} h, {args.chunk_ms} ms chunks, {args.threads} thread(s); beam search: "
-          f"{args.tokens_per_step} tokens per step, threshold {args.beam_threshold:g}, LM weight {args.lm_weight:g}, word score {args.word_score:g}")  # fmt: skip
+          f"{search.tokens_per_step} tokens per step, threshold {search.beam_threshold:g}, LM weight {search.lm_weight:g}, word score {search.word_score:g}, "
+          f"prior weight {search.prior_weight:g}")  # fmt: skip
     rows = []
     for name in names:
         wer, seconds = jiwer.wer(references, texts[name]), sum(cpu[name])

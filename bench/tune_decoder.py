@@ -5,10 +5,11 @@
     .venv/bin/python bench/tune_decoder.py corpus/dev.jsonl --beam-sizes 50 100 200 --limit 300 --markdown
 
 Each file's log-probs are computed once (the whole file in one pass), then, for every combination
-of ``--beam-sizes``, ``--beam-thresholds``, ``--tokens-per-step``, ``--lm-weights`` and
-``--word-scores``, cut and searched by the engine's own
+of ``--beam-sizes``, ``--beam-thresholds``, ``--tokens-per-step``, ``--lm-weights``,
+``--word-scores`` and ``--prior-weights``, cut and searched by the engine's own
 Segmenter (asr/segmenter.py), utterance by utterance. It prints WER and the search's own time per
 combination (endpointing included), best first. Tune on dev (training voices, unseen sentences), never on test.
+``--priors`` estimates the model's token priors on other dev files (asr/priors.py) for ``--prior-weights``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import argparse
 import itertools
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import jiwer
@@ -35,6 +35,7 @@ from asr.decoders import build_decoder  # noqa: E402
 from asr.decoding import Decoder, Emissions  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
 from asr.features import LogMel, stack_frames  # noqa: E402
+from asr.priors import estimate_token_priors  # noqa: E402
 from asr.segmenter import Segmenter  # noqa: E402
 from asr.tokens import normalize_text  # noqa: E402
 
@@ -63,6 +64,8 @@ def main() -> None:
     parser.add_argument("--tokens-per-step", type=int, nargs="+", default=[BeamConfig.tokens_per_step])
     parser.add_argument("--lm-weights", type=float, nargs="+", default=[BeamConfig.lm_weight])
     parser.add_argument("--word-scores", type=float, nargs="+", default=[BeamConfig.word_score])
+    parser.add_argument("--prior-weights", type=float, nargs="+", default=[BeamConfig.prior_weight])
+    parser.add_argument("--priors", type=Path, default=None, help="a manifest to estimate the token priors on (other files than the tuned ones)")
     parser.add_argument("--limit", type=int, default=None, help="the first N files only")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
@@ -80,15 +83,19 @@ def main() -> None:
             emitted.append(emissions_of(model(steps[None])[0][0]))
     references = [normalize_text(str(e.text)) for e in entries]
     rows = []
-    grid = itertools.product(args.beam_sizes, args.beam_thresholds, args.tokens_per_step, args.lm_weights, args.word_scores)
-    for beam_size, threshold, tokens, lm_weight, word_score in grid:
-        beam = replace(BeamConfig(), beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score)
+    priors = estimate_token_priors(checkpoint, tqdm([e.audio for e in read_manifest(args.priors)], desc="priors", unit="file")) if args.priors else ()
+    grid = itertools.product(args.beam_sizes, args.beam_thresholds, args.tokens_per_step, args.lm_weights, args.word_scores, args.prior_weights)
+    for beam_size, threshold, tokens, lm_weight, word_score, prior_weight in grid:
+        beam = BeamConfig(
+            beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score,
+            prior_weight=prior_weight, token_priors=priors,
+        )  # fmt: skip
         decoder = build_decoder(checkpoint.tokenizer, step_seconds, path.parent, DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam))
         started = time.process_time()
         hypotheses = [transcribe(decoder, emissions, step_seconds, checkpoint.tokenizer.blank_id) for emissions in emitted]
-        rows.append((jiwer.wer(references, hypotheses), beam_size, threshold, tokens, lm_weight, word_score, time.process_time() - started))
-    header = ("WER %", "beam", "threshold", "tokens/step", "LM weight", "word score", "search CPU s")
-    lines = [[f"{100 * wer:.2f}", str(b), f"{h:g}", str(k), f"{w:g}", f"{s:g}", f"{t:.1f}"] for wer, b, h, k, w, s, t in sorted(rows)]
+        rows.append((jiwer.wer(references, hypotheses), beam_size, threshold, tokens, lm_weight, word_score, prior_weight, time.process_time() - started))
+    header = ("WER %", "beam", "threshold", "tokens/step", "LM weight", "word score", "prior weight", "search CPU s")
+    lines = [[f"{100 * wer:.2f}", str(b), f"{h:g}", str(k), f"{w:g}", f"{s:g}", f"{p:g}", f"{t:.1f}"] for wer, b, h, k, w, s, p, t in sorted(rows)]
     print(f"{len(entries)} files of {args.manifest}")
     if args.markdown:
         print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))

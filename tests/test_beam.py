@@ -10,7 +10,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,7 +137,10 @@ def test_a_phone_model_needs_a_lexicon(lm_path: Path) -> None:
         BeamDecoder(PHONES, STEP, lm_path)
 
 
-@pytest.mark.parametrize("setting", [{"beam_size": 0}, {"tokens_per_step": 0}, {"nbest": 0}, {"beam_threshold": 0.0}])
+@pytest.mark.parametrize(
+    "setting", [{"beam_size": 0}, {"tokens_per_step": 0}, {"nbest": 0}, {"beam_threshold": 0.0}, {"prior_weight": -1.0}, {"prior_weight": float("nan")},
+                {"prior_weight": 0.5}, {"token_priors": (0.5, 0.0)}]
+)
 def test_impossible_beam_settings_are_refused_by_name(setting: dict) -> None:
     (name,) = setting
     with pytest.raises(ValueError, match=name):
@@ -145,6 +150,40 @@ def test_impossible_beam_settings_are_refused_by_name(setting: dict) -> None:
 def test_a_missing_language_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="language model not found: .*nope.arpa"):
         BeamDecoder(TOKENIZER, STEP, tmp_path / "nope.arpa")
+
+
+def faint_sat(peak: float = 0.35) -> torch.Tensor:
+    """"the cat sat", where each phone of "sat" and its boundary loses to blank (0.6 against ``peak``)."""
+    steps = "_ DH _ AH _ | _ K _ AE _ T _ | _ S _ AE _ T _ |".split()
+    probs = phone_log_probs(steps).exp()
+    for step in range(14, len(steps)):
+        if steps[step] != "_":
+            probs[step] = (1 - 0.6 - peak) / (len(PHONES) - 2)
+            probs[step, PHONES.blank_id], probs[step, PHONES.encode(steps[step])[0]] = 0.6, peak
+    return probs.log()
+
+
+BLANK_HEAVY_PRIORS = BeamConfig(prior_weight=1.0, token_priors=(0.6, *[0.4 / (len(PHONES) - 1)] * (len(PHONES) - 1)))
+
+
+def test_token_priors_keep_a_faint_word_the_search_would_drop(lm_path: Path) -> None:
+    assert decode(BeamDecoder(PHONES, STEP, lm_path, lexicon=LEXICON), faint_sat())[0].text == "the cat"
+    (best,) = decode(BeamDecoder(PHONES, STEP, lm_path, BLANK_HEAVY_PRIORS, lexicon=LEXICON), faint_sat())
+    assert best.text == "the cat sat"
+    assert best.words[2].conf == pytest.approx(0.35, abs=1e-6)  # confidences stay the model's own posteriors
+
+
+def test_token_priors_must_cover_every_token(lm_path: Path) -> None:
+    with pytest.raises(ValueError, match="token_priors has 2 entries, but the model has 41 tokens"):
+        BeamDecoder(PHONES, STEP, lm_path, BeamConfig(prior_weight=1.0, token_priors=(0.5, 0.5)), lexicon=LEXICON)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=8))
+def test_streaming_search_with_token_priors_equals_offline_for_any_chunking(lm_path: Path, sizes: list[int]) -> None:
+    beam = BeamDecoder(PHONES, STEP, lm_path, BLANK_HEAVY_PRIORS, lexicon=LEXICON)
+    streamed, _ = stream_in_chunks(beam, faint_sat(), sizes)
+    assert streamed == decode(beam, faint_sat())[0]
 
 
 def test_an_unknown_word_is_recognized_once_it_is_a_hotword(phone_beam: BeamDecoder) -> None:
@@ -282,16 +321,27 @@ def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path,
     from tests.conftest import TINY
 
     save_checkpoint(random_checkpoint(TINY, seed=1), tmp_path / "run.pt")
-    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(lm_path), "--beam-size", "7", "--tokens-per-step", "3", "--word-score", "-2"]) == 0
+    sf.write(tmp_path / "dev.wav", np.random.default_rng(0).normal(0, 0.1, 8000), 16000)
+    (tmp_path / "dev.jsonl").write_text('{"audio": "dev.wav"}\n')
+    tuning = ["--beam-size", "7", "--tokens-per-step", "3", "--word-score", "-2", "--priors", str(tmp_path / "dev.jsonl"), "--prior-weight", "0.5"]
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(lm_path), *tuning]) == 0
     folder = tmp_path / "model"
-    assert json.loads((folder / "decoder.json").read_text())["beam_size"] == 7
-    tuned = BeamConfig(beam_size=7, tokens_per_step=3, word_score=-2.0)
+    written = json.loads((folder / "decoder.json").read_text())
+    assert written["beam_size"] == 7 and len(written["token_priors"]) == len(TOKENIZER) and sum(written["token_priors"]) == pytest.approx(1)
+    tuned = BeamConfig(beam_size=7, tokens_per_step=3, word_score=-2.0, prior_weight=0.5, token_priors=written["token_priors"])
     assert tuned_search(folder) == tuned
     assert tuned_search(folder, lm_weight=3.0) == replace(tuned, lm_weight=3.0)
     assert tuned_search(tmp_path) == BeamConfig()  # no decoder.json: the defaults
     assert build_decoder(TOKENIZER, STEP, folder, DecoderConfig()).config == tuned
-    args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), "--word-score", "1", "--tokens-per-step", "5", "--nbest", "2"])
-    assert decoder_config(args).beam == replace(tuned, word_score=1.0, tokens_per_step=5, nbest=2)
+    args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), "--word-score", "1", "--tokens-per-step", "5", "--nbest", "2", "--prior-weight", "0"])
+    assert decoder_config(args).beam == replace(tuned, word_score=1.0, tokens_per_step=5, nbest=2, prior_weight=0.0)
+
+    # re-exported in place, as a shipped model's search is re-tuned: the same weights, LM and settings
+    model_bytes, lm_bytes = (folder / "model.pt").read_bytes(), (folder / "lm.arpa.gz").read_bytes()
+    assert main(["export", str(folder / "model.pt"), "-o", str(folder), "--lm", str(folder / "lm.arpa.gz"), *tuning]) == 0
+    assert (folder / "model.pt").read_bytes() == model_bytes and (folder / "lm.arpa.gz").read_bytes() == lm_bytes
+    again = tuned_search(folder)  # its priors now come from the float16 weights, a hair apart
+    assert replace(again, token_priors=tuned.token_priors) == tuned and again.token_priors == pytest.approx(tuned.token_priors, abs=1e-3)
 
     (folder / "decoder.json").write_text('{"beam_size": 7, "beam_width": 3}')
     with pytest.raises(ValueError, match=r"decoder.json: expected an object with some of the keys"):

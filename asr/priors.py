@@ -1,0 +1,38 @@
+"""A model's token priors: its mean posterior of each token over the steps of some audio.
+
+The lexicon search may divide each step's posteriors by a power of these priors
+(``BeamConfig.prior_weight``), which moves them toward scaled likelihoods, as hybrid recognizers
+do. Estimate them on speech the model was trained for (a dev split), never on test audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from asr.audio import load_audio
+from asr.checkpoint import Checkpoint
+from asr.features import LogMel, stack_frames
+
+__all__ = ["estimate_token_priors"]
+
+
+@torch.inference_mode()
+def estimate_token_priors(checkpoint: Checkpoint, audio_files: Iterable[Path]) -> tuple[float, ...]:
+    """(V,) the mean of the model's posteriors over every step of every file, each file in one pass.
+
+    ValueError if the files hold no step at all.
+    """
+    model, config = checkpoint.model.eval(), checkpoint.model.config
+    logmel = LogMel(checkpoint.features)
+    total, steps = torch.zeros(len(checkpoint.tokenizer), dtype=torch.float64), 0
+    for path in audio_files:
+        features = stack_frames(logmel(load_audio(path)), config.stack_frames, config.lookahead_frames)  # (T, D)
+        log_probs = model(features[None])[0][0]  # (T, V)
+        total += log_probs.double().exp().sum(dim=0)
+        steps += log_probs.shape[0]
+    if not steps:
+        raise ValueError("no audio to estimate token priors from")
+    return tuple((total / steps).tolist())
