@@ -497,27 +497,18 @@ def _run_init_model(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from asr.checkpoint import load_checkpoint
     from asr.export import export_model
+    from asr.priors import estimate_token_priors
 
     given = _given_search(args)
-    priors = _estimate_priors(args.model, args.priors) if args.priors else ()
+    priors = estimate_token_priors(load_checkpoint(args.model), args.priors) if args.priors else ()
     search = BeamConfig(**given, token_priors=priors) if given or priors else None  # decoder.json: the model's decoders start from it
     sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision, search=search)
     for name, size in sizes.items():
         print(f"wrote {args.output / name} ({size / 1e6:.1f} MB)")
     print(f"{sum(sizes.values()) / 1e6:.1f} MB in all")
     return 0
-
-
-def _estimate_priors(model: Path, manifest: Path) -> tuple[float, ...]:
-    from tqdm import tqdm
-
-    from asr.checkpoint import load_checkpoint
-    from asr.data.manifest import read_manifest
-    from asr.priors import estimate_token_priors
-
-    files = [entry.audio for entry in read_manifest(manifest)]
-    return estimate_token_priors(load_checkpoint(model), tqdm(files, desc=f"token priors ({manifest.name})", unit="file"))
 
 
 def _run_synth(args: argparse.Namespace) -> int:

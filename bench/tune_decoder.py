@@ -83,7 +83,7 @@ def main() -> None:
             emitted.append(emissions_of(model(steps[None])[0][0]))
     references = [normalize_text(str(e.text)) for e in entries]
     rows = []
-    priors = estimate_token_priors(checkpoint, tqdm([e.audio for e in read_manifest(args.priors)], desc="priors", unit="file")) if args.priors else ()
+    priors = estimate_token_priors(checkpoint, args.priors) if args.priors else ()
     grid = itertools.product(args.beam_sizes, args.beam_thresholds, args.tokens_per_step, args.lm_weights, args.word_scores, args.prior_weights)
     for beam_size, threshold, tokens, lm_weight, word_score, prior_weight in grid:
         beam = BeamConfig(
