@@ -12,26 +12,23 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from asr.audio import load_audio
 from asr.checkpoint import Checkpoint
 from asr.data.manifest import read_manifest
-from asr.features import LogMel, stack_frames
+from asr.features import LogMel
+from asr.offline import file_log_probs
 
 __all__ = ["estimate_token_priors"]
 
 
-@torch.inference_mode()
 def estimate_token_priors(checkpoint: Checkpoint, manifest: Path) -> tuple[float, ...]:
     """(V,) the mean of the model's posteriors over every step of the manifest's files, each file in one pass.
 
     ValueError names a malformed manifest, or says that its files hold no step at all.
     """
-    model, config = checkpoint.model.eval(), checkpoint.model.config
     logmel = LogMel(checkpoint.features)
     total, steps = torch.zeros(len(checkpoint.tokenizer), dtype=torch.float64), 0
     for entry in tqdm(read_manifest(manifest), desc=f"token priors ({manifest.name})", unit="file"):
-        features = stack_frames(logmel(load_audio(entry.audio)), config.stack_frames, config.lookahead_frames)  # (T, D)
-        log_probs = model(features[None])[0][0]  # (T, V)
+        log_probs = file_log_probs(checkpoint, entry.audio, logmel)  # (T, V)
         total += log_probs.double().exp().sum(dim=0)
         steps += log_probs.shape[0]
     if not steps:

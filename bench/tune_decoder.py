@@ -27,14 +27,14 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asr.audio import load_audio  # noqa: E402
 from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
 from asr.config import BeamConfig, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
 from asr.decoders import build_decoder  # noqa: E402
 from asr.decoding import Decoder, Emissions  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
-from asr.features import LogMel, stack_frames  # noqa: E402
+from asr.features import LogMel  # noqa: E402
+from asr.offline import file_log_probs  # noqa: E402
 from asr.priors import estimate_token_priors  # noqa: E402
 from asr.segmenter import Segmenter  # noqa: E402
 from asr.tokens import normalize_text  # noqa: E402
@@ -72,15 +72,10 @@ def main() -> None:
 
     path = resolve_model_path(args.model)
     checkpoint = load_checkpoint(path)
-    model, config = checkpoint.model, checkpoint.model.config
-    step_seconds = config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
+    step_seconds = checkpoint.model.config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
     logmel = LogMel(checkpoint.features)
     entries = [e for e in read_manifest(args.manifest) if e.text][: args.limit]
-    emitted = []
-    with torch.inference_mode():
-        for entry in tqdm(entries, desc="log-probs", unit="file"):
-            steps = stack_frames(logmel(load_audio(entry.audio)), config.stack_frames, config.lookahead_frames)
-            emitted.append(emissions_of(model(steps[None])[0][0]))
+    emitted = [emissions_of(file_log_probs(checkpoint, entry.audio, logmel)) for entry in tqdm(entries, desc="log-probs", unit="file")]
     references = [normalize_text(str(e.text)) for e in entries]
     rows = []
     priors = estimate_token_priors(checkpoint, args.priors) if args.priors else ()

@@ -17,7 +17,7 @@ STDLIB = set(sys.stdlib_module_names)
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"config", "phones", "endpoint", "scoring", "shard", "data.manifest"}),
     ("audio, units and words", {"audio", "capture", "inputs", "block_reader", "tokens", "lexicon", "lm"}),
-    ("features and model", {"features", "model", "int8", "checkpoint", "priors"}),
+    ("features and model", {"features", "model", "int8", "checkpoint", "offline", "priors"}),
     ("decoding", {"decoding", "beam", "decoders", "segmenter", "formats", "outputs", "caption_view", "caption_files"}),
     ("training data", {"data.rooms", "data.augment", "data.text", "data.voices", "data.gnuspeech", "data.piper", "data.espeak_accents", "data.pico_accents", "data.festival_accents",
                        "data.phone_labels", "data.jobs", "data.engines", "data.synth", "data.importers", "data.dataset"}),
