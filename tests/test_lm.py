@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.cli import main
-from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, read_sentences, write_arpa
+from asr.data.text import brown_sentences
+from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, pruned, read_sentences, write_arpa
 
 CORPUS = ["the cat sat", "the cat ran", "a dog sat", "the dog ran far", "a cat sat on the mat"]
 
@@ -77,6 +78,36 @@ def test_every_context_is_a_probability_distribution(sentences: list[str], order
         assert sum(model.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    order=st.integers(2, 4),
+    share=st.floats(0.0, 1.0),
+)
+def test_a_pruned_model_keeps_every_context_a_distribution(sentences: list[str], order: int, share: float) -> None:
+    full = estimate(sentences, order)
+    keep = round(share * len(full.probabilities[order]))
+    smaller = estimate(sentences, order, max_top_ngrams=keep)
+    assert len(smaller.probabilities[order]) == keep and smaller.probabilities[:order] == full.probabilities[:order]
+    assert all(full.probabilities[order][gram] == p for gram, p in smaller.probabilities[order].items())
+    words = [*smaller.vocabulary, EOS, UNK]
+    for context in {gram[:-1] for gram in full.probabilities[order]} | {("z",) * (order - 1)}:
+        assert sum(smaller.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+
+
+def test_pruning_keeps_the_ngrams_the_backoff_would_get_most_wrong() -> None:
+    sentences = ["he was well"] * 5 + ["she was well"] * 3 + ["it was ill", "it was late", "she was late"]
+    full = estimate(sentences, 3)
+    smaller = estimate(sentences, 3, max_top_ngrams=len(full.probabilities[3]) - 3)
+    dropped = set(full.probabilities[3]) - set(smaller.probabilities[3])
+    assert ("he", "was", "well") not in dropped and (BOS, "he", "was") not in dropped  # seen five times, and unlike their backoffs
+    assert all(len(gram) == 3 for gram in dropped) and len(dropped) == 3
+    assert estimate(sentences, 1, max_top_ngrams=0).probabilities == estimate(sentences, 1).probabilities  # unigrams are never pruned
+    assert pruned(full, 0).probabilities[3] == {} and pruned(full, 10**6).probabilities == full.probabilities
+    with pytest.raises(ValueError, match="max_top_ngrams must be 0 or more, got -1"):
+        estimate(sentences, 3, max_top_ngrams=-1)
+
+
 def test_kenlm_reads_the_arpa_file_and_scores_as_we_do(tmp_path: Path) -> None:
     kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm", reason="flashlight-text is not installed")
     dictionary = pytest.importorskip("flashlight.lib.text.dictionary")
@@ -113,6 +144,31 @@ def test_lm_build_learns_from_wordnet_examples_except_excluded_ones(tmp_path: Pa
     assert "turn on the\n" in arpa and "to avoid a\n" in arpa  # WordNet: "he arranged his robes to avoid a trip-up later"
     assert "the whole poem" not in arpa  # its other example of "trip" was excluded
     assert int(capsys.readouterr().out.split("lm.arpa: ")[1].split(" sentences")[0].replace(",", "")) > 30_000
+
+
+def test_brown_sentences_lose_their_tags_and_keep_only_speakable_sentences(tmp_path: Path) -> None:
+    (tmp_path / "cn01").write_text("\n\tHe/pps was/bedz well/rb rid/jj of/in her/ppo ./.\nHe/pps said/vbd ``/`` go/vb ''/'' ./.\n")
+    (tmp_path / "cn02").write_text("It/pps cost/vbd $/nn 5/cd ./.\nHe/pps didn't/dod* go/vb ./.\n")  # a symbol and a digit: unspeakable
+    (tmp_path / "cats.txt").write_text("cn01 fiction\nthe/at cat/nn sat/vbd\n")  # not a sample: ignored
+    assert [(s.spoken, s.text) for s in brown_sentences(tmp_path)] == [
+        ("He was well rid of her.", "he was well rid of her"), ("He said go.", "he said go"), ("He didn't go.", "he didn't go"),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="no Brown corpus files.*scripts/setup.sh"):
+        brown_sentences(tmp_path / "missing")
+
+
+def test_lm_build_learns_from_the_brown_corpus_and_prunes_to_a_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "text.txt").write_text("turn on the lights\nturn on the lights\nturn on the radio\n")
+    command = ["lm", "build", str(tmp_path / "text.txt"), "--brown", "-o", str(tmp_path / "lm.arpa")]
+    assert main(command) == 0
+    arpa = (tmp_path / "lm.arpa").read_text()
+    assert "turn on the\n" in arpa and "\tdan morgan told\n" in arpa  # Brown's cn01: "Dan Morgan told himself he would forget Ann Turner."
+    assert int(capsys.readouterr().out.split("lm.arpa: ")[1].split(" sentences")[0].replace(",", "")) > 30_000
+    (tmp_path / "lm.arpa").unlink()
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--max-top-ngrams", "3", "-o", str(tmp_path / "lm.arpa")]) == 0
+    assert "ngram 3=3" in (tmp_path / "lm.arpa").read_text()
+    assert main([*command, "--max-top-ngrams", "-1"]) == 2
+    assert "max_top_ngrams must be 0 or more, got -1" in capsys.readouterr().err
 
 
 def test_lm_build_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

