@@ -160,8 +160,8 @@ def pruned(model: NGramModel, max_top_ngrams: int) -> NGramModel:
 
         a(h) = (1 - sum_kept p(v|h)) / (1 - sum_kept p(v|h'))
 
-    Most trigrams of a small text are seen once and cost little: halving them costs a few
-    tenths of a point of WER (the default model's card measures it).
+    Most trigrams of a small text are seen once and cost little: halving the default model's
+    LM with the Brown corpus cost a tenth of a point of held-out WER (en-phone-v18's card).
     """
     top = model.order
     grams = model.probabilities[top]
