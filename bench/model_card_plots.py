@@ -1,16 +1,21 @@
-"""Plots for a model card: training curves, and one held-out utterance's CTC posteriorgram.
+"""Plots for a model card: training curves, one held-out utterance's CTC posteriorgram, and WER by
+condition beside the reference system.
 
     .venv/bin/python bench/model_card_plots.py --log runs/default/log.csv \
         --model models/lstm-ctc-en/model.pt --utterance corpus/test/clean/00000.flac \
         --reference "the words said" --out models/lstm-ctc-en
+    .venv/bin/asr eval corpus/test.jsonl --json eval.json
+    .venv/bin/python bench/model_card_plots.py --eval eval.json --out models/lstm-ctc-en
 
-Writes training.png and posteriorgram.png into --out.
+Writes into --out what its inputs allow: training.png (--log), posteriorgram.png (--model,
+--utterance and --reference) and wer_by_condition.png (--eval, an ``asr eval --json`` report).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +26,7 @@ import torch  # noqa: E402
 
 from asr.audio import load_audio  # noqa: E402
 from asr.features import stack_frames  # noqa: E402
+from asr.scoring import OVERALL  # noqa: E402
 from asr.stream import StreamingRecognizer  # noqa: E402
 
 
@@ -67,17 +73,52 @@ def plot_posteriorgram(model: str, utterance: Path, reference: str, out: Path) -
     plt.close(figure)
 
 
+def wer_figure(report: dict) -> plt.Figure:
+    """Grouped bars of an ``asr eval --json`` report: each condition's WER (and overall, last), a bar per system."""
+    systems, conditions = report["systems"], [*report["conditions"], OVERALL]
+    scores = report["scores"]
+    width = 0.8 / len(systems)
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(conditions)), 4.2))
+    for index, system in enumerate(systems):
+        rates = [scores[system][condition]["wer"] for condition in conditions]
+        positions = [c + (index - (len(systems) - 1) / 2) * width for c in range(len(conditions))]
+        bars = axis.bar(positions, [100 * (rate or 0.0) for rate in rates], width, label=system)
+        axis.bar_label(bars, labels=["n/a" if rate is None else f"{100 * rate:.1f}" for rate in rates], fontsize=7, padding=2)
+    utterances = [scores[systems[0]][condition]["utterances"] for condition in conditions]
+    axis.set_xticks(range(len(conditions)), [f"{condition}\n({count} utt.)" for condition, count in zip(conditions, utterances)], fontsize=8)
+    axis.set(ylabel="WER %", title="word error rate by condition")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_wer_by_condition(report: Path, out: Path) -> None:
+    figure = wer_figure(json.loads(report.read_text()))
+    figure.savefig(out / "wer_by_condition.png", dpi=120)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log", type=Path, required=True, help="the run's log.csv")
-    parser.add_argument("--model", required=True, help="the checkpoint")
-    parser.add_argument("--utterance", type=Path, required=True, help="a held-out audio file")
-    parser.add_argument("--reference", required=True, help="what is said in it")
+    parser.add_argument("--log", type=Path, help="the run's log.csv, for training.png")
+    parser.add_argument("--model", help="the checkpoint, for posteriorgram.png")
+    parser.add_argument("--utterance", type=Path, help="a held-out audio file, for posteriorgram.png")
+    parser.add_argument("--reference", help="what is said in it, for posteriorgram.png")
+    parser.add_argument("--eval", type=Path, help="an `asr eval --json` report, for wer_by_condition.png")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    posteriorgram = (args.model, args.utterance, args.reference)
+    if any(posteriorgram) and not all(posteriorgram):
+        parser.error("posteriorgram.png needs --model, --utterance and --reference together")
+    if not (args.log or all(posteriorgram) or args.eval):
+        parser.error("nothing to plot: give --log, --eval, or --model with --utterance and --reference")
     args.out.mkdir(parents=True, exist_ok=True)
-    plot_training(args.log, args.out)
-    plot_posteriorgram(args.model, args.utterance, args.reference, args.out)
+    if args.log:
+        plot_training(args.log, args.out)
+    if all(posteriorgram):
+        plot_posteriorgram(args.model, args.utterance, args.reference, args.out)
+    if args.eval:
+        plot_wer_by_condition(args.eval, args.out)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +244,33 @@ def test_asr_eval_scores_a_seen_speaker_apart_and_real_speech_by_default(tiny_ch
         main(common)
         assert json.loads((tmp_path / "r.json").read_text())["conditions"] == ["clean", "seen speaker", "real"]
     capsys.readouterr()
+
+
+def _model_card_plots():
+    spec = importlib.util.spec_from_file_location("model_card_plots", Path(__file__).parent.parent / "bench" / "model_card_plots.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wer_plot_has_a_bar_per_system_and_condition(report: EvalReport, tmp_path: Path) -> None:
+    """bench/model_card_plots.py --eval draws the report's own numbers, overall last, and writes the PNG."""
+    plots = _model_card_plots()
+    data = report.to_dict()
+    figure = plots.wer_figure(data)
+    axis = figure.axes[0]
+    conditions = ["clean", "noisy", UNTAGGED, OVERALL]
+    assert [label.get_text().split("\n")[0] for label in axis.get_xticklabels()] == conditions
+    for system, bars in zip(report.systems, axis.containers):
+        assert [bar.get_height() for bar in bars] == pytest.approx([100 * (data["scores"][system][c]["wer"] or 0) for c in conditions])
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == list(report.systems)
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    plots.plot_wer_by_condition(tmp_path / "r.json", tmp_path)
+    assert (tmp_path / "wer_by_condition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_card_plots_refuses_incomplete_arguments(tmp_path: Path) -> None:
+    script = Path(__file__).parent.parent / "bench" / "model_card_plots.py"
+    for arguments in ([], ["--model", "m.pt"]):
+        result = subprocess.run([sys.executable, str(script), *arguments, "--out", str(tmp_path)], capture_output=True, text=True)
+        assert result.returncode == 2 and ("nothing to plot" in result.stderr or "--utterance" in result.stderr)
