@@ -73,7 +73,12 @@ class LogMel:
             return frames.new_zeros(0, self.config.n_mels)
         spectrum = torch.fft.rfft(frames * self.window, n=self.config.n_fft)  # (F, n_fft // 2 + 1)
         power = spectrum.real.square() + spectrum.imag.square()
-        return torch.log(torch.clamp(power @ (self.mel_filters if filters is None else filters), min=LOG_FLOOR))
+        mel_filters = self.mel_filters if filters is None else filters
+        # One frame per product: BLAS may round an F-row product differently for different F (MKL does on AMD EPYC),
+        # and a frame's features must not depend on how many frames arrive with it, or an int8 model's streamed output
+        # would drift from its offline output. About 5 ms per 10 s of audio on one core.
+        mel = torch.stack([frame @ mel_filters for frame in power])  # (F, M)
+        return torch.log(torch.clamp(mel, min=LOG_FLOOR))
 
     def __call__(self, samples: torch.Tensor, warp: float = 1.0) -> torch.Tensor:
         """(N,) float32 at 16 kHz -> (F, M) for the whole signal; ``warp`` != 1 is vocal tract length perturbation."""
