@@ -43,15 +43,15 @@ def _subcommand(commands: argparse._SubParsersAction, name: str, help: str, desc
 
 
 PRECISION_HELP = (
-    "the acoustic model's arithmetic. int8 (x86 CPUs only) has float32's accuracy and costs about a sixth less CPU for a live "
-    "stream, but is slower on whole files (README, Speed)"
+    "the acoustic model's arithmetic: float32, int8 (x86 CPUs only), or auto: int8 on a CPU whose int8 kernels take 8-bit "
+    "weights (VNNI), where it has float32's accuracy at about half the CPU per live stream, float32 elsewhere (README, Speed)"
 )
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs")
-    parser.add_argument("--precision", default="float32", choices=PRECISIONS, help=PRECISION_HELP)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
 
 
 DECODER_HELP = (

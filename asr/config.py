@@ -227,7 +227,9 @@ class BeamConfig:
 
 
 DECODER_METHODS = ("auto", "lexicon", "greedy")
-PRECISIONS = ("float32", "int8")  # the acoustic model's arithmetic at inference (int8: asr/int8.py, CPU only)
+# the acoustic model's arithmetic at inference (int8: asr/int8.py, CPU only); auto: int8 where it has float32's accuracy
+# (asr.stream.resolve_precision), else float32
+PRECISIONS = ("auto", "float32", "int8")
 
 
 @dataclass(frozen=True)

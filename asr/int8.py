@@ -4,21 +4,28 @@ and less CPU per live stream (the README's Speed section has the measurements).
 Shape legend: B batch (streams), T steps, D input width, L layers, H cells per layer, P the LSTM's
 output width (the projection size, or H without one), N rows, K and J a matmul's input and output widths.
 
-Each weight matrix is quantized once, per output row, to 7-bit integers (-63..63); each input row of
-every matmul is quantized to 8 bits (-127..127) with its own scale, when it is multiplied. Products
-are summed in int32, exactly, so a row's result depends on nothing but that row: a stream gets the
-same numbers, bit for bit, alone or in any batch and in one call or in chunks, as the float model
-only gets up to rounding. Why 7-bit weights: on CPUs without VNNI, x86 int8 kernels may sum pairs
-of uint8 x int8 products in int16 (vpmaddubsw), where 255 x 127 x 2 saturates and 255 x 63 x 2 fits.
+Each weight matrix is quantized once, per output row, to 8-bit integers (-127..127) where the CPU
+sums full-range products exactly, else to 7 bits (-63..63); each input row of every matmul is
+quantized to 8 bits (-127..127) with its own scale, when it is multiplied. Products are summed in
+int32, exactly, so a row's result depends on nothing but that row: a stream gets the same numbers,
+bit for bit, alone or in any batch and in one call or in chunks, as the float model only gets up to
+rounding. Why 7 bits on some CPUs: without VNNI, x86 int8 kernels may sum pairs of uint8 x int8
+products in int16 (vpmaddubsw), where 255 x 127 x 2 saturates and 255 x 63 x 2 fits.
+``weight_levels`` asks the kernel itself, once, with the worst case. 8-bit weights halve the weights'
+rounding error: with them en-phone-v18 scores float32's held-out WER, with 7 bits 0.3 points more
+(its card).
 
 The matmuls are oneDNN's prepacked quantized linear (what PyTorch's own x86 int8 path runs); we
 quantize the rows ourselves because PyTorch's dynamic quantization takes one scale for the whole
 batch, which would make each stream's output depend on the others'. The time loop is Python's:
 cheaper than float32's native loop for a live stream's few steps per call, whose weights no longer
-fit the cache, but dearer for whole files' long blocks.
+fit the cache; on whole files' long blocks it was dearer on one CPU measured and cheaper on
+another (README, Speed).
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -26,9 +33,10 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from asr.model import AcousticModel
 
-__all__ = ["Int8LSTM", "Int8Linear", "int8_supported", "quantize_model"]
+__all__ = ["Int8LSTM", "Int8Linear", "int8_supported", "quantize_model", "weight_levels"]
 
-WEIGHT_LEVELS = 63
+FULL_WEIGHT_LEVELS = 127  # 8-bit weights, where products are summed straight into int32 (VNNI)
+NARROW_WEIGHT_LEVELS = 63  # 7-bit weights, where pairs of products meet in int16 first
 ACTIVATION_LEVELS = 127
 ZERO_POINT = 128  # oneDNN takes the activations as uint8: -127..127 shifted to 1..255
 TINY = 1e-30  # the scale of an all-zero row, which then quantizes to zeros
@@ -37,6 +45,15 @@ TINY = 1e-30  # the scale of an all-zero row, which then quantizes to zeros
 def int8_supported() -> bool:
     """Whether this PyTorch build has the oneDNN int8 kernels (x86 CPUs)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qlinear_pointwise")
+
+
+@functools.cache
+def weight_levels() -> int:
+    """The weight range this CPU's int8 kernels sum exactly: 127 where the worst case, every input and
+    weight at its maximum, comes out exact (uint8 255 x int8 127, whose pairs overflow int16), else 63."""
+    width = 256
+    probe = Int8Matmul(torch.ones(1, width), FULL_WEIGHT_LEVELS)
+    return FULL_WEIGHT_LEVELS if abs(probe(torch.ones(2, width))[0, 0].item() - width) < 0.5 else NARROW_WEIGHT_LEVELS
 
 
 def quantize_model(model: AcousticModel) -> None:
@@ -49,9 +66,9 @@ def quantize_model(model: AcousticModel) -> None:
 class Int8Matmul:
     """``x @ weight.T`` with int8 weights and per-row int8 inputs: float x (N, K) -> float (N, J)."""
 
-    def __init__(self, weight: torch.Tensor) -> None:
-        """``weight``: (J, K) float."""
-        scale = weight.abs().amax(dim=1).clamp_min(TINY) / WEIGHT_LEVELS  # (J,)
+    def __init__(self, weight: torch.Tensor, levels: int | None = None) -> None:
+        """``weight``: (J, K) float, quantized to integers in [-levels, levels] (default: ``weight_levels()``)."""
+        scale = weight.abs().amax(dim=1).clamp_min(TINY) / (levels or weight_levels())  # (J,)
         quantized = torch.round(weight / scale[:, None]).to(torch.int8)
         self.packed = torch.ops.onednn.qlinear_prepack(quantized, None)
         self.weight_scale = scale.float().contiguous()

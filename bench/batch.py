@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", help="audio files, folders, globs or manifests, as for asr transcribe")
     parser.add_argument("--model", default=None, help="checkpoint, folder or name under models/ (default: the shipped model)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--precision", default="float32", choices=PRECISIONS, help="the model's arithmetic")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="the model's arithmetic (default: auto, as asr transcribe)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32, 64])
     parser.add_argument("--block-seconds", type=float, default=None, help="audio per file per step (default: asr transcribe's)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0], help="decoding processes (each count is a run)")

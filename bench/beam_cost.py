@@ -38,7 +38,7 @@ from asr.config import PRECISIONS, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
 from asr.decoders import tuned_search  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
-from asr.stream import StreamingRecognizer  # noqa: E402
+from asr.stream import StreamingRecognizer, resolve_precision  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tuned = "default: the model's tuned value (its decoder.json)"
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=None, help=f"one beam system per size ({tuned})")
     parser.add_argument(
-        "--precisions", nargs="+", choices=PRECISIONS, default=["float32"], help="the model's arithmetic; give several to compare them"
+        "--precisions", nargs="+", choices=PRECISIONS, default=["auto"], help="the model's arithmetic (auto: what the products run here); give several to compare them"
     )
     parser.add_argument("--tokens-per-step", type=int, default=None, help=tuned)
     parser.add_argument("--beam-threshold", type=float, default=None, help=tuned)
@@ -87,15 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     path = resolve_model_path(args.model)
     checkpoint = load_checkpoint(path)  # one model, shared by every system
     systems: dict[str, StreamingRecognizer] = {}
+    precisions = dict.fromkeys(resolve_precision(precision, torch.device("cpu")) for precision in args.precisions)  # auto named as what it runs
     if checkpoint.tokenizer.units == "characters":
-        for precision in args.precisions:
+        for precision in precisions:
             systems[f"greedy, {precision}"] = StreamingRecognizer(checkpoint, "cpu", DecoderConfig(method="greedy"), path.parent, precision)
     given = {
         "tokens_per_step": args.tokens_per_step, "beam_threshold": args.beam_threshold, "lm_weight": args.lm_weight,
         "word_score": args.word_score, "prior_weight": args.prior_weight,
     }  # fmt: skip
     search = tuned_search(path.parent, **{name: value for name, value in given.items() if value is not None})
-    for size, precision in itertools.product(args.beam_sizes or [search.beam_size], args.precisions):
+    for size, precision in itertools.product(args.beam_sizes or [search.beam_size], precisions):
         beam = replace(search, beam_size=size)
         decoder = DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam)
         systems[f"beam {size} + LM, {precision}"] = StreamingRecognizer(checkpoint, "cpu", decoder, path.parent, precision)

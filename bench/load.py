@@ -421,7 +421,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="load this running server (loopback only, e.g. ws://127.0.0.1:8765/v1/stream) instead of spawning one")
     parser.add_argument("--model", default=None, help="spawned server: checkpoint, model folder or name under models/ (default: the shipped model)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="spawned server: where the model runs (default: the server's, auto)")
-    parser.add_argument("--precision", default=None, choices=["float32", "int8"], help="spawned server: the model's arithmetic (default: the server's, float32)")
+    parser.add_argument("--precision", default=None, choices=["auto", "float32", "int8"], help="spawned server: the model's arithmetic (default: the server's, auto)")
     parser.add_argument("--decoder", default=None, choices=["auto", "lexicon", "greedy"], help="spawned server: the lexicon search with the LM, or greedy (character models) (default: the server's, auto)")
     parser.add_argument("--beam-size", type=int, default=None, help="spawned server: the lexicon search's beam (default: the one tuned for the model)")
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")

@@ -120,7 +120,7 @@ class SpeechServer:
         event = "process_listening" if self.group_member else "listening"
         log.info(
             event,
-            extra={"event": event, "url": listen_url(self.config, self.port), "port": self.port, "device": str(self.recognizer.device), "settings": describe(self.config)},
+            extra={"event": event, "url": listen_url(self.config, self.port), "port": self.port, "device": str(self.recognizer.device), "precision": self.recognizer.precision, "settings": describe(self.config)},
         )
         if self.config.token is None and not _is_loopback(self.config.host):
             log.warning(

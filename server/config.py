@@ -21,7 +21,7 @@ class ServerConfig:
     port: int = 8765  # 0: any free port (the log line 'listening' names it)
     model: str | None = None  # None: the shipped default model
     device: str = "auto"
-    precision: str = "float32"  # the model's arithmetic: float32 | int8 (x86 CPUs only; a little cheaper per live stream)
+    precision: str = "auto"  # the model's arithmetic: auto | float32 | int8 (asr.stream.resolve_precision)
     max_sessions: int = 200  # beyond this, new connections get HTTP 503
     max_batch: int = 128  # streams in one batched forward pass
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company

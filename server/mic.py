@@ -68,8 +68,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="local recognition: checkpoint file, model folder or name under models/ (default: the shipped model)")
     parser.add_argument("--compute", default="auto", choices=["auto", "cpu", "cuda"], help="local recognition: where the model runs")
     parser.add_argument(
-        "--precision", default="float32", choices=PRECISIONS,
-        help="local recognition: the model's arithmetic; int8 (x86 CPUs only) has float32's accuracy at about a sixth less CPU",
+        "--precision", default="auto", choices=PRECISIONS,
+        help="local recognition: the model's arithmetic: float32, int8 (x86 CPUs only), or auto: int8 where the CPU's int8 kernels take 8-bit weights (VNNI), float32 elsewhere",
     )  # fmt: skip
     parser.add_argument(
         "--decoder", default="auto", choices=["auto", "lexicon", "greedy"],

@@ -19,8 +19,8 @@ from torch import nn
 
 from asr.audio import load_audio
 from asr.checkpoint import random_checkpoint
-from asr.int8 import Int8LSTM, Int8Matmul, int8_supported, quantize_model
-from asr.stream import StreamingRecognizer, check_precision
+from asr.int8 import FULL_WEIGHT_LEVELS, NARROW_WEIGHT_LEVELS, Int8LSTM, Int8Matmul, int8_supported, quantize_model, weight_levels
+from asr.stream import StreamingRecognizer, check_precision, resolve_precision
 from tests.conftest import TINY
 from tests.server_util import Exchange, gather, offline, pcm_chunks, read_pcm16, running_server, speak, stream_native, url, words_of
 from tests.test_default_model import SENTENCE
@@ -38,13 +38,35 @@ def test_matmul_sums_quantized_rows_exactly_and_approximates_the_float_product()
     weight, x = torch.randn(96, 40), torch.randn(7, 40)
     x[3] = 0.0  # an all-zero row quantizes to zeros, not to NaN
     matmul = Int8Matmul(weight)
-    weight_scale = weight.abs().amax(1) / 63
+    weight_scale = weight.abs().amax(1) / weight_levels()
     row_scale = x.abs().amax(1, keepdim=True).clamp_min(1e-30) / 127
     integer_sums = torch.round(x / row_scale).long() @ torch.round(weight / weight_scale[:, None]).long().T
     assert torch.equal(matmul(x), (integer_sums.float() * weight_scale).mul_(row_scale))
     assert torch.equal(matmul(x)[3], torch.zeros(96))
     exact = x @ weight.T
     assert (matmul(x) - exact).abs().max() <= 0.03 * exact.abs().max()
+
+
+@pytest.mark.parametrize("levels", [NARROW_WEIGHT_LEVELS, FULL_WEIGHT_LEVELS])
+def test_the_weight_range_in_use_sums_the_worst_case_exactly(levels: int) -> None:
+    """Every input and weight at its maximum: 127 x 127 per product, 255 x 127 in the kernel's uint8, whose pairs
+    overflow int16. The range weight_levels picks must come out exact; 7 bits always do."""
+    if levels > weight_levels():
+        pytest.skip("this CPU's int8 kernels take 7-bit weights only (no VNNI)")
+    for sign in (1.0, -1.0):
+        x = torch.full((3, 512), sign)
+        assert torch.equal(Int8Matmul(torch.ones(5, 512), levels)(x), torch.full((3, 5), 512 * sign))
+        row = torch.linspace(-1, 1, 512)
+        integer_sum = (torch.round(row * 127).long() * levels).sum().item()  # the weights' row: all at +levels
+        assert Int8Matmul(torch.ones(1, 512), levels)(row[None]).item() == pytest.approx(integer_sum / 127 / levels, abs=1e-6)
+
+
+def test_auto_precision_is_int8_only_where_it_takes_8_bit_weights() -> None:
+    expected = "int8" if weight_levels() == FULL_WEIGHT_LEVELS else "float32"
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+    assert resolve_precision("auto", torch.device("cuda")) == "float32"
+    assert resolve_precision("float32", torch.device("cpu")) == "float32" and resolve_precision("int8", torch.device("cpu")) == "int8"
+    assert StreamingRecognizer(random_checkpoint(TINY), device="cpu", precision="auto").precision == expected
 
 
 @pytest.mark.parametrize("proj", [0, 24])

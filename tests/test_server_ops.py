@@ -351,7 +351,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         ("[server]\ncertfile = 'c.pem'\n", "needs both certfile and keyfile"),
         ("[server]\ntoken = ''\n", "token must not be empty"),
         ("[server]\nbeam_size = 0\n", "beam_size must be at least 1"),
-        ("[server]\nprecision = 'int4'\n", "precision must be one of float32, int8"),
+        ("[server]\nprecision = 'int4'\n", "precision must be one of auto, float32, int8"),
         ("[server\n", "invalid TOML"),
     ],
 )
