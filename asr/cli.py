@@ -505,14 +505,10 @@ def _run_init_model(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from asr.checkpoint import load_checkpoint
     from asr.export import export_model
-    from asr.priors import estimate_token_priors
 
-    given = _given_search(args)
-    priors = estimate_token_priors(load_checkpoint(args.model), args.priors) if args.priors else ()
-    search = BeamConfig(**given, token_priors=priors) if given or priors else None  # decoder.json: the model's decoders start from it
-    sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision, search=search)
+    # decoder.json: the model's decoders start from it
+    sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision, search=_given_search(args), priors=args.priors)
     for name, size in sizes.items():
         print(f"wrote {args.output / name} ({size / 1e6:.1f} MB)")
     print(f"{sum(sizes.values()) / 1e6:.1f} MB in all")

@@ -2,7 +2,8 @@
 
 The folder it writes is what ``--model NAME`` (or the default model) loads: ``model.pt``, ``lm.arpa.gz``,
 for a phone model ``lexicon.txt.gz`` holding a pronunciation for every word of the LM, and with
-``search`` the lexicon search's settings tuned for the model (``decoder.json``), its decoders' defaults.
+``search`` or ``priors`` the lexicon search's settings tuned for the model (``decoder.json``), its
+decoders' defaults.
 """
 
 from __future__ import annotations
@@ -16,20 +17,26 @@ from asr.checkpoint import load_checkpoint, save_checkpoint
 from asr.config import BeamConfig
 from asr.decoders import save_tuned_search
 from asr.lexicon import Lexicon, pronounce
+from asr.priors import estimate_token_priors
 from asr.tokens import CHARACTERS
 
 __all__ = ["export_model"]
 
 
 def export_model(
-    model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, half: bool = True, search: BeamConfig | None = None
-) -> dict[str, int]:
+    model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, half: bool = True,
+    search: dict[str, float] | None = None, priors: Path | None = None,
+) -> dict[str, int]:  # fmt: skip
     """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz, decoder.json); returns each written file's size in bytes.
 
     A phone model's lexicon is ``lexicon`` when given (it must pronounce every LM word), else built
-    from the LM's words by CMUdict and espeak-ng.
+    from the LM's words by CMUdict and espeak-ng. ``search`` (``BeamConfig`` fields) and the token
+    priors estimated on the ``priors`` manifest, when given, become the model's tuned search.
     """
     checkpoint = load_checkpoint(model)
+    tuned = None
+    if search or priors is not None:  # first, from the full-precision weights, so that bad settings fail before anything is written
+        tuned = BeamConfig(**(search or {}), token_priors=estimate_token_priors(checkpoint, priors) if priors is not None else ())
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(checkpoint, folder / "model.pt", half=half)
     written = [folder / "model.pt"]
@@ -45,8 +52,8 @@ def export_model(
             written.append(folder / "lexicon.txt.gz")
     elif checkpoint.tokenizer.units != CHARACTERS:
         raise ValueError("a phone model decodes with the lexicon search: give its word LM with --lm")
-    if search is not None:
-        written.append(save_tuned_search(folder, search))
+    if tuned is not None:
+        written.append(save_tuned_search(folder, tuned))
     return {path.name: path.stat().st_size for path in written}
 
 

@@ -336,6 +336,10 @@ def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path,
     args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), "--word-score", "1", "--tokens-per-step", "5", "--nbest", "2", "--prior-weight", "0"])
     assert decoder_config(args).beam == replace(tuned, word_score=1.0, tokens_per_step=5, nbest=2, prior_weight=0.0)
 
+    # a search that cannot work (a prior weight without priors) is refused before anything is written
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "refused"), "--lm", str(lm_path), "--prior-weight", "0.5"]) == 2
+    assert not (tmp_path / "refused").exists()
+
     # re-exported in place, as a shipped model's search is re-tuned: the same weights, LM and settings
     model_bytes, lm_bytes = (folder / "model.pt").read_bytes(), (folder / "lm.arpa.gz").read_bytes()
     assert main(["export", str(folder / "model.pt"), "-o", str(folder), "--lm", str(folder / "lm.arpa.gz"), *tuning]) == 0
