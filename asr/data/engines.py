@@ -61,6 +61,11 @@ def _espeak_words(said: str) -> list[list[str]]:
     return [phones for word in said.split() if (phones := ipa_to_arpabet(word.split("_")))]
 
 
+def _espeak_ipa(text: str, voice: str) -> str:
+    """espeak-ng's pronunciation of ``text`` in ``voice``, without sound: ``--ipa --sep=_`` lines, one per clause."""
+    return subprocess.run(["espeak-ng", "-v", voice, "-q", "--ipa", "--sep=_", "--stdin"], input=text, text=True, check=True, capture_output=True, timeout=120).stdout
+
+
 def _speaker_transform(wave: torch.Tensor, settings: dict[str, float]) -> torch.Tensor:
     wave = shift_formants(wave, settings.get("formant_shift", 1.0))
     semitones = settings.get("pitch_semitones", 0.0)
@@ -184,8 +189,7 @@ def _pico(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
             text = f"<speed level='{s['speed']}'><pitch level='{s['pitch']}'>{html.escape(job.sentence.spoken, quote=False)}</pitch></speed>"
         subprocess.run(["pico2wave", "-l", job.voice.name, "-w", str(wav), text], check=True, capture_output=True, timeout=120)
         if job.voice.name == "en-GB":
-            said = subprocess.run(["espeak-ng", "-v", "en-gb", "-q", "--ipa", "--sep=_", "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
-            words = _phones_or_none(_espeak_words, said.stdout, job)
+            words = _phones_or_none(_espeak_words, _espeak_ipa(job.sentence.spoken, "en-gb"), job)
         rendered.append((_speaker_transform(load_audio(wav), s), words))
     return rendered
 
@@ -208,10 +212,10 @@ def _kokoro(jobs: Sequence[SynthJob], scratch: Path) -> list[Rendered]:
     kokoro = Kokoro()
     rendered = []
     for job in jobs:
-        said = subprocess.run(["espeak-ng", "-v", "en-us", "-q", "--ipa", "--sep=_", "--stdin"], input=job.sentence.spoken, text=True, check=True, capture_output=True, timeout=120)
-        clauses = [" ".join(kokoro_phonemes(word.split("_")) for word in line.split()) for line in said.stdout.splitlines() if line.strip()]
+        said = _espeak_ipa(job.sentence.spoken, "en-us")
+        clauses = [" ".join(kokoro_phonemes(word.split("_")) for word in line.split()) for line in said.splitlines() if line.strip()]
         wave = kokoro.say(clauses, job.voice.name, job.settings, SAMPLE_RATE)
-        rendered.append((_speaker_transform(wave, job.settings), _espeak_words(said.stdout)))
+        rendered.append((_speaker_transform(wave, job.settings), _espeak_words(said)))
     return rendered
 
 
