@@ -343,6 +343,16 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
             "with a longer vocal tract; labelled with the espeak-ng phones it was given"
         ),
     )
+    parser.add_argument(
+        "--kokoro-blend",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of Kokoro-82M speakers blended from all five styles, as --kokoro does: "
+            "each a new speaker whose timbre and prosody are separate random mixes of the five"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
 
@@ -533,7 +543,8 @@ def _run_synth(args: argparse.Namespace) -> int:
         args.out_dir, args.generated, args.dev, args.test, args.seed, args.repeats, args.jobs,
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
         added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented, "festival-accented": args.festival_accented,
-               "festival-accented-more": args.festival_accented_more, "kokoro": args.kokoro},
+               "festival-accented-more": args.festival_accented_more, "kokoro": args.kokoro,
+               "kokoro-blend": args.kokoro_blend},
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

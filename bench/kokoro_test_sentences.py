@@ -1,11 +1,12 @@
-"""Kokoro's five styles saying sentences of a test split: how new are these voices to a model?
+"""Kokoro's speakers saying sentences of a test split: how new are these voices to a model?
 
 Usage:
     .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-test --count 100
+    .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-blend-test --kind kokoro-blend
     .venv/bin/asr eval /work/kokoro-test/train.jsonl --no-real-speech --by-voice
 
-Draws ``--count`` distinct clean test sentences (seeded), has Kokoro's styles say them in turns with
-the speakers ``asr synth --kokoro`` would draw, and writes their manifest. The
+Draws ``--count`` distinct clean test sentences (seeded), has Kokoro's speakers say them with the
+settings ``asr synth --kokoro`` (or ``--kokoro-blend``) would draw, and writes their manifest. The
 sentences are test sentences, so no LM holds them; the voices are training voices once a model has
 trained on ``--kokoro`` speech, which is the point: the same files score a model before and after.
 """
@@ -31,13 +32,14 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path, help="where the audio and train.jsonl go (outside the repository)")
     parser.add_argument("--count", type=int, default=100, help="sentences, one file each (default: 100)")
     parser.add_argument("--seed", type=int, default=1234, help="the sentences' and speakers' seed (default: 1234)")
+    parser.add_argument("--kind", choices=("kokoro", "kokoro-blend"), default="kokoro", help="its five styles in turns, or speakers blended from them (default: kokoro)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default: 1)")
     args = parser.parse_args()
     texts = sorted({entry.text for entry in read_manifest(args.test_manifest) if entry.text and entry.condition == "clean"})
     if len(texts) < args.count:
         parser.error(f"{args.test_manifest}: only {len(texts)} distinct clean sentences, fewer than --count {args.count}")
     sentences = [Sentence(text, text) for text in random.Random(args.seed).sample(texts, args.count)]
-    planned = plan_added_voices("kokoro", args.count, sentences, seed=args.seed)  # voices in turn, each with a new speaker
+    planned = plan_added_voices(args.kind, args.count, sentences, seed=args.seed)  # voices in turn, each with a new speaker
     jobs = [dataclasses.replace(job, sentence=sentence) for job, sentence in zip(planned, sentences)]  # each sentence once
     manifest = synthesize_corpus(jobs, args.out_dir, args.jobs)["train"]
     print(f"{len(read_manifest(manifest))} files: {manifest}")

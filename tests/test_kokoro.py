@@ -1,5 +1,5 @@
-"""Kokoro-82M as a training voice (``asr synth --kokoro N``): its spelling of espeak-ng's phonemes,
-its speakers, and deterministic synthesis labelled with the phones it was given."""
+"""Kokoro-82M as a training voice (``asr synth --kokoro N`` and ``--kokoro-blend N``): its spelling of
+espeak-ng's phonemes, its speakers, and deterministic synthesis labelled with the phones it was given."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from asr.data.kokoro import KOKORO_PHONEMES, Kokoro, kokoro_phonemes
 from asr.data.synth import plan_added_voices, speaker_settings
 from asr.data.text import Sentence
-from asr.data.voices import KOKORO_VOICES, is_held_out, kokoro_voices
+from asr.data.voices import KOKORO_BLEND_VOICE, KOKORO_VOICES, is_held_out, kokoro_voices
 from asr.phones import BOUNDARY, ipa_to_arpabet
 from tests.test_synth import assert_phones_follow_the_words, synthesize_jobs_twice
 
@@ -47,6 +47,21 @@ def test_kokoro_voices_are_training_voices_with_mixed_styles() -> None:
     assert len({s["partner"] for s in drawn}) == len(KOKORO_VOICES)
 
 
+def test_blended_kokoro_speakers_weigh_every_style_for_timbre_and_prosody_apart() -> None:
+    assert not is_held_out(KOKORO_BLEND_VOICE)
+    rng = np.random.default_rng(0)
+    drawn = [speaker_settings(KOKORO_BLEND_VOICE, rng) for _ in range(300)]
+    for settings in drawn:
+        for part in ("timbre", "prosody"):
+            assert len(settings[part]) == len(KOKORO_VOICES) and min(settings[part]) >= 0
+            assert abs(sum(settings[part]) - 1) < 0.01
+        assert 0.85 <= settings["speed"] <= 1.2
+    assert sum(s["timbre"] != s["prosody"] for s in drawn) == len(drawn)
+    leading = {int(np.argmax(s["timbre"])) for s in drawn}
+    assert leading == set(range(len(KOKORO_VOICES)))  # every style leads some speakers
+    assert 60 <= sum("formant_shift" in s for s in drawn) <= 140
+
+
 @needs_kokoro
 def test_kokoro_knows_every_phoneme_espeak_gives_it() -> None:
     kokoro = Kokoro()
@@ -58,9 +73,22 @@ def test_kokoro_knows_every_phoneme_espeak_gives_it() -> None:
 
 
 @needs_kokoro
+def test_a_blended_style_takes_its_timbre_and_its_prosody_from_their_own_weights() -> None:
+    kokoro = Kokoro()
+    one_hot = [[float(i == j) for j in range(len(KOKORO_VOICES))] for i in range(len(KOKORO_VOICES))]
+    first, last = KOKORO_VOICES[0].name, KOKORO_VOICES[-1].name
+    blended = kokoro.style(KOKORO_BLEND_VOICE.name, {"timbre": one_hot[0], "prosody": one_hot[-1]})
+    assert np.array_equal(blended[:, :128], kokoro.styles[first][:, :128])
+    assert np.array_equal(blended[:, 128:], kokoro.styles[last][:, 128:])
+    halves = kokoro.style(KOKORO_BLEND_VOICE.name, {"timbre": [0.5, 0, 0, 0, 0.5], "prosody": [1, 0, 0, 0, 1]})  # weights are normalized
+    np.testing.assert_allclose(halves, kokoro.style(first, {"partner": last, "mix": 0.5}), rtol=1e-6, atol=1e-7)
+
+
+@needs_kokoro
 def test_kokoro_is_deterministic_and_labelled_with_the_phones_it_was_given(tmp_path: Path) -> None:
-    jobs = plan_added_voices("kokoro", 2, SENTENCES, seed=1)
-    assert [job.voice for job in jobs] == list(KOKORO_VOICES[:2]) and all(job.path.startswith("train/kokoro/000/") for job in jobs)
+    jobs = plan_added_voices("kokoro", 2, SENTENCES, seed=1) + plan_added_voices("kokoro-blend", 1, SENTENCES, seed=1)
+    assert [job.voice for job in jobs] == [*KOKORO_VOICES[:2], KOKORO_BLEND_VOICE]
+    assert [job.path.rsplit("/", 1)[0] for job in jobs] == ["train/kokoro/000", "train/kokoro/000", "train/kokoro-blend/000"]
     entries = synthesize_jobs_twice(jobs, tmp_path)
     assert_phones_follow_the_words(entries)
     for entry in entries:

