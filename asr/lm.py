@@ -27,14 +27,14 @@ import gzip
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from asr.data.manifest import read_manifest
 from asr.tokens import normalize_text
 
-__all__ = ["NGramModel", "estimate", "pruned", "write_arpa", "read_sentences", "english_word_frequencies", "BOS", "EOS", "UNK", "PRIOR_SHARE"]
+__all__ = ["NGramModel", "estimate", "interpolated", "pruned", "write_arpa", "read_sentences", "english_word_frequencies", "BOS", "EOS", "UNK", "PRIOR_SHARE"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 Gram = tuple[str, ...]
@@ -163,6 +163,8 @@ def pruned(model: NGramModel, max_top_ngrams: int) -> NGramModel:
     Most trigrams of a small text are seen once and cost little: halving the default model's
     LM with the Brown corpus cost a tenth of a point of held-out WER (en-phone-v18's card).
     """
+    if max_top_ngrams < 0:
+        raise ValueError(f"max_top_ngrams must be 0 or more, got {max_top_ngrams}")
     top = model.order
     grams = model.probabilities[top]
     lower = {gram: model.probability(gram[-1], gram[1:-1]) for gram in grams}  # p(w | h')
@@ -182,6 +184,40 @@ def pruned(model: NGramModel, max_top_ngrams: int) -> NGramModel:
     for context in {gram[:-1] for gram in grams.keys() - kept.keys()}:
         top_backoffs[context] = (1 - kept_mass[context]) / (1 - kept_lower[context])
     return NGramModel(top, [*model.probabilities[:top], kept], [*model.backoffs[: top - 1], top_backoffs, *model.backoffs[top:]], model.vocabulary)
+
+
+def interpolated(models: Sequence[NGramModel], weights: Sequence[float]) -> NGramModel:
+    """One backoff model for the weighted mixture of ``models`` (static interpolation, as SRILM's
+    ``ngram -mix-lm`` writes it): every n-gram any of them stores gets
+
+        p(w | h) = sum_i weight_i p_i(w | h)        (p_i by model i's own backoff; 0 for a word it lacks)
+
+    and every context a backoff weight recomputed so that it still sums to 1, as ``pruned`` does.
+    An n-gram none of them stores backs off in the mixture instead of in each model, the one
+    approximation. Mixing two texts this way, instead of pooling them, keeps a large text (the
+    Brown corpus) from drowning a small one's phrasing, at a weight of one's choosing.
+    """
+    if not models or len(models) != len(weights):
+        raise ValueError(f"need one weight per model, got {len(models)} models and {len(weights)} weights")
+    if any(not (0 < weight <= 1) for weight in weights) or not math.isclose(sum(weights), 1.0):
+        raise ValueError(f"interpolation weights must be positive and sum to 1, got {list(weights)}")
+    order = models[0].order
+    if any(model.order != order for model in models):
+        raise ValueError(f"models of one order only, got orders {[model.order for model in models]}")
+
+    def mixture(gram: Gram) -> float:
+        word, history = gram[-1], gram[:-1]
+        return sum(weight * model.probability(word, history) for model, weight in zip(models, weights) if (word,) in model.probabilities[1])
+
+    probabilities: list[dict[Gram, float]] = [{}]
+    for n in range(1, order + 1):
+        probabilities.append({gram: mixture(gram) for gram in set().union(*(model.probabilities[n] for model in models))})
+    mixed = NGramModel(order, probabilities, [{} for _ in range(order + 1)], sorted(set().union(*(model.vocabulary for model in models))))
+    for n in range(2, order + 1):
+        seen = _sums_by_context(probabilities[n])
+        seen_lower = _sums_by_context({gram: mixed.probability(gram[-1], gram[1:-1]) for gram in probabilities[n]})
+        mixed.backoffs[n - 1] = {context: (1 - seen[context]) / (1 - seen_lower[context]) for context in seen}
+    return mixed
 
 
 def _sums_by_context(values: Mapping[Gram, float]) -> dict[Gram, float]:

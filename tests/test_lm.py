@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from asr.cli import main
 from asr.data.text import brown_sentences
-from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, pruned, read_sentences, write_arpa
+from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, interpolated, pruned, read_sentences, write_arpa
 
 CORPUS = ["the cat sat", "the cat ran", "a dog sat", "the dog ran far", "a cat sat on the mat"]
 
@@ -95,6 +95,39 @@ def test_a_pruned_model_keeps_every_context_a_distribution(sentences: list[str],
         assert sum(smaller.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    first=st.lists(st.lists(st.sampled_from("abcd"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=10),
+    second=st.lists(st.lists(st.sampled_from("bcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=10),
+    order=st.integers(1, 4),
+    weight=st.floats(0.01, 0.99),
+)
+def test_an_interpolated_model_mixes_stored_ngrams_exactly_and_stays_a_distribution(
+    first: list[str], second: list[str], order: int, weight: float
+) -> None:
+    models = [estimate(first, order), estimate(second, order)]
+    mixed = interpolated(models, [1 - weight, weight])
+    assert set(mixed.vocabulary) == set(models[0].vocabulary) | set(models[1].vocabulary)
+    for n in range(1, order + 1):
+        assert set(mixed.probabilities[n]) == set(models[0].probabilities[n]) | set(models[1].probabilities[n])
+    for gram, p in mixed.probabilities[order].items():  # a word a model never saw gets nothing from it (not its <unk> mass)
+        own = [model.probability(gram[-1], gram[:-1]) if (gram[-1],) in model.probabilities[1] else 0.0 for model in models]
+        assert p == pytest.approx((1 - weight) * own[0] + weight * own[1])
+    words = [*mixed.vocabulary, EOS, UNK]
+    for context in {gram[:-1] for n in range(1, order + 1) for gram in mixed.probabilities[n]} | {("z",) * (order - 1)}:
+        assert sum(mixed.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+
+
+def test_interpolation_weights_are_checked() -> None:
+    models = [estimate(CORPUS, 2), estimate(["a b c"], 2)]
+    with pytest.raises(ValueError, match="one weight per model, got 2 models and 1 weights"):
+        interpolated(models, [1.0])
+    with pytest.raises(ValueError, match="positive and sum to 1"):
+        interpolated(models, [0.5, 0.6])
+    with pytest.raises(ValueError, match="one order only"):
+        interpolated([models[0], estimate(CORPUS, 3)], [0.5, 0.5])
+
+
 def test_pruning_keeps_the_ngrams_the_backoff_would_get_most_wrong() -> None:
     sentences = ["he was well"] * 5 + ["she was well"] * 3 + ["it was ill", "it was late", "she was late"]
     full = estimate(sentences, 3)
@@ -169,6 +202,23 @@ def test_lm_build_learns_from_the_brown_corpus_and_prunes_to_a_size(tmp_path: Pa
     assert "ngram 3=3" in (tmp_path / "lm.arpa").read_text()
     assert main([*command, "--max-top-ngrams", "-1"]) == 2
     assert "max_top_ngrams must be 0 or more, got -1" in capsys.readouterr().err
+
+
+def test_lm_build_interpolates_a_brown_model_at_a_weight(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "text.txt").write_text("turn on the lights\nturn on the lights\nturn on the radio\n")
+    text_only = estimate(read_sentences([tmp_path / "text.txt"]), 3)
+    command = ["lm", "build", str(tmp_path / "text.txt"), "--brown-weight", "0.3", "--max-top-ngrams", "50000", "-o", str(tmp_path / "lm.arpa")]
+    assert main(command) == 0
+    arpa = (tmp_path / "lm.arpa").read_text()
+    assert "ngram 3=50000" in arpa and "\tdan morgan" in arpa  # Brown's cn01: "Dan Morgan told himself..."
+    (line,) = [line for line in arpa.splitlines() if line.endswith("\tturn on the")]
+    # the text's "turn on the" keeps 70% of its weight; Brown, which never says it, adds little
+    assert 0.7 * text_only.probability("the", ("turn", "on")) <= 10 ** float(line.split()[0]) < 0.75
+    with pytest.raises(SystemExit):  # pooled or interpolated, not both
+        main([*command, "--brown"])
+    assert "argument --brown: not allowed with argument --brown-weight" in capsys.readouterr().err
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--brown-weight", "1", "-o", str(tmp_path / "lm.arpa")]) == 2
+    assert "--brown-weight must be between 0 and 1, got 1.0" in capsys.readouterr().err
 
 
 def test_lm_build_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
