@@ -100,10 +100,11 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
 
 def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> None:
     """Start from a checkpoint's weights and CMVN. Its model and features must be the config's, but for
-    ``running_cmn_steps``, which changes no weight (a model can learn to use a running mean from one
-    without), and for a smaller ``hidden``: a narrower model is widened, computing what it did (AcousticModel.load_narrower)."""
+    what changes no weight: ``running_cmn_steps`` (a model can learn to use a running mean from one
+    without) and ``dropout``; and for a smaller ``hidden``: a narrower model is widened, computing what it
+    did (AcousticModel.load_narrower)."""
     checkpoint = load_checkpoint(path)
-    theirs_model = replace(checkpoint.model.config, running_cmn_steps=config.model.running_cmn_steps)
+    theirs_model = replace(checkpoint.model.config, running_cmn_steps=config.model.running_cmn_steps, dropout=config.model.dropout)
     widen = config.model.proj > 0 and theirs_model.hidden < config.model.hidden
     compared = replace(theirs_model, hidden=config.model.hidden) if widen else theirs_model
     for part, theirs, ours in (("model", compared, config.model), ("features", checkpoint.features, config.features)):

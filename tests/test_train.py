@@ -99,6 +99,11 @@ def test_a_run_can_start_from_a_checkpoint(corpus: Path, tmp_path: Path) -> None
     assert trainer.model.config.running_cmn_steps == 100 and torch.equal(trainer.model.cmvn_mean, pretrained.model.cmvn_mean)
     assert all(torch.equal(trainer.model.state_dict()[name], tensor) for name, tensor in pretrained.model.state_dict().items())
     assert load_checkpoint(train(normalized)).model.config.running_cmn_steps == 100
+    # nor does dropout: a run may train on with another rate
+    undropped = dataclasses.replace(config, model=dataclasses.replace(config.model, dropout=0.0))
+    trainer = Trainer(undropped, torch.device("cpu"))
+    assert trainer.model.config.dropout == 0.0 and trainer.model.lstm.dropout == 0.0
+    assert all(torch.equal(trainer.model.state_dict()[name], tensor) for name, tensor in pretrained.model.state_dict().items())
 
 
 def test_a_left_out_engine_is_never_trained_on(corpus: Path, tmp_path: Path) -> None:
