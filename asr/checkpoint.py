@@ -34,7 +34,7 @@ __all__ = [
 FORMAT = "asr-lstm-ctc"
 FORMAT_VERSION = 1
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = "en-phone-v20"
+DEFAULT_MODEL = "en-phone-v22"
 _REQUIRED_KEYS = ("format", "format_version", "feature_config", "model_config", "tokens", "cmvn", "state_dict")
 
 
