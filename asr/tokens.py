@@ -84,6 +84,10 @@ class Tokenizer:
         except KeyError as error:
             raise ValueError(f"{self.units[:-1]} {error.args[0]!r} is not in the vocabulary") from None
 
+    def collapse(self, path: Sequence[int]) -> list[int]:
+        """A CTC path's ids, one per step -> its token ids: repeats merged, then blanks dropped."""
+        return [token for step, token in enumerate(path) if token != self.blank_id and (step == 0 or token != path[step - 1])]
+
     def decode(self, ids: Sequence[int]) -> str:
         """Ids (blank-free) -> labels: text for characters, a phone string for phones."""
         joiner = "" if self.units == CHARACTERS else " "

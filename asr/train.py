@@ -53,7 +53,7 @@ def _load_entries(path: str, max_seconds: float, role: str, leave_out_engines: t
     _refuse_held_out(entries, path)
     kept = [
         e for e in entries
-        if e.text and (e.duration is None or e.duration <= max_seconds) and _engine(e) not in leave_out_engines
+        if e.text and (e.duration is None or e.duration <= max_seconds) and e.engine not in leave_out_engines
     ]  # fmt: skip
     if not kept:
         left_out = f", not said by {', '.join(leave_out_engines)}" if leave_out_engines else ""
@@ -78,11 +78,6 @@ def _voice(entry: ManifestEntry) -> Voice:
     """An entry's voice: "engine:name" from the corpus builder, a bare speaker name from an importer."""
     engine, colon, name = (entry.voice or "").partition(":")
     return Voice(engine, name) if colon else Voice("", engine)
-
-
-def _engine(entry: ManifestEntry) -> str:
-    """The synthesizer that said an utterance: the part of its voice before the colon ("" if unknown)."""
-    return (entry.voice or "").partition(":")[0]
 
 
 def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
@@ -272,8 +267,7 @@ class Trainer:
             for index in range(len(dataset)):
                 features, _ = dataset[index]
                 best = self.model(features[None].to(self.device))[0][0].argmax(dim=-1).tolist()  # (T,)
-                tokens = [t for i, t in enumerate(best) if t != self.tokenizer.blank_id and (i == 0 or t != best[i - 1])]
-                hypotheses.append(self.tokenizer.decode(tokens))
+                hypotheses.append(self.tokenizer.decode(self.tokenizer.collapse(best)))
         self.model.train()
         return float(jiwer.wer(training_labels(self.dev_entries, self.tokenizer), hypotheses))
 

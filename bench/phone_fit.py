@@ -36,6 +36,7 @@ from asr.offline import file_log_probs  # noqa: E402
 from asr.phones import BOUNDARY  # noqa: E402
 
 ALL = "all"
+UNKNOWN = "unknown"  # the group of rows without a voice
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,18 +54,11 @@ def labelled_rows(entries: list[ManifestEntry], per_engine: int, seed: int) -> l
     by_engine: dict[str, list[ManifestEntry]] = defaultdict(list)
     for entry in entries:
         if entry.phones and entry.condition in (None, "clean"):
-            by_engine[(entry.voice or "unknown").split(":")[0]].append(entry)
+            by_engine[entry.engine or UNKNOWN].append(entry)
     if per_engine <= 0:
         return [entry for engine in sorted(by_engine) for entry in by_engine[engine]]
     rng = random.Random(seed)
     return [entry for engine in sorted(by_engine) for entry in rng.sample(by_engine[engine], min(per_engine, len(by_engine[engine])))]
-
-
-def best_path(log_probs: torch.Tensor, checkpoint: Checkpoint) -> list[str]:
-    """(T, V) log-probs -> the best path's tokens, blanks and repeats removed."""
-    ids = log_probs.argmax(dim=-1).tolist()
-    tokenizer = checkpoint.tokenizer
-    return [tokenizer.tokens[i] for n, i in enumerate(ids) if i != tokenizer.blank_id and (n == 0 or i != ids[n - 1])]
 
 
 def score(checkpoint: Checkpoint, rows: list[ManifestEntry], name: str) -> dict[str, tuple[float, float, int]]:
@@ -81,8 +75,9 @@ def score(checkpoint: Checkpoint, rows: list[ManifestEntry], name: str) -> dict[
             blank=checkpoint.tokenizer.blank_id, reduction="sum", zero_infinity=True,
         )
         reference = " ".join(phone for phone in entry.phones.split() if phone != BOUNDARY)
-        hypothesis = " ".join(phone for phone in best_path(log_probs, checkpoint) if phone != BOUNDARY)
-        for group in ((entry.voice or "unknown").split(":")[0], ALL):
+        best = checkpoint.tokenizer.collapse(log_probs.argmax(dim=-1).tolist())
+        hypothesis = " ".join(phone for phone in checkpoint.tokenizer.decode(best).split() if phone != BOUNDARY)
+        for group in (entry.engine or UNKNOWN, ALL):
             references[group].append(reference)
             hypotheses[group].append(hypothesis)
             losses[group][0] += float(loss)

@@ -25,6 +25,8 @@ def test_manifest_round_trip_with_relative_paths(tmp_path: Path) -> None:
     assert [(e.text, e.duration, e.condition, e.voice) for e in read] == [
         (e.text, e.duration, e.condition, e.voice) for e in entries
     ]
+    assert [e.engine for e in read] == ["en-us", "", ""]
+    assert ManifestEntry(Path("x.wav"), voice="festival-accented:lp_diphone").engine == "festival-accented"
 
 
 @pytest.mark.parametrize(
@@ -67,5 +69,10 @@ def test_tokenizer_round_trip_and_errors() -> None:
     assert len(tokenizer) == 29 and tokenizer.blank_id == 0
     with pytest.raises(ValueError, match="'7' is not in the vocabulary"):
         tokenizer.encode("route 7")
+    # a CTC path: repeats merge, a blank between them keeps both, blanks go
+    t, space, i = tokenizer.encode("t i")
+    path = [0, t, t, 0, t, space, space, 0, 0, i, i]
+    assert tokenizer.collapse(path) == [t, t, space, i] and tokenizer.decode(tokenizer.collapse(path)) == "tt i"
+    assert tokenizer.collapse([]) == [] and tokenizer.collapse([0, 0]) == []
     with pytest.raises(ValueError, match="unique"):
         Tokenizer(["<blank>", "a", "a"])

@@ -41,6 +41,11 @@ class ManifestEntry:
                 record[key] = value
         return record
 
+    @property
+    def engine(self) -> str:
+        """The synthesizer that said the utterance: the part of its voice before the colon ("" if unknown)."""
+        return (self.voice or "").partition(":")[0]
+
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "audio": (str,),
