@@ -2,6 +2,11 @@
 
 Loading validates every part and names what is wrong, so a mismatched or damaged file is
 refused with a message instead of failing somewhere deep in the model.
+
+Weights are stored in float32 (training runs), float16 or int8 (shipped models). int8 keeps each
+weight matrix as integers in -127..127 with one float32 scale per row (a quarter of float32's
+bytes), the same grid as the int8 inference path (asr/int8.py), which therefore reproduces the
+stored integers exactly on CPUs whose kernels take 8-bit weights; loading makes every weight float32.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from asr.tokens import Tokenizer
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "WEIGHT_STORAGE",
     "MODELS_DIR",
     "DEFAULT_MODEL",
     "CheckpointError",
@@ -32,7 +38,9 @@ __all__ = [
 ]
 
 FORMAT = "asr-lstm-ctc"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added int8 weights; a file without them is written as version 1, which older programs read
+WEIGHT_STORAGE = ("float32", "float16", "int8")
+INT8_LEVELS = 127
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = "en-phone-v22"
 _REQUIRED_KEYS = ("format", "format_version", "feature_config", "model_config", "tokens", "cmvn", "state_dict")
@@ -50,29 +58,53 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def save_checkpoint(checkpoint: Checkpoint, path: str | Path, half: bool = False) -> None:
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path, weights: str = "float32") -> None:
     """Write ``checkpoint`` to ``path`` (atomically: a crash never leaves half a file).
 
-    ``half`` stores the weights in float16, half the size, for shipping a model: loading makes them
-    float32 again, and the log-probs move by about 1e-3 (tests/test_checkpoint.py).
+    ``weights`` (``WEIGHT_STORAGE``) is how they are stored. For shipping a model, float16 halves the
+    file and moves the log-probs by about 1e-3; int8 quarters the weight matrices (biases stay float16)
+    and moves them by about 1e-2 (tests/test_checkpoint.py). Loading makes them float32 again.
     """
+    if weights not in WEIGHT_STORAGE:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_STORAGE)}, not {weights!r}")
     path = Path(path)
     model = checkpoint.model
-    stored = torch.float16 if half else torch.float32
+    state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+    matrices = [name for name, tensor in state.items() if weights == "int8" and tensor.is_floating_point() and tensor.dim() == 2]
+    int8_weights = {name: _quantize_rows(state.pop(name)) for name in matrices}
+    stored = torch.float32 if weights == "float32" else torch.float16
     payload = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if int8_weights else 1,
         "feature_config": dataclasses.asdict(checkpoint.features),
         "model_config": dataclasses.asdict(model.config),
         "tokens": list(checkpoint.tokenizer.tokens),
         "cmvn": {"mean": model.cmvn_mean.detach().cpu().clone(), "std": model.cmvn_std.detach().cpu().clone()},
-        "state_dict": {k: v.detach().cpu().to(stored) if v.is_floating_point() else v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {name: tensor.to(stored) if tensor.is_floating_point() else tensor for name, tensor in state.items()},
         "metadata": dict(checkpoint.metadata),
     }
+    if int8_weights:
+        payload["int8_weights"] = int8_weights
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     partial.replace(path)
+
+
+def _quantize_rows(matrix: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A float (J, K) matrix as int8 ``values`` (J, K) in -127..127 and float32 ``scales`` (J,): values x scales ~ matrix."""
+    scales = matrix.float().abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / INT8_LEVELS
+    return {"values": torch.round(matrix.float() / scales[:, None]).to(torch.int8), "scales": scales}
+
+
+def _dequantize_rows(name: str, entry: Any) -> torch.Tensor:
+    """The float32 (J, K) matrix an ``int8_weights`` entry holds; ValueError naming the entry if it is malformed."""
+    values, scales = (entry.get("values"), entry.get("scales")) if isinstance(entry, dict) else (None, None)
+    if not (isinstance(values, torch.Tensor) and values.dtype == torch.int8 and values.dim() == 2):
+        raise ValueError(f"int8_weights[{name!r}] needs 'values', a 2-D int8 tensor")
+    if not (isinstance(scales, torch.Tensor) and scales.is_floating_point() and scales.shape == values.shape[:1]):
+        raise ValueError(f"int8_weights[{name!r}] needs 'scales', one float per row of its {tuple(values.shape)} values")
+    return values.float() * scales.float()[:, None]
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
@@ -100,9 +132,9 @@ def _read_payload(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or not a torch file: {first_line})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an {FORMAT} checkpoint")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in range(1, FORMAT_VERSION + 1):
         raise CheckpointError(
-            f"{path}: checkpoint format version {payload.get('format_version')!r}; this program reads version {FORMAT_VERSION}"
+            f"{path}: checkpoint format version {payload.get('format_version')!r}; this program reads versions 1 to {FORMAT_VERSION}"
         )
     missing = [key for key in _REQUIRED_KEYS if key not in payload]
     if missing:
@@ -140,8 +172,12 @@ def _build(payload: dict[str, Any]) -> Checkpoint:
     if not isinstance(cmvn, dict) or not {"mean", "std"} <= set(cmvn):
         raise ValueError("cmvn must hold 'mean' and 'std'")
     model.set_cmvn(cmvn["mean"], cmvn["std"])
+    int8_weights = payload.get("int8_weights", {})
+    if not isinstance(int8_weights, dict):
+        raise ValueError("int8_weights must map weight names to their values and scales")
+    state = {**payload["state_dict"], **{name: _dequantize_rows(name, entry) for name, entry in int8_weights.items()}}
     try:
-        model.load_state_dict(payload["state_dict"], strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"weights do not match model_config: {' '.join(str(error).split())}") from None
     metadata = payload.get("metadata", {})

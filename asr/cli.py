@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, random_checkpoint, save_checkpoint
+from asr.checkpoint import DEFAULT_MODEL, WEIGHT_STORAGE, CheckpointError, random_checkpoint, save_checkpoint
 from asr.config import DECODER_METHODS, PRECISIONS, BeamConfig, DecoderConfig, load_config
 from asr.data.voices import TRAINING_ENGINES
 from asr.formats import FORMATS
@@ -190,18 +190,22 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser = _subcommand(
         commands,
         "export",
-        help="package a trained model for shipping: half-precision weights, its LM and lexicon",
+        help="package a trained model for shipping: float16 or int8 weights, its LM and lexicon",
         description=(
             "Write a model folder that --model loads: model.pt with its weights in float16 (half the size; log-probs "
-            "move by about 1e-3), lm.arpa.gz, and for a phone model lexicon.txt.gz with a pronunciation for every "
-            "word of the LM (from --lexicon, or built with CMUdict and espeak-ng)."
+            "move by about 1e-3) or int8 (a quarter; about 1e-2), lm.arpa.gz, and for a phone model lexicon.txt.gz "
+            "with a pronunciation for every word of the LM (from --lexicon, or built with CMUdict and espeak-ng)."
         ),
     )
     parser.add_argument("model", type=Path, metavar="MODEL", help="the trained checkpoint (a run's model.pt)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the folder to write, e.g. models/NAME")
     parser.add_argument("--lm", type=Path, default=None, help="the word LM (.arpa or .arpa.gz) for the lexicon search")
     parser.add_argument("--lexicon", type=Path, default=None, help="a phone model's lexicon (default: built from the LM's words)")
-    parser.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+    parser.add_argument(
+        "--weights", choices=WEIGHT_STORAGE, default="float16",
+        help="how model.pt stores the weights: float16 (default), int8 (each matrix row scaled to -127..127, for a model "
+        "too big for the size budget in float16) or float32",
+    )  # fmt: skip
     parser.add_argument("--beam-size", type=int, default=None, help="the lexicon search's beam tuned for this model (bench/tune_decoder.py on dev)")
     parser.add_argument("--tokens-per-step", type=int, default=None, help="its tuned tokens per hypothesis and step")
     parser.add_argument("--lm-weight", type=float, default=None, help="its tuned LM weight")
@@ -534,7 +538,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from asr.export import export_model
 
     # decoder.json: the model's decoders start from it
-    sizes = export_model(args.model, args.output, args.lm, args.lexicon, half=not args.full_precision, search=_given_search(args), priors=args.priors)
+    sizes = export_model(args.model, args.output, args.lm, args.lexicon, weights=args.weights, search=_given_search(args), priors=args.priors)
     for name, size in sizes.items():
         print(f"wrote {args.output / name} ({size / 1e6:.1f} MB)")
     print(f"{sum(sizes.values()) / 1e6:.1f} MB in all")

@@ -1,4 +1,4 @@
-"""Package a trained model for shipping: its checkpoint in half precision, its word LM, and a phone model's lexicon.
+"""Package a trained model for shipping: its checkpoint in float16 or int8, its word LM, and a phone model's lexicon.
 
 The folder it writes is what ``--model NAME`` (or the default model) loads: ``model.pt``, ``lm.arpa.gz``,
 for a phone model ``lexicon.txt.gz`` holding a pronunciation for every word of the LM, and with
@@ -24,11 +24,12 @@ __all__ = ["export_model"]
 
 
 def export_model(
-    model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, half: bool = True,
+    model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, weights: str = "float16",
     search: dict[str, float] | None = None, priors: Path | None = None,
 ) -> dict[str, int]:  # fmt: skip
     """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz, decoder.json); returns each written file's size in bytes.
 
+    ``weights``: how model.pt stores them (``asr.checkpoint.WEIGHT_STORAGE``).
     A phone model's lexicon is ``lexicon`` when given (it must pronounce every LM word), else built
     from the LM's words by CMUdict and espeak-ng. ``search`` (``BeamConfig`` fields) and the token
     priors estimated on the ``priors`` manifest, when given, become the model's tuned search.
@@ -38,7 +39,7 @@ def export_model(
     if search or priors is not None:  # first, from the full-precision weights, so that bad settings fail before anything is written
         tuned = BeamConfig(**(search or {}), token_priors=estimate_token_priors(checkpoint, priors) if priors is not None else ())
     folder.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(checkpoint, folder / "model.pt", half=half)
+    save_checkpoint(checkpoint, folder / "model.pt", weights=weights)
     written = [folder / "model.pt"]
     if lm is not None:
         written.append(_copy_gzipped(lm, folder / "lm.arpa.gz"))

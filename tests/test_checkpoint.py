@@ -50,7 +50,7 @@ def tamper(path: Path, change) -> None:
     ("change", "message"),
     [
         (lambda p: p.update(format="something-else"), "not an asr-lstm-ctc checkpoint"),
-        (lambda p: p.update(format_version=99), "format version 99; this program reads version 1"),
+        (lambda p: p.update(format_version=99), "format version 99; this program reads versions 1 to 2"),
         (lambda p: p.pop("cmvn"), "missing entries: cmvn"),
         (lambda p: p["model_config"].update(hidden=64), "weights do not match model_config"),
         (lambda p: p["model_config"].update(colour="red"), "model_config: unknown key"),
@@ -60,6 +60,12 @@ def tamper(path: Path, change) -> None:
         (lambda p: p["cmvn"].update(std=torch.zeros(80)), "positive std"),
         (lambda p: p["cmvn"].update(mean=torch.zeros(40)), "shape"),
         (lambda p: p["state_dict"].pop("output.bias"), "Missing key"),
+        (lambda p: p.update(int8_weights=[1, 2]), "int8_weights must map weight names"),
+        (lambda p: p.update(int8_weights={"output.weight": {"values": torch.zeros(29, 64)}}), r"int8_weights\['output.weight'\] needs 'values'"),
+        (
+            lambda p: p.update(int8_weights={"output.weight": {"values": torch.zeros(29, 64, dtype=torch.int8), "scales": torch.ones(3)}}),
+            r"int8_weights\['output.weight'\] needs 'scales', one float per row of its \(29, 64\) values",
+        ),
     ],
 )
 def test_mismatched_checkpoints_are_refused_with_the_reason(saved: Path, change, message: str) -> None:
@@ -139,17 +145,45 @@ def test_model_names_resolve_under_models(tmp_path: Path) -> None:
     assert resolve_model_path("x/y.pt") == Path("x/y.pt")
 
 
-def test_half_precision_weights_halve_the_file_and_barely_move_the_output(tmp_path: Path) -> None:
-    checkpoint = random_checkpoint(ExperimentConfig(model=ModelConfig(layers=2, hidden=64, proj=32)), seed=2)
+@pytest.mark.parametrize(("weights", "size_ratio", "largest_change"), [("float16", 0.6, 1e-2), ("int8", 0.35, 5e-2)])
+def test_smaller_weights_shrink_the_file_and_barely_move_the_output(tmp_path: Path, weights: str, size_ratio: float, largest_change: float) -> None:
+    checkpoint = random_checkpoint(ExperimentConfig(model=ModelConfig(layers=2, hidden=128, proj=64)), seed=2)
     save_checkpoint(checkpoint, tmp_path / "full.pt")
-    save_checkpoint(checkpoint, tmp_path / "half.pt", half=True)
-    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
-    half = load_checkpoint(tmp_path / "half.pt")
-    assert all(p.dtype == torch.float32 for p in half.model.parameters())
+    save_checkpoint(checkpoint, tmp_path / "small.pt", weights=weights)
+    assert (tmp_path / "small.pt").stat().st_size < size_ratio * (tmp_path / "full.pt").stat().st_size
+    small = load_checkpoint(tmp_path / "small.pt")
+    assert all(p.dtype == torch.float32 for p in small.model.parameters())
     steps = torch.randn(1, 50, checkpoint.model.config.input_dim)
     with torch.inference_mode():
-        difference = (half.model(steps)[0] - checkpoint.model(steps)[0]).abs().max().item()
-    assert 0 < difference < 1e-2
+        difference = (small.model(steps)[0] - checkpoint.model(steps)[0]).abs().max().item()
+    assert 0 < difference < largest_change
+
+
+def test_int8_weights_are_each_rows_nearest_of_255_levels_and_survive_a_second_save(tmp_path: Path) -> None:
+    checkpoint = random_checkpoint(ExperimentConfig(model=ModelConfig(layers=1, hidden=32, proj=16)), seed=3)
+    save_checkpoint(checkpoint, tmp_path / "once.pt", weights="int8")
+    once = load_checkpoint(tmp_path / "once.pt")
+    for name, original in checkpoint.model.state_dict().items():
+        stored = once.model.state_dict()[name]
+        if original.dim() == 2:  # within half a level of its row's step, and each row's largest weight exact
+            step = original.abs().amax(dim=1, keepdim=True) / 127
+            assert ((stored - original).abs() <= step / 2 + 1e-6).all(), name
+            assert torch.allclose(stored.abs().amax(dim=1), original.abs().amax(dim=1)), name
+    save_checkpoint(once, tmp_path / "twice.pt", weights="int8")
+    twice = load_checkpoint(tmp_path / "twice.pt")
+    for name, tensor in once.model.state_dict().items():
+        assert torch.allclose(twice.model.state_dict()[name], tensor, atol=1e-6), name  # already on the grid: nothing moves
+    assert torch.load(tmp_path / "once.pt", weights_only=True)["format_version"] == 2
+
+
+def test_float_checkpoints_stay_readable_by_format_version_1_programs(saved: Path) -> None:
+    assert torch.load(saved, weights_only=True)["format_version"] == 1
+
+
+def test_an_unknown_weight_storage_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="weights must be one of float32, float16, int8, not 'int4'"):
+        save_checkpoint(random_checkpoint(TINY), tmp_path / "model.pt", weights="int4")
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_checkpoint_says_which_units_it_carries(tmp_path: Path) -> None:

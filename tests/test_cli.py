@@ -186,3 +186,6 @@ def test_export_packages_a_phone_model_with_its_lm_and_a_lexicon_for_every_word(
     recognizer = StreamingRecognizer.from_pretrained(str(tmp_path / "model"), device="cpu")
     assert recognizer.decoder.name == "lexicon" and recognizer.tokenizer.units == "phones"
     assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "bad")]) == 2  # a phone model needs its LM
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "int8"), "--lm", str(tmp_path / "lm.arpa"), "--weights", "int8"]) == 0
+    assert "int8_weights" in torch.load(tmp_path / "int8" / "model.pt", weights_only=True)
+    assert StreamingRecognizer.from_pretrained(str(tmp_path / "int8"), device="cpu").decoder.name == "lexicon"
