@@ -42,7 +42,7 @@ FORMAT_VERSION = 2  # 2 added int8 weights; a file without them is written as ve
 WEIGHT_STORAGE = ("float32", "float16", "int8")
 INT8_LEVELS = 127
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = "en-phone-v22"
+DEFAULT_MODEL = "en-phone-v24"
 _REQUIRED_KEYS = ("format", "format_version", "feature_config", "model_config", "tokens", "cmvn", "state_dict")
 
 
