@@ -5,8 +5,9 @@ refused with a message instead of failing somewhere deep in the model.
 
 Weights are stored in float32 (training runs), float16 or int8 (shipped models). int8 keeps each
 weight matrix as integers in -127..127 with one float32 scale per row (a quarter of float32's
-bytes), the same grid as the int8 inference path (asr/int8.py), which therefore reproduces the
-stored integers exactly on CPUs whose kernels take 8-bit weights; loading makes every weight float32.
+bytes), quantized by the int8 inference path's own ``quantize_rows`` (asr/int8.py), which therefore
+reproduces the stored integers exactly on CPUs whose kernels take 8-bit weights; loading makes every
+weight float32.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from asr.config import ExperimentConfig, FeatureConfig, ModelConfig, from_dict
+from asr.int8 import FULL_WEIGHT_LEVELS, quantize_rows
 from asr.model import AcousticModel
 from asr.tokens import Tokenizer
 
@@ -40,7 +42,6 @@ __all__ = [
 FORMAT = "asr-lstm-ctc"
 FORMAT_VERSION = 2  # 2 added int8 weights; a file without them is written as version 1, which older programs read
 WEIGHT_STORAGE = ("float32", "float16", "int8")
-INT8_LEVELS = 127
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = "en-phone-v24"
 _REQUIRED_KEYS = ("format", "format_version", "feature_config", "model_config", "tokens", "cmvn", "state_dict")
@@ -71,7 +72,10 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path, weights: str = "fl
     model = checkpoint.model
     state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
     matrices = [name for name, tensor in state.items() if weights == "int8" and tensor.is_floating_point() and tensor.dim() == 2]
-    int8_weights = {name: _quantize_rows(state.pop(name)) for name in matrices}
+    int8_weights = {}
+    for name in matrices:
+        values, scales = quantize_rows(state.pop(name), FULL_WEIGHT_LEVELS)
+        int8_weights[name] = {"values": values, "scales": scales}
     stored = torch.float32 if weights == "float32" else torch.float16
     payload = {
         "format": FORMAT,
@@ -89,12 +93,6 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path, weights: str = "fl
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     partial.replace(path)
-
-
-def _quantize_rows(matrix: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A float (J, K) matrix as int8 ``values`` (J, K) in -127..127 and float32 ``scales`` (J,): values x scales ~ matrix."""
-    scales = matrix.float().abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / INT8_LEVELS
-    return {"values": torch.round(matrix.float() / scales[:, None]).to(torch.int8), "scales": scales}
 
 
 def _dequantize_rows(name: str, entry: Any) -> torch.Tensor:

@@ -33,7 +33,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from asr.model import AcousticModel
 
-__all__ = ["Int8LSTM", "Int8Linear", "int8_supported", "quantize_model", "weight_levels"]
+__all__ = ["Int8LSTM", "Int8Linear", "int8_supported", "quantize_model", "quantize_rows", "weight_levels"]
 
 FULL_WEIGHT_LEVELS = 127  # 8-bit weights, where products are summed straight into int32 (VNNI)
 NARROW_WEIGHT_LEVELS = 63  # 7-bit weights, where pairs of products meet in int16 first
@@ -56,6 +56,13 @@ def weight_levels() -> int:
     return FULL_WEIGHT_LEVELS if abs(probe(torch.ones(2, width))[0, 0].item() - width) < 0.5 else NARROW_WEIGHT_LEVELS
 
 
+def quantize_rows(weight: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A float (J, K) matrix as int8 values (J, K) in [-levels, levels] and float32 scales (J,), one per row:
+    values x scales is the nearest such matrix. Shared by the int8 kernels and int8 checkpoints (asr/checkpoint.py)."""
+    scale = weight.float().abs().amax(dim=1).clamp_min(TINY) / levels
+    return torch.round(weight.float() / scale[:, None]).to(torch.int8), scale
+
+
 def quantize_model(model: AcousticModel) -> None:
     """Swap ``model``'s LSTM and output layer for int8 copies, in place. Its numbers then depend on nothing
     but each stream's own input, bit for bit; it runs on the CPU only, and can no longer be trained or saved."""
@@ -68,10 +75,9 @@ class Int8Matmul:
 
     def __init__(self, weight: torch.Tensor, levels: int | None = None) -> None:
         """``weight``: (J, K) float, quantized to integers in [-levels, levels] (default: ``weight_levels()``)."""
-        scale = weight.abs().amax(dim=1).clamp_min(TINY) / (levels or weight_levels())  # (J,)
-        quantized = torch.round(weight / scale[:, None]).to(torch.int8)
+        quantized, scale = quantize_rows(weight, levels or weight_levels())
         self.packed = torch.ops.onednn.qlinear_prepack(quantized, None)
-        self.weight_scale = scale.float().contiguous()
+        self.weight_scale = scale.contiguous()
         self.zero_points = torch.zeros_like(self.weight_scale, dtype=torch.int64)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
