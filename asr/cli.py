@@ -12,6 +12,7 @@ from pathlib import Path
 
 from asr.checkpoint import DEFAULT_MODEL, WEIGHT_STORAGE, CheckpointError, random_checkpoint, save_checkpoint
 from asr.config import DECODER_METHODS, PRECISIONS, BeamConfig, DecoderConfig, load_config
+from asr.data.asterisk import ASTERISK_VOICES
 from asr.data.voices import TRAINING_ENGINES
 from asr.formats import FORMATS
 from asr.lexicon import check_hotword
@@ -413,17 +414,25 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
         description=(
             "Write a JSON Lines manifest for a real corpus, with text normalized as for training. 'pocketsphinx-testdata' "
             "is Debian's package of that name: 10 real recordings (a LibriVox reader, and playing cards), the real-speech "
-            "check, which training refuses. 'asterisk' is Debian's asterisk-core-sounds-en-wav: 544 phone prompts (23 min, "
-            "8 kHz) read by one real woman, usable for training."
+            "check, which training refuses. 'asterisk' is Debian's Asterisk phone prompts, usable for training: English "
+            "(asterisk-core-sounds-en-wav, 544 prompts, 23 min at 8 kHz, one real woman) or, with --language, her Spanish "
+            "set or the French, Italian and Russian sets (three more real people; phone labels from espeak-ng's "
+            "pronunciation of their language). --wideband decodes the 16 kHz G.722 recordings "
+            "(asterisk-core-sounds-XX-g722) into FLAC files instead of listing the 8 kHz ones."
         ),
     )
     parser.add_argument("layout", choices=["librispeech", "commonvoice", "pocketsphinx-testdata", "asterisk", "folder"])
     parser.add_argument(
         "root", type=Path, nargs="?", default=None,
-        help="the corpus folder (default for pocketsphinx-testdata: /usr/share/pocketsphinx/test/data; for asterisk: /usr/share/asterisk/sounds/en_US_f_Allison)",
+        help="the corpus folder (default for pocketsphinx-testdata: /usr/share/pocketsphinx/test/data; for asterisk: the language's folder under /usr/share/asterisk/sounds)",
     )  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, required=True, help="manifest to write (.jsonl)")
     parser.add_argument("--tsv", default="validated.tsv", help="Common Voice: which .tsv to import")
+    parser.add_argument("--language", default="en", choices=list(ASTERISK_VOICES), help="asterisk: which language's prompt set")
+    parser.add_argument(
+        "--wideband", type=Path, default=None, metavar="DIR",
+        help="asterisk: decode the 16 kHz G.722 recordings into FLAC files under DIR (condition 'clean') instead of listing the 8 kHz .wav ones ('telephone')",
+    )  # fmt: skip
 
 
 def _add_lm(commands: argparse._SubParsersAction) -> None:
@@ -576,6 +585,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _run_import(args: argparse.Namespace) -> int:
     from asr.data import importers
+    from asr.data.asterisk import import_asterisk_prompts
     from asr.data.manifest import write_manifest
 
     if args.root is None and args.layout not in ("pocketsphinx-testdata", "asterisk"):
@@ -585,7 +595,7 @@ def _run_import(args: argparse.Namespace) -> int:
     elif args.layout == "pocketsphinx-testdata":
         entries = importers.import_pocketsphinx_testdata(args.root or importers.POCKETSPHINX_TESTDATA)
     elif args.layout == "asterisk":
-        entries = importers.import_asterisk_prompts(args.root or importers.ASTERISK_PROMPTS)
+        entries = import_asterisk_prompts(args.root, language=args.language, wideband_to=args.wideband)
     elif args.layout == "commonvoice":
         entries = importers.import_common_voice(args.root, args.tsv)
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from asr.phones import ARPABET, ipa_to_arpabet, strip_stress
 
-__all__ = ["Pronunciation", "Lexicon", "cmudict_pronunciations", "espeak_pronunciations", "pronounce", "check_word", "check_hotword"]
+__all__ = ["Pronunciation", "Lexicon", "cmudict_pronunciations", "espeak_pronunciations", "espeak_ipa_lines", "pronounce", "check_word", "check_hotword"]
 
 Pronunciation = tuple[str, ...]
 
@@ -143,9 +143,9 @@ def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE, strict: 
     words = [check_word(word) for word in words]
     if not words:
         return {}
-    lines = _espeak_ipa([f"{word}." for word in words], voice)
+    lines = espeak_ipa_lines([f"{word}." for word in words], voice)
     if len(lines) != len(words):  # espeak-ng split or joined some line: ask word by word
-        lines = [" ".join(_espeak_ipa([f"{word}."], voice)) for word in words]
+        lines = [" ".join(espeak_ipa_lines([f"{word}."], voice)) for word in words]
     result = {}
     for word, line in zip(words, lines):
         try:
@@ -160,7 +160,7 @@ def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE, strict: 
     return result
 
 
-def _espeak_ipa(lines: Sequence[str], voice: str) -> list[str]:
+def espeak_ipa_lines(lines: Sequence[str], voice: str) -> list[str]:
     """espeak-ng's IPA output lines (phonemes joined by '_') for the given input lines."""
     try:
         done = subprocess.run(

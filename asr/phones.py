@@ -23,6 +23,8 @@ __all__ = [
     "FESTIVAL_PHONESETS",
     "FOREIGN_PHONESETS",
     "foreign_to_arpabet",
+    "ESPEAK_FOREIGN_LANGUAGES",
+    "espeak_foreign_to_arpabet",
     "gnuspeech_to_arpabet",
     "join_words",
     "strip_stress",
@@ -108,6 +110,50 @@ FOREIGN_PHONESETS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 
+
+# espeak-ng's phoneme names in the languages of Asterisk's other prompt sets, beyond its English
+# ones (_IPA), as an English listener hears them (as FOREIGN_PHONESETS): the French uvular r and
+# Spanish taps and trills as R, front rounded vowels as the nearest English vowel, palatal nasals
+# and laterals as N Y and L Y, Spanish lenited stops as the stop, and the pure vowels a and e as
+# an English listener hears them in "pasta" and "café" (as FOREIGN_PHONESETS' Italian). espeak-ng
+# writes "y" for French [y] and for Russian ы, which sound apart.
+_ESPEAK_FOREIGN: dict[str, tuple[str, ...]] = {
+    "a": ("AA",), "e": ("EY",),
+    "ʁ": ("R",), "ɾ": ("R",), "œ": ("ER",), "ø": ("ER",), "ɵ": ("UH",), "ɲ": ("N", "Y"), "ʎ": ("L", "Y"),
+    "β": ("B",), "ɣ": ("G",), "ʝ": ("Y",), "ts": ("T", "S"), "dz": ("D", "Z"), "ss": ("S",), "d̪": ("D",),
+    "ɭ": ("L",), "ɕ": ("SH",), "ʑ": ("ZH",), "ja": ("Y", "AA"), "ju": ("Y", "UW"),
+}  # fmt: skip
+_ESPEAK_Y = {"fr": ("UW",), "ru": ("IH",), "es": ("IY",), "it": ("IY",)}
+ESPEAK_FOREIGN_LANGUAGES = tuple(_ESPEAK_Y)
+# length, palatalization, and espeak-ng's elision and unstressed marks: not phonemes of the English set
+_ESPEAK_FOREIGN_MARKS = str.maketrans("", "", "ːʲ-^\"")
+
+
+def espeak_foreign_to_arpabet(language: str, names: Iterable[str]) -> list[str]:
+    """One word's espeak-ng IPA phoneme names in ``language`` (``ESPEAK_FOREIGN_LANGUAGES``) -> ARPAbet.
+
+    espeak-ng's language switches ("(en)") are skipped; a phone repeated within the word (a
+    geminate) is kept once; a nasal vowel becomes the vowel and N. ValueError names an unknown
+    language or phoneme.
+    """
+    if language not in _ESPEAK_Y:
+        raise ValueError(f"no phone map for espeak-ng language {language!r}; known: {', '.join(ESPEAK_FOREIGN_LANGUAGES)}")
+    table = {**_IPA, **_ESPEAK_FOREIGN, "y": _ESPEAK_Y[language]}
+    phones: list[str] = []
+    for name in names:
+        if name.startswith("("):
+            continue
+        bare = name.translate(_IPA_MARKS).translate(_ESPEAK_FOREIGN_MARKS)
+        nasalized = _NASALIZED in bare
+        bare = bare.replace(_NASALIZED, "")
+        if not bare:
+            continue
+        if bare not in table:
+            raise ValueError(f"unknown espeak-ng {language} phoneme {name!r}; add it to asr/phones.py")
+        for phone in table[bare] + (("N",) if nasalized else ()):
+            if phones[-1:] != [phone]:
+                phones.append(phone)
+    return phones
 
 # GnuSpeech's postures (its monet.xml; RP-based, with r written where a rhotic speaker says it).
 # Diphthongs are written as two postures; silences and closures map to nothing.

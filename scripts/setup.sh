@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # synthesizers (espeak-ng, festival with kal and ked, GnuSpeech under nodejs; flite and festival's HTS slt are
 # the held-out test voices; festival's Italian and Czech voices with the fortunes they read, for `asr synth
 # --foreign`), text (fortunes, the GCIDE dictionary's quotations, wamerican; WordNet's examples for LMs), real speech to evaluate on
-# (pocketsphinx-testdata) and to train on (Asterisk's English prompts, read by one woman, with their transcripts),
+# (pocketsphinx-testdata) and to train on (Asterisk's prompts with their transcripts: English and Spanish read by one
+# woman, French, Italian and Russian by three more people; 8 kHz English and 16 kHz G.722 sets),
 # and recorded music for the "music" training noise (Asterisk's music on hold). MBROLA's voices for `asr synth
 # --mbrola` (English), `--mbrola-accented` and `--mbrola-accented-more` (other languages' voices saying English)
 # and SVOX Pico's for `--pico` come from Debian's contrib and non-free sections (below); festival's British rab
@@ -18,6 +19,9 @@ APT_PACKAGES=(libsndfile1 libportaudio2 espeak-ng sox festival festvox-kallpc16k
               festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
               fortunes-it fortunes-cs fortunes dict-gcide wamerican wordnet-base pocketsphinx-testdata
               asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-moh-opsound-wav
+              asterisk-core-sounds-en-g722 asterisk-core-sounds-es asterisk-core-sounds-es-g722 asterisk-core-sounds-fr
+              asterisk-core-sounds-fr-g722 asterisk-core-sounds-it asterisk-core-sounds-it-g722 asterisk-core-sounds-ru
+              asterisk-core-sounds-ru-g722
               mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
               mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-gr2 mbrola-hu1
               mbrola-pl1 mbrola-ro1 mbrola-sw1 libttspico-utils festvox-rablpc16k

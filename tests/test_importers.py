@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +10,6 @@ import soundfile
 
 from asr.audio import AudioError
 from asr.data.importers import (
-    ASTERISK_PROMPTS,
-    ASTERISK_TRANSCRIPTS,
-    import_asterisk_prompts,
     import_common_voice,
     import_folder,
     import_librispeech,
@@ -294,66 +288,3 @@ def test_pocketsphinx_testdata_gives_its_transcribed_real_recordings(tmp_path: P
         import_pocketsphinx_testdata(tmp_path)
     with pytest.raises(ValueError, match="pocketsphinx-testdata"):
         import_pocketsphinx_testdata(tmp_path / "missing")
-
-
-# Asterisk's prompts -------------------------------------------------------------------------
-
-
-PROMPT_TRANSCRIPTS = """; Core Asterisk Sounds in English
-
-vm-press: Press
-digits/7: seven
-agent-pass: Please enter your password followed by the pound key.
-conf-usermenu: Please press 1 to mute, 2 to lock or 10 for help.
-letters/dash: dash [-]
-beep: [this is a simple beep tone]
-dictate/forhelp: press * for help
-conf-adminmenu: press 162 to exit
-demo-moreinfo: Press 28 for more.
-vm-login: Comedian Mail (login)
-hello-world: Hello world.
-"""
-
-
-def test_asterisk_prompts_keep_what_is_said_as_written(tmp_path: Path) -> None:
-    """Sounds, symbols and numbers past ten are not words she says as written; digits up to ten are spelled out."""
-    recorded = ["vm-press", "digits/7", "agent-pass", "conf-usermenu", "letters/dash", "beep", "dictate/forhelp", "conf-adminmenu", "demo-moreinfo", "vm-login"]
-    for name in recorded:  # hello-world has no recording
-        write_audio(tmp_path / "sounds" / f"{name}.wav", 4000, sample_rate=8000)
-    transcripts = tmp_path / "core-sounds-en.txt.gz"
-    with gzip.open(transcripts, "wt", encoding="utf-8") as handle:
-        handle.write(PROMPT_TRANSCRIPTS)
-    entries = import_asterisk_prompts(tmp_path / "sounds", transcripts)
-    assert [(e.audio.relative_to(tmp_path / "sounds").as_posix(), e.text, e.duration) for e in entries] == [
-        ("agent-pass.wav", "please enter your password followed by the pound key", 0.5),
-        ("conf-usermenu.wav", "please press one to mute two to lock or ten for help", 0.5),
-        ("digits/7.wav", "seven", 0.5),
-        ("letters/dash.wav", "dash", 0.5),
-        ("vm-press.wav", "press", 0.5),
-    ]
-    assert {(e.condition, e.voice) for e in entries} == {("telephone", "asterisk:allison")}
-    assert_round_trip(entries, tmp_path / "asterisk.jsonl")
-
-
-def test_asterisk_prompts_missing_or_empty_are_refused(tmp_path: Path) -> None:
-    (tmp_path / "sounds").mkdir()
-    with pytest.raises(ValueError, match="missing.txt.gz: cannot read .*asterisk-core-sounds-en"):
-        import_asterisk_prompts(tmp_path / "sounds", tmp_path / "missing.txt.gz")
-    transcripts = write_text(tmp_path / "core-sounds-en.txt", PROMPT_TRANSCRIPTS)
-    with pytest.raises(ValueError, match="core-sounds-en.txt: no transcribed prompt has a recording under"):
-        import_asterisk_prompts(tmp_path / "sounds", transcripts)
-    with pytest.raises(ValueError, match="not a folder"):
-        import_asterisk_prompts(tmp_path / "nowhere", transcripts)
-
-
-@pytest.mark.skipif(
-    not (ASTERISK_PROMPTS.is_dir() and ASTERISK_TRANSCRIPTS.is_file()), reason="needs asterisk-core-sounds-en(-wav) (scripts/setup.sh installs them)"
-)
-def test_asr_import_asterisk_reads_debians_prompts(tmp_path: Path) -> None:
-    manifest = tmp_path / "asterisk.jsonl"
-    subprocess.run([sys.executable, "-m", "asr.cli", "import", "asterisk", "-o", str(manifest)], check=True, capture_output=True)
-    entries = read_manifest(manifest)
-    assert len(entries) > 500 and {(e.voice, e.condition) for e in entries} == {("asterisk:allison", "telephone")}
-    said = {e.audio.relative_to(ASTERISK_PROMPTS).as_posix(): e.text for e in entries}
-    assert said["digits/7.wav"] == "seven" and said["vm-goodbye.wav"] == "goodbye"
-    assert "beep.wav" not in said

@@ -15,7 +15,7 @@ from asr.data.gnuspeech import spoken_words as gnuspeech_words
 from asr.data.phone_labels import MAX_MERGED, align_words
 from asr.data.piper import spoken_words as piper_words
 from asr.lexicon import Lexicon, check_hotword, cmudict_pronunciations, espeak_pronunciations, pronounce
-from asr.phones import ARPABET, FESTIVAL_PHONESETS, festival_to_arpabet, ipa_to_arpabet, join_words, split_ipa
+from asr.phones import ARPABET, FESTIVAL_PHONESETS, espeak_foreign_to_arpabet, festival_to_arpabet, ipa_to_arpabet, join_words, split_ipa
 from asr.tokens import Tokenizer
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (scripts/setup.sh installs it)")
@@ -47,6 +47,30 @@ def test_the_phone_tokens_are_39_arpabet_phones_a_boundary_and_the_blank() -> No
 def test_espeak_ipa_maps_to_arpabet(said: str, phones: list[str]) -> None:
     assert ipa_to_arpabet(said.split("_")) == phones
 
+
+
+@pytest.mark.parametrize(
+    "language, said, phones",
+    [
+        ("fr", "ʁ_ɑ̃_v_w_ˈa", ["R", "AA", "N", "V", "W", "AA"]),  # "renvoi": uvular r, a nasal vowel, French a
+        ("fr", "p_ˈy_ʁ", ["P", "UW", "R"]),  # "pur": French y
+        ("ru", "v_ˈy_z_ʌ_v", ["V", "IH", "Z", "AH", "V"]),  # "vyzov": Russian y (ы) is another vowel
+        ("ru", "pʲ_i_rʲ_i", ["P", "IY", "R", "IY"]),  # palatalization is not an English phoneme
+        ("it", "o_kː_ʊ_p_ˈa_t_o", ["OW", "K", "UH", "P", "AA", "T", "OW"]),  # a long k is one K
+        ("it", "ɡ_ˈa_t_t_o", ["G", "AA", "T", "OW"]),  # a geminate written twice is one T too
+        ("es", "f_a_β_ˈo_ɾ", ["F", "AA", "B", "OW", "R"]),  # "favor": a lenited b and a tap
+        ("fr", "(en)_ð_ɪ_s_(fr)", ["DH", "IH", "S"]),  # espeak-ng's language switches are not said
+    ],
+)
+def test_espeak_foreign_phonemes_map_as_an_english_listener_hears_them(language: str, said: str, phones: list[str]) -> None:
+    assert espeak_foreign_to_arpabet(language, said.split("_")) == phones
+
+
+def test_espeak_foreign_map_refuses_unknown_languages_and_phonemes() -> None:
+    with pytest.raises(ValueError, match="no phone map for espeak-ng language 'de'; known: fr, ru, es, it"):
+        espeak_foreign_to_arpabet("de", ["a"])
+    with pytest.raises(ValueError, match="unknown espeak-ng fr phoneme '☃'"):
+        espeak_foreign_to_arpabet("fr", ["a", "☃"])
 
 def test_piper_ipa_is_split_longest_first_and_punctuation_dropped() -> None:
     assert split_ipa("bɹˈaʊn") == ["b", "ɹ", "aʊ", "n"]
@@ -101,7 +125,7 @@ def test_espeak_variants_add_what_the_training_voices_say_beside_cmudict() -> No
 @needs_espeak
 def test_a_word_with_a_sound_outside_the_phone_set_is_named_or_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
     said = {"zorblax.": "z_ˈɔː_ɹ_b_l_a_k_s", "blorp.": "b_l_ˈ☃_p"}  # what a newer espeak-ng might write
-    monkeypatch.setattr("asr.lexicon._espeak_ipa", lambda lines, voice: [said[line] for line in lines])
+    monkeypatch.setattr("asr.lexicon.espeak_ipa_lines", lambda lines, voice: [said[line] for line in lines])
     with pytest.raises(ValueError, match="cannot pronounce 'blorp': unknown IPA symbol '☃'"):
         espeak_pronunciations(["zorblax", "blorp"])
     assert list(espeak_pronunciations(["zorblax", "blorp"], strict=False)) == ["zorblax"]

@@ -1,4 +1,4 @@
-"""Turn LibriSpeech, Common Voice, Debian's pocketsphinx-testdata and Asterisk prompts, and plain folders of audio into manifest entries.
+"""Turn LibriSpeech, Common Voice, Debian's pocketsphinx-testdata, and plain folders of audio into manifest entries.
 
 Every entry's audio path lies under the ``root`` given (so it is usable from the working
 directory), its text has been through ``normalize_text``, and its duration comes from the
@@ -8,7 +8,6 @@ audio header alone. Entries come sorted by audio path.
 from __future__ import annotations
 
 import csv
-import gzip
 import re
 import shlex
 from dataclasses import replace
@@ -26,25 +25,14 @@ __all__ = [
     "import_common_voice",
     "import_pocketsphinx_testdata",
     "import_folder",
-    "import_asterisk_prompts",
+    "header_duration",
     "POCKETSPHINX_TESTDATA",
-    "ASTERISK_PROMPTS",
-    "ASTERISK_TRANSCRIPTS",
 ]
 
 POCKETSPHINX_TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 # the transcribed real recordings: (folder, transcription file); lines read "<s> words </s> (utterance id)"
 _TESTDATA_SETS = (("librivox", "transcription"), ("cards", "cards.transcription"))
 _TESTDATA_LINE = re.compile(r"^(?:<s>)?\s*(.*?)\s*(?:</s>)?\s*\(([^()\s]+)\)\s*$")
-
-# Debian's asterisk-core-sounds-en-wav (the recordings) and asterisk-core-sounds-en (their transcripts)
-ASTERISK_PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
-ASTERISK_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
-_ASTERISK_LINE = re.compile(r"^([\w-]+(?:/[\w-]+)*):\s*(.*?)\s*$")  # "digits/7: seven"; ";" starts a comment
-_ASTERISK_NOTE = re.compile(r"\[[^\]]*\]")  # "[beep]", "dash [-]": a sound or a written form, not words
-_ASTERISK_UNSAID = re.compile(r"[^\w\s.,;:!?'\"-]|\d\d\d|1[1-9]|[2-9]\d")  # symbols, and numbers past ten
-_ASTERISK_DIGITS = re.compile(r"\d+")
-_SPOKEN_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 _TRANSCRIPT_SUFFIX = ".trans.txt"
 _LIBRISPEECH_SPLIT = re.compile(r"(?:train|dev|test)-(clean|other)(?:-\d+)?")
@@ -65,7 +53,7 @@ def _read_text(path: Path) -> str:
         raise ValueError(f"{path}: cannot read ({error})") from None
 
 
-def _duration(path: Path) -> float:
+def header_duration(path: Path) -> float:
     """Seconds of audio from the file's header, without decoding; AudioError names the file and reason."""
     try:
         info = soundfile.info(str(path))
@@ -119,7 +107,7 @@ def _librispeech_chapter(transcript: Path) -> list[ManifestEntry]:
         audio = transcript.parent / f"{fields[0]}.flac"
         if not audio.is_file():
             raise ValueError(f"{where}: audio {audio} not found")
-        entries.append(ManifestEntry(audio, text, _duration(audio), condition, speaker))
+        entries.append(ManifestEntry(audio, text, header_duration(audio), condition, speaker))
     return entries
 
 
@@ -135,7 +123,7 @@ def import_common_voice(root: str | Path, tsv: str = "validated.tsv") -> list[Ma
     entries = _common_voice_rows(root / tsv, clips)
     if any(entry.audio.suffix.lower() == ".mp3" for entry in entries):
         _require_mp3(clips)
-    return _by_audio([replace(entry, duration=_duration(entry.audio)) for entry in entries])
+    return _by_audio([replace(entry, duration=header_duration(entry.audio)) for entry in entries])
 
 
 def _common_voice_rows(table: Path, clips: Path) -> list[ManifestEntry]:
@@ -214,7 +202,7 @@ def import_pocketsphinx_testdata(root: str | Path = POCKETSPHINX_TESTDATA) -> li
             if match is None:
                 raise ValueError(f"{root / folder / transcription}:{number}: expected '<s> words </s> (id)'")
             audio = root / folder / f"{match.group(2)}.wav"
-            entries.append(ManifestEntry(audio, normalize_text(match.group(1)), round(_duration(audio), 3), "real", folder))
+            entries.append(ManifestEntry(audio, normalize_text(match.group(1)), round(header_duration(audio), 3), "real", folder))
     return entries
 
 
@@ -240,41 +228,5 @@ def import_folder(root: str | Path) -> tuple[list[ManifestEntry], list[Path]]:
         text = normalize_text(_read_text(transcript))
         if not text:
             raise ValueError(f"{transcript}: transcript is empty after normalization")
-        entries.append(ManifestEntry(audio, text, _duration(audio)))
+        entries.append(ManifestEntry(audio, text, header_duration(audio)))
     return entries, untranscribed
-
-
-def import_asterisk_prompts(root: str | Path = ASTERISK_PROMPTS, transcripts: str | Path = ASTERISK_TRANSCRIPTS) -> list[ManifestEntry]:
-    """Debian's asterisk-core-sounds-en-wav: Allison Smith reading Asterisk's US English phone prompts.
-
-    Real human speech from one woman, recorded for the telephone (8 kHz), with the transcripts of
-    asterisk-core-sounds-en (``name: text`` lines, gzipped or not). Prompts whose transcript is a
-    sound ("[beep]"), holds a number other than 0-10 or a symbol she may read several ways (``*``,
-    ``#``, ``$``, ...) are left out, as are transcripts without a recording. Digits are spelled out.
-    Every entry has voice "asterisk:allison" and condition "telephone".
-    """
-    root, transcripts = _folder(root), Path(transcripts)
-    try:
-        with (gzip.open(transcripts, "rt", encoding="utf-8") if transcripts.suffix == ".gz" else transcripts.open(encoding="utf-8")) as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError, EOFError) as error:
-        raise ValueError(f"{transcripts}: cannot read ({error}); install Debian's 'asterisk-core-sounds-en'") from None
-    entries = []
-    for line in lines:
-        match = _ASTERISK_LINE.match(line)
-        if match is None or not (text := _spoken_prompt(match.group(2))):
-            continue
-        audio = root / f"{match.group(1)}.wav"
-        if audio.is_file():
-            entries.append(ManifestEntry(audio, text, round(_duration(audio), 3), "telephone", "asterisk:allison"))
-    if not entries:
-        raise ValueError(f"{transcripts}: no transcribed prompt has a recording under {root}")
-    return _by_audio(entries)
-
-
-def _spoken_prompt(transcript: str) -> str:
-    """A prompt's words as spoken, normalized; "" when the transcript does not say exactly what is heard."""
-    transcript = _ASTERISK_NOTE.sub(" ", transcript).strip()
-    if not transcript or _ASTERISK_UNSAID.search(transcript):
-        return ""
-    return normalize_text(_ASTERISK_DIGITS.sub(lambda digits: _SPOKEN_NUMBERS[int(digits.group())], transcript))
