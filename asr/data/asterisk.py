@@ -88,8 +88,8 @@ def import_asterisk_prompts(
     are spelled out, other languages' prompts with digits are left out. Without ``wideband_to``
     the entries are the 8 kHz ``.wav`` recordings, condition "telephone"; with it, each prompt's
     16 kHz ``.g722`` recording is decoded into a FLAC file under that folder (the prompt's name
-    as its path), condition "clean". Non-English entries carry phone labels. ValueError names a
-    missing file or language.
+    as its path), condition "clean". Non-English entries carry phone labels (a prompt that leaves
+    no letters or phones is left out). ValueError names a missing file or language.
     """
     if language not in ASTERISK_VOICES:
         raise ValueError(f"no Asterisk prompt set for language {language!r}; known: {', '.join(ASTERISK_VOICES)}")
@@ -109,6 +109,9 @@ def import_asterisk_prompts(
     phones = _phone_labels(prompts, language) if language != "en" else {}
     entries = []
     for name, text in prompts.items():
+        words = text if language == "en" else normalize_text(text.lower().translate(_CYRILLIC))
+        if not words or (language != "en" and not phones[name]):
+            continue  # nothing left to label it with
         if wideband_to is not None:
             audio, condition = Path(wideband_to) / f"{name}.flac", "clean"
             samples = decode_g722(root / f"{name}{extension}")
@@ -118,7 +121,6 @@ def import_asterisk_prompts(
         else:
             audio, condition = root / f"{name}{extension}", "telephone"
             duration = header_duration(audio)
-        words = text if language == "en" else normalize_text(text.lower().translate(_CYRILLIC))
         entries.append(ManifestEntry(audio, words, round(duration, 3), condition, f"asterisk:{voice.speaker}", phones.get(name)))
     return sorted(entries, key=lambda entry: entry.audio)
 
