@@ -30,19 +30,28 @@ from asr.scoring import OVERALL  # noqa: E402
 from asr.stream import StreamingRecognizer  # noqa: E402
 
 
-def plot_training(log: Path, out: Path) -> None:
-    with log.open() as handle:
-        rows = list(csv.DictReader(handle))
+def training_figure(rows: list[dict[str, str]]) -> plt.Figure:
+    """The loss per logged step of a training log's rows, and beside it the dev error per epoch when the run
+    measured one (a run shorter than one pass over its data has none, and gets the loss alone)."""
     steps = [int(r["step"]) for r in rows]
-    figure, (loss_axis, wer_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    dev = [(int(r["step"]), 100 * float(r["dev_error"]), int(r["epoch"])) for r in rows if r["dev_error"]]
+    figure, axes = plt.subplots(1, 2 if dev else 1, figsize=(11 if dev else 6, 4), squeeze=False)
+    loss_axis = axes[0][0]
     loss_axis.plot(steps, [float(r["loss"]) for r in rows], linewidth=1)
     loss_axis.set(xlabel="step", ylabel="CTC loss (per target unit)", title="training loss", yscale="log")
-    dev = [(int(r["step"]), 100 * float(r["dev_error"]), int(r["epoch"])) for r in rows if r["dev_error"]]
-    wer_axis.plot([d[0] for d in dev], [d[1] for d in dev], marker="o")
-    for step, wer, epoch in dev:
-        wer_axis.annotate(f"epoch {epoch}: {wer:.1f}%", (step, wer), textcoords="offset points", xytext=(4, 6), fontsize=8)
-    wer_axis.set(xlabel="step", ylabel="WER % (characters) or PER % (phones)", title="dev error (greedy best path, training voices)")
+    if dev:
+        wer_axis = axes[0][1]
+        wer_axis.plot([d[0] for d in dev], [d[1] for d in dev], marker="o")
+        for step, wer, epoch in dev:
+            wer_axis.annotate(f"epoch {epoch}: {wer:.1f}%", (step, wer), textcoords="offset points", xytext=(4, 6), fontsize=8)
+        wer_axis.set(xlabel="step", ylabel="WER % (characters) or PER % (phones)", title="dev error (greedy best path, training voices)")
     figure.tight_layout()
+    return figure
+
+
+def plot_training(log: Path, out: Path) -> None:
+    with log.open() as handle:
+        figure = training_figure(list(csv.DictReader(handle)))
     figure.savefig(out / "training.png", dpi=120)
     plt.close(figure)
 
