@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("features and model", {"features", "model", "int8", "checkpoint", "offline", "priors"}),
     ("decoding", {"decoding", "beam", "decoders", "segmenter", "formats", "outputs", "caption_view", "caption_files"}),
     ("training data", {"data.rooms", "data.augment", "data.text", "data.voices", "data.gnuspeech", "data.piper", "data.kokoro", "data.espeak_accents", "data.pico_accents", "data.festival_accents",
-                       "data.phone_labels", "data.jobs", "data.engines", "data.synth", "data.importers", "data.dataset"}),
+                       "data.phone_labels", "data.jobs", "data.engines", "data.synth", "data.importers", "data.asterisk", "data.dataset"}),
     ("engine", {"stream"}),
     ("products", {"transcribe", "captions", "train", "export"}),
     ("evaluation", {"evaluate"}),
