@@ -144,8 +144,6 @@ def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE, strict: 
     if not words:
         return {}
     lines = espeak_ipa_lines([f"{word}." for word in words], voice)
-    if len(lines) != len(words):  # espeak-ng split or joined some line: ask word by word
-        lines = [" ".join(espeak_ipa_lines([f"{word}."], voice)) for word in words]
     result = {}
     for word, line in zip(words, lines):
         try:
@@ -161,7 +159,16 @@ def espeak_pronunciations(words: Sequence[str], voice: str = G2P_VOICE, strict: 
 
 
 def espeak_ipa_lines(lines: Sequence[str], voice: str) -> list[str]:
-    """espeak-ng's IPA output lines (phonemes joined by '_') for the given input lines."""
+    """espeak-ng's IPA for each input line, one output line per input line (phonemes joined by '_',
+    words by spaces; "" for a line it says nothing for), in one process where it can."""
+    said = _run_espeak(lines, voice)
+    if len(said) != len(lines):  # espeak-ng split or joined some line: ask line by line
+        said = [" ".join(_run_espeak([line], voice)) for line in lines]
+    return said
+
+
+def _run_espeak(lines: Sequence[str], voice: str) -> list[str]:
+    """espeak-ng's non-empty IPA output lines for the given input lines, in one process."""
     try:
         done = subprocess.run(
             ["espeak-ng", "-q", "--ipa", "--sep=_", "-v", voice], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True, timeout=600

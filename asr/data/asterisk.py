@@ -161,8 +161,6 @@ def _spoken_prompt(transcript: str, language: str) -> str:
 def _phone_labels(prompts: dict[str, str], language: str) -> dict[str, str]:
     """Each prompt's phone string, from espeak-ng's pronunciation in ``language`` (one process for all)."""
     lines = espeak_ipa_lines([f"{text}." for text in prompts.values()], language)
-    if len(lines) != len(prompts):  # espeak-ng split or joined some prompt: ask prompt by prompt
-        lines = [" ".join(espeak_ipa_lines([f"{text}."], language)) for text in prompts.values()]
     labels = {}
     for name, line in zip(prompts, lines):
         try:
