@@ -269,8 +269,7 @@ def test_wer_plot_has_a_bar_per_system_and_condition(report: EvalReport, tmp_pat
     assert (tmp_path / "wer_by_condition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-
-def test_training_plot_shows_the_dev_error_only_when_the_run_measured_it(tmp_path: Path) -> None:
+def test_training_plot_shows_the_dev_error_only_when_the_run_measured_it() -> None:
     plots = _model_card_plots()
     rows = [{"step": str(step), "epoch": "0", "loss": str(1.0 / step), "dev_error": ""} for step in (20, 40, 60)]
     figure = plots.training_figure(rows)
@@ -280,6 +279,7 @@ def test_training_plot_shows_the_dev_error_only_when_the_run_measured_it(tmp_pat
     figure = plots.training_figure(rows)
     assert [axis.get_title() for axis in figure.axes] == ["training loss", "dev error (greedy best path, training voices)"]
     assert list(figure.axes[1].lines[0].get_ydata()) == [25.0]
+
 
 def test_model_card_plots_refuses_incomplete_arguments(tmp_path: Path) -> None:
     script = Path(__file__).parent.parent / "bench" / "model_card_plots.py"
