@@ -95,11 +95,18 @@ def pair(errors_a: dict[tuple[str, str], tuple[int, int]], errors_b: dict[tuple[
     }
 
 
-def probability_b_better(paired: PairedErrors, resamples: int, rng: np.random.Generator) -> float:
-    """Share of bootstrap draws of the utterances (with replacement, as many as there are) where B makes fewer errors."""
+def probability_b_better(paired: PairedErrors, resamples: int, rng: np.random.Generator, max_indices: int = 10_000_000) -> float:
+    """Share of bootstrap draws of the utterances (with replacement, as many as there are) where B makes fewer errors.
+
+    The draws are made in blocks of at most ``max_indices`` utterance indices (80 MB at the default).
+    """
     difference = paired.errors_b - paired.errors_a
-    draws = rng.integers(0, len(difference), size=(resamples, len(difference)))
-    return float(np.mean(difference[draws].sum(axis=1) < 0))
+    block = max(1, max_indices // len(difference))
+    wins = 0
+    for start in range(0, resamples, block):
+        draws = rng.integers(0, len(difference), size=(min(block, resamples - start), len(difference)))
+        wins += int(np.count_nonzero(difference[draws].sum(axis=1) < 0))
+    return wins / resamples
 
 
 def comparison_table(groups: dict[str, PairedErrors], resamples: int, seed: int) -> str:

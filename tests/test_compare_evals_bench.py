@@ -63,6 +63,17 @@ def test_bootstrap_is_unsure_when_b_trades_errors_evenly() -> None:
     assert 0.3 < bench.probability_b_better(traded, 4000, np.random.default_rng(1)) < 0.7
 
 
+def test_drawing_in_blocks_gives_the_same_answer() -> None:
+    bench = _bench()
+    rng = np.random.default_rng(2)
+    paired = bench.PairedErrors(np.full(60, 5), errors_a=rng.integers(0, 4, 60), errors_b=rng.integers(0, 4, 60))
+
+    whole = bench.probability_b_better(paired, 999, np.random.default_rng(3))
+    blocks = bench.probability_b_better(paired, 999, np.random.default_rng(3), max_indices=7 * 60)
+
+    assert whole == blocks and 0.0 < whole < 1.0
+
+
 def test_table_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bench = _bench()
     a = _report(tmp_path / "a.json", ["the cat sat on a mat", "ten of close", "seven of heart", "a dog barked"])  # one error each
