@@ -82,6 +82,8 @@ def pair(errors_a: dict[tuple[str, str], tuple[int, int]], errors_b: dict[tuple[
             f"the reports scored different files: {len(only_a)} only in the first, {len(only_b)} only in the second "
             f"(e.g. {example[0]}, {example[1]})"
         )
+    if not errors_a:
+        raise ValueError("the reports have no utterance with reference words to compare")
     keys = list(errors_a)  # the first report's order
     groups = {condition: [k for k in keys if k[1] == condition] for condition in dict.fromkeys(k[1] for k in keys)}
     groups[OVERALL] = keys

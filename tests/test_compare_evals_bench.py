@@ -92,6 +92,9 @@ def test_reports_of_different_files_are_refused_naming_one(tmp_path: Path) -> No
 
     with pytest.raises(SystemExit, match=r"1 only in the first, 1 only in the second \(e\.g\. /data/3\.wav, real\)"):
         _bench().main([str(a), str(b)])
+    empty = _report(tmp_path / "empty.json", [], conditions=())
+    with pytest.raises(SystemExit, match="no utterance with reference words"):
+        _bench().main([str(empty), str(empty)])
 
 
 def test_a_file_that_is_not_a_report_is_named(tmp_path: Path) -> None:
