@@ -66,9 +66,8 @@ def utterance_errors(report_path: Path, system: str | None) -> dict[tuple[str, s
 
 
 def word_errors(reference: str, hypothesis: str) -> int:
-    """Substitutions, deletions and insertions turning ``reference`` into ``hypothesis`` (normalized text)."""
-    if not hypothesis.split():  # jiwer refuses an empty hypothesis: every reference word is deleted
-        return len(reference.split())
+    """Substitutions, deletions and insertions turning ``reference`` into ``hypothesis`` (normalized text; an empty
+    hypothesis deletes every reference word)."""
     output = jiwer.process_words(reference, hypothesis)
     return output.substitutions + output.deletions + output.insertions
 
