@@ -3,12 +3,14 @@
 Usage:
     .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-test --count 100
     .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-blend-test --kind kokoro-blend
+    .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-english-test --kind kokoro-english
     .venv/bin/asr eval /work/kokoro-test/train.jsonl --no-real-speech --by-voice
 
 Draws ``--count`` distinct clean test sentences (seeded), has Kokoro's speakers say them with the
-settings ``asr synth --kokoro`` (or ``--kokoro-blend``) would draw, and writes their manifest. The
-sentences are test sentences, so no LM holds them; the voices are training voices once a model has
-trained on ``--kokoro`` speech, which is the point: the same files score a model before and after.
+settings ``asr synth`` would draw for ``--kind`` (``--kokoro``, ``--kokoro-blend``, ``--kokoro-english``
+or ``--kokoro-english-blend``), and writes their manifest. The sentences are test sentences, so no LM
+holds them; the voices are training voices once a model has trained on that kind of speech, which is
+the point: the same files score a model before and after.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path, help="where the audio and train.jsonl go (outside the repository)")
     parser.add_argument("--count", type=int, default=100, help="sentences, one file each (default: 100)")
     parser.add_argument("--seed", type=int, default=1234, help="the sentences' and speakers' seed (default: 1234)")
-    parser.add_argument("--kind", choices=("kokoro", "kokoro-blend"), default="kokoro", help="its five styles in turns, or speakers blended from them (default: kokoro)")
+    parser.add_argument(
+        "--kind",
+        choices=("kokoro", "kokoro-blend", "kokoro-english", "kokoro-english-blend"),
+        default="kokoro",
+        help="its five Japanese styles in turns, speakers blended from them, its 28 English styles in turns, or speakers blended from those (default: kokoro)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default: 1)")
     args = parser.parse_args()
     texts = sorted({entry.text for entry in read_manifest(args.test_manifest) if entry.text and entry.condition == "clean"})

