@@ -376,6 +376,16 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="add N training utterances of Kokoro-82M speakers blended from all 28 English styles, as --kokoro-blend does",
     )
+    parser.add_argument(
+        "--kokoro-accented",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "add N training utterances of Kokoro-82M's 21 Spanish, French, Hindi, Italian, Portuguese and Mandarin styles "
+            "saying English (from the same voice files), as --kokoro does: each style mixed with another of the 21"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
 
@@ -580,7 +590,8 @@ def _run_synth(args: argparse.Namespace) -> int:
         train_utterances=args.train_utterances, leave_out=tuple(args.leave_out), foreign=args.foreign, mbrola=args.mbrola, mbrola_accented=args.mbrola_accented,
         added={"mbrola-accented-more": args.mbrola_accented_more, "pico": args.pico, "rab": args.rab, "pico-accented": args.pico_accented, "festival-accented": args.festival_accented,
                "festival-accented-more": args.festival_accented_more, "kokoro": args.kokoro,
-               "kokoro-blend": args.kokoro_blend, "kokoro-english": args.kokoro_english, "kokoro-english-blend": args.kokoro_english_blend},
+               "kokoro-blend": args.kokoro_blend, "kokoro-english": args.kokoro_english, "kokoro-english-blend": args.kokoro_english_blend,
+               "kokoro-accented": args.kokoro_accented},
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

@@ -4,12 +4,13 @@ Usage:
     .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-test --count 100
     .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-blend-test --kind kokoro-blend
     .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-english-test --kind kokoro-english
+    .venv/bin/python bench/kokoro_test_sentences.py /work/corpus8/test.jsonl /work/kokoro-accented-test --kind kokoro-accented
     .venv/bin/asr eval /work/kokoro-test/train.jsonl --no-real-speech --by-voice
 
 Draws ``--count`` distinct clean test sentences (seeded), has Kokoro's speakers say them with the
-settings ``asr synth`` would draw for ``--kind`` (``--kokoro``, ``--kokoro-blend``, ``--kokoro-english``
-or ``--kokoro-english-blend``), and writes their manifest. The sentences are test sentences, so no LM
-holds them; the voices are training voices once a model has trained on that kind of speech, which is
+settings ``asr synth`` would draw for ``--kind`` (``--kokoro``, ``--kokoro-blend``, ``--kokoro-english``,
+``--kokoro-english-blend`` or ``--kokoro-accented``), and writes their manifest. The sentences are test
+sentences, so no LM holds them; the voices are training voices once a model has trained on that kind of speech, which is
 the point: the same files score a model before and after.
 """
 
@@ -36,9 +37,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234, help="the sentences' and speakers' seed (default: 1234)")
     parser.add_argument(
         "--kind",
-        choices=("kokoro", "kokoro-blend", "kokoro-english", "kokoro-english-blend"),
+        choices=("kokoro", "kokoro-blend", "kokoro-english", "kokoro-english-blend", "kokoro-accented"),
         default="kokoro",
-        help="its five Japanese styles in turns, speakers blended from them, its 28 English styles in turns, or speakers blended from those (default: kokoro)",
+        help=(
+            "its five Japanese styles in turns, speakers blended from them, its 28 English styles in turns, speakers "
+            "blended from those, or its 21 other styles in turns (default: kokoro)"
+        ),
     )
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default: 1)")
     args = parser.parse_args()

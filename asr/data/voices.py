@@ -18,7 +18,8 @@ foreign voices' six people (``ACCENTED_FESTIVAL_VOICES``), with three more who s
 neural synthesizer, says English through the styles of its four Japanese women and a man
 (``KOKORO_VOICES``), and through new speakers blended from all five (``KOKORO_BLEND_VOICE``); its 28
 American and British English styles (``KOKORO_ENGLISH_VOICES``) add native English speakers, and
-speakers blended from them (``KOKORO_ENGLISH_BLEND_VOICE``).
+speakers blended from them (``KOKORO_ENGLISH_BLEND_VOICE``); its 21 Spanish, French, Hindi, Italian, Brazilian
+Portuguese and Mandarin styles (``KOKORO_ACCENTED_VOICES``) say English with their own voices' prosody.
 
 The test split is voiced only by held-out voices, which ``is_held_out`` recognizes and the corpus
 planner refuses for training: every flite voice, every HTS voice in any language, and any voice
@@ -60,6 +61,8 @@ __all__ = [
     "kokoro_english_voices",
     "KOKORO_ENGLISH_BLEND_VOICE",
     "kokoro_english_blend_voices",
+    "KOKORO_ACCENTED_VOICES",
+    "kokoro_accented_voices",
     "KOKORO_BLENDS",
     "kokoro_family",
     "pico_voices",
@@ -314,6 +317,24 @@ def kokoro_english_blend_voices() -> list[Voice]:
     return [KOKORO_ENGLISH_BLEND_VOICE] if kokoro_english_voices() else []
 
 
+KOKORO_ACCENTED_VOICES = tuple(
+    Voice("kokoro", name)
+    for name in (
+        "ef_dora", "em_alex", "em_santa", "ff_siwis", "hf_alpha", "hf_beta", "hm_omega", "hm_psi", "if_sara",
+        "im_nicola", "pf_dora", "pm_alex", "pm_santa", "zf_xiaobei", "zf_xiaoni", "zf_xiaoxiao", "zf_xiaoyi",
+        "zm_yunjian", "zm_yunxi", "zm_yunxia", "zm_yunyang",
+    )
+)  # fmt: skip
+"""Kokoro-82M's Spanish (e), French (f), Hindi (h), Italian (i), Brazilian Portuguese (p) and Mandarin (z) styles,
+eleven women (_f_) and ten men (_m_), from the same voice files; saying espeak-ng's US English phones, as the others do."""
+
+
+def kokoro_accented_voices() -> list[Voice]:
+    """KOKORO_ACCENTED_VOICES, when Kokoro's PyPI packages are installed and their style files are in KOKORO_STYLES_DIR."""
+    present = all((KOKORO_STYLES_DIR / f"{voice.name}.bin").is_file() for voice in KOKORO_ACCENTED_VOICES)
+    return list(KOKORO_ACCENTED_VOICES) if present and kokoro_voices() else []
+
+
 KOKORO_BLENDS: dict[str, tuple[Voice, ...]] = {KOKORO_BLEND_VOICE.name: KOKORO_VOICES, KOKORO_ENGLISH_BLEND_VOICE.name: KOKORO_ENGLISH_VOICES}
 """Each blended Kokoro voice's name -> the styles its speakers are blended from."""
 
@@ -322,7 +343,7 @@ def kokoro_family(voice: Voice) -> tuple[Voice, ...]:
     """The Kokoro styles a speaker of ``voice`` mixes: a blend's styles, or the set that ``voice`` belongs to."""
     if voice.name in KOKORO_BLENDS:
         return KOKORO_BLENDS[voice.name]
-    for family in (KOKORO_VOICES, KOKORO_ENGLISH_VOICES):
+    for family in (KOKORO_VOICES, KOKORO_ENGLISH_VOICES, KOKORO_ACCENTED_VOICES):
         if voice in family:
             return family
     raise ValueError(f"not a Kokoro voice: {voice.engine}:{voice.name}")
