@@ -9,7 +9,8 @@ of ``--beam-sizes``, ``--beam-thresholds``, ``--tokens-per-step``, ``--lm-weight
 ``--word-scores`` and ``--prior-weights``, cut and searched by the engine's own
 Segmenter (asr/segmenter.py), utterance by utterance. It prints WER and the search's own time per
 combination (endpointing included), best first. Tune on dev (training voices, unseen sentences), never on test.
-``--priors`` estimates the model's token priors on other dev files (asr/priors.py) for ``--prior-weights``.
+``--priors`` estimates the model's token priors on other dev files (asr/priors.py) for ``--prior-weights``;
+without it, the priors its decoder.json holds are used.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
 from asr.config import BeamConfig, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
-from asr.decoders import build_decoder  # noqa: E402
+from asr.decoders import build_decoder, tuned_search  # noqa: E402
 from asr.decoding import Decoder, Emissions  # noqa: E402
 from asr.endpoint import EndpointConfig  # noqa: E402
 from asr.features import LogMel  # noqa: E402
@@ -59,13 +60,14 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="checkpoint, folder or name under models/ (default: the shipped model)")
     parser.add_argument("--lm", default=None, help="ARPA LM (default: the one beside the model)")
     parser.add_argument("--lexicon", default=None, help="a phone model's lexicon (default: the one beside the model)")
-    parser.add_argument("--beam-sizes", type=int, nargs="+", default=[BeamConfig.beam_size])
-    parser.add_argument("--beam-thresholds", type=float, nargs="+", default=[BeamConfig.beam_threshold])
-    parser.add_argument("--tokens-per-step", type=int, nargs="+", default=[BeamConfig.tokens_per_step])
-    parser.add_argument("--lm-weights", type=float, nargs="+", default=[BeamConfig.lm_weight])
-    parser.add_argument("--word-scores", type=float, nargs="+", default=[BeamConfig.word_score])
-    parser.add_argument("--prior-weights", type=float, nargs="+", default=[BeamConfig.prior_weight])
-    parser.add_argument("--priors", type=Path, default=None, help="a manifest to estimate the token priors on (other files than the tuned ones)")
+    tuned = "(default: the model's own, from its decoder.json)"
+    parser.add_argument("--beam-sizes", type=int, nargs="+", help=tuned)
+    parser.add_argument("--beam-thresholds", type=float, nargs="+", help=tuned)
+    parser.add_argument("--tokens-per-step", type=int, nargs="+", help=tuned)
+    parser.add_argument("--lm-weights", type=float, nargs="+", help=tuned)
+    parser.add_argument("--word-scores", type=float, nargs="+", help=tuned)
+    parser.add_argument("--prior-weights", type=float, nargs="+", help=tuned)
+    parser.add_argument("--priors", type=Path, default=None, help="a manifest to estimate the token priors on (other files than the tuned ones; default: the model's decoder.json)")
     parser.add_argument("--limit", type=int, default=None, help="the first N files only")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
@@ -78,8 +80,12 @@ def main() -> None:
     emitted = [emissions_of(file_log_probs(checkpoint, entry.audio, logmel)) for entry in tqdm(entries, desc="log-probs", unit="file")]
     references = [normalize_text(str(e.text)) for e in entries]
     rows = []
-    priors = estimate_token_priors(checkpoint, args.priors) if args.priors else ()
-    grid = itertools.product(args.beam_sizes, args.beam_thresholds, args.tokens_per_step, args.lm_weights, args.word_scores, args.prior_weights)
+    own = tuned_search(path.parent)
+    priors = estimate_token_priors(checkpoint, args.priors) if args.priors else own.token_priors
+    grid = itertools.product(
+        args.beam_sizes or [own.beam_size], args.beam_thresholds or [own.beam_threshold], args.tokens_per_step or [own.tokens_per_step],
+        args.lm_weights or [own.lm_weight], args.word_scores or [own.word_score], args.prior_weights or [own.prior_weight],
+    )  # fmt: skip
     for beam_size, threshold, tokens, lm_weight, word_score, prior_weight in grid:
         beam = BeamConfig(
             beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score,
