@@ -10,8 +10,8 @@ Usage:
 Draws ``--count`` distinct clean test sentences (seeded), has Kokoro's speakers say them with the
 settings ``asr synth`` would draw for ``--kind`` (``--kokoro``, ``--kokoro-blend``, ``--kokoro-english``,
 ``--kokoro-english-blend`` or ``--kokoro-accented``), and writes their manifest. The sentences are test
-sentences, so no LM holds them; the voices are training voices once a model has trained on that kind of speech, which is
-the point: the same files score a model before and after.
+sentences, so no LM holds them; the voices are training voices once a model has trained on that kind
+of speech, which is the point: the same files score a model before and after.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Kokoro-82M as a training voice (``asr synth --kokoro N``, ``--kokoro-blend N``, ``--kokoro-english N``,
-``--kokoro-english-blend N`` and ``--kokoro-accented N``): its spelling of espeak-ng's phonemes, its speakers, and deterministic synthesis
-labelled with the phones it was given."""
+``--kokoro-english-blend N`` and ``--kokoro-accented N``): its spelling of espeak-ng's phonemes, its speakers,
+and deterministic synthesis labelled with the phones it was given."""
 
 from __future__ import annotations
 
