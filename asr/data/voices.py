@@ -304,8 +304,13 @@ KOKORO_STYLES_DIR = Path(__file__).resolve().parents[2] / "scripts" / "kokoro-vo
 
 def kokoro_english_voices() -> list[Voice]:
     """KOKORO_ENGLISH_VOICES, when Kokoro's PyPI packages are installed and their style files are in KOKORO_STYLES_DIR."""
-    present = all((KOKORO_STYLES_DIR / f"{voice.name}.bin").is_file() for voice in KOKORO_ENGLISH_VOICES)
-    return list(KOKORO_ENGLISH_VOICES) if present and kokoro_voices() else []
+    return _with_extracted_styles(KOKORO_ENGLISH_VOICES)
+
+
+def _with_extracted_styles(voices: tuple[Voice, ...]) -> list[Voice]:
+    """``voices``, when Kokoro's PyPI packages are installed and every one's style file is in KOKORO_STYLES_DIR; else []."""
+    present = all((KOKORO_STYLES_DIR / f"{voice.name}.bin").is_file() for voice in voices)
+    return list(voices) if present and kokoro_voices() else []
 
 
 KOKORO_ENGLISH_BLEND_VOICE = Voice("kokoro", "english-blend")
@@ -331,8 +336,7 @@ eleven women (_f_) and ten men (_m_), from the same voice files; saying espeak-n
 
 def kokoro_accented_voices() -> list[Voice]:
     """KOKORO_ACCENTED_VOICES, when Kokoro's PyPI packages are installed and their style files are in KOKORO_STYLES_DIR."""
-    present = all((KOKORO_STYLES_DIR / f"{voice.name}.bin").is_file() for voice in KOKORO_ACCENTED_VOICES)
-    return list(KOKORO_ACCENTED_VOICES) if present and kokoro_voices() else []
+    return _with_extracted_styles(KOKORO_ACCENTED_VOICES)
 
 
 KOKORO_BLENDS: dict[str, tuple[Voice, ...]] = {KOKORO_BLEND_VOICE.name: KOKORO_VOICES, KOKORO_ENGLISH_BLEND_VOICE.name: KOKORO_ENGLISH_VOICES}
