@@ -123,6 +123,10 @@ class AugmentConfig:
     telephone_prob: float = 0.15
     eq_prob: float = 0.0  # a random microphone response: peaking and shelving filters
     eq_gain_db: float = 8.0  # each filter's gain is drawn from [-x, x]
+    low_shelf_prob: float = 0.0  # rumble or proximity boost, or a high-pass cut, below 50-200 Hz
+    low_shelf_db_range: tuple[float, float] = (-20.0, 20.0)
+    lowpass_prob: float = 0.0  # a steep low-pass, as lossy codecs and cheap converters leave
+    lowpass_hz_range: tuple[float, float] = (3800.0, 7500.0)
     gain_prob: float = 0.5
     gain_db_range: tuple[float, float] = (-12.0, 6.0)
     dither: float = 0.0  # white noise of this RMS (full scale 1) on every utterance: digital silence never occurs
@@ -137,16 +141,17 @@ class AugmentConfig:
     NOISE_KINDS = ("white", "pink", "brown", "babble", "music")
 
     def __post_init__(self) -> None:
-        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "vtlp_range", "noise_kinds"):
+        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "vtlp_range", "noise_kinds", "low_shelf_db_range", "lowpass_hz_range"):
             object.__setattr__(self, name, tuple(getattr(self, name)))  # TOML gives lists
-        for name in ("speed_prob", "pitch_prob", "noise_prob", "reverb_prob", "telephone_prob", "eq_prob", "gain_prob", "vtlp_prob"):
+        for name in ("speed_prob", "pitch_prob", "noise_prob", "reverb_prob", "telephone_prob", "eq_prob", "low_shelf_prob", "lowpass_prob", "gain_prob", "vtlp_prob"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"augment.{name} must be in [0, 1]")
         _require(self.eq_gain_db >= 0 and 0 <= self.dither < 0.1, "augment.eq_gain_db must be >= 0 and dither in [0, 0.1)")
         _require(0.5 <= self.vtlp_range[0] <= self.vtlp_range[1] <= 2.0, "augment.vtlp_range must be [low, high] within [0.5, 2]")
-        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range"):
+        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "low_shelf_db_range", "lowpass_hz_range"):
             low, high = getattr(self, name)
             _require(low <= high, f"augment.{name} must be [low, high] with low <= high")
         _require(self.speed_range[0] > 0 and self.rt60_range[0] > 0, "augment speed and rt60 ranges must be positive")
+        _require(0 < self.lowpass_hz_range[0] and self.lowpass_hz_range[1] < 8000, "augment.lowpass_hz_range must lie within (0, 8000) Hz")
         _require(self.room_bank >= 1, "augment.room_bank must be >= 1")
         unknown = set(self.noise_kinds) - set(self.NOISE_KINDS)
         _require(not unknown, f"augment.noise_kinds: unknown {sorted(unknown)}; choose from {self.NOISE_KINDS}")

@@ -24,6 +24,7 @@ from asr.data.augment import (
     gsm_round_trip,
     load_recordings,
     microphone_eq,
+    recording_band,
     music,
     pitch_shift,
     reverberate,
@@ -38,7 +39,8 @@ SR = 16000
 SPEECH = torch.from_numpy(synth_signal(1.0, seed=5))
 POOL = [torch.from_numpy(synth_signal(seconds, seed=seed)) for seed, seconds in enumerate((0.7, 1.1, 0.4, 0.9))]
 EVERYTHING = AugmentConfig(
-    speed_prob=1.0, pitch_prob=1.0, noise_prob=1.0, reverb_prob=1.0, telephone_prob=1.0, eq_prob=1.0, gain_prob=1.0, dither=1e-4,
+    speed_prob=1.0, pitch_prob=1.0, noise_prob=1.0, reverb_prob=1.0, telephone_prob=1.0, eq_prob=1.0, low_shelf_prob=1.0, lowpass_prob=1.0,
+    gain_prob=1.0, dither=1e-4,
     room_bank=4,  # the default 256 rooms take seconds to simulate for each Augmenter
 )
 NOTHING = AugmentConfig(
@@ -83,6 +85,7 @@ RANDOM_BLOCKS: dict[str, Callable[[np.random.Generator], torch.Tensor]] = {
     "babble": lambda rng: babble(POOL, 4000, rng),
     "room": lambda rng: room_impulse_response(rng, 0.3),
     "eq": lambda rng: microphone_eq(SPEECH, rng, 8.0),
+    "band": lambda rng: recording_band(SPEECH, rng, (-20.0, 20.0), (3800.0, 7500.0)),
     "dither": lambda rng: dither(SPEECH, 1e-4, rng),
     "telephone": lambda rng: telephone(colored_noise("white", 4000, rng) * 0.1, rng),
     "spec_augment": lambda rng: spec_augment(FEATURES, AugmentConfig(), rng),
@@ -258,6 +261,33 @@ def test_microphone_eq_colours_the_spectrum_and_keeps_the_level() -> None:
     bands = [(100, 300), (300, 900), (900, 2700), (2700, 7000)]
     changes = [db(band_power(out, *band) / band_power(noise, *band)) for band in bands]
     assert max(changes) - min(changes) > 3.0  # some bands rose, others fell
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, 20.0])
+def test_the_low_shelf_lifts_or_cuts_only_the_lowest_band(gain_db: float) -> None:
+    noise = 0.1 * colored_noise("white", 2 * SR, np.random.default_rng(4))
+    out = recording_band(noise, np.random.default_rng(5), low_shelf_db=(gain_db, gain_db))
+    assert out.shape == noise.shape and rms(out) == pytest.approx(rms(noise), rel=1e-4)
+    def change(low: float, high: float) -> float:
+        return db(band_power(out, low, high) / band_power(noise, low, high))
+    # near 24 Hz every corner (50-200 Hz) is an octave or more away: nearly all of the gain
+    assert change(20, 28) - change(1000, 4000) == pytest.approx(gain_db, abs=0.1 * abs(gain_db))
+    assert abs(change(1000, 2000) - change(2000, 4000)) < 0.2  # flat above the shelf
+
+
+def test_the_lowpass_removes_everything_above_its_cutoff() -> None:
+    noise = 0.1 * colored_noise("white", 2 * SR, np.random.default_rng(4))
+    out = recording_band(noise, np.random.default_rng(5), lowpass_hz=(5000.0, 5000.0))
+    assert out.shape == noise.shape and rms(out) == pytest.approx(rms(noise), rel=1e-4)
+    passed = db(band_power(out, 500, 4000) / band_power(noise, 500, 4000))
+    stopped = db(band_power(out, 5700, 8000) / band_power(noise, 5700, 8000))
+    assert passed == pytest.approx(db(8000 / 5000), abs=0.5)  # the level kept: the passband rises by what was cut
+    assert stopped < passed - 50
+
+
+def test_recording_band_without_edges_changes_nothing() -> None:
+    out = recording_band(SPEECH, np.random.default_rng(0))
+    assert torch.equal(out, SPEECH) and out is not SPEECH
 
 
 def test_the_gsm_codec_keeps_length_and_timing_and_adds_coding_noise() -> None:

@@ -39,6 +39,12 @@ def test_invalid_values_are_errors(tmp_path: Path) -> None:
         TrainConfig(ema_decay=1.0)
     with pytest.raises(ValueError, match="augment.room_bank must be >= 1"):
         AugmentConfig(room_bank=0)
+    with pytest.raises(ValueError, match="augment.lowpass_hz_range must lie within"):
+        AugmentConfig(lowpass_hz_range=(4000.0, 9000.0))
+    with pytest.raises(ValueError, match="augment.low_shelf_db_range must be"):
+        AugmentConfig(low_shelf_db_range=(6.0, -6.0))
+    with pytest.raises(ValueError, match=r"augment.lowpass_prob must be in \[0, 1\]"):
+        AugmentConfig(lowpass_prob=1.5)
     with pytest.raises(ValueError, match="not found"):
         load_config(tmp_path / "missing.toml")
     path.write_text("[model\n")

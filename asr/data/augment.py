@@ -29,6 +29,7 @@ __all__ = [
     "load_recordings",
     "add_noise_at_snr",
     "microphone_eq",
+    "recording_band",
     "dither",
     "reverberate",
     "telephone",
@@ -42,6 +43,10 @@ NOISE_FLOOR_HZ = 20.0  # FeatureConfig.f_min: noise power below it is never seen
 NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
 DIRECT_PEAK_SPREAD = 8  # samples after the onset where the direct path's own peak lies
 EQ_BANDS_HZ = (80.0, 7000.0)  # where a microphone's resonances and dips are drawn
+LOW_SHELF_CORNER_HZ = (50.0, 200.0)  # where a recording's rumble, proximity boost or high-pass cut ends
+LOW_SHELF_SLOPE_OCTAVES = 0.3  # the shelf's transition: from 90% of its gain to 10% over 1.3 octaves
+LOWPASS_SLOPE_OCTAVES = 0.04  # a codec's or converter's steep edge: from 5% to 95% of the stop in 1/4 octave
+LOWPASS_STOP_DB = -60.0
 MAX_PITCH_SEMITONES = 12.0
 SPEED_FACTOR_RANGE = (0.1, 10.0)
 STRETCH_N_FFT, STRETCH_HOP = 512, 128
@@ -358,6 +363,38 @@ def microphone_eq(wave: torch.Tensor, rng: np.random.Generator, max_gain_db: flo
     return (shaped * (level / _rms(shaped))).to(torch.float32)
 
 
+def recording_band(
+    wave: torch.Tensor,
+    rng: np.random.Generator,
+    low_shelf_db: tuple[float, float] | None = None,
+    lowpass_hz: tuple[float, float] | None = None,
+) -> torch.Tensor:
+    """A recording chain's band edges, drawn at random; the RMS level is kept. (N,) -> (N,).
+
+    ``low_shelf_db``: a shelf below a corner drawn from ``LOW_SHELF_CORNER_HZ``, with a gain drawn from
+    this range: a boost is rumble, hum or a close microphone's proximity effect, a cut a high-pass
+    filter. ``lowpass_hz``: a steep low-pass at a cutoff drawn from this range, as a lossy codec or a
+    cheap converter leaves (LibriVox's 64 kb/s MP3s stop near 7 kHz). None leaves that edge alone.
+    Real recordings vary most at these two edges, where the synthesizers' output is all alike.
+    """
+    wave = _check_wave(wave)
+    level = _rms(wave)
+    if level == 0 or (low_shelf_db is None and lowpass_hz is None):
+        return wave.clone()
+    size = _fft_size(wave.numel())
+    spectrum = torch.fft.rfft(wave, n=size)
+    octaves = torch.log2(torch.fft.rfftfreq(size, d=1.0 / SAMPLE_RATE).clamp(min=1.0))
+    gain_db = torch.zeros_like(octaves)
+    if low_shelf_db is not None:
+        corner, gain = rng.uniform(*np.log2(LOW_SHELF_CORNER_HZ)), rng.uniform(*low_shelf_db)
+        gain_db += gain * torch.sigmoid((corner - octaves) / LOW_SHELF_SLOPE_OCTAVES)
+    if lowpass_hz is not None:
+        cutoff = math.log2(rng.uniform(*lowpass_hz))
+        gain_db += LOWPASS_STOP_DB * torch.sigmoid((octaves - cutoff) / LOWPASS_SLOPE_OCTAVES)
+    shaped = torch.fft.irfft(spectrum * 10.0 ** (gain_db / 20.0), n=size)[: wave.numel()]
+    return (shaped * (level / _rms(shaped))).to(torch.float32)
+
+
 def dither(wave: torch.Tensor, rms: float, rng: np.random.Generator) -> torch.Tensor:
     """Add white noise of ``rms`` (full scale 1), as a real converter's noise floor: (N,) -> (N,)."""
     wave = _check_wave(wave)
@@ -406,8 +443,9 @@ class Augmenter:
     The order follows the signal's path: speed and pitch change the talker; reverberation is the
     room the talker speaks in (a simulated room, asr/data/rooms.py); noise is added at the
     microphone (ambient sound, not the talker's echo); the telephone channel then carries speech
-    and noise together; the microphone's response colours it; gain is the recording level, so
-    clipping happens where a real converter would clip; dither is the converter's noise floor.
+    and noise together; the microphone's response colours it and the recording chain's band
+    edges bound it; gain is the recording level, so clipping happens where a real converter
+    would clip; dither is the converter's noise floor.
 
     Rooms come from a bank of ``config.room_bank`` simulated rooms made once, from ``seed``:
     simulating a room costs ~30 ms, a third of all the augmentation of an utterance, and a few
@@ -441,6 +479,11 @@ class Augmenter:
             wave = telephone(wave, rng)
         if rng.random() < c.eq_prob:
             wave = microphone_eq(wave, rng, c.eq_gain_db)
+        # drawn only when enabled, so that configs without them keep their random stream
+        shelf = c.low_shelf_prob > 0 and rng.random() < c.low_shelf_prob
+        lowpass = c.lowpass_prob > 0 and rng.random() < c.lowpass_prob
+        if shelf or lowpass:
+            wave = recording_band(wave, rng, c.low_shelf_db_range if shelf else None, c.lowpass_hz_range if lowpass else None)
         if rng.random() < c.gain_prob:
             wave = apply_gain(wave, rng.uniform(*c.gain_db_range))
         if c.dither > 0:
