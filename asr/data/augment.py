@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -342,25 +342,37 @@ def gsm_round_trip(narrow: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(out, (0, max(0, narrow.numel() - out.numel())))[: narrow.numel()]  # GSM codes 160-sample frames
 
 
+def _through_gain_curve(wave: torch.Tensor, gain_db_at: Callable[[torch.Tensor], torch.Tensor], floor_hz: float) -> torch.Tensor:
+    """``wave`` through a zero-phase filter applied in one FFT, its RMS level kept: (N,) -> (N,).
+
+    ``gain_db_at`` maps each FFT bin's log2 frequency (bins below ``floor_hz`` read as ``floor_hz``) to
+    its gain in dB; it is not called for a silent wave, which comes back as a copy.
+    """
+    level = _rms(wave)
+    if level == 0:
+        return wave.clone()
+    size = _fft_size(wave.numel())
+    spectrum = torch.fft.rfft(wave, n=size)
+    octaves = torch.log2(torch.fft.rfftfreq(size, d=1.0 / SAMPLE_RATE).clamp(min=floor_hz))
+    shaped = torch.fft.irfft(spectrum * 10.0 ** (gain_db_at(octaves) / 20.0), n=size)[: wave.numel()]
+    return (shaped * (level / _rms(shaped))).to(torch.float32)
+
+
 def microphone_eq(wave: torch.Tensor, rng: np.random.Generator, max_gain_db: float) -> torch.Tensor:
     """A random microphone and preamp response: 2-4 resonances or dips of up to ``max_gain_db`` each,
     bell-shaped on a log-frequency axis, applied in the frequency domain; the RMS level is kept.
 
     torchaudio's biquads run ~0.1 s per filter on a 2 s clip here; one FFT costs ~1 ms. (N,) -> (N,).
     """
-    wave = _check_wave(wave)
-    level = _rms(wave)
-    if level == 0:
-        return wave.clone()
-    size = _fft_size(wave.numel())
-    spectrum = torch.fft.rfft(wave, n=size)
-    octaves = torch.log2(torch.fft.rfftfreq(size, d=1.0 / SAMPLE_RATE).clamp(min=EQ_BANDS_HZ[0] / 4))
-    gain_db = torch.zeros_like(octaves)
-    for _ in range(int(rng.integers(2, 5))):
-        centre, width = rng.uniform(*np.log2(EQ_BANDS_HZ)), rng.uniform(0.3, 1.5)  # in octaves
-        gain_db += rng.uniform(-max_gain_db, max_gain_db) * torch.exp(-0.5 * ((octaves - centre) / width) ** 2)
-    shaped = torch.fft.irfft(spectrum * 10.0 ** (gain_db / 20.0), n=size)[: wave.numel()]
-    return (shaped * (level / _rms(shaped))).to(torch.float32)
+
+    def resonances(octaves: torch.Tensor) -> torch.Tensor:
+        gain_db = torch.zeros_like(octaves)
+        for _ in range(int(rng.integers(2, 5))):
+            centre, width = rng.uniform(*np.log2(EQ_BANDS_HZ)), rng.uniform(0.3, 1.5)  # in octaves
+            gain_db += rng.uniform(-max_gain_db, max_gain_db) * torch.exp(-0.5 * ((octaves - centre) / width) ** 2)
+        return gain_db
+
+    return _through_gain_curve(_check_wave(wave), resonances, floor_hz=EQ_BANDS_HZ[0] / 4)
 
 
 def recording_band(
@@ -378,21 +390,20 @@ def recording_band(
     Real recordings vary most at these two edges, where the synthesizers' output is all alike.
     """
     wave = _check_wave(wave)
-    level = _rms(wave)
-    if level == 0 or (low_shelf_db is None and lowpass_hz is None):
+    if low_shelf_db is None and lowpass_hz is None:
         return wave.clone()
-    size = _fft_size(wave.numel())
-    spectrum = torch.fft.rfft(wave, n=size)
-    octaves = torch.log2(torch.fft.rfftfreq(size, d=1.0 / SAMPLE_RATE).clamp(min=1.0))
-    gain_db = torch.zeros_like(octaves)
-    if low_shelf_db is not None:
-        corner, gain = rng.uniform(*np.log2(LOW_SHELF_CORNER_HZ)), rng.uniform(*low_shelf_db)
-        gain_db += gain * torch.sigmoid((corner - octaves) / LOW_SHELF_SLOPE_OCTAVES)
-    if lowpass_hz is not None:
-        cutoff = math.log2(rng.uniform(*lowpass_hz))
-        gain_db += LOWPASS_STOP_DB * torch.sigmoid((octaves - cutoff) / LOWPASS_SLOPE_OCTAVES)
-    shaped = torch.fft.irfft(spectrum * 10.0 ** (gain_db / 20.0), n=size)[: wave.numel()]
-    return (shaped * (level / _rms(shaped))).to(torch.float32)
+
+    def edges(octaves: torch.Tensor) -> torch.Tensor:
+        gain_db = torch.zeros_like(octaves)
+        if low_shelf_db is not None:
+            corner, gain = rng.uniform(*np.log2(LOW_SHELF_CORNER_HZ)), rng.uniform(*low_shelf_db)
+            gain_db += gain * torch.sigmoid((corner - octaves) / LOW_SHELF_SLOPE_OCTAVES)
+        if lowpass_hz is not None:
+            cutoff = math.log2(rng.uniform(*lowpass_hz))
+            gain_db += LOWPASS_STOP_DB * torch.sigmoid((octaves - cutoff) / LOWPASS_SLOPE_OCTAVES)
+        return gain_db
+
+    return _through_gain_curve(wave, edges, floor_hz=1.0)
 
 
 def dither(wave: torch.Tensor, rms: float, rng: np.random.Generator) -> torch.Tensor:
