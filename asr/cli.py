@@ -498,6 +498,10 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         help="learn a model of the Brown corpus apart and interpolate it with the model of the other text, at weight W (0 < W < 1; the default model uses 0.3); unlike --brown, its 35,000 sentences cannot drown the other text's phrasing",
     )  # fmt: skip
     build.add_argument(
+        "--nlp-corpus-weight", type=float, default=None, metavar="W",
+        help="learn a model of npm's nlp-corpus apart (which scripts/setup.sh installs; about 50,000 speakable sentences of modern English from the web: TV dialogue, text messages, forums, reviews, news; none a test sentence) and interpolate it at weight W (0 < W < 1, with --brown-weight summing below 1; the default model uses 0.15). Only its sentences whose every word the other text, Brown or the vocabulary prior already has are used, so it brings phrasing, never its typos and slang spellings",
+    )  # fmt: skip
+    build.add_argument(
         "--max-top-ngrams", type=int, default=None, metavar="N",
         help="keep at most N n-grams of the highest order, those whose removal would change the model most (relative-entropy pruning); the backoff weights are recomputed so every context stays a distribution. Use it to fit a size budget",
     )  # fmt: skip
@@ -674,23 +678,33 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command == "lexicon":
         return _run_lexicon(args)
-    from asr.data.text import brown_sentences, wordnet_examples
+    from asr.data.text import brown_sentences, nlp_corpus_sentences, wordnet_examples
     from asr.lm import english_word_frequencies, estimate, interpolated, pruned, read_sentences, write_arpa
 
-    if args.brown_weight is not None and not 0 < args.brown_weight < 1:
-        raise ValueError(f"--brown-weight must be between 0 and 1, got {args.brown_weight}")
+    weights = {"--brown-weight": args.brown_weight, "--nlp-corpus-weight": args.nlp_corpus_weight}
+    for option, weight in weights.items():
+        if weight is not None and not 0 < weight < 1:
+            raise ValueError(f"{option} must be between 0 and 1, got {weight}")
+    if sum(weight or 0 for weight in weights.values()) >= 1:
+        raise ValueError(f"--brown-weight and --nlp-corpus-weight must sum to less than 1, got {args.brown_weight} + {args.nlp_corpus_weight}")
     extra = (wordnet_examples() if args.wordnet_examples else []) + (brown_sentences() if args.brown else [])
     sentences = read_sentences(args.sources, args.exclude, [s.text for s in extra])
     prior = english_word_frequencies(args.vocabulary_prior) if args.vocabulary_prior else None
-    if args.brown_weight is None:
+    apart: list[tuple[list[str], float]] = []  # texts learnt apart, each interpolated at its weight
+    if args.brown_weight is not None:
+        apart.append((read_sentences([], args.exclude, [s.text for s in brown_sentences()]), args.brown_weight))
+    if args.nlp_corpus_weight is not None:
+        known = set(prior or ()) | {word for text in [sentences, *(texts for texts, _ in apart)] for sentence in text for word in sentence.split()}
+        web = read_sentences([], args.exclude, [s.text for s in nlp_corpus_sentences()])
+        apart.append(([sentence for sentence in web if all(word in known for word in sentence.split())], args.nlp_corpus_weight))
+    if not apart:
         model = estimate(sentences, args.order, prior, args.max_top_ngrams)
     else:
-        brown = read_sentences([], args.exclude, [s.text for s in brown_sentences()])
-        models = [estimate(sentences, args.order, prior), estimate(brown, args.order, prior)]
-        model = interpolated(models, [1 - args.brown_weight, args.brown_weight])
+        models = [estimate(sentences, args.order, prior)] + [estimate(texts, args.order, prior) for texts, _ in apart]
+        model = interpolated(models, [1 - sum(weight for _, weight in apart)] + [weight for _, weight in apart])
         if args.max_top_ngrams is not None and args.order > 1:
             model = pruned(model, args.max_top_ngrams)
-        sentences += brown
+        sentences += [sentence for texts, _ in apart for sentence in texts]
     write_arpa(model, args.output)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")

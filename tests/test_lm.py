@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.cli import main
-from asr.data.text import brown_sentences
+import asr.data.text
+from asr.data.text import Sentence, brown_sentences, nlp_corpus_sentences
 from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, interpolated, pruned, read_sentences, write_arpa
 
 CORPUS = ["the cat sat", "the cat ran", "a dog sat", "the dog ran far", "a cat sat on the mat"]
@@ -219,6 +220,45 @@ def test_lm_build_interpolates_a_brown_model_at_a_weight(tmp_path: Path, capsys:
     assert "argument --brown: not allowed with argument --brown-weight" in capsys.readouterr().err
     assert main(["lm", "build", str(tmp_path / "text.txt"), "--brown-weight", "1", "-o", str(tmp_path / "lm.arpa")]) == 2
     assert "--brown-weight must be between 0 and 1, got 1.0" in capsys.readouterr().err
+
+
+def test_nlp_corpus_sentences_keep_only_speakable_non_test_sentences(tmp_path: Path) -> None:
+    (tmp_path / "builds").mkdir()
+    (tmp_path / "builds" / "doc-0.json").write_text(json.dumps([
+        "It wasn't worth it.", "It cost $5 and 2 cents.", "lol 😂 ok", "It wasn't worth it.",  # a symbol and digits, an emoji, a repeat
+        "Could you pass me the salt, please?", 7,  # a hand-written test sentence; not text at all
+    ]))  # fmt: skip
+    (tmp_path / "builds" / "doc-1.json").write_text(json.dumps(["We were on a break!"]))
+    assert [(s.spoken, s.text) for s in nlp_corpus_sentences(tmp_path)] == [("It wasn't worth it.", "it wasn't worth it"), ("We were on a break!", "we were on a break")]
+    (tmp_path / "builds" / "doc-2.json").write_text('{"not": "a list"}')
+    with pytest.raises(ValueError, match="doc-2.json: not a JSON list of sentences"):
+        nlp_corpus_sentences(tmp_path)
+    with pytest.raises(ValueError, match="no nlp-corpus files.*scripts/setup.sh"):
+        nlp_corpus_sentences(tmp_path / "missing")
+
+
+def test_the_installed_nlp_corpus_gives_tens_of_thousands_of_sentences() -> None:
+    texts = {s.text for s in nlp_corpus_sentences()}
+    assert len(texts) > 50_000 and "it wasn't worth it" in texts
+
+
+def test_lm_build_interpolates_nlp_corpus_phrasing_but_never_its_new_words(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    web = [Sentence(text, text) for text in ("turn the radio off", "turn teh radio off", "the radio off again")]
+    monkeypatch.setattr(asr.data.text, "nlp_corpus_sentences", lambda: web)
+    (tmp_path / "text.txt").write_text("turn on the radio\nturn the lights off again\n")
+    command = ["lm", "build", str(tmp_path / "text.txt"), "--nlp-corpus-weight", "0.25", "-o", str(tmp_path / "lm.arpa")]
+    assert main(command) == 0
+    arpa = (tmp_path / "lm.arpa").read_text()
+    assert "\tturn the radio\n" in arpa and "\tthe radio off\n" in arpa  # the web text's phrasing, at its weight
+    assert "teh" not in arpa  # a sentence with a word the other text lacks is left out whole
+    assert "4 sentences" in capsys.readouterr().out  # the text's two and the web's two with known words
+    (line,) = [line for line in arpa.splitlines() if line.endswith("\tturn on the")]
+    text_only = estimate(read_sentences([tmp_path / "text.txt"]), 3)
+    assert 0.75 * text_only.probability("the", ("turn", "on")) <= 10 ** float(line.split()[0]) < text_only.probability("the", ("turn", "on"))
+    assert main([*command, "--brown-weight", "0.8"]) == 2
+    assert "--brown-weight and --nlp-corpus-weight must sum to less than 1, got 0.8 + 0.25" in capsys.readouterr().err
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--nlp-corpus-weight", "0", "-o", str(tmp_path / "lm.arpa")]) == 2
+    assert "--nlp-corpus-weight must be between 0 and 1, got 0.0" in capsys.readouterr().err
 
 
 def test_lm_build_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

