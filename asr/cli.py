@@ -499,7 +499,7 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     build.add_argument(
         "--nlp-corpus-weight", type=float, default=None, metavar="W",
-        help="learn a model of npm's nlp-corpus apart (which scripts/setup.sh installs; about 50,000 speakable sentences of modern English from the web: TV dialogue, text messages, forums, reviews, news; none a test sentence) and interpolate it at weight W (0 < W < 1, with --brown-weight summing below 1; the default model uses 0.15). Only its sentences whose every word the other text, Brown or the vocabulary prior already has are used, so it brings phrasing, never its typos and slang spellings",
+        help="learn a model of npm's nlp-corpus apart (which scripts/setup.sh installs; about 60,000 speakable sentences of modern English from the web: TV dialogue, text messages, forums, reviews, news; none a test sentence) and interpolate it at weight W (0 < W < 1, with --brown-weight summing below 1; the default model uses 0.15). Only its sentences whose every word the other text, Brown or the vocabulary prior already has are used, so it brings phrasing, never its typos and slang spellings",
     )  # fmt: skip
     build.add_argument(
         "--max-top-ngrams", type=int, default=None, metavar="N",

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr.cli import main
 import asr.data.text
+from asr.cli import main
 from asr.data.text import Sentence, brown_sentences, nlp_corpus_sentences
 from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, interpolated, pruned, read_sentences, write_arpa
 
