@@ -405,7 +405,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-manifest", default=None, help="override train.train_manifest")
     parser.add_argument("--dev-manifest", default=None, help="override train.dev_manifest")
     parser.add_argument("--output-dir", default=None, help="override train.output_dir")
-    parser.add_argument("--init-from", default=None, help="override train.init_from: fine-tune this checkpoint (a file, folder or name under models/)")
+    parser.add_argument("--init-from", default=None, help="override train.init_from: fine-tune this checkpoint (a file, folder or name under models/); one with fewer LSTM cells or lookahead frames is grown, computing what it did")
     parser.add_argument("--fresh", action="store_true", help="ignore a saved run in output_dir and start over")
     parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS", help="pause after this many steps (run again to resume)")
 

@@ -167,7 +167,7 @@ class TrainConfig:
     dev_manifest: str = ""
     leave_out_engines: tuple[str, ...] = ()  # training engines whose utterances are skipped (a leave-one-out run)
     output_dir: str = "runs/default"
-    init_from: str = ""  # a checkpoint whose weights and CMVN start the run (fine-tuning); "" starts from scratch
+    init_from: str = ""  # a checkpoint whose weights and CMVN start the run (fine-tuning; fewer cells or lookahead frames grow); "" starts from scratch
     batch_seconds: float = 300.0  # audio per batch; batches are bucketed by length
     sortagrad: bool = True  # first epoch shortest utterances first, later epochs shuffled
     clean_epochs: int = 0  # epochs at the start without augmentation (a curriculum: CTC aligns sooner)

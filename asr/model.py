@@ -155,6 +155,28 @@ class AcousticModel(nn.Module):
         self.set_cmvn(narrower.cmvn_mean, narrower.cmvn_std)
 
     @torch.no_grad()
+    def load_shorter_lookahead(self, shorter: AcousticModel) -> None:
+        """Take a trained model that sees fewer future frames (and otherwise the same config) as the start of this
+        one, so that this model computes exactly what ``shorter`` does. The configs may also differ in what changes
+        no weight: dropout and ``running_cmn_steps``.
+
+        A step's input is its frames then its lookahead, oldest first, so ``shorter``'s input is this model's first
+        (stack + L') x M columns: the first layer's input weights take those, and the new frames' columns start at
+        zero, adding nothing until training grows them.
+        """
+        ours, theirs = self.config, shorter.config
+        same_weights = replace(theirs, lookahead_frames=ours.lookahead_frames, dropout=ours.dropout, running_cmn_steps=ours.running_cmn_steps) == ours
+        if theirs.lookahead_frames > ours.lookahead_frames or not same_weights:
+            raise ValueError(
+                f"can only lengthen the lookahead: lookahead_frames {theirs.lookahead_frames} -> {ours.lookahead_frames} with the rest of the config equal"
+            )
+        state = shorter.state_dict()
+        first = state["lstm.weight_ih_l0"]  # (4H, (stack + L') x M)
+        state["lstm.weight_ih_l0"] = torch.cat([first, first.new_zeros(first.shape[0], ours.input_dim - first.shape[1])], dim=1)
+        self.load_state_dict(state)
+        self.set_cmvn(shorter.cmvn_mean, shorter.cmvn_std)
+
+    @torch.no_grad()
     def _running_means(
         self, x: torch.Tensor, mean: torch.Tensor, steps: torch.Tensor, lengths: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

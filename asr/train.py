@@ -96,17 +96,25 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
 def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> None:
     """Start from a checkpoint's weights and CMVN. Its model and features must be the config's, but for
     what changes no weight: ``running_cmn_steps`` (a model can learn to use a running mean from one
-    without) and ``dropout``; and for a smaller ``hidden``: a narrower model is widened, computing what it
-    did (AcousticModel.load_narrower)."""
+    without) and ``dropout``; and for one growth that keeps what it computed: a smaller ``hidden`` (a
+    narrower model is widened, AcousticModel.load_narrower) or fewer ``lookahead_frames`` (the new future
+    frames start unused, AcousticModel.load_shorter_lookahead)."""
     checkpoint = load_checkpoint(path)
     theirs_model = replace(checkpoint.model.config, running_cmn_steps=config.model.running_cmn_steps, dropout=config.model.dropout)
     widen = config.model.proj > 0 and theirs_model.hidden < config.model.hidden
-    compared = replace(theirs_model, hidden=config.model.hidden) if widen else theirs_model
+    lengthen = theirs_model.lookahead_frames < config.model.lookahead_frames
+    compared = theirs_model  # one growth at a time: with both, the configs differ
+    if widen and not lengthen:
+        compared = replace(theirs_model, hidden=config.model.hidden)
+    elif lengthen and not widen:
+        compared = replace(theirs_model, lookahead_frames=config.model.lookahead_frames)
     for part, theirs, ours in (("model", compared, config.model), ("features", checkpoint.features, config.features)):
         if theirs != ours:
             raise ValueError(f"train.init_from {path}: its {part} config {asdict(theirs)} differs from this run's {asdict(ours)}")
     if widen:
         model.load_narrower(checkpoint.model)
+    elif lengthen:
+        model.load_shorter_lookahead(checkpoint.model)
     else:
         model.load_state_dict(checkpoint.model.state_dict())
         model.set_cmvn(checkpoint.model.cmvn_mean, checkpoint.model.cmvn_std)

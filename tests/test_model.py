@@ -143,3 +143,27 @@ def test_only_a_projected_lstm_can_be_widened_and_nothing_else_may_change(change
     narrower = random_checkpoint(replace(TINY, model=replace(TINY.model, hidden=32, proj=16 if "proj" in change else TINY.model.proj)), seed=3).model
     with pytest.raises(ValueError, match=message):
         AcousticModel(replace(narrower.config, **{"hidden": 64, **change})).load_narrower(narrower)
+
+
+def test_a_longer_lookahead_computes_what_the_shorter_one_did_and_learns_to_use_the_new_frames() -> None:
+    extra = 2
+    longer = AcousticModel(replace(CMN_MODEL.config, lookahead_frames=CMN_MODEL.config.lookahead_frames + extra, dropout=0.2))
+    longer.load_shorter_lookahead(CMN_MODEL)
+    longer.eval()
+    steps = torch.cat([INPUTS, torch.randn(*INPUTS.shape[:2], extra * 80)], dim=-1)  # the same steps, then the new frames
+    with torch.inference_mode():
+        shorter_out, shorter_state = CMN_MODEL(INPUTS)
+        longer_out, longer_state = longer(steps)
+    assert torch.allclose(longer_out, shorter_out, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(longer_state, shorter_state))
+    log_probs, _ = longer(steps)
+    log_probs[..., 1].sum().backward()
+    new_columns = longer.lstm.weight_ih_l0.grad[:, INPUTS.shape[-1] :]
+    assert new_columns.abs().sum() > 0  # the new frames reach the loss once their columns grow
+
+
+@pytest.mark.parametrize("change, message", [({"lookahead_frames": 0}, "only lengthen"), ({"lookahead_frames": 4, "layers": 3}, "rest of the config")])
+def test_only_the_lookahead_may_grow_and_nothing_else_may_change(change: dict, message: str) -> None:
+    shorter = random_checkpoint(replace(TINY, model=replace(TINY.model, lookahead_frames=2)), seed=3).model
+    with pytest.raises(ValueError, match=message):
+        AcousticModel(replace(shorter.config, **change)).load_shorter_lookahead(shorter)

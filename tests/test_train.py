@@ -93,6 +93,13 @@ def test_a_run_can_start_from_a_checkpoint(corpus: Path, tmp_path: Path) -> None
     wider = Trainer(dataclasses.replace(config, model=dataclasses.replace(config.model, hidden=64)), torch.device("cpu")).model.eval()
     steps = torch.randn(2, 20, config.model.input_dim)
     assert torch.allclose(wider(steps)[0], pretrained.model(steps)[0], atol=1e-5)
+    # more lookahead: the new future frames start unused, and it computes what it did
+    longer = Trainer(dataclasses.replace(config, model=dataclasses.replace(config.model, lookahead_frames=2)), torch.device("cpu")).model.eval()
+    future = torch.randn(2, 20, 2 * config.model.n_mels)
+    assert torch.allclose(longer(torch.cat([steps, future], dim=-1))[0], pretrained.model(steps)[0], atol=1e-5)
+    both = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden=64, lookahead_frames=2))
+    with pytest.raises(ValueError, match="init_from .*model config"):  # one growth at a time
+        Trainer(both, torch.device("cpu"))
     # a running CMN changes no weight: a run may add it to a model trained without
     normalized = dataclasses.replace(config, model=dataclasses.replace(config.model, running_cmn_steps=100))
     trainer = Trainer(normalized, torch.device("cpu"))
