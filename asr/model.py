@@ -139,8 +139,7 @@ class AcousticModel(nn.Module):
         training grows those columns. Needs a projection (with none, a cell's output is the LSTM's output).
         """
         ours, theirs = self.config, narrower.config
-        same_weights = replace(theirs, hidden=ours.hidden, dropout=ours.dropout, running_cmn_steps=ours.running_cmn_steps) == ours
-        if not ours.proj or theirs.hidden > ours.hidden or not same_weights:
+        if not ours.proj or theirs.hidden > ours.hidden or not _equal_but(theirs, ours, "hidden"):
             raise ValueError(f"can widen only a projected LSTM's cells: hidden {theirs.hidden} -> {ours.hidden} with the rest of the config equal")
         new, old = ours.hidden, theirs.hidden
         mine = dict(self.lstm.named_parameters())
@@ -165,8 +164,7 @@ class AcousticModel(nn.Module):
         zero, adding nothing until training grows them.
         """
         ours, theirs = self.config, shorter.config
-        same_weights = replace(theirs, lookahead_frames=ours.lookahead_frames, dropout=ours.dropout, running_cmn_steps=ours.running_cmn_steps) == ours
-        if theirs.lookahead_frames > ours.lookahead_frames or not same_weights:
+        if theirs.lookahead_frames > ours.lookahead_frames or not _equal_but(theirs, ours, "lookahead_frames"):
             raise ValueError(
                 f"can only lengthen the lookahead: lookahead_frames {theirs.lookahead_frames} -> {ours.lookahead_frames} with the rest of the config equal"
             )
@@ -205,6 +203,11 @@ class AcousticModel(nn.Module):
             mean = mean + live[:, t] / torch.clamp(steps + prior, max=window) * (step_means[:, t] - mean)
             means.append(mean)
         return torch.stack(means, dim=1), mean[None], steps[None]
+
+
+def _equal_but(theirs: ModelConfig, ours: ModelConfig, grown: str) -> bool:
+    """Whether two model configs agree but in ``grown`` and in what changes no weight (dropout, ``running_cmn_steps``)."""
+    return replace(theirs, **{grown: getattr(ours, grown)}, dropout=ours.dropout, running_cmn_steps=ours.running_cmn_steps) == ours
 
 
 def stack_states(states: list[ModelState]) -> ModelState:
