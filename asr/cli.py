@@ -406,6 +406,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dev-manifest", default=None, help="override train.dev_manifest")
     parser.add_argument("--output-dir", default=None, help="override train.output_dir")
     parser.add_argument("--init-from", default=None, help="override train.init_from: fine-tune this checkpoint (a file, folder or name under models/); one with fewer LSTM cells or lookahead frames is grown, computing what it did")
+    parser.add_argument(
+        "--distill-from", default=None, metavar="MODEL",
+        help="override train.distill_from: a frozen teacher (same features, frame stacking, lookahead and units) whose posteriors on each "
+        "utterance's clean twin the model also learns to give on the augmented one, at train.distill_weight beside CTC",
+    )
     parser.add_argument("--fresh", action="store_true", help="ignore a saved run in output_dir and start over")
     parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS", help="pause after this many steps (run again to resume)")
 
@@ -608,7 +613,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from asr.train import train
 
     config = load_config(args.config)
-    given = {"train_manifest": args.train_manifest, "dev_manifest": args.dev_manifest, "output_dir": args.output_dir, "init_from": args.init_from}
+    given = {"train_manifest": args.train_manifest, "dev_manifest": args.dev_manifest, "output_dir": args.output_dir, "init_from": args.init_from, "distill_from": args.distill_from}
     overrides = {key: value for key, value in given.items() if value is not None}
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, **overrides))
     model = train(config, resume=not args.fresh, stop_after=args.stop_after)

@@ -188,6 +188,10 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: bool = True  # bf16 autocast, on CUDA only
     ema_decay: float = 0.0  # > 0: also keep an exponential moving average of the weights, exported as model_ema.pt
+    # a teacher checkpoint (same features, frame stacking and lookahead): its posteriors on each utterance's clean twin
+    # (before room, noise and channel) are the student's targets on the augmented one, beside CTC; "" trains on CTC alone
+    distill_from: str = ""
+    distill_weight: float = 1.0  # the frame-averaged KL(teacher || student) is added to the CTC loss times this
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "leave_out_engines", tuple(self.leave_out_engines))  # TOML gives a list; checked by the trainer
@@ -199,6 +203,7 @@ class TrainConfig:
         _require(self.num_workers >= -1 and self.grad_clip > 0, "train.num_workers must be >= -1 and grad_clip > 0")
         _require(self.clean_epochs >= 0, "train.clean_epochs must be >= 0")
         _require(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        _require(0 <= self.distill_weight < math.inf, f"train.distill_weight must be a finite number of at least 0, got {self.distill_weight}")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ CUDA, gloo on CPU). Every ``checkpoint_every`` steps and at each epoch's end, ra
 and the inference checkpoint ``model.pt``. A resumed run continues exactly where the saved
 one stopped: the same batches, the same augmentation, the same weights. With ``ema_decay`` set,
 the run also keeps an exponential moving average of the weights (resumed with the rest) and
-writes it as a second inference checkpoint, ``model_ema.pt``.
+writes it as a second inference checkpoint, ``model_ema.pt``. With ``distill_from`` set, a frozen
+teacher reads each utterance's clean twin and the student learns to give its posteriors on the
+augmented utterance too (teacher-student learning for noise robustness, Li et al. 2017).
 """
 
 from __future__ import annotations
@@ -120,6 +122,35 @@ def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> No
         model.set_cmvn(checkpoint.model.cmvn_mean, checkpoint.model.cmvn_std)
 
 
+def _load_teacher(config: ExperimentConfig, path: Path) -> AcousticModel:
+    """The frozen teacher of ``train.distill_from``: it must read the same features, stacked the same way,
+    into the same units, so that its posteriors and the student's describe the same frames."""
+    checkpoint = load_checkpoint(path)
+    theirs, ours = checkpoint.model.config, config.model
+    shape = ("stack_frames", "lookahead_frames", "vocab_size", "units")
+    if checkpoint.features != config.features or any(getattr(theirs, name) != getattr(ours, name) for name in shape):
+        raise ValueError(
+            f"train.distill_from {path}: the teacher must share this run's features and its {', '.join(shape)}; "
+            f"teacher {asdict(checkpoint.features)} {asdict(theirs)}, this run {asdict(config.features)} {asdict(ours)}"
+        )
+    teacher = checkpoint.model.eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
+def _distillation_loss(student: torch.Tensor, teacher: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) per frame, averaged over the valid frames.
+
+    Args:
+        student: (B, T, V) log-probabilities, with gradients.
+        teacher: (B, T, V) log-probabilities.
+        lengths: (B,) valid frames of each row.
+    """
+    per_frame = (teacher.exp() * (teacher - student)).sum(dim=-1)  # (B, T)
+    valid = torch.arange(per_frame.shape[1], device=per_frame.device)[None, :] < lengths[:, None]
+    return per_frame[valid].mean()
+
+
 def _workers(configured: int, world_size: int) -> int:
     """Data-loading processes per rank: ``-1`` shares the cores among the ranks, keeping one each."""
     if configured >= 0:
@@ -147,7 +178,10 @@ class Trainer:
         pool = np.random.default_rng(train.seed).permutation(len(self.entries))[: train.babble_pool]
         babble = [load_audio(self.entries[i].audio) for i in pool.tolist()]
         music = load_recordings(config.augment.music_folder) if "music" in config.augment.noise_kinds else []
-        self.dataset = SpeechDataset(self.entries, self.tokenizer, config.features, config.model, config.augment, train.seed, babble, music)
+        self.teacher = _load_teacher(config, resolve_model_path(train.distill_from)).to(device) if train.distill_from else None
+        self.dataset = SpeechDataset(
+            self.entries, self.tokenizer, config.features, config.model, config.augment, train.seed, babble, music, clean_twins=self.teacher is not None
+        )
         self.durations = [e.duration if e.duration is not None else train.max_utterance_seconds for e in self.entries]
         self.steps_per_epoch = len(self._batches(0))
         self.total_steps = train.max_steps or train.epochs * self.steps_per_epoch
@@ -239,7 +273,7 @@ class Trainer:
 
     def train_step(self, batch: tuple[torch.Tensor, ...]) -> tuple[float, float]:
         """One optimizer step on a collated batch; returns (loss, gradient norm)."""
-        features, lengths, targets, target_lengths = batch
+        features, lengths, targets, target_lengths, *twins = batch
         autocast = self.device.type == "cuda" and self.config.train.mixed_precision
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
             # Padded, not packed: a unidirectional LSTM's outputs at valid steps do not depend on the
@@ -250,6 +284,11 @@ class Trainer:
             log_probs.float().transpose(0, 1), targets.to(self.device), lengths.to(self.device), target_lengths.to(self.device),
             blank=self.tokenizer.blank_id, reduction="mean", zero_infinity=True,
         )
+        if self.teacher is not None:
+            with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                teacher_log_probs, _ = self.teacher(twins[0].to(self.device))  # (B, T, V)
+            distillation = _distillation_loss(log_probs.float(), teacher_log_probs.float(), lengths.to(self.device))
+            loss = loss + self.config.train.distill_weight * distillation
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)

@@ -234,6 +234,50 @@ def test_clean_epochs_switch_augmentation_off_and_seeding_stays_per_item(corpus:
     assert torch.equal(first, again) and not torch.equal(first, clean[3][0])
 
 
+TALKER_ONLY = dataclasses.replace(CLEAN, speed_prob=1.0, pitch_prob=1.0)  # (a warp would be drawn after the channel's draws)
+NOISY_TALKER = dataclasses.replace(TALKER_ONLY, noise_prob=1.0, reverb_prob=1.0, telephone_prob=1.0, eq_prob=1.0, gain_prob=1.0, dither=1e-4, room_bank=4)
+
+
+def test_a_clean_twin_is_the_same_talker_before_room_noise_and_channel(corpus: Path) -> None:
+    entries = read_manifest(corpus / "train.jsonl")
+    config = tiny_config(corpus, corpus / "unused")
+    make = lambda augment, twins: SpeechDataset(entries, Tokenizer(), config.features, config.model, augment, seed=1, clean_twins=twins)  # noqa: E731
+    heard, target, twin = make(NOISY_TALKER, True)[4]
+    plain_heard, plain_target = make(NOISY_TALKER, False)[4]
+    assert torch.equal(heard, plain_heard) and torch.equal(target, plain_target)  # the twin costs no random draw
+    assert twin.shape == heard.shape and not torch.allclose(twin, heard, atol=0.1)
+    talker_heard, _, talker_twin = make(TALKER_ONLY, True)[4]
+    assert torch.equal(talker_twin, talker_heard)  # with nothing after the talker, the twin is what is heard
+    assert torch.equal(talker_twin, twin)  # the same talker as the noisy item: speed and pitch drawn alike
+    assert not torch.equal(talker_twin, make(None, True)[4][2])
+
+
+def _first_loss(config: ExperimentConfig) -> float:
+    trainer = Trainer(config, torch.device("cpu"))
+    return trainer.train_step(next(iter(trainer.epoch_loader())))[0]
+
+
+def test_distillation_pulls_the_student_towards_the_teachers_clean_posteriors(corpus: Path, tmp_path: Path) -> None:
+    teacher_path = train(tiny_config(corpus, tmp_path / "teacher", max_steps=3))
+    start = dict(max_steps=2, init_from=str(teacher_path), ema_decay=0.0)
+    for augment, gains in ((TALKER_ONLY, False), (NOISY_TALKER, True)):
+        ctc_only = _first_loss(tiny_config(corpus, tmp_path / "ctc", augment, dropout=0.0, **start))
+        distilled = _first_loss(tiny_config(corpus, tmp_path / "kd", augment, dropout=0.0, distill_from=str(teacher_path), distill_weight=2.0, **start))
+        # the student starts as the teacher: it agrees with it wherever it hears the clean twin itself
+        assert (distilled > ctc_only + 1e-3) == gains, (augment, distilled, ctc_only)
+    trainer = Trainer(tiny_config(corpus, tmp_path / "kd", NOISY_TALKER, distill_from=str(teacher_path), **start), torch.device("cpu"))
+    before = {name: tensor.clone() for name, tensor in trainer.teacher.state_dict().items()}
+    for batch in trainer.epoch_loader():
+        trainer.train_step(batch)
+    assert all(torch.equal(before[name], tensor) for name, tensor in trainer.teacher.state_dict().items())  # frozen
+    assert not any(weight.requires_grad for weight in trainer.teacher.parameters())
+    looking_further = dataclasses.replace(trainer.config, model=dataclasses.replace(trainer.config.model, lookahead_frames=2))
+    with pytest.raises(ValueError, match="distill_from .*lookahead_frames"):
+        Trainer(looking_further, torch.device("cpu"))
+    with pytest.raises(ValueError, match="distill_weight"):
+        TrainConfig(distill_from=str(teacher_path), distill_weight=-1.0)
+
+
 def test_sortagrad_runs_the_first_epoch_shortest_first() -> None:
     durations = [3.0, 0.5, 2.0, 1.0, 4.0, 0.7, 2.5, 1.5]
     first = length_buckets(durations, batch_seconds=4.0, seed=3, epoch=0, sortagrad=True)

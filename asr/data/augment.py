@@ -477,11 +477,24 @@ class Augmenter:
 
     def __call__(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Augment one utterance: (N,) -> (N',), N' ~ N / speed factor."""
+        return self.channel(self.talker(wave, rng), rng)
+
+    def talker(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """The talker's part alone, speed and pitch: (N,) -> (N',), N' ~ N / speed factor."""
         wave, c = _check_wave(wave), self.config
         if rng.random() < c.speed_prob:
             wave = speed_perturb(wave, rng.uniform(*c.speed_range))
         if rng.random() < c.pitch_prob:
             wave = pitch_shift(wave, rng.uniform(-c.pitch_semitones, c.pitch_semitones))
+        return wave
+
+    def channel(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Everything between the talker and the recording, room to dither: (N,) -> (N,).
+
+        ``rng`` must be the generator that ``talker`` drew from: ``channel(talker(w, rng), rng)``
+        is ``self(w, rng)``, so a clean twin of an augmented utterance costs no extra draw.
+        """
+        wave, c = _check_wave(wave), self.config
         if rng.random() < c.reverb_prob:
             wave = reverberate(wave, self.rooms[int(rng.integers(len(self.rooms)))])
         if rng.random() < c.noise_prob and self.noise_kinds:

@@ -26,8 +26,9 @@ from asr.tokens import CHARACTERS, Tokenizer
 
 __all__ = ["SpeechDataset", "training_labels", "length_buckets", "collate", "compute_cmvn", "Batch"]
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-"""(features (B, T, D), lengths (B,), targets (sum U,), target_lengths (B,))."""
+Batch = tuple[torch.Tensor, ...]
+"""(features (B, T, D), lengths (B,), targets (sum U,), target_lengths (B,)), then, from a dataset
+with ``clean_twins``, the clean twins' features (B, T, D)."""
 
 
 def training_labels(entries: Sequence[ManifestEntry], tokenizer: Tokenizer) -> list[str]:
@@ -43,7 +44,12 @@ def training_labels(entries: Sequence[ManifestEntry], tokenizer: Tokenizer) -> l
 
 
 class SpeechDataset(torch.utils.data.Dataset):
-    """Manifest entries -> (features (T, D), targets (U,)), augmented when ``augment`` is given."""
+    """Manifest entries -> (features (T, D), targets (U,)), augmented when ``augment`` is given.
+
+    With ``clean_twins`` each item also carries its clean twin (T, D): the same talker (speed,
+    pitch and vocal-tract warp) before the room, noise and channel, frame for frame; a teacher
+    reads it in distillation (asr/train.py).
+    """
 
     def __init__(
         self,
@@ -55,6 +61,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         seed: int = 0,
         babble_pool: Sequence[torch.Tensor] = (),
         music_pool: Sequence[torch.Tensor] = (),
+        clean_twins: bool = False,
     ) -> None:
         self.entries = list(entries)
         self.targets = [torch.tensor(tokenizer.encode(label), dtype=torch.long) for label in training_labels(self.entries, tokenizer)]
@@ -65,6 +72,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.augmenting = True
+        self.clean_twins = clean_twins
 
     def set_epoch(self, epoch: int, augment: bool = True) -> None:
         """Seed the next epoch's items; ``augment=False`` gives clean features for that epoch."""
@@ -74,23 +82,29 @@ class SpeechDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        """(features (T, D), targets (U,)), then the clean twin (T, D) with ``clean_twins``."""
         wave = load_audio(self.entries[index].audio)
-        features = self._features(wave, np.random.default_rng([self.seed, self.epoch, index]))
-        return features, self.targets[index]
-
-    def _features(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         augmenting = self.augment is not None and self.augmenter is not None and self.augmenting
+        talker = self.augmenter.talker(wave, rng) if augmenting else wave
+        heard = self.augmenter.channel(talker, rng) if augmenting else wave
         warp = 1.0
-        if augmenting:
-            wave = self.augmenter(wave, rng)
-            if rng.random() < self.augment.vtlp_prob:
-                warp = round(float(rng.uniform(*self.augment.vtlp_range)), 2)
-        logmel = self.logmel(wave, warp)  # (F, M)
+        if augmenting and rng.random() < self.augment.vtlp_prob:
+            warp = round(float(rng.uniform(*self.augment.vtlp_range)), 2)
+        logmel = self.logmel(heard, warp)  # (F, M)
         if augmenting:
             logmel = spec_augment(logmel, self.augment, rng)
+        features = self._stacked(logmel)
+        if not self.clean_twins:
+            return features, self.targets[index]
+        twin = torch.nn.functional.pad(talker, (0, max(0, heard.numel() - talker.numel())))[: heard.numel()]
+        return features, self.targets[index], self._stacked(self.logmel(twin, warp))
+
+    def _stacked(self, logmel: torch.Tensor) -> torch.Tensor:
+        """(F, M) log-mel frames -> (T, D) model steps."""
         config = self.model_config
-        return stack_frames(logmel, config.stack_frames, config.lookahead_frames)  # (T, D)
+        return stack_frames(logmel, config.stack_frames, config.lookahead_frames)
 
 
 def length_buckets(
@@ -127,12 +141,14 @@ def length_buckets(
     return shuffled[:usable][rank::world_size]
 
 
-def collate(items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
-    features = pad_sequence([f for f, _ in items], batch_first=True)
-    lengths = torch.tensor([f.shape[0] for f, _ in items])
-    targets = torch.cat([t for _, t in items])
-    target_lengths = torch.tensor([t.numel() for _, t in items])
-    return features, lengths, targets, target_lengths
+def collate(items: Sequence[tuple[torch.Tensor, ...]]) -> Batch:
+    """Pad and join a dataset's items into a ``Batch`` (clean twins too, when the items carry them)."""
+    features = pad_sequence([item[0] for item in items], batch_first=True)
+    lengths = torch.tensor([item[0].shape[0] for item in items])
+    targets = torch.cat([item[1] for item in items])
+    target_lengths = torch.tensor([item[1].numel() for item in items])
+    twins = (pad_sequence([item[2] for item in items], batch_first=True),) if len(items[0]) > 2 else ()
+    return features, lengths, targets, target_lengths, *twins
 
 
 def compute_cmvn(entries: Sequence[ManifestEntry], features: FeatureConfig, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
