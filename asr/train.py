@@ -280,14 +280,15 @@ class Trainer:
             # padding after them, CTC reads only the first ``lengths`` steps, and on the CPU a packed
             # batch's backward pass measured 3.6x slower (an LSTM step per distinct length).
             log_probs, _ = self.network(features.to(self.device))  # (B, T, V)
+        log_probs, lengths = log_probs.float(), lengths.to(self.device)
         loss = torch.nn.functional.ctc_loss(
-            log_probs.float().transpose(0, 1), targets.to(self.device), lengths.to(self.device), target_lengths.to(self.device),
+            log_probs.transpose(0, 1), targets.to(self.device), lengths, target_lengths.to(self.device),
             blank=self.tokenizer.blank_id, reduction="mean", zero_infinity=True,
         )
         if self.teacher is not None:
             with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
                 teacher_log_probs, _ = self.teacher(twins[0].to(self.device))  # (B, T, V)
-            distillation = _distillation_loss(log_probs.float(), teacher_log_probs.float(), lengths.to(self.device))
+            distillation = _distillation_loss(log_probs, teacher_log_probs.float(), lengths)
             loss = loss + self.config.train.distill_weight * distillation
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

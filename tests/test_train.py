@@ -235,7 +235,10 @@ def test_clean_epochs_switch_augmentation_off_and_seeding_stays_per_item(corpus:
 
 
 TALKER_ONLY = dataclasses.replace(CLEAN, speed_prob=1.0, pitch_prob=1.0)  # (a warp would be drawn after the channel's draws)
-NOISY_TALKER = dataclasses.replace(TALKER_ONLY, noise_prob=1.0, reverb_prob=1.0, telephone_prob=1.0, eq_prob=1.0, gain_prob=1.0, dither=1e-4, room_bank=4)
+NOISY_TALKER = dataclasses.replace(
+    TALKER_ONLY, noise_prob=1.0, reverb_prob=1.0, telephone_prob=1.0, eq_prob=1.0, low_shelf_prob=1.0, lowpass_prob=1.0, gain_prob=1.0,
+    dither=1e-4, room_bank=4,
+)
 
 
 def test_a_clean_twin_is_the_same_talker_before_room_noise_and_channel(corpus: Path) -> None:

@@ -98,8 +98,8 @@ class SpeechDataset(torch.utils.data.Dataset):
         features = self._stacked(logmel)
         if not self.clean_twins:
             return features, self.targets[index]
-        twin = torch.nn.functional.pad(talker, (0, max(0, heard.numel() - talker.numel())))[: heard.numel()]
-        return features, self.targets[index], self._stacked(self.logmel(twin, warp))
+        # the channel keeps every sample where it was (Augmenter.channel: (N,) -> (N,)), so the twin's frames are the heard ones
+        return features, self.targets[index], self._stacked(self.logmel(talker, warp))
 
     def _stacked(self, logmel: torch.Tensor) -> torch.Tensor:
         """(F, M) log-mel frames -> (T, D) model steps."""
