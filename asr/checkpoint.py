@@ -43,7 +43,7 @@ FORMAT = "asr-lstm-ctc"
 FORMAT_VERSION = 2  # 2 added int8 weights; a file without them is written as version 1, which older programs read
 WEIGHT_STORAGE = ("float32", "float16", "int8")
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = "en-phone-v31"
+DEFAULT_MODEL = "en-phone-v36"
 _REQUIRED_KEYS = ("format", "format_version", "feature_config", "model_config", "tokens", "cmvn", "state_dict")
 
 

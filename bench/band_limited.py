@@ -5,7 +5,7 @@ Usage:
     OMP_NUM_THREADS=1 .venv/bin/asr eval /work/band-limited-test/test.jsonl --no-real-speech --by-voice
 
 The synthesizers all fill the band up to 8 kHz, and so do the held-out test voices; real recordings
-often stop well below it (LibriVox's 64 kb/s MP3s near 5-7 kHz, Bluetooth's wideband headsets and
+often stop below it (LibriVox's 64 kb/s MP3s near 7 kHz, Bluetooth's wideband headsets and
 many codecs at 7 kHz or less). This writes a copy of the chosen conditions' files (default: clean)
 through a steep low-pass, an eighth-order Butterworth (48 dB per octave) at ``--cutoff`` Hz, a filter
 unlike training's ``recording_band`` (asr/data/augment.py), and keeps their texts, voices and

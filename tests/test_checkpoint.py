@@ -139,7 +139,7 @@ def test_save_is_atomic_and_leaves_no_partial_file(saved: Path) -> None:
 
 
 def test_model_names_resolve_under_models(tmp_path: Path) -> None:
-    assert resolve_model_path(None) == MODELS_DIR / "en-phone-v31" / "model.pt"
+    assert resolve_model_path(None) == MODELS_DIR / "en-phone-v36" / "model.pt"
     assert resolve_model_path("other") == MODELS_DIR / "other" / "model.pt"
     assert resolve_model_path(str(tmp_path)) == tmp_path / "model.pt"
     assert resolve_model_path("x/y.pt") == Path("x/y.pt")
