@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asr.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from asr.data.manifest import ManifestEntry, read_manifest  # noqa: E402
+from asr.data.manifest import ManifestEntry, read_manifest, write_manifest  # noqa: E402
 
 ORDER = 8  # an eighth-order Butterworth: 3 dB down at the corner, 48 dB per octave past it
 # its four second-order sections' quality factors, 1 / (2 cos((2k - 1) pi / 2n)) for k = 1..n/2
@@ -47,13 +46,14 @@ def write_band_limited(entries: list[ManifestEntry], out_dir: Path, cutoff_hz: f
     """Low-pass each entry's audio into ``out_dir``/audio; returns the manifest of the copies (``out_dir``/test.jsonl)."""
     audio_dir = out_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for index, entry in enumerate(tqdm(entries, desc="low-pass", unit="file")):
+        path = audio_dir / f"{index:05d}.flac"
+        # each biquad section clamps its output to [-1, 1] (torchaudio's lfilter), so the samples fit PCM_16
+        soundfile.write(path, low_pass(load_audio(entry.audio), cutoff_hz).numpy(), SAMPLE_RATE, subtype="PCM_16")
+        copies.append(dataclasses.replace(entry, audio=path))
     manifest_path = out_dir / "test.jsonl"
-    with open(manifest_path, "w", encoding="utf-8") as manifest:
-        for index, entry in enumerate(tqdm(entries, desc="low-pass", unit="file")):
-            path = audio_dir / f"{index:05d}.flac"
-            wave = low_pass(load_audio(entry.audio), cutoff_hz)
-            soundfile.write(path, wave.clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
-            manifest.write(json.dumps(dataclasses.replace(entry, audio=path).to_dict(relative_to=out_dir)) + "\n")
+    write_manifest(copies, manifest_path)
     return manifest_path
 
 
