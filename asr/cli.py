@@ -74,6 +74,10 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
         "--tokens-per-step", type=int, default=None,
         help=f"each hypothesis is extended by the step's likeliest tokens only (lexicon search; default: {tuned} {BeamConfig.tokens_per_step})",
     )  # fmt: skip
+    parser.add_argument(
+        "--beam-threshold", type=float, default=None,
+        help=f"hypotheses scoring this far below the best are pruned (lexicon search; default: {tuned} {BeamConfig.beam_threshold:g})",
+    )  # fmt: skip
     parser.add_argument("--lm-weight", type=float, default=None, help=f"weight of the LM's log-probability (lexicon search; default: {tuned} {BeamConfig.lm_weight:g})")
     parser.add_argument(
         "--word-score", type=float, default=None, help=f"score added per word; higher favours more, shorter words (lexicon search; default: {tuned} {BeamConfig.word_score:g})"
@@ -112,11 +116,11 @@ def hotword_argument(value: str) -> tuple[str, float | None]:
 
 
 def _given_search(args: argparse.Namespace) -> dict[str, float]:
-    """The search settings given on the command line (--beam-size, --tokens-per-step, --lm-weight, --word-score,
-    --prior-weight), by BeamConfig field."""
+    """The search settings given on the command line (--beam-size, --tokens-per-step, --beam-threshold, --lm-weight,
+    --word-score, --prior-weight), by BeamConfig field."""
     given = {
-        "beam_size": args.beam_size, "tokens_per_step": args.tokens_per_step, "lm_weight": args.lm_weight,
-        "word_score": args.word_score, "prior_weight": args.prior_weight,
+        "beam_size": args.beam_size, "tokens_per_step": args.tokens_per_step, "beam_threshold": args.beam_threshold,
+        "lm_weight": args.lm_weight, "word_score": args.word_score, "prior_weight": args.prior_weight,
     }  # fmt: skip
     return {name: value for name, value in given.items() if value is not None}
 
@@ -209,6 +213,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--beam-size", type=int, default=None, help="the lexicon search's beam tuned for this model (bench/tune_decoder.py on dev)")
     parser.add_argument("--tokens-per-step", type=int, default=None, help="its tuned tokens per hypothesis and step")
+    parser.add_argument("--beam-threshold", type=float, default=None, help="its tuned pruning threshold (score below the best)")
     parser.add_argument("--lm-weight", type=float, default=None, help="its tuned LM weight")
     parser.add_argument("--word-score", type=float, default=None, help="its tuned word score")
     parser.add_argument("--prior-weight", type=float, default=None, help="its tuned prior weight (needs --priors)")

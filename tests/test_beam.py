@@ -323,18 +323,22 @@ def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path,
     save_checkpoint(random_checkpoint(TINY, seed=1), tmp_path / "run.pt")
     sf.write(tmp_path / "dev.wav", np.random.default_rng(0).normal(0, 0.1, 8000), 16000)
     (tmp_path / "dev.jsonl").write_text('{"audio": "dev.wav"}\n')
-    tuning = ["--beam-size", "7", "--tokens-per-step", "3", "--word-score", "-2", "--priors", str(tmp_path / "dev.jsonl"), "--prior-weight", "0.5"]
+    tuning = [
+        "--beam-size", "7", "--tokens-per-step", "3", "--beam-threshold", "15", "--word-score", "-2",
+        "--priors", str(tmp_path / "dev.jsonl"), "--prior-weight", "0.5",
+    ]  # fmt: skip
     assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(lm_path), *tuning]) == 0
     folder = tmp_path / "model"
     written = json.loads((folder / "decoder.json").read_text())
     assert written["beam_size"] == 7 and len(written["token_priors"]) == len(TOKENIZER) and sum(written["token_priors"]) == pytest.approx(1)
-    tuned = BeamConfig(beam_size=7, tokens_per_step=3, word_score=-2.0, prior_weight=0.5, token_priors=written["token_priors"])
+    tuned = BeamConfig(beam_size=7, tokens_per_step=3, beam_threshold=15.0, word_score=-2.0, prior_weight=0.5, token_priors=written["token_priors"])
     assert tuned_search(folder) == tuned
     assert tuned_search(folder, lm_weight=3.0) == replace(tuned, lm_weight=3.0)
     assert tuned_search(tmp_path) == BeamConfig()  # no decoder.json: the defaults
     assert build_decoder(TOKENIZER, STEP, folder, DecoderConfig()).config == tuned
-    args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), "--word-score", "1", "--tokens-per-step", "5", "--nbest", "2", "--prior-weight", "0"])
-    assert decoder_config(args).beam == replace(tuned, word_score=1.0, tokens_per_step=5, nbest=2, prior_weight=0.0)
+    given = ["--word-score", "1", "--tokens-per-step", "5", "--beam-threshold", "12.5", "--nbest", "2", "--prior-weight", "0"]
+    args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), *given])
+    assert decoder_config(args).beam == replace(tuned, word_score=1.0, tokens_per_step=5, beam_threshold=12.5, nbest=2, prior_weight=0.0)
 
     # a search that cannot work (a prior weight without priors) is refused before anything is written
     assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "refused"), "--lm", str(lm_path), "--prior-weight", "0.5"]) == 2
