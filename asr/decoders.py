@@ -29,7 +29,7 @@ TUNABLE = ("beam_size", "tokens_per_step", "beam_threshold", "lm_weight", "word_
 def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
     """The search settings for a model: BeamConfig's defaults, then the model's ``decoder.json``, then ``given``.
 
-    ValueError names the file and key of a malformed ``decoder.json``.
+    ValueError names the file and key of a malformed ``decoder.json``, or the given settings that make a bad search.
     """
     tuned: dict[str, Any] = {}
     path = model_folder / TUNED_SEARCH_FILE if model_folder is not None else None
@@ -40,7 +40,10 @@ def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
             raise ValueError(f"{path}: not readable JSON ({error})") from None
         if not isinstance(tuned, dict) or set(tuned) - set(TUNABLE):
             raise ValueError(f"{path}: expected an object with some of the keys {', '.join(TUNABLE)}; got {tuned!r}")
-    return from_dict(BeamConfig, {**tuned, **given}, str(path or "search settings"))
+    if tuned:
+        from_dict(BeamConfig, tuned, str(path))  # the file's own faults name the file alone
+    where = "search settings " + ", ".join(f"{name}={value!r}" for name, value in given.items())
+    return from_dict(BeamConfig, {**tuned, **given}, f"{where} over {path}" if tuned else where)
 
 
 def search_with_beam(model: str | Path | None, beam_size: int | None) -> BeamConfig | None:

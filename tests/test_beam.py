@@ -335,6 +335,8 @@ def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path,
     assert tuned_search(folder) == tuned
     assert tuned_search(folder, lm_weight=3.0) == replace(tuned, lm_weight=3.0)
     assert tuned_search(tmp_path) == BeamConfig()  # no decoder.json: the defaults
+    with pytest.raises(ValueError, match=r"^search settings beam_threshold=-1\.0 over .*decoder\.json: beam_threshold must be positive"):
+        tuned_search(folder, beam_threshold=-1.0)  # a bad value given on the command line is named, not blamed on the file
     assert build_decoder(TOKENIZER, STEP, folder, DecoderConfig()).config == tuned
     given = ["--word-score", "1", "--tokens-per-step", "5", "--beam-threshold", "12.5", "--nbest", "2", "--prior-weight", "0"]
     args = build_parser().parse_args(["transcribe", "x.wav", "--model", str(folder), *given])
