@@ -40,8 +40,9 @@ def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
             raise ValueError(f"{path}: not readable JSON ({error})") from None
         if not isinstance(tuned, dict) or set(tuned) - set(TUNABLE):
             raise ValueError(f"{path}: expected an object with some of the keys {', '.join(TUNABLE)}; got {tuned!r}")
-    if tuned:
-        from_dict(BeamConfig, tuned, str(path))  # the file's own faults name the file alone
+    from_file = from_dict(BeamConfig, tuned, str(path))  # the file's own faults name the file alone
+    if not given:
+        return from_file
     where = "search settings " + ", ".join(f"{name}={value!r}" for name, value in given.items())
     return from_dict(BeamConfig, {**tuned, **given}, f"{where} over {path}" if tuned else where)
 
