@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
-import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr.checkpoint import DEFAULT_MODEL, WEIGHT_STORAGE, CheckpointError, random_checkpoint, save_checkpoint
 from asr.config import DECODER_METHODS, PRECISIONS, BeamConfig, DecoderConfig, load_config
@@ -16,6 +17,12 @@ from asr.data.asterisk import ASTERISK_VOICES
 from asr.data.voices import TRAINING_ENGINES
 from asr.formats import FORMATS
 from asr.lexicon import check_hotword
+
+if TYPE_CHECKING:
+    import torch
+
+    from asr.evaluate import System
+    from asr.stream import StreamingRecognizer
 
 __all__ = ["main", "build_parser", "hotword_argument"]
 
@@ -168,11 +175,18 @@ def _add_transcribe(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="with -o: redo inputs whose output is already there, instead of skipping them")
     parser.add_argument("--batch-size", type=int, default=32, help="files recognized together in one batched step")
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="processes that share the files, each with its own copy of the model and search (the search runs on one "
+        "core per process); unset: one per core, at most 8, when there are 10 minutes of audio or more, else one",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="processes that read and decode audio; unset: all cores but 2, at most 8 (none on a machine of 2 cores, "
-        "where they measured slower)",
+        help="processes that read and decode audio, per --processes; unset: all cores but 2 of each one's share, at "
+        "most 8 (none on a machine of 2 cores, where they measured slower)",
     )
 
 
@@ -442,6 +456,13 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     _add_decoder_options(parser, several=True)
     parser.add_argument("--by-voice", action="store_true", help="also print WER and CER per (voice, condition), from the manifest's 'voice'")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report (scores and every hypothesis) here")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="processes that share the files, each running every system on its share of the cores (times stay per "
+        "process); unset: one per core, at most 8, when there are 10 minutes of audio or more, else one",
+    )
 
 
 def _add_import(commands: argparse._SubParsersAction) -> None:
@@ -551,29 +572,42 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_transcribe(args: argparse.Namespace) -> int:
     from asr.outputs import check_output_dir
     from asr.shard import Shard, join_process_group, leave_process_group
-    from asr.stream import StreamingRecognizer
     from asr.transcribe import transcribe_all
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.workers is not None and args.workers < 0:
         raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    if args.processes is not None and args.processes < 1:
+        raise ValueError(f"--processes must be at least 1, got {args.processes}")
     if args.output_dir is not None:
         check_output_dir(args.output_dir)
     device, rank, world = join_process_group(want_cuda=args.device != "cpu")
     if args.device == "cuda" and device.type != "cuda":
         raise ValueError("--device cuda was requested but no CUDA device is available")
+    if world > 1 and (args.processes or 1) > 1:
+        raise ValueError("--processes cannot be combined with torchrun, which already runs one process per rank")
+    processes = 1 if world > 1 else args.processes
     try:
-        recognizer = StreamingRecognizer.from_pretrained(args.model, device=device, decoder=decoder_config(args), precision=args.precision)
-        if (args.hotword or args.nbest > 1) and recognizer.decoder.name != "lexicon":
-            raise ValueError("--hotword and --nbest need the lexicon search (--decoder lexicon, and a model with an LM)")
-        workers = args.workers if args.workers is not None else max(0, min(8, (os.cpu_count() or 1) // world - 2))
+        build = functools.partial(transcription_engine, args.model, device, decoder_config(args), args.precision, bool(args.hotword or args.nbest > 1))
+        recognizer = build() if processes == 1 else build  # built here first, so a bad model fails before any input is read
         failures = transcribe_all(
-            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world), workers=workers, hotwords=args.hotword
-        )
+            recognizer, args.paths, args.format, args.output_dir, overwrite=args.overwrite, batch_size=args.batch_size, shard=Shard(rank, world),
+            workers=args.workers, hotwords=args.hotword, processes=processes,
+        )  # fmt: skip
     finally:
         leave_process_group()
     return 1 if failures else 0
+
+
+def transcription_engine(model: str | None, device: torch.device, decoder: DecoderConfig, precision: str, needs_lexicon: bool) -> StreamingRecognizer:
+    """``asr transcribe``'s recognizer (in each of its processes); ``needs_lexicon``: hotwords or n-best lists were asked for."""
+    from asr.stream import StreamingRecognizer
+
+    recognizer = StreamingRecognizer.from_pretrained(model, device=device, decoder=decoder, precision=precision)
+    if needs_lexicon and recognizer.decoder.name != "lexicon":
+        raise ValueError("--hotword and --nbest need the lexicon search (--decoder lexicon, and a model with an LM)")
+    return recognizer
 
 
 def _run_init_model(args: argparse.Namespace) -> int:
@@ -658,8 +692,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     from asr.data.importers import POCKETSPHINX_TESTDATA, import_pocketsphinx_testdata
     from asr.data.voices import SEEN_SPEAKERS
     from asr.data.manifest import read_manifest
-    from asr.evaluate import EngineSystem, PocketsphinxSystem, evaluate
-    from asr.stream import StreamingRecognizer
+    from asr.evaluate import evaluate
+    from asr.transcribe import auto_processes
 
     seen = {str(voice) for voice in SEEN_SPEAKERS}  # held out as voices, but their speakers are trained on
     entries = [
@@ -671,10 +705,12 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(f"asr eval: warning: {POCKETSPHINX_TESTDATA} not found (Debian's pocketsphinx-testdata); real speech is not scored", file=sys.stderr)
     if not entries:
         raise ValueError("nothing to evaluate: give a manifest (or install pocketsphinx-testdata)")
-    systems: list = [EngineSystem(StreamingRecognizer.from_pretrained(args.model, args.device, decoder_config(args, method), args.precision)) for method in dict.fromkeys(args.decoder)]
-    if args.reference == "pocketsphinx":
-        systems.append(PocketsphinxSystem())
-    report = evaluate(entries, systems)
+    if args.processes is not None and args.processes < 1:
+        raise ValueError(f"--processes must be at least 1, got {args.processes}")
+    decoders = tuple(decoder_config(args, method) for method in dict.fromkeys(args.decoder))
+    build = functools.partial(evaluated_systems, args.model, args.device, decoders, args.precision, args.reference == "pocketsphinx")
+    processes = args.processes or auto_processes(len(entries), sum(entry.duration or 0.0 for entry in entries))
+    report = evaluate(entries, build(), processes=processes, build=build)  # built here too: a bad model fails at once
     print(report.format_table())
     if args.by_voice:
         print(report.format_voice_table())
@@ -683,6 +719,15 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return 1 if report.errors else 0
+
+
+def evaluated_systems(model: str | None, device: str | None, decoders: tuple[DecoderConfig, ...], precision: str, pocketsphinx: bool) -> list[System]:
+    """``asr eval``'s systems (in each of its processes): ours with each decoder, then pocketsphinx if asked for."""
+    from asr.evaluate import EngineSystem, PocketsphinxSystem
+    from asr.stream import StreamingRecognizer
+
+    systems: list[System] = [EngineSystem(StreamingRecognizer.from_pretrained(model, device, decoder, precision)) for decoder in decoders]
+    return [*systems, PocketsphinxSystem()] if pocketsphinx else systems
 
 
 def _run_lm(args: argparse.Namespace) -> int:

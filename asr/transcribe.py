@@ -12,11 +12,13 @@ file that fails is reported with its path and reason; the rest finish.
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -26,17 +28,21 @@ from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, AudioError, audio_info, iter_audio
 from asr.block_reader import BlockReader
-from asr.decoding import Hotwords, joined_segments
+from asr.decoding import Hotwords, Segment, joined_segments
 from asr.endpoint import EndpointConfig
 from asr.formats import FileTranscript
 from asr.inputs import InputFile, collect_inputs, input_duration
 from asr.outputs import OutputSink
 from asr.shard import Shard
 from asr.stream import Stream, StreamingRecognizer
+from asr.worker_pool import run_in_processes, usable_cores
 
-__all__ = ["transcribe_file", "transcribe_many", "transcribe_all"]
+__all__ = ["transcribe_file", "transcribe_many", "transcribe_in_processes", "transcribe_all", "auto_processes"]
 
 BLOCK_SECONDS = 10.0
+# Below this much audio one process is quicker: a child takes about 5 s to import torch and load the default model.
+PARALLEL_MIN_SECONDS = 600.0
+MAX_AUTO_PROCESSES = 8
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}{postfix}]"
 
 
@@ -137,8 +143,44 @@ def _feed_next(slot: _Slot, reader: BlockReader) -> None:
     slot.stream.feed(torch.from_numpy(block))
 
 
+def transcribe_in_processes(
+    build: Callable[[], StreamingRecognizer], items: Sequence[InputFile], processes: int, batch_size: int = 32,
+    workers: int = 0, hotwords: Hotwords = (),
+) -> Iterator[tuple[InputFile, FileTranscript | AudioError]]:  # fmt: skip
+    """``transcribe_many`` shared by ``processes`` processes, each with the recognizer ``build`` makes (it must pickle).
+
+    The files go out longest first in chunks, each to the next free process, so all of them stay busy to the end;
+    results come back as each file finishes and equal ``transcribe_many``'s. ``workers``: audio decoders per process.
+    """
+    ordered = sorted(items, key=input_duration, reverse=True)
+    size = max(1, min(2 * batch_size, math.ceil(len(ordered) / (2 * processes))))  # at least two chunks per process
+    chunks = [ordered[start : start + size] for start in range(0, len(ordered), size)]
+    task = partial(_transcribe_chunk, batch_size=batch_size, workers=workers, hotwords=hotwords)
+    threads = max(1, usable_cores() // processes)
+    for _, result in run_in_processes(build, task, chunks, processes, threads, describe=_describe_chunk):
+        yield result
+
+
+def _transcribe_chunk(
+    recognizer: StreamingRecognizer, chunk: list[InputFile], batch_size: int, workers: int, hotwords: Hotwords
+) -> Iterator[tuple[InputFile, FileTranscript | AudioError]]:
+    return transcribe_many(recognizer, chunk, batch_size, workers=workers, hotwords=hotwords)
+
+
+def _describe_chunk(chunk: list[InputFile]) -> str:
+    return f"{len(chunk)} files from {chunk[0].given}" if len(chunk) > 1 else chunk[0].given
+
+
+def auto_processes(files: int, audio_seconds: float) -> int:
+    """How many processes share a run by default: one per core (at most ``MAX_AUTO_PROCESSES``, at most one per
+    file) when there are ``PARALLEL_MIN_SECONDS`` of audio or more, else one."""
+    if audio_seconds < PARALLEL_MIN_SECONDS:
+        return 1
+    return max(1, min(usable_cores(), MAX_AUTO_PROCESSES, files))
+
+
 def transcribe_all(
-    recognizer: StreamingRecognizer,
+    recognizer: StreamingRecognizer | Callable[[], StreamingRecognizer],
     paths: Sequence[str],
     fmt: str,
     out_dir: Path | None = None,
@@ -147,16 +189,20 @@ def transcribe_all(
     overwrite: bool = False,
     batch_size: int = 32,
     shard: Shard = Shard(),
-    workers: int = 0,
+    workers: int | None = 0,
     hotwords: Hotwords = (),
+    processes: int | None = 1,
 ) -> int:
     """Transcribe every input and write ``fmt`` outputs; returns how many inputs failed (in all shards).
 
-    Without ``out_dir`` results go to ``stdout`` in input order. With it, each file gets
-    ``<out_dir>/<name>.<fmt>``, written atomically, and jsonl goes to ``<out_dir>/transcripts.jsonl``
-    (asr/outputs.py). Files whose output is already there are skipped unless ``overwrite``, so an
-    interrupted run resumes. Under torchrun each process takes its ``shard`` of the files, and the
-    outputs are the same as one process would write.
+    ``recognizer``: the engine, or a function that builds it, called only once there is work, and in every
+    child process when ``processes`` > 1 (where it must pickle: a module-level function or a partial of one).
+    ``processes``: None picks ``auto_processes``. ``workers``: audio decoders per process (None: all cores but 2 of
+    this process's share of the machine, at most 8; none on 2 cores, where they measured slower). Without ``out_dir`` results go to ``stdout`` in input order.
+    With it, each file gets ``<out_dir>/<name>.<fmt>``, written atomically, and jsonl goes to
+    ``<out_dir>/transcripts.jsonl`` (asr/outputs.py). Files whose output is already there are skipped unless
+    ``overwrite``, so an interrupted run resumes. Under torchrun each process takes its ``shard`` of the files,
+    and the outputs are the same as one process would write.
     """
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     items = list(collect_inputs(paths))
@@ -167,8 +213,19 @@ def transcribe_all(
     todo = [item for item in mine if not sink.done(item.given, item.output_stem)]
     if len(todo) < len(mine):
         print(f"skipping {len(mine) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
-    with _Progress(todo, stderr, enabled=shard.rank == 0) as progress:
-        for item, result in transcribe_many(recognizer, todo, batch_size, workers=workers, hotwords=hotwords):
+    seconds = {item.given: input_duration(item) for item in todo}
+    processes = auto_processes(len(todo), sum(seconds.values())) if processes is None else processes
+    if processes > 1 and isinstance(recognizer, StreamingRecognizer):
+        raise ValueError("several processes need a function that builds the recognizer, not a recognizer")
+    if workers is None:
+        workers = max(0, min(8, usable_cores() // (shard.world * processes) - 2))
+    with _Progress(seconds, stderr, processes, enabled=shard.rank == 0) as progress:
+        if processes > 1:
+            results = transcribe_in_processes(recognizer, todo, processes, batch_size, workers, hotwords)  # type: ignore[arg-type]
+        else:
+            engine = recognizer if isinstance(recognizer, StreamingRecognizer) or not todo else recognizer()
+            results = transcribe_many(engine, todo, batch_size, workers=workers, hotwords=hotwords)  # type: ignore[arg-type]
+        for item, result in results:
             if isinstance(result, AudioError):
                 failures.append((item.given, str(result)))
                 sink.skip(item.given)
@@ -194,17 +251,19 @@ def transcribe_all(
 class _Progress:
     """A progress bar over audio seconds, with files done and the speed in x real time."""
 
-    def __init__(self, items: Sequence[InputFile], stream: TextIO, enabled: bool = True) -> None:
-        self._seconds = {id(item): input_duration(item) for item in items}
-        self._files, self._done = len(items), 0
+    def __init__(self, seconds: dict[str, float], stream: TextIO, processes: int = 1, enabled: bool = True) -> None:
+        """``seconds``: each file's duration, by its given name."""
+        self._seconds = seconds
+        self._files, self._done = len(seconds), 0
         self._started = time.perf_counter()
-        total = sum(self._seconds.values())
+        total = sum(seconds.values())
         disable = None if enabled else True  # None: on when the stream is a terminal
-        self._bar = tqdm(total=total / 3600, unit="h", desc="transcribing", file=stream, disable=disable, bar_format=BAR_FORMAT)
+        desc = "transcribing" if processes == 1 else f"transcribing in {processes} processes"
+        self._bar = tqdm(total=total / 3600, unit="h", desc=desc, file=stream, disable=disable, bar_format=BAR_FORMAT)
 
     def advance(self, item: InputFile) -> None:
         self._done += 1
-        self._bar.update(self._seconds.get(id(item), 0.0) / 3600)
+        self._bar.update(self._seconds.get(item.given, 0.0) / 3600)
         elapsed = max(time.perf_counter() - self._started, 1e-9)
         speed = self._bar.n * 3600 / elapsed
         self._bar.set_postfix_str(f"{self._done}/{self._files} files, {speed:.0f}x real time")

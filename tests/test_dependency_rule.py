@@ -15,7 +15,7 @@ STDLIB = set(sys.stdlib_module_names)
 
 # Bottom to top. A module imports only from its own layer or the layers below it.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundations", {"config", "phones", "endpoint", "scoring", "shard", "data.manifest"}),
+    ("foundations", {"config", "phones", "endpoint", "scoring", "shard", "worker_pool", "data.manifest"}),
     ("audio, units and words", {"audio", "capture", "inputs", "block_reader", "tokens", "lexicon", "lm"}),
     ("features and model", {"features", "model", "int8", "checkpoint", "offline", "priors"}),
     ("decoding", {"decoding", "beam", "decoders", "segmenter", "formats", "outputs", "caption_view", "caption_files"}),

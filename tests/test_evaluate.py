@@ -286,3 +286,24 @@ def test_model_card_plots_refuses_incomplete_arguments(tmp_path: Path) -> None:
     for arguments in ([], ["--model", "m.pt"]):
         result = subprocess.run([sys.executable, str(script), *arguments, "--out", str(tmp_path)], capture_output=True, text=True)
         assert result.returncode == 2 and ("nothing to plot" in result.stderr or "--utterance" in result.stderr)
+
+
+def canned_systems() -> list[CannedSystem]:
+    return [
+        CannedSystem("flawed", {name: hypothesis for name, _, _, hypothesis in CASES}),
+        CannedSystem("perfect", {name: reference for name, _, reference, _ in CASES}),
+    ]
+
+
+def test_several_processes_give_the_same_report_in_manifest_order(manifest_entries: list[ManifestEntry], report: EvalReport) -> None:
+    shared = evaluate(manifest_entries, canned_systems(), progress=False, processes=2, build=canned_systems)
+    assert shared.scores == report.scores
+    assert [u.audio for u in shared.utterances] == [u.audio for u in report.utterances]
+    assert [u.hypotheses for u in shared.utterances] == [u.hypotheses for u in report.utterances]
+    assert shared.errors == report.errors and shared.unlabelled == report.unlabelled == 1
+    assert set(shared.system_seconds) == {"flawed", "perfect"}
+
+
+def test_several_processes_need_a_function_that_builds_the_systems(manifest_entries: list[ManifestEntry]) -> None:
+    with pytest.raises(ValueError, match="need a function that builds the systems"):
+        evaluate(manifest_entries, canned_systems(), progress=False, processes=2)

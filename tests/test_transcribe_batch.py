@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,29 @@ def test_a_manifest_cannot_make_asr_transcribe_write_outside_its_output_folder(t
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in victim.iterdir()) == ["victim.wav"]
     assert [path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()] == ["victim.txt"]
+
+
+def test_several_processes_write_what_one_process_writes(tiny_checkpoint: Checkpoint, folder: Path, tmp_path: Path) -> None:
+    path = tmp_path / "tiny" / "model.pt"
+    save_checkpoint(tiny_checkpoint, path)
+    build = partial(StreamingRecognizer.from_pretrained, path, "cpu")
+    alone, shared, err = io.StringIO(), io.StringIO(), io.StringIO()
+    assert transcribe_all(build, [str(folder)], "jsonl", stdout=alone, stderr=io.StringIO(), batch_size=2, processes=1) == 1
+    assert transcribe_all(build, [str(folder)], "jsonl", stdout=shared, stderr=err, batch_size=2, processes=2) == 1
+    assert "broken.wav" in err.getvalue() and "1 of 7 inputs failed" in err.getvalue()
+    one, two = ([json.loads(line) for line in out.getvalue().splitlines()] for out in (alone, shared))
+    assert [r["audio"] for r in two] == [r["audio"] for r in one] == [item.given for item in inputs(folder) if item.audio.name != "broken.wav"]
+    for a, b in zip(one, two):  # other batch mates: float sums differ in their last bits, the words do not
+        assert (a["text"], a["duration"]) == (b["text"], b["duration"])
+        assert [(w["word"], w["start"], w["end"]) for w in a["words"]] == [(w["word"], w["start"], w["end"]) for w in b["words"]]
+
+
+def test_several_processes_need_a_function_that_builds_the_recognizer(recognizer: StreamingRecognizer, folder: Path) -> None:
+    with pytest.raises(ValueError, match="need a function that builds the recognizer"):
+        transcribe_all(recognizer, [str(folder)], "txt", stdout=io.StringIO(), stderr=io.StringIO(), processes=2)
+
+
+def test_a_model_that_cannot_load_in_the_processes_fails_with_its_error(folder: Path, tmp_path: Path) -> None:
+    build = partial(StreamingRecognizer.from_pretrained, tmp_path / "nowhere" / "model.pt", "cpu")
+    with pytest.raises(ValueError, match="nowhere"):
+        transcribe_all(build, [str(folder)], "txt", stdout=io.StringIO(), stderr=io.StringIO(), processes=2)

@@ -1,0 +1,71 @@
+"""Worker processes: every result comes back once, and a failing child stops the run with a clear error."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from functools import partial
+
+import pytest
+
+from asr.worker_pool import run_in_processes
+
+
+def scaled_by(factor: int) -> dict[str, int]:
+    return {"factor": factor, "pid": os.getpid()}
+
+
+def multiples(worker: dict[str, int], item: int) -> Iterator[tuple[int, int, int]]:
+    """Three results per item: (item, item x factor x k, the child's pid)."""
+    for k in range(1, 4):
+        yield item, item * worker["factor"] * k, worker["pid"]
+    time.sleep(0.01 * (item % 3))  # uneven tasks, so the children take turns
+
+
+def cannot_build() -> None:
+    raise FileNotFoundError("models/nowhere/model.pt not found")
+
+
+def fails_on_seven(worker: dict[str, int], item: int) -> Iterator[int]:
+    if item == 7:
+        raise ArithmeticError("seven is unlucky")
+    yield item
+
+
+def dies_on_seven(worker: dict[str, int], item: int, how: str) -> Iterator[int]:
+    if item == 7:
+        if how == "exit":
+            os._exit(3)
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    yield item
+
+
+def test_every_result_of_every_item_comes_back_once_from_several_children() -> None:
+    results = list(run_in_processes(partial(scaled_by, 10), multiples, list(range(20)), processes=2, describe=lambda item: f"item {item}"))
+    assert sorted(value for _, (_, value, _) in results) == sorted(item * 10 * k for item in range(20) for k in range(1, 4))
+    assert all(index == item for index, (item, _, _) in results)  # the index is the item's position
+    assert len({pid for _, (_, _, pid) in results}) == 2 and os.getpid() not in {pid for _, (_, _, pid) in results}
+
+
+def test_a_child_that_cannot_build_its_worker_raises_its_error() -> None:
+    with pytest.raises(ValueError, match="models/nowhere/model.pt not found"):
+        list(run_in_processes(cannot_build, multiples, [1, 2, 3], processes=2))
+
+
+def test_a_task_that_raises_stops_the_run_naming_the_item() -> None:
+    with pytest.raises(RuntimeError, match="item 7: ArithmeticError: seven is unlucky"):
+        list(run_in_processes(partial(scaled_by, 1), fails_on_seven, list(range(10)), processes=2, describe=lambda item: f"item {item}"))
+
+
+@pytest.mark.parametrize("how, code", [("exit", "3"), ("kill", "-9")])
+def test_a_child_that_dies_stops_the_run_naming_what_it_held(how: str, code: str) -> None:
+    task = partial(dies_on_seven, how=how)
+    with pytest.raises(RuntimeError, match=rf"died \(exit code {code}\) while on item 7"):
+        list(run_in_processes(partial(scaled_by, 1), task, list(range(10)), processes=2, describe=lambda item: f"item {item}"))
+
+
+def test_no_processes_is_refused() -> None:
+    with pytest.raises(ValueError, match="processes must be at least 1, got 0"):
+        list(run_in_processes(partial(scaled_by, 1), multiples, [1], processes=0))
