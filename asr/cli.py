@@ -179,7 +179,8 @@ def _add_transcribe(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="processes that share the files, each with its own copy of the model and search (the search runs on one "
-        "core per process); unset: one per core, at most 8, when there are 10 minutes of audio or more, else one",
+        "core per process; about 1.5 GB of memory each); unset: one per core, at most 8 and as many as the free memory "
+        "holds, when there are 3 minutes of audio or more, else one",
     )
     parser.add_argument(
         "--workers",
@@ -461,7 +462,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="processes that share the files, each running every system on its share of the cores (times stay per "
-        "process); unset: one per core, at most 8, when there are 10 minutes of audio or more, else one",
+        "process); unset: as for asr transcribe (one per core when there are 3 minutes of audio or more)",
     )
 
 
@@ -695,6 +696,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate
     from asr.transcribe import auto_processes
 
+    if args.processes is not None and args.processes < 1:
+        raise ValueError(f"--processes must be at least 1, got {args.processes}")
     seen = {str(voice) for voice in SEEN_SPEAKERS}  # held out as voices, but their speakers are trained on
     entries = [
         dataclasses.replace(entry, condition=SEEN_SPEAKER) if entry.voice in seen else entry for manifest in args.manifests for entry in read_manifest(manifest)
@@ -705,8 +708,6 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(f"asr eval: warning: {POCKETSPHINX_TESTDATA} not found (Debian's pocketsphinx-testdata); real speech is not scored", file=sys.stderr)
     if not entries:
         raise ValueError("nothing to evaluate: give a manifest (or install pocketsphinx-testdata)")
-    if args.processes is not None and args.processes < 1:
-        raise ValueError(f"--processes must be at least 1, got {args.processes}")
     decoders = tuple(decoder_config(args, method) for method in dict.fromkeys(args.decoder))
     build = functools.partial(evaluated_systems, args.model, args.device, decoders, args.precision, args.reference == "pocketsphinx")
     processes = args.processes or auto_processes(len(entries), sum(entry.duration or 0.0 for entry in entries))

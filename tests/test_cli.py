@@ -119,6 +119,20 @@ def test_bad_model_is_a_clear_error(tmp_path: Path, audio_dir: Path, capsys: pyt
     assert f"{junk}: not a readable checkpoint" in capsys.readouterr().err
 
 
+def test_several_processes_from_the_command_line(model_path: Path, audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for processes in ("1", "2"):
+        assert main(["transcribe", "--model", str(model_path), "--format", "jsonl", "-o", str(tmp_path / processes), "--processes", processes, str(audio_dir)]) == 0
+    assert (tmp_path / "2" / "transcripts.jsonl").read_text() == (tmp_path / "1" / "transcripts.jsonl").read_text()
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(np.arange(100, dtype=np.int64).tobytes())
+    capsys.readouterr()
+    assert main(["transcribe", "--model", str(junk), "--processes", "2", str(audio_dir / "one.wav")]) == 2
+    assert f"{junk}: not a readable checkpoint" in capsys.readouterr().err  # as one process reports it
+    for command in ("transcribe", "eval"):
+        assert main([command, "--model", str(model_path), "--processes", "0", str(audio_dir / "one.wav")]) == 2
+        assert "--processes must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_an_unusable_output_folder_fails_before_any_file_is_transcribed(model_path: Path, audio_dir: Path, tmp_path: Path) -> None:
     """It once gave a raw traceback, and only after the first file had been transcribed."""
     blocker = tmp_path / "a-file"
