@@ -230,7 +230,10 @@ def transcribe_all(
     if len(todo) < len(mine):
         print(f"skipping {len(mine) - len(todo)} files already transcribed in {out_dir} (--overwrite redoes them)", file=stderr)
     seconds = {item.given: input_duration(item) for item in todo}
-    processes = auto_processes(len(todo), sum(seconds.values())) if processes is None else processes
+    if not todo:
+        processes = 1  # nothing to start processes for
+    elif processes is None:
+        processes = auto_processes(len(todo), sum(seconds.values()))
     if processes > 1 and isinstance(recognizer, StreamingRecognizer):
         raise ValueError("several processes need a function that builds the recognizer, not a recognizer")
     if workers is None:

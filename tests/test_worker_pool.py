@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 import pytest
 
 from asr.worker_pool import run_in_processes
 
 
-def scaled_by(factor: int) -> dict[str, int]:
+def scaled_by(factor: int, everyone_up: Any = None) -> dict[str, int]:
+    if everyone_up is not None:  # a barrier: no child starts on the tasks before all of them can
+        everyone_up.wait(timeout=120)
     return {"factor": factor, "pid": os.getpid()}
 
 
@@ -21,7 +25,7 @@ def multiples(worker: dict[str, int], item: int) -> Iterator[tuple[int, int, int
     """Three results per item: (item, item x factor x k, the child's pid)."""
     for k in range(1, 4):
         yield item, item * worker["factor"] * k, worker["pid"]
-    time.sleep(0.01 * (item % 3))  # uneven tasks, so the children take turns
+    time.sleep(0.05 * (1 + item % 3))  # uneven tasks, so the children take turns
 
 
 def cannot_build() -> None:
@@ -43,7 +47,8 @@ def dies_on_seven(worker: dict[str, int], item: int, how: str) -> Iterator[int]:
 
 
 def test_every_result_of_every_item_comes_back_once_from_several_children() -> None:
-    results = list(run_in_processes(partial(scaled_by, 10), multiples, list(range(20)), processes=2, describe=lambda item: f"item {item}"))
+    everyone_up = multiprocessing.get_context("spawn").Barrier(2)  # else, on a busy machine, one child may take every task
+    results = list(run_in_processes(partial(scaled_by, 10, everyone_up), multiples, list(range(20)), processes=2, describe=lambda item: f"item {item}"))
     assert sorted(value for _, (_, value, _) in results) == sorted(item * 10 * k for item in range(20) for k in range(1, 4))
     assert all(index == item for index, (item, _, _) in results)  # the index is the item's position
     assert len({pid for _, (_, _, pid) in results}) == 2 and os.getpid() not in {pid for _, (_, _, pid) in results}
