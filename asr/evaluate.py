@@ -24,7 +24,7 @@ from asr.scoring import UNTAGGED, EvalError, EvalReport, Utterance
 from asr.stream import StreamingRecognizer
 from asr.tokens import normalize_text
 from asr.transcribe import transcribe_file
-from asr.worker_pool import run_in_processes, usable_cores
+from asr.worker_pool import run_in_processes
 
 __all__ = ["System", "EngineSystem", "PocketsphinxSystem", "evaluate"]
 
@@ -118,8 +118,7 @@ def _outcomes(
         raise ValueError("several processes need a function that builds the systems")
     numbered = list(enumerate(labelled))
     chunks = [numbered[start : start + CHUNK_FILES] for start in range(0, len(numbered), CHUNK_FILES)]
-    threads = max(1, usable_cores() // processes)
-    for _, result in run_in_processes(build, _outcomes_of_chunk, chunks, processes, threads, describe=lambda chunk: str(chunk[0][1].audio)):
+    for _, result in run_in_processes(build, _outcomes_of_chunk, chunks, processes, describe=lambda chunk: str(chunk[0][1].audio)):
         yield result
 
 

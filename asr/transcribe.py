@@ -158,8 +158,7 @@ def transcribe_in_processes(
     size = max(1, min(2 * batch_size, math.ceil(len(ordered) / (2 * processes))))  # at least two chunks per process
     chunks = [ordered[start : start + size] for start in range(0, len(ordered), size)]
     task = partial(_transcribe_chunk, batch_size=batch_size, workers=workers, hotwords=hotwords)
-    threads = max(1, usable_cores() // processes)
-    for _, result in run_in_processes(build, task, chunks, processes, threads, describe=_describe_chunk):
+    for _, result in run_in_processes(build, task, chunks, processes, describe=_describe_chunk):
         yield result
 
 

@@ -38,15 +38,15 @@ def usable_cores() -> int:
 
 
 def run_in_processes(
-    build: Callable[[], W], task: Callable[[W, T], Iterable[R]], items: Sequence[T], processes: int, threads: int = 1,
-    describe: Callable[[T], str] = str,
+    build: Callable[[], W], task: Callable[[W, T], Iterable[R]], items: Sequence[T], processes: int, describe: Callable[[T], str] = str,
 ) -> Iterator[tuple[int, R]]:  # fmt: skip
     """(item index, result) for every result ``task(worker, item)`` yields, ``worker`` being what ``build()`` returned
     in the child that took the item; in the order they are made. ``build`` and ``task`` must pickle (module-level
-    functions, or partials of them); each child runs torch on ``threads`` threads. ``describe`` names an item in errors.
+    functions, or partials of them); each child runs torch on its share of the cores. ``describe`` names an item in errors.
     """
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}")
+    threads = max(1, usable_cores() // processes)
     context = multiprocessing.get_context("spawn")
     tasks: multiprocessing.Queue[tuple[int, T] | None] = context.Queue()
     for index, item in enumerate(items):

@@ -70,8 +70,7 @@ def manifest_entries(tmp_path: Path) -> list[ManifestEntry]:
 
 @pytest.fixture
 def report(manifest_entries: list[ManifestEntry]) -> EvalReport:
-    flawed = CannedSystem("flawed", {name: hypothesis for name, _, _, hypothesis in CASES})
-    perfect = CannedSystem("perfect", {name: reference for name, _, reference, _ in CASES})
+    flawed, perfect = canned_systems()
     result = evaluate(manifest_entries, [flawed, perfect], progress=False)
     assert "f.wav" not in flawed.calls  # unlabelled entries are not run
     return result
