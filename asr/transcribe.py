@@ -35,9 +35,9 @@ from asr.inputs import InputFile, collect_inputs, input_duration
 from asr.outputs import OutputSink
 from asr.shard import Shard
 from asr.stream import Stream, StreamingRecognizer
-from asr.worker_pool import run_in_processes, usable_cores
+from asr.worker_pool import processes_that_fit, run_in_processes, usable_cores
 
-__all__ = ["transcribe_file", "transcribe_many", "transcribe_in_processes", "transcribe_all", "auto_processes", "available_memory"]
+__all__ = ["transcribe_file", "transcribe_many", "transcribe_in_processes", "transcribe_all", "auto_processes"]
 
 BLOCK_SECONDS = 10.0
 # A child takes about 5 s to import torch and load the default model: on 2 cores, 2 processes broke even with one at
@@ -178,20 +178,7 @@ def auto_processes(files: int, audio_seconds: float) -> int:
     more, else one."""
     if audio_seconds < PARALLEL_MIN_SECONDS:
         return 1
-    memory = available_memory()
-    fit = int(memory // PROCESS_MEMORY) if memory is not None else MAX_AUTO_PROCESSES
-    return max(1, min(usable_cores(), MAX_AUTO_PROCESSES, files, fit))
-
-
-def available_memory() -> int | None:
-    """Bytes of memory the kernel can give new processes (MemAvailable); None where /proc/meminfo does not say."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return max(1, min(files, processes_that_fit(PROCESS_MEMORY, MAX_AUTO_PROCESSES)))
 
 
 def transcribe_all(

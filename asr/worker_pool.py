@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-__all__ = ["run_in_processes", "usable_cores"]
+__all__ = ["run_in_processes", "usable_cores", "available_memory", "processes_that_fit"]
 
 W = TypeVar("W")
 T = TypeVar("T")
@@ -35,6 +35,26 @@ _BUILD_FAILED, _STARTED, _RESULT, _TASK_FAILED, _DONE = "build-failed", "started
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity, which containers and taskset narrow)."""
     return len(os.sched_getaffinity(0))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the kernel can give new processes (MemAvailable); None where /proc/meminfo does not say."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def processes_that_fit(memory_each: float, most: int) -> int:
+    """One process per usable core, but at most ``most`` and no more than the free memory holds at ``memory_each``
+    bytes each (where the kernel says how much is free); always at least one."""
+    memory = available_memory()
+    fit = int(memory // memory_each) if memory is not None else most
+    return max(1, min(usable_cores(), most, fit))
 
 
 def run_in_processes(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from dataclasses import replace
 from pathlib import Path
 
 __all__ = ["register"]
@@ -58,7 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None, help="inference threads, each stepping its own batch while the other computes (default 2)")
     parser.add_argument(
         "--processes", type=int, default=None,
-        help="whole servers sharing the port, each with its own model, sessions and --max-sessions; the kernel spreads connections over them. The lexicon search holds Python's interpreter lock, so one process searches on one core (default 2; 1 runs the server in this process)",
+        help="whole servers sharing the port, each with its own model, sessions and --max-sessions; the kernel spreads connections over them. The lexicon search holds Python's interpreter lock, so one process searches on one core (default: one per core, at most 16, and no more than the free memory holds at 1 GB each; 1 runs the server in this process)",
     )  # fmt: skip
     parser.add_argument(
         "--root-protocol", default=None, choices=ROOT_PROTOCOLS,
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from server.app import SpeechServer
     from server.config import load_server_config
     from server.logs import configure_logging
+    from server.processes import default_processes, serve_processes
 
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
@@ -90,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)
+    if config.processes is None:
+        config = replace(config, processes=default_processes())
     configure_logging(config.log_format)
     if config.processes > 1:
-        from server.processes import serve_processes
-
         return serve_processes(config)
 
     async def serve() -> None:

@@ -26,7 +26,7 @@ class ServerConfig:
     max_batch: int = 128  # streams in one batched forward pass
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
     workers: int = 2  # inference threads, each stepping its own batch while the other computes
-    processes: int = 2  # whole servers sharing the port (server/processes.py), one per core of a 2-core machine; each has its own sessions and limits
+    processes: int | None = None  # whole servers sharing the port (server/processes.py), each with its own sessions and limits; None: one per core, as memory allows
     max_frame_bytes: int = 1 << 20  # larger binary frames end the session (close 1009)
     queue_seconds: float = 10.0  # per-session audio buffered ahead of the model; beyond it, reading pauses
     idle_timeout: float = 30.0  # seconds without any client message
@@ -48,7 +48,7 @@ class ServerConfig:
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
     def __post_init__(self) -> None:
-        positive = ("max_sessions", "max_batch", "workers", "processes", "max_frame_bytes", "queue_seconds", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "drain_timeout")
+        positive = ("max_sessions", "max_batch", "workers", "max_frame_bytes", "queue_seconds", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "drain_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -66,6 +66,8 @@ class ServerConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.decoder not in DECODER_METHODS:
             raise ValueError(f"decoder must be one of {', '.join(DECODER_METHODS)}, got {self.decoder!r}")
+        if self.processes is not None and self.processes < 1:
+            raise ValueError(f"processes must be positive, got {self.processes}")
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
         if self.token is not None and not self.token.strip():

@@ -31,13 +31,22 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from types import FrameType
 
+from asr.worker_pool import processes_that_fit
 from server.config import ServerConfig, describe, listen_url
 
-__all__ = ["serve_processes"]
+__all__ = ["serve_processes", "default_processes"]
 
 log = logging.getLogger("asr.server")
 
 STARTUP_SECONDS = 300.0  # how long the children get to load the model and listen
+PROCESS_MEMORY = 1e9  # bytes a server process needs: 0.76 GB idle with the default model and LM (RSS), the rest for sessions
+MAX_AUTO_PROCESSES = 16  # beyond this many, --processes says it
+
+
+def default_processes() -> int:
+    """How many server processes run when the settings name none: one per core, at most ``MAX_AUTO_PROCESSES``,
+    and no more than the free memory holds at ``PROCESS_MEMORY`` each."""
+    return processes_that_fit(PROCESS_MEMORY, MAX_AUTO_PROCESSES)
 
 
 def serve_processes(config: ServerConfig) -> int:

@@ -24,9 +24,11 @@ from websockets.exceptions import InvalidStatus
 from asr.checkpoint import resolve_model_path
 from asr.decoders import tuned_search
 from asr.stream import StreamingRecognizer
+from asr import worker_pool
 from asr.transcribe import transcribe_file
 from server.app import SpeechServer
 from server.config import ServerConfig, load_server_config
+from server.processes import MAX_AUTO_PROCESSES, default_processes
 from tests.server_util import Exchange, pcm_chunks, read_all, read_pcm16, running_server, speak, stream_native, url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,6 +350,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         ("[srv]\n", "unknown section(s) srv"),
         ("[server]\nmax_sessions = 0\n", "max_sessions must be positive"),
         ("[server]\nworkers = 0\n", "workers must be positive"),
+        ("[server]\nprocesses = 0\n", "processes must be positive"),
         ("[server]\ncertfile = 'c.pem'\n", "needs both certfile and keyfile"),
         ("[server]\ntoken = ''\n", "token must not be empty"),
         ("[server]\nbeam_size = 0\n", "beam_size must be at least 1"),
@@ -361,6 +364,19 @@ def test_bad_config_files_are_named_with_the_reason(tmp_path: Path, text: str, m
     with pytest.raises(ValueError, match="bad.toml") as error:
         load_server_config(path)
     assert message in str(error.value)
+
+
+def test_without_a_number_of_processes_the_server_runs_one_per_core_as_memory_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServerConfig().processes is None and load_server_config(ROOT / "configs" / "server.toml").processes is None
+    monkeypatch.setattr(worker_pool, "usable_cores", lambda: 4)
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(64e9))
+    assert default_processes() == 4
+    monkeypatch.setattr(worker_pool, "usable_cores", lambda: 64)
+    assert default_processes() == MAX_AUTO_PROCESSES
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(2.5e9))  # 1 GB each
+    assert default_processes() == 2
+    monkeypatch.setattr(worker_pool, "usable_cores", lambda: 1)
+    assert default_processes() == 1  # one core: the server runs in the asr process itself
 
 
 def test_the_beam_size_setting_widens_the_models_tuned_search_and_keeps_the_rest() -> None:

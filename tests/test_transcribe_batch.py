@@ -20,7 +20,7 @@ from asr.decoding import Emissions, GreedyDecoder, GreedySearch, Hotwords
 from asr.inputs import InputFile, collect_inputs
 from asr.lm import estimate, write_arpa
 from asr.stream import StreamingRecognizer
-from asr import transcribe
+from asr import transcribe, worker_pool
 from asr.transcribe import transcribe_all, transcribe_file, transcribe_many
 from tests.conftest import assert_same_transcript, synth_signal
 
@@ -248,15 +248,15 @@ def test_a_model_that_cannot_load_in_the_processes_fails_with_its_error(folder: 
 
 
 def test_the_default_number_of_processes_follows_audio_cores_files_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transcribe, "usable_cores", lambda: 16)
-    monkeypatch.setattr(transcribe, "available_memory", lambda: int(64e9))
+    monkeypatch.setattr(worker_pool, "usable_cores", lambda: 16)
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(64e9))
     assert transcribe.auto_processes(files=500, audio_seconds=100.0) == 1  # too little audio to pay for starting them
     assert transcribe.auto_processes(files=500, audio_seconds=3600.0) == transcribe.MAX_AUTO_PROCESSES
     assert transcribe.auto_processes(files=3, audio_seconds=3600.0) == 3
-    monkeypatch.setattr(transcribe, "available_memory", lambda: int(4.6e9))
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(4.6e9))
     assert transcribe.auto_processes(files=500, audio_seconds=3600.0) == 3  # 1.5 GB each
-    monkeypatch.setattr(transcribe, "available_memory", lambda: int(1e9))
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(1e9))
     assert transcribe.auto_processes(files=500, audio_seconds=3600.0) == 1
-    monkeypatch.setattr(transcribe, "available_memory", lambda: None)  # not Linux: cores and files alone
-    monkeypatch.setattr(transcribe, "usable_cores", lambda: 2)
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: None)  # not Linux: cores and files alone
+    monkeypatch.setattr(worker_pool, "usable_cores", lambda: 2)
     assert transcribe.auto_processes(files=500, audio_seconds=3600.0) == 2

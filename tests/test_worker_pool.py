@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from asr.worker_pool import run_in_processes
+from asr import worker_pool
+from asr.worker_pool import processes_that_fit, run_in_processes
 
 
 def scaled_by(factor: int, everyone_up: Any = None) -> dict[str, int]:
@@ -74,3 +75,22 @@ def test_a_child_that_dies_stops_the_run_naming_what_it_held(how: str, code: str
 def test_no_processes_is_refused() -> None:
     with pytest.raises(ValueError, match="processes must be at least 1, got 0"):
         list(run_in_processes(partial(scaled_by, 1), multiples, [1], processes=0))
+
+
+def test_processes_that_fit_follow_cores_the_cap_and_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_pool, "usable_cores", lambda: 16)
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(64e9))
+    assert processes_that_fit(1e9, most=8) == 8
+    assert processes_that_fit(1e9, most=32) == 16
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(3.5e9))
+    assert processes_that_fit(1e9, most=8) == 3
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: int(0.2e9))
+    assert processes_that_fit(1e9, most=8) == 1  # never none
+    monkeypatch.setattr(worker_pool, "available_memory", lambda: None)  # not Linux: cores and the cap alone
+    monkeypatch.setattr(worker_pool, "usable_cores", lambda: 2)
+    assert processes_that_fit(1e9, most=8) == 2
+
+
+def test_available_memory_is_what_the_kernel_reports() -> None:
+    memory = worker_pool.available_memory()
+    assert memory is None or 0 < memory <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
