@@ -9,6 +9,8 @@ of ``--beam-sizes``, ``--beam-thresholds``, ``--tokens-per-step``, ``--lm-weight
 ``--word-scores`` and ``--prior-weights``, cut and searched by the engine's own
 Segmenter (asr/segmenter.py), utterance by utterance. It prints WER and the search's own time per
 combination (endpointing included), best first. Tune on dev (training voices, unseen sentences), never on test.
+The search holds Python's interpreter lock, so the combinations are shared out to ``--processes``
+worker processes (asr/worker_pool.py; default one per core), each searching every file on one core.
 ``--priors`` estimates the model's token priors on other dev files (asr/priors.py) for ``--prior-weights``;
 without it, the priors its decoder.json holds are used.
 """
@@ -19,9 +21,13 @@ import argparse
 import itertools
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import jiwer
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -38,7 +44,11 @@ from asr.features import LogMel  # noqa: E402
 from asr.offline import file_log_probs  # noqa: E402
 from asr.priors import estimate_token_priors  # noqa: E402
 from asr.segmenter import Segmenter  # noqa: E402
-from asr.tokens import normalize_text  # noqa: E402
+from asr.tokens import Tokenizer, normalize_text  # noqa: E402
+from asr.worker_pool import run_in_processes, usable_cores  # noqa: E402
+
+Setting = tuple[int, float, int, float, float, float]  # beam, threshold, tokens per step, LM weight, word score, prior weight
+Row = tuple[float, int, float, int, float, float, float, float]  # WER, the setting, the search's CPU seconds
 
 
 def emissions_of(log_probs: torch.Tensor) -> Emissions:
@@ -52,6 +62,41 @@ def transcribe(decoder: Decoder, emissions: Emissions, step_seconds: float, blan
     segmenter = Segmenter(decoder, EndpointConfig(), step_seconds, blank_id=blank_id)
     segments = [*segmenter.advance(emissions), segmenter.finish(len(emissions) * step_seconds)]
     return " ".join(segment.transcript.text for segment in segments if segment.transcript.text)
+
+
+@dataclass(frozen=True)
+class TuningSet:
+    """What every search of the grid needs: the files' log-probs and references, and how to build a decoder.
+
+    The log-probs are numpy arrays: torch tensors would travel to the worker processes through shared memory.
+    """
+
+    log_probs: list[np.ndarray]  # [file] (T, V)
+    references: list[str]
+    tokenizer: Tokenizer
+    step_seconds: float
+    model_folder: Path
+    lm: str | None
+    lexicon: str | None
+    token_priors: tuple[float, ...]
+
+
+def _ready(tuning: TuningSet) -> TuningSet:
+    return tuning  # a worker process's "build": the set arrives whole with the process
+
+
+def searched(tuning: TuningSet, setting: Setting) -> Iterator[Row]:
+    """One row: WER over the set with this search setting, and the search's CPU seconds."""
+    beam_size, threshold, tokens, lm_weight, word_score, prior_weight = setting
+    beam = BeamConfig(
+        beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score,
+        prior_weight=prior_weight, token_priors=tuning.token_priors,
+    )  # fmt: skip
+    decoder = build_decoder(tuning.tokenizer, tuning.step_seconds, tuning.model_folder, DecoderConfig(method="lexicon", lm=tuning.lm, lexicon=tuning.lexicon, beam=beam))
+    emitted = [emissions_of(torch.from_numpy(log_probs)) for log_probs in tuning.log_probs]
+    started = time.process_time()
+    hypotheses = [transcribe(decoder, emissions, tuning.step_seconds, tuning.tokenizer.blank_id) for emissions in emitted]
+    yield (jiwer.wer(tuning.references, hypotheses), *setting, time.process_time() - started)
 
 
 def main() -> None:
@@ -69,32 +114,31 @@ def main() -> None:
     parser.add_argument("--prior-weights", type=float, nargs="+", help=tuned)
     parser.add_argument("--priors", type=Path, default=None, help="a manifest to estimate the token priors on (other files than the tuned ones; default: the model's decoder.json)")
     parser.add_argument("--limit", type=int, default=None, help="the first N files only")
+    parser.add_argument("--processes", type=int, default=None, help="worker processes that search the combinations (default: one per core, at most one per combination)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    if args.processes is not None and args.processes < 1:
+        parser.error(f"--processes must be at least 1, got {args.processes}")
 
     path = resolve_model_path(args.model)
     checkpoint = load_checkpoint(path)
     step_seconds = checkpoint.model.config.stack_frames * checkpoint.features.hop_length / checkpoint.features.sample_rate
     logmel = LogMel(checkpoint.features)
     entries = [e for e in read_manifest(args.manifest) if e.text][: args.limit]
-    emitted = [emissions_of(file_log_probs(checkpoint, entry.audio, logmel)) for entry in tqdm(entries, desc="log-probs", unit="file")]
-    references = [normalize_text(str(e.text)) for e in entries]
-    rows = []
+    log_probs = [file_log_probs(checkpoint, entry.audio, logmel).numpy() for entry in tqdm(entries, desc="log-probs", unit="file")]
     own = tuned_search(path.parent)
     priors = estimate_token_priors(checkpoint, args.priors) if args.priors else own.token_priors
-    grid = itertools.product(
+    tuning = TuningSet(log_probs, [normalize_text(str(e.text)) for e in entries], checkpoint.tokenizer, step_seconds, path.parent, args.lm, args.lexicon, tuple(priors))
+    grid: list[Setting] = list(itertools.product(
         args.beam_sizes or [own.beam_size], args.beam_thresholds or [own.beam_threshold], args.tokens_per_step or [own.tokens_per_step],
         args.lm_weights or [own.lm_weight], args.word_scores or [own.word_score], args.prior_weights or [own.prior_weight],
-    )  # fmt: skip
-    for beam_size, threshold, tokens, lm_weight, word_score, prior_weight in grid:
-        beam = BeamConfig(
-            beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score,
-            prior_weight=prior_weight, token_priors=priors,
-        )  # fmt: skip
-        decoder = build_decoder(checkpoint.tokenizer, step_seconds, path.parent, DecoderConfig(method="lexicon", lm=args.lm, lexicon=args.lexicon, beam=beam))
-        started = time.process_time()
-        hypotheses = [transcribe(decoder, emissions, step_seconds, checkpoint.tokenizer.blank_id) for emissions in emitted]
-        rows.append((jiwer.wer(references, hypotheses), beam_size, threshold, tokens, lm_weight, word_score, prior_weight, time.process_time() - started))
+    ))  # fmt: skip
+    processes = min(args.processes or usable_cores(), len(grid))
+    if processes == 1:
+        results: Iterator[Row] = (row for setting in grid for row in searched(tuning, setting))
+    else:
+        results = (row for _, row in run_in_processes(partial(_ready, tuning), searched, grid, processes))
+    rows = list(tqdm(results, total=len(grid), desc=f"searches in {processes} processes" if processes > 1 else "searches", unit="setting"))
     header = ("WER %", "beam", "threshold", "tokens/step", "LM weight", "word score", "prior weight", "search CPU s")
     lines = [[f"{100 * wer:.2f}", str(b), f"{h:g}", str(k), f"{w:g}", f"{s:g}", f"{p:g}", f"{t:.1f}"] for wer, b, h, k, w, s, p, t in sorted(rows)]
     print(f"{len(entries)} files of {args.manifest}")
