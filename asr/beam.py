@@ -207,6 +207,7 @@ class BeamDecoder:
         self._lexicons: weakref.WeakValueDictionary[tuple[object, ...], _Lexicon] = weakref.WeakValueDictionary()
         self._recent_lexicons: OrderedDict[tuple[object, ...], _Lexicon] = OrderedDict()
         self._lexicons_lock = threading.Lock()  # guards both maps; never held while a lexicon is built
+        self.beam_limit: int | None = None  # caps the beam of searches started from now on (the server narrows it under load)
 
     def _spellings(self, word: str, lexicon: Lexicon | None) -> list[list[str]]:
         """The word in the model's units: its letters, or each of its pronunciations."""
@@ -313,22 +314,25 @@ class BeamDecoder:
         """
         lexicon = self._lexicon(self._boosted(hotwords), _phrases(grammar))
         c = self.config
+        limit = self.beam_limit
+        beam_size = c.beam_size if limit is None else max(1, min(c.beam_size, limit))
         # log_add: hypotheses that meet add their probabilities (dev WER 22.4%, against 22.6% keeping the larger)
         options = LexiconDecoderOptions(
-            beam_size=c.beam_size, beam_size_token=min(c.tokens_per_step, self._tokens.index_size()), beam_threshold=c.beam_threshold, lm_weight=c.lm_weight,
+            beam_size=beam_size, beam_size_token=min(c.tokens_per_step, self._tokens.index_size()), beam_threshold=c.beam_threshold, lm_weight=c.lm_weight,
             word_score=c.word_score, unk_score=float("-inf"), sil_score=0.0, log_add=True, criterion_type=CriterionType.CTC,
         )  # fmt: skip
         silence, unknown = self._tokens.get_index(SILENCE), lexicon.words.get_index(UNK)
         lm = lexicon.lm(self._kenlm)
         decoder = LexiconDecoder(options, lexicon.trie, lm, silence, self.tokenizer.blank_id, unknown, [], False)
-        return BeamSearch(self, decoder, lexicon, lm, start_step)
+        return BeamSearch(self, decoder, lexicon, lm, start_step, beam_size)
 
 
 class BeamSearch:
     """One segment's beam search, fed log-probs chunk by chunk; the same result as decoding them at once."""
 
-    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder, lexicon: _Lexicon, lm: LM, start_step: int = 0) -> None:
+    def __init__(self, beam: BeamDecoder, decoder: LexiconDecoder, lexicon: _Lexicon, lm: LM, start_step: int, beam_size: int) -> None:
         self._beam, self._decoder, self._lexicon, self._words, self.start_step = beam, decoder, lexicon, lexicon.words, start_step
+        self.beam_size = beam_size  # the hypotheses it keeps per step
         self._lm = lm  # a Python LM must outlive the C++ decoder that calls it
         self._log_probs: list[torch.Tensor] = []  # (T_i, V) chunks, kept for word times and confidences
         decoder.decode_begin()

@@ -227,6 +227,10 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "too big for the size budget in float16) or float32",
     )  # fmt: skip
     parser.add_argument("--beam-size", type=int, default=None, help="the lexicon search's beam tuned for this model (bench/tune_decoder.py on dev)")
+    parser.add_argument(
+        "--server-beam-size", type=int, default=None,
+        help="a narrower beam for asr serve, where many streams share the cores: the widest at which bench/load.py holds its streams within the latency budget (default: the tuned beam)",
+    )  # fmt: skip
     parser.add_argument("--tokens-per-step", type=int, default=None, help="its tuned tokens per hypothesis and step")
     parser.add_argument("--beam-threshold", type=float, default=None, help="its tuned pruning threshold (score below the best)")
     parser.add_argument("--lm-weight", type=float, default=None, help="its tuned LM weight")
@@ -624,7 +628,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from asr.export import export_model
 
     # decoder.json: the model's decoders start from it
-    sizes = export_model(args.model, args.output, args.lm, args.lexicon, weights=args.weights, search=_given_search(args), priors=args.priors)
+    sizes = export_model(args.model, args.output, args.lm, args.lexicon, weights=args.weights, search=_given_search(args), priors=args.priors, server_beam=args.server_beam_size)
     for name, size in sizes.items():
         print(f"wrote {args.output / name} ({size / 1e6:.1f} MB)")
     print(f"{sum(sizes.values()) / 1e6:.1f} MB in all")

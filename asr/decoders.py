@@ -2,7 +2,8 @@
 
 The lexicon search (asr/beam.py) needs the word LM shipped beside the model (``lm.arpa.gz``)
 and, for a phone model, the pronunciation lexicon (``lexicon.txt.gz``). Its weights default to
-those tuned for the model (``decoder.json`` beside it: ``tuned_search``); greedy decoding
+those tuned for the model (``decoder.json`` beside it: ``tuned_search``), which may also name a
+narrower beam for a server, where many streams share the cores (``server_beam_size``); greedy decoding
 (asr/decoding.py) needs nothing but a character model. Adding a decoder means a module with a
 ``Decoder`` and a branch in ``build_decoder``.
 """
@@ -20,10 +21,25 @@ from asr.decoding import Decoder, GreedyDecoder
 from asr.lexicon import Lexicon
 from asr.tokens import CHARACTERS, Tokenizer
 
-__all__ = ["build_decoder", "resolve_method", "tuned_search", "search_with_beam", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
+__all__ = ["build_decoder", "resolve_method", "tuned_search", "server_beam_size", "search_with_beam", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
 
 TUNED_SEARCH_FILE = "decoder.json"
 TUNABLE = ("beam_size", "tokens_per_step", "beam_threshold", "lm_weight", "word_score", "prior_weight", "token_priors")  # BeamConfig fields a model may set
+SERVER_BEAM = "server_beam_size"  # decoder.json's other key: the beam asr serve uses by default
+
+
+def _read_tuned(model_folder: Path | None) -> tuple[dict[str, Any], Path | None]:
+    """decoder.json's keys (none without one) and its path; ValueError names a malformed file."""
+    path = model_folder / TUNED_SEARCH_FILE if model_folder is not None else None
+    if path is None or not path.exists():
+        return {}, path
+    try:
+        tuned = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not readable JSON ({error})") from None
+    if not isinstance(tuned, dict) or set(tuned) - {*TUNABLE, SERVER_BEAM}:
+        raise ValueError(f"{path}: expected an object with some of the keys {', '.join((*TUNABLE, SERVER_BEAM))}; got {tuned!r}")
+    return tuned, path
 
 
 def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
@@ -31,20 +47,23 @@ def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
 
     ValueError names the file and key of a malformed ``decoder.json``, or the given settings that make a bad search.
     """
-    tuned: dict[str, Any] = {}
-    path = model_folder / TUNED_SEARCH_FILE if model_folder is not None else None
-    if path is not None and path.exists():
-        try:
-            tuned = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{path}: not readable JSON ({error})") from None
-        if not isinstance(tuned, dict) or set(tuned) - set(TUNABLE):
-            raise ValueError(f"{path}: expected an object with some of the keys {', '.join(TUNABLE)}; got {tuned!r}")
+    tuned, path = _read_tuned(model_folder)
+    tuned.pop(SERVER_BEAM, None)
     from_file = from_dict(BeamConfig, tuned, str(path))  # the file's own faults name the file alone
     if not given:
         return from_file
     where = "search settings " + ", ".join(f"{name}={value!r}" for name, value in given.items())
     return from_dict(BeamConfig, {**tuned, **given}, f"{where} over {path}" if tuned else where)
+
+
+def server_beam_size(model_folder: Path | None) -> int | None:
+    """The beam a server searches with by default, from the model's ``decoder.json``: narrower than its tuned one
+    where many streams share the cores (None: the tuned one). ValueError names a malformed file."""
+    tuned, path = _read_tuned(model_folder)
+    beam = tuned.get(SERVER_BEAM)
+    if beam is not None and (not isinstance(beam, int) or isinstance(beam, bool) or beam < 1):
+        raise ValueError(f"{path}: {SERVER_BEAM} must be a whole number of at least 1, got {beam!r}")
+    return beam
 
 
 def search_with_beam(model: str | Path | None, beam_size: int | None) -> BeamConfig | None:
@@ -53,10 +72,13 @@ def search_with_beam(model: str | Path | None, beam_size: int | None) -> BeamCon
     return tuned_search(resolve_model_path(model).parent, beam_size=beam_size) if beam_size is not None else None
 
 
-def save_tuned_search(model_folder: Path, search: BeamConfig) -> Path:
-    """Write the TUNABLE fields of ``search`` to ``model_folder``/decoder.json; returns its path."""
+def save_tuned_search(model_folder: Path, search: BeamConfig, server_beam: int | None = None) -> Path:
+    """Write the TUNABLE fields of ``search`` (and ``server_beam``, when given) to ``model_folder``/decoder.json; returns its path."""
     path = model_folder / TUNED_SEARCH_FILE
-    path.write_text(json.dumps({name: getattr(search, name) for name in TUNABLE}, indent=2) + "\n")
+    settings: dict[str, Any] = {name: getattr(search, name) for name in TUNABLE}
+    if server_beam is not None:
+        settings[SERVER_BEAM] = server_beam
+    path.write_text(json.dumps(settings, indent=2) + "\n")
     return path
 
 

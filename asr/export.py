@@ -25,17 +25,22 @@ __all__ = ["export_model"]
 
 def export_model(
     model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, weights: str = "float16",
-    search: dict[str, float] | None = None, priors: Path | None = None,
+    search: dict[str, float] | None = None, priors: Path | None = None, server_beam: int | None = None,
 ) -> dict[str, int]:  # fmt: skip
     """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz, decoder.json); returns each written file's size in bytes.
 
     ``weights``: how model.pt stores them (``asr.checkpoint.WEIGHT_STORAGE``).
     A phone model's lexicon is ``lexicon`` when given (it must pronounce every LM word), else built
     from the LM's words by CMUdict and espeak-ng. ``search`` (``BeamConfig`` fields) and the token
-    priors estimated on the ``priors`` manifest, when given, become the model's tuned search.
+    priors estimated on the ``priors`` manifest, when given, become the model's tuned search; ``server_beam``, the
+    beam ``asr serve`` uses by default (narrower, where many streams share the cores).
     """
     checkpoint = load_checkpoint(model)
     tuned = None
+    if server_beam is not None and not (search or priors is not None):
+        raise ValueError("a server beam goes with the tuned search: give the search settings (--beam-size, ...) too")
+    if server_beam is not None and server_beam < 1:
+        raise ValueError(f"--server-beam-size must be at least 1, got {server_beam}")
     if search or priors is not None:  # first, from the full-precision weights, so that bad settings fail before anything is written
         tuned = BeamConfig(**(search or {}), token_priors=estimate_token_priors(checkpoint, priors) if priors is not None else ())
     folder.mkdir(parents=True, exist_ok=True)
@@ -54,7 +59,7 @@ def export_model(
     elif checkpoint.tokenizer.units != CHARACTERS:
         raise ValueError("a phone model decodes with the lexicon search: give its word LM with --lm")
     if tuned is not None:
-        written.append(save_tuned_search(folder, tuned))
+        written.append(save_tuned_search(folder, tuned, server_beam))
     return {path.name: path.stat().st_size for path in written}
 
 

@@ -57,7 +57,7 @@ SAMPLE_RATE = 16000
 MAX_STREAMS = 1000
 MAX_SECONDS = 300.0
 STAGGER_SECONDS = 1.0  # client starts spread uniformly over this
-GAP_SECONDS = 0.3  # silence between sentences (and at the loop point)
+GAP_SECONDS = 0.3  # silence between sentences (and at the loop point) by default: shorter than an endpoint's
 EPSILON = 1e-3  # the server rounds audio_end to milliseconds
 CONNECT_TIMEOUT = 30.0
 FINAL_TIMEOUT = 60.0  # after stop, how long a client waits for the final result
@@ -99,9 +99,9 @@ def load_mono_16k(path: Path) -> np.ndarray:
     return mono.numpy()
 
 
-def make_clip(paths: list[Path], seconds: float) -> np.ndarray:
-    """The files joined by short silences, looped or cut to ``seconds``."""
-    gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+def make_clip(paths: list[Path], seconds: float, gap_seconds: float = GAP_SECONDS) -> np.ndarray:
+    """The files joined by ``gap_seconds`` of silence, looped or cut to ``seconds``."""
+    gap = np.zeros(int(gap_seconds * SAMPLE_RATE), dtype=np.float32)
     clip = np.concatenate([part for path in paths for part in (load_mono_16k(path), gap)])
     return np.resize(clip, int(seconds * SAMPLE_RATE))  # np.resize repeats the clip cyclically
 
@@ -200,7 +200,7 @@ class ServerProcess:
 
 def server_options(args: argparse.Namespace) -> list[str]:
     options = ["--max-sessions", str(2 * max(args.streams) + 16)]  # room for the previous round's closing sessions
-    spawned = (("--model", args.model), ("--device", args.device), ("--precision", args.precision), ("--decoder", args.decoder), ("--beam-size", args.beam_size), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
+    spawned = (("--model", args.model), ("--device", args.device), ("--precision", args.precision), ("--decoder", args.decoder), ("--beam-size", args.beam_size), ("--min-beam-size", args.min_beam_size), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
     for flag, value in spawned:
         if value is not None:
             options += [flag, str(value)]
@@ -416,6 +416,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", type=int, nargs="+", default=[25, 50, 100, 150, 200], help=f"concurrent clients per round, 1-{MAX_STREAMS} (default: 25 50 100 150 200)")
     parser.add_argument("--seconds", type=float, default=20.0, help=f"audio each client streams, looped or cut from the clip, at most {MAX_SECONDS:g} (default 20)")
+    parser.add_argument(
+        "--gap-seconds", type=float, default=GAP_SECONDS,
+        help=f"silence between sentences (default {GAP_SECONDS:g}: continuous speech, one utterance until the endpointer's 20 s cut; "
+        "1 s or more: each sentence its own utterance, as in conversation)",
+    )  # fmt: skip
     parser.add_argument("--chunk-ms", type=int, default=100, help="audio per websocket message, sent in real time (default 100)")
     parser.add_argument("--audio", type=Path, nargs="+", default=None, help="audio files to stream (joined) instead of synthesized speech")
     parser.add_argument("--url", default=None, help="load this running server (loopback only, e.g. ws://127.0.0.1:8765/v1/stream) instead of spawning one")
@@ -424,6 +429,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--precision", default=None, choices=["auto", "float32", "int8"], help="spawned server: the model's arithmetic (default: the server's, auto)")
     parser.add_argument("--decoder", default=None, choices=["auto", "lexicon", "greedy"], help="spawned server: the lexicon search with the LM, or greedy (character models) (default: the server's, auto)")
     parser.add_argument("--beam-size", type=int, default=None, help="spawned server: the lexicon search's beam (default: the one tuned for the model)")
+    parser.add_argument("--min-beam-size", type=int, default=None, help="spawned server: the narrowest beam it searches with under load (default: the server's, 200)")
     parser.add_argument("--max-batch", type=int, default=None, help="spawned server: streams per batched forward pass (default: the server's)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="spawned server: how long a batch waits to fill (default: the server's)")
     parser.add_argument("--workers", type=int, default=None, help="spawned server: inference threads (default: the server's, 2)")
@@ -435,10 +441,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--streams must be between 1 and {MAX_STREAMS}")
     if not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
+    if not 0 <= args.gap_seconds <= MAX_SECONDS:
+        parser.error(f"--gap-seconds must be in [0, {MAX_SECONDS:g}]")
     if not 10 <= args.chunk_ms <= 1000:
         parser.error("--chunk-ms must be 10-1000")
-    if args.url is not None and any(v is not None for v in (args.model, args.device, args.precision, args.decoder, args.beam_size, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
-        parser.error("--model, --device, --precision, --decoder, --beam-size, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
+    if args.url is not None and any(v is not None for v in (args.model, args.device, args.precision, args.decoder, args.beam_size, args.min_beam_size, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
+        parser.error("--model, --device, --precision, --decoder, --beam-size, --min-beam-size, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
     if args.url is not None:
         args.url = loopback_url(args.url)
     return args
@@ -458,7 +466,8 @@ async def run_rounds(url: str, chunks: list[bytes], streams: list[int], server: 
 
 def describe_server(server: ServerProcess) -> str:
     settings = server.listening["settings"]
-    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, decoder {settings['decoder']}, beam {settings['beam_size'] or 'tuned'}, max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}, workers {settings['workers']}, processes {settings['processes']}"
+    beam = settings["beam_size"] or "the model's server beam"
+    return f"spawned server on {server.listening['device']}: model {settings['model'] or 'default'}, decoder {settings['decoder']}, beam {beam} (narrowing to {settings['min_beam_size']} under load), max_batch {settings['max_batch']}, max_wait_ms {settings['max_wait_ms']:g}, workers {settings['workers']}, processes {settings['processes']}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -466,9 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # unwind, so the spawned server is stopped too
     with tempfile.TemporaryDirectory(prefix="asr-load-") as folder:
         paths = args.audio or synthesize(Path(folder))
-        chunks = pcm16_chunks(make_clip(paths, args.seconds), args.chunk_ms)
+        chunks = pcm16_chunks(make_clip(paths, args.seconds, args.gap_seconds), args.chunk_ms)
     raise_fd_limit(max(args.streams))
-    print(f"clip: {args.seconds:g} s per stream from {len(paths)} file(s), {args.chunk_ms} ms chunks, starts spread over {STAGGER_SECONDS:g} s")
+    print(f"clip: {args.seconds:g} s per stream from {len(paths)} file(s) {args.gap_seconds:g} s apart, {args.chunk_ms} ms chunks, starts spread over {STAGGER_SECONDS:g} s")
     if args.url is not None:
         print(f"server: {args.url} (its CPU is not measured)\n", flush=True)
         results = asyncio.run(run_rounds(args.url, chunks, args.streams, None))

@@ -34,13 +34,15 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from asr.checkpoint import resolve_model_path
 from asr.config import DecoderConfig
-from asr.decoders import search_with_beam
+from asr.decoders import search_with_beam, server_beam_size
 from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
 from server.config import ServerConfig, describe, listen_url
 from server.dialects import DIALECTS, Dialect
+from server.governor import SearchGovernor
 from server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from server.protocol import CloseCode
 from server.session import Session
@@ -68,8 +70,10 @@ WEBSOCKET_QUEUE_FRAMES = 2
 
 
 def _decoder_config(config: ServerConfig) -> DecoderConfig:
-    """The search every session runs: the one tuned for the model (its decoder.json), with ``beam_size`` when set."""
-    return DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon, beam=search_with_beam(config.model, config.beam_size))
+    """The search every session runs: the one tuned for the model (its decoder.json), with ``beam_size`` when set,
+    else with the server's beam the model names (decoder.json's ``server_beam_size``), if it names one."""
+    beam_size = config.beam_size if config.beam_size is not None else server_beam_size(resolve_model_path(config.model).parent)
+    return DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon, beam=search_with_beam(config.model, beam_size))
 
 
 class SpeechServer:
@@ -88,7 +92,8 @@ class SpeechServer:
             config.model, device=config.device, decoder=_decoder_config(config), precision=config.precision
         )
         self.metrics = ServerMetrics(group_metrics_dir)
-        self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers)
+        self.governor = SearchGovernor(self.recognizer.decoder, config.min_beam_size, self.metrics)
+        self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers, self.governor)
         self.sessions: dict[str, Session] = {}
         self.draining = False
         self._server: Server | None = None
@@ -154,6 +159,7 @@ class SpeechServer:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
         await self.batcher.close()
+        self.governor.restore()  # the recognizer may outlive this server
         log.info("stopped", extra={"event": "stopped"})
 
     def _tls_context(self) -> ssl.SSLContext | None:

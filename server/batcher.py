@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from asr.stream import StepOutput, Stream, StreamingRecognizer
+from server.governor import SearchGovernor
 from server.metrics import ServerMetrics
 
 __all__ = ["Batcher"]
@@ -43,8 +44,10 @@ class Batcher:
     """Steps the streams of all sessions in batches on ``workers`` threads, one batch per thread at a time."""
 
     def __init__(
-        self, recognizer: StreamingRecognizer, max_batch: int = 64, max_wait: float = 0.005, metrics: ServerMetrics | None = None, workers: int = 1
-    ) -> None:
+        self, recognizer: StreamingRecognizer, max_batch: int = 64, max_wait: float = 0.005, metrics: ServerMetrics | None = None, workers: int = 1,
+        governor: SearchGovernor | None = None,
+    ) -> None:  # fmt: skip
+        """``governor``: told each batch's lag, it narrows the search while the server falls behind (None: the search keeps its beam)."""
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if workers < 1:
@@ -55,6 +58,7 @@ class Batcher:
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.metrics = metrics or ServerMetrics()
+        self.governor = governor
         self._requests: asyncio.Queue[_Request] = asyncio.Queue()
         self._arrived = asyncio.Event()
         self._in_flight: set[int] = set()  # id() of streams with a request queued or computing
@@ -123,8 +127,11 @@ class Batcher:
             return
         finally:
             self._free_workers.release()
+        finished = time.perf_counter()
         self.metrics.batch_size.observe(len(batch))
-        self.metrics.compute_seconds.observe(time.perf_counter() - started)
+        self.metrics.compute_seconds.observe(finished - started)
+        if self.governor is not None:
+            self.governor.observe(finished - min(request.queued_at for request in batch), finished)
         for request, result in zip(batch, results):
             if not request.future.done():
                 request.future.set_result(result)

@@ -51,7 +51,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--lexicon", default=None, help="a phone model's pronunciation lexicon (default: the one beside the model)")
     parser.add_argument(
         "--beam-size", type=int, default=None,
-        help="hypotheses the lexicon search keeps per step: wider is a little more accurate and costs CPU per stream (default: the value tuned for the model, its decoder.json)",
+        help="hypotheses the lexicon search keeps per step: wider is a little more accurate and costs CPU per stream (default: the model's beam for servers, its decoder.json's server_beam_size, else its tuned beam)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-beam-size", type=int, default=None,
+        help="while the server falls behind real time, the searches of new utterances narrow, down to this beam, and widen again as it catches up; the beam size or more: never narrow (default 200)",
     )  # fmt: skip
     parser.add_argument("--max-sessions", type=int, default=None, help="concurrent sessions; more get HTTP 503 (default 200)")
     parser.add_argument("--max-batch", type=int, default=None, help="streams per batched forward pass (default 128)")
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "precision", "decoder", "lm", "lexicon", "beam_size", "max_sessions", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "precision", "decoder", "lm", "lexicon", "beam_size", "min_beam_size", "max_sessions", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)

@@ -43,7 +43,8 @@ class ServerConfig:
     decoder: str = "auto"  # lexicon (search with the word LM) | greedy (character models) | auto: lexicon when the model ships an LM
     lm: str | None = None  # ARPA LM for the lexicon search; None: the one shipped beside the model
     lexicon: str | None = None  # a phone model's pronunciation lexicon; None: the one shipped beside the model
-    beam_size: int | None = None  # the lexicon search's beam; None: the one tuned for the model (its decoder.json)
+    beam_size: int | None = None  # the lexicon search's beam; None: the model's beam for servers (decoder.json's server_beam_size), else its tuned one
+    min_beam_size: int = 200  # under load, new searches narrow down to this beam (server/governor.py); at or above beam_size: never narrow
     endpointing: bool = True  # cut sessions into utterances, each with its own final; off: one final at stop
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
@@ -70,6 +71,8 @@ class ServerConfig:
             raise ValueError(f"processes must be positive, got {self.processes}")
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
+        if self.min_beam_size < 1:
+            raise ValueError(f"min_beam_size must be at least 1, got {self.min_beam_size}")
         if self.token is not None and not self.token.strip():
             raise ValueError("token must not be empty; leave it unset to turn authentication off")
         if self.protect_metrics and self.token is None:

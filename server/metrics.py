@@ -36,6 +36,10 @@ class ServerMetrics:
         self.queue_seconds = Histogram(
             "asr_queue_seconds", "Time a step request waits for the inference worker", buckets=LATENCY_BUCKETS, registry=r
         )
+        self.search_beam_size = Gauge(
+            "asr_search_beam_size", "Beam of the lexicon searches starting now (below the tuned one while the server narrows it under load)",
+            multiprocess_mode="min", registry=r,
+        )
         self.final_seconds = Histogram(
             "asr_final_seconds", "From end of audio (stop) to the final result being sent", buckets=LATENCY_BUCKETS, registry=r
         )

@@ -362,3 +362,46 @@ def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path,
     (folder / "decoder.json").write_text('{"beam_size": 0}')
     with pytest.raises(ValueError, match=r"decoder.json: beam_size must be at least 1"):
         tuned_search(folder)
+
+
+def test_a_model_folder_may_name_a_narrower_beam_for_servers(tmp_path: Path, lm_path: Path) -> None:
+    """``asr export --server-beam-size`` writes decoder.json's server_beam_size; the search everywhere else keeps its beam."""
+    from asr.checkpoint import random_checkpoint, save_checkpoint
+    from asr.decoders import server_beam_size, tuned_search
+    from tests.conftest import TINY
+
+    save_checkpoint(random_checkpoint(TINY, seed=1), tmp_path / "run.pt")
+    export = ["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "model"), "--lm", str(lm_path), "--beam-size", "9"]
+    assert main([*export, "--server-beam-size", "5"]) == 0
+    folder = tmp_path / "model"
+    assert json.loads((folder / "decoder.json").read_text())["server_beam_size"] == 5
+    assert server_beam_size(folder) == 5 and tuned_search(folder).beam_size == 9
+    assert main(export) == 0
+    assert server_beam_size(folder) is None and tuned_search(folder).beam_size == 9  # none named: servers use the tuned beam
+    assert server_beam_size(tmp_path) is None  # no decoder.json at all
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "refused"), "--lm", str(lm_path), "--server-beam-size", "5"]) == 2
+    for bad in ("0", "2.5", "true", '"wide"'):
+        (folder / "decoder.json").write_text('{"beam_size": 9, "server_beam_size": %s}' % bad)
+        with pytest.raises(ValueError, match=r"decoder\.json: server_beam_size must be a whole number of at least 1"):
+            server_beam_size(folder)
+
+
+def test_a_beam_limit_narrows_the_searches_that_start_after_it(small_beam: BeamDecoder, lm_path: Path) -> None:
+    """A server under load caps the beam of new searches; a search under way keeps its own, and a narrowed search
+    is the search of a decoder tuned to that beam."""
+    noise = torch.randn(11, len(TOKENIZER), generator=torch.Generator().manual_seed(3))
+    log_probs = torch.log_softmax(one_hot_log_probs("the cat sat", peak=0.5) + noise, dim=-1)
+    under_way = small_beam.search()
+    try:
+        small_beam.beam_limit = 2
+        narrowed = small_beam.search()
+        assert (under_way.beam_size, narrowed.beam_size) == (small_beam.config.beam_size, 2)
+        alike = BeamDecoder(TOKENIZER, STEP, lm_path, replace(small_beam.config, beam_size=2)).search()
+        for search in (narrowed, alike):
+            search.accept(emissions(log_probs))
+        transcripts = narrowed.finish(), alike.finish()
+        assert transcripts[0] == transcripts[1] and transcripts[0][0].text
+        small_beam.beam_limit = 10**6  # a limit above the beam changes nothing
+        assert small_beam.search().beam_size == small_beam.config.beam_size
+    finally:
+        small_beam.beam_limit = None

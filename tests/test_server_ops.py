@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from asr.checkpoint import resolve_model_path
-from asr.decoders import tuned_search
+from asr.decoders import server_beam_size, tuned_search
 from asr.stream import StreamingRecognizer
 from asr import worker_pool
 from asr.transcribe import transcribe_file
@@ -354,6 +354,7 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         ("[server]\ncertfile = 'c.pem'\n", "needs both certfile and keyfile"),
         ("[server]\ntoken = ''\n", "token must not be empty"),
         ("[server]\nbeam_size = 0\n", "beam_size must be at least 1"),
+        ("[server]\nmin_beam_size = 0\n", "min_beam_size must be at least 1"),
         ("[server]\nprecision = 'int4'\n", "precision must be one of auto, float32, int8"),
         ("[server\n", "invalid TOML"),
     ],
@@ -379,9 +380,11 @@ def test_without_a_number_of_processes_the_server_runs_one_per_core_as_memory_al
     assert default_processes() == 1  # one core: the server runs in the asr process itself
 
 
-def test_the_beam_size_setting_widens_the_models_tuned_search_and_keeps_the_rest() -> None:
-    tuned = tuned_search(resolve_model_path(None).parent)
-    assert SpeechServer(ServerConfig()).recognizer.decoder.config == tuned
+def test_the_server_searches_with_the_models_server_beam_and_the_beam_size_setting_wins() -> None:
+    folder = resolve_model_path(None).parent
+    tuned, server_beam = tuned_search(folder), server_beam_size(folder)
+    assert server_beam is not None and server_beam < tuned.beam_size  # the shipped model names a narrower one for servers
+    assert SpeechServer(ServerConfig()).recognizer.decoder.config == replace(tuned, beam_size=server_beam)
     assert SpeechServer(ServerConfig(beam_size=tuned.beam_size + 700)).recognizer.decoder.config == replace(tuned, beam_size=tuned.beam_size + 700)
 
 
