@@ -121,7 +121,7 @@ def test_a_real_server_narrows_under_load_and_gives_the_whole_search_back_at_shu
 
     async def scenario() -> tuple[list[int], str]:
         async with running_server(default_recognizer, min_beam_size=50) as server:
-            server.governor.slow, server.governor.fast, server.governor.period = 1e-9, 0.0, 0.1  # every wait is "behind"
+            server.governor.slow, server.governor.fast, server.governor.period = 1e-9, 0.0, 0.3  # every lag is "behind"
             widths, text = [], ""
             for _ in range(3):
                 text = await paced_session(url(server, "/v1/stream"), frames, rate)
