@@ -31,16 +31,16 @@ def decoder(tmp_path: Path) -> BeamDecoder:
     return BeamDecoder(Tokenizer(), 0.03, tmp_path / "lm.arpa", BeamConfig(beam_size=FULL))
 
 
-def periods(governor: SearchGovernor, wait: float, count: int, now: float | None = None) -> float:
-    """``count`` periods of MIN_BATCHES batches that each waited ``wait`` seconds, from the clock ``now`` (None: a fresh
+def periods(governor: SearchGovernor, lag: float, count: int, now: float | None = None) -> float:
+    """``count`` periods of MIN_BATCHES batches that each lagged ``lag`` seconds, from the clock ``now`` (None: a fresh
     governor, whose first batch starts its first period); the clock at the last batch."""
     step = governor.period / MIN_BATCHES
     if now is None:
         now = 0.0
-        governor.observe(wait, now)
+        governor.observe(lag, now)
     for _ in range(count * MIN_BATCHES):
         now += step
-        governor.observe(wait, now)
+        governor.observe(lag, now)
     return now
 
 
@@ -52,22 +52,22 @@ def test_a_server_that_falls_behind_narrows_new_searches_down_to_the_floor(decod
     metrics = ServerMetrics()
     governor = SearchGovernor(decoder, floor=40, metrics=metrics)
     assert decoder.search().beam_size == FULL and beam_gauge(metrics) == FULL
-    now = periods(governor, wait=0.2, count=1)
+    now = periods(governor, lag=0.2, count=1)
     assert governor.beam_size == 80 and decoder.beam_limit == 80
     assert decoder.search().beam_size == 80 and beam_gauge(metrics) == 80
-    periods(governor, wait=0.2, count=10, now=now)
+    periods(governor, lag=0.2, count=10, now=now)
     assert governor.beam_size == 40 and decoder.search().beam_size == 40  # never below the floor
 
 
 def test_a_server_that_keeps_up_again_widens_back_to_the_whole_search(decoder: BeamDecoder) -> None:
     governor = SearchGovernor(decoder, floor=40)
-    now = periods(governor, wait=0.2, count=3)  # 100 -> 80 -> 64 -> 51
+    now = periods(governor, lag=0.2, count=3)  # 100 -> 80 -> 64 -> 51
     assert governor.beam_size == 51
-    now = periods(governor, wait=governor.slow - 0.001, count=5, now=now)  # between fast and slow: holds
+    now = periods(governor, lag=governor.slow - 0.001, count=5, now=now)  # between fast and slow: holds
     assert governor.beam_size == 51
-    now = periods(governor, wait=0.001, count=2, now=now)
+    now = periods(governor, lag=0.001, count=2, now=now)
     assert governor.beam_size == 71  # a tenth of the whole beam back per period
-    periods(governor, wait=0.001, count=10, now=now)
+    periods(governor, lag=0.001, count=10, now=now)
     assert governor.beam_size == FULL and decoder.beam_limit is None and decoder.search().beam_size == FULL
 
 
@@ -84,7 +84,7 @@ def test_a_few_slow_batches_are_no_load(decoder: BeamDecoder) -> None:
 def test_restore_gives_back_the_whole_search(decoder: BeamDecoder, caplog: pytest.LogCaptureFixture) -> None:
     governor = SearchGovernor(decoder, floor=40)
     with caplog.at_level(logging.INFO, logger="asr.server"):
-        periods(governor, wait=0.2, count=2)
+        periods(governor, lag=0.2, count=2)
         governor.restore()
     assert governor.beam_size == FULL and decoder.beam_limit is None
     assert [record.event for record in caplog.records] == ["search_narrowed", "search_restored"]  # one line each way, not one per step
@@ -92,7 +92,7 @@ def test_restore_gives_back_the_whole_search(decoder: BeamDecoder, caplog: pytes
 
 def test_a_floor_at_the_whole_beam_or_a_greedy_decoder_never_narrows(decoder: BeamDecoder) -> None:
     for governor in (SearchGovernor(decoder, floor=FULL), SearchGovernor(GreedyDecoder(Tokenizer(), 0.03), floor=40)):
-        periods(governor, wait=1.0, count=5)
+        periods(governor, lag=1.0, count=5)
         assert not governor.active and decoder.beam_limit is None
 
 
