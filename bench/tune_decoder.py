@@ -81,19 +81,20 @@ class TuningSet:
     token_priors: tuple[float, ...]
 
 
-def _ready(tuning: TuningSet) -> TuningSet:
-    return tuning  # a worker process's "build": the set arrives whole with the process
+def prepared(tuning: TuningSet) -> tuple[TuningSet, list[Emissions]]:
+    """The set with each file's emissions, made once per process (a worker process's "build")."""
+    return tuning, [emissions_of(torch.from_numpy(log_probs)) for log_probs in tuning.log_probs]
 
 
-def searched(tuning: TuningSet, setting: Setting) -> Iterator[Row]:
+def searched(ready: tuple[TuningSet, list[Emissions]], setting: Setting) -> Iterator[Row]:
     """One row: WER over the set with this search setting, and the search's CPU seconds."""
+    tuning, emitted = ready
     beam_size, threshold, tokens, lm_weight, word_score, prior_weight = setting
     beam = BeamConfig(
         beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score,
         prior_weight=prior_weight, token_priors=tuning.token_priors,
     )  # fmt: skip
     decoder = build_decoder(tuning.tokenizer, tuning.step_seconds, tuning.model_folder, DecoderConfig(method="lexicon", lm=tuning.lm, lexicon=tuning.lexicon, beam=beam))
-    emitted = [emissions_of(torch.from_numpy(log_probs)) for log_probs in tuning.log_probs]
     started = time.process_time()
     hypotheses = [transcribe(decoder, emissions, tuning.step_seconds, tuning.tokenizer.blank_id) for emissions in emitted]
     yield (jiwer.wer(tuning.references, hypotheses), *setting, time.process_time() - started)
@@ -135,9 +136,10 @@ def main() -> None:
     ))  # fmt: skip
     processes = min(args.processes or usable_cores(), len(grid))
     if processes == 1:
-        results: Iterator[Row] = (row for setting in grid for row in searched(tuning, setting))
+        ready = prepared(tuning)
+        results: Iterator[Row] = (row for setting in grid for row in searched(ready, setting))
     else:
-        results = (row for _, row in run_in_processes(partial(_ready, tuning), searched, grid, processes))
+        results = (row for _, row in run_in_processes(partial(prepared, tuning), searched, grid, processes))
     rows = list(tqdm(results, total=len(grid), desc=f"searches in {processes} processes" if processes > 1 else "searches", unit="setting"))
     header = ("WER %", "beam", "threshold", "tokens/step", "LM weight", "word score", "prior weight", "search CPU s")
     lines = [[f"{100 * wer:.2f}", str(b), f"{h:g}", str(k), f"{w:g}", f"{s:g}", f"{p:g}", f"{t:.1f}"] for wer, b, h, k, w, s, p, t in sorted(rows)]

@@ -31,7 +31,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from types import FrameType
 
-from asr.worker_pool import processes_that_fit
+from asr.worker_pool import processes_that_fit, usable_cores
 from server.config import ServerConfig, describe, listen_url
 
 __all__ = ["serve_processes", "default_processes"]
@@ -59,7 +59,7 @@ def serve_processes(config: ServerConfig) -> int:
         member = replace(config, port=port, processes=1)
         context = multiprocessing.get_context("spawn")  # fork would copy torch's threads and locks
         reports: multiprocessing.Queue[tuple[int, str, str]] = context.Queue()
-        threads = max(1, len(os.sched_getaffinity(0)) // config.processes)
+        threads = max(1, usable_cores() // config.processes)
         children = [context.Process(target=_serve_member, args=(member, index, threads, reports, Path(metrics_dir)), name=f"asr-serve-{index}") for index in range(config.processes)]
         stopping = False
 
