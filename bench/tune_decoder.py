@@ -6,7 +6,7 @@
 
 Each file's log-probs are computed once (the whole file in one pass), then, for every combination
 of ``--beam-sizes``, ``--beam-thresholds``, ``--tokens-per-step``, ``--lm-weights``,
-``--word-scores`` and ``--prior-weights``, cut and searched by the engine's own
+``--word-scores``, ``--prior-weights`` and ``--history-steps``, cut and searched by the engine's own
 Segmenter (asr/segmenter.py), utterance by utterance. It prints WER and the search's own time per
 combination (endpointing included), best first. Tune on dev (training voices, unseen sentences), never on test.
 The search holds Python's interpreter lock, so the combinations are shared out to ``--processes``
@@ -47,8 +47,8 @@ from asr.segmenter import Segmenter  # noqa: E402
 from asr.tokens import Tokenizer, normalize_text  # noqa: E402
 from asr.worker_pool import run_in_processes, usable_cores  # noqa: E402
 
-Setting = tuple[int, float, int, float, float, float]  # beam, threshold, tokens per step, LM weight, word score, prior weight
-Row = tuple[float, int, float, int, float, float, float, float]  # WER, the setting, the search's CPU seconds
+Setting = tuple[int, float, int, float, float, float, int]  # beam, threshold, tokens per step, LM weight, word score, prior weight, history steps
+Row = tuple[float, int, float, int, float, float, float, int, float]  # WER, the setting, the search's CPU seconds
 
 
 def emissions_of(log_probs: torch.Tensor) -> Emissions:
@@ -89,10 +89,10 @@ def prepared(tuning: TuningSet) -> tuple[TuningSet, list[Emissions]]:
 def searched(ready: tuple[TuningSet, list[Emissions]], setting: Setting) -> Iterator[Row]:
     """One row: WER over the set with this search setting, and the search's CPU seconds."""
     tuning, emitted = ready
-    beam_size, threshold, tokens, lm_weight, word_score, prior_weight = setting
+    beam_size, threshold, tokens, lm_weight, word_score, prior_weight, history_steps = setting
     beam = BeamConfig(
         beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score,
-        prior_weight=prior_weight, token_priors=tuning.token_priors,
+        prior_weight=prior_weight, token_priors=tuning.token_priors, history_steps=history_steps,
     )  # fmt: skip
     decoder = build_decoder(tuning.tokenizer, tuning.step_seconds, tuning.model_folder, DecoderConfig(method="lexicon", lm=tuning.lm, lexicon=tuning.lexicon, beam=beam))
     started = time.process_time()
@@ -113,6 +113,10 @@ def main() -> None:
     parser.add_argument("--lm-weights", type=float, nargs="+", help=tuned)
     parser.add_argument("--word-scores", type=float, nargs="+", help=tuned)
     parser.add_argument("--prior-weights", type=float, nargs="+", help=tuned)
+    parser.add_argument(
+        "--history-steps", type=int, nargs="+",
+        help=f"steps of alternatives a search keeps before it settles the best path's older words; 0: all (default: {BeamConfig.history_steps})",
+    )  # fmt: skip
     parser.add_argument("--priors", type=Path, default=None, help="a manifest to estimate the token priors on (other files than the tuned ones; default: the model's decoder.json)")
     parser.add_argument("--limit", type=int, default=None, help="the first N files only")
     parser.add_argument("--processes", type=int, default=None, help="worker processes that search the combinations (default: one per core, at most one per combination)")
@@ -133,6 +137,7 @@ def main() -> None:
     grid: list[Setting] = list(itertools.product(
         args.beam_sizes or [own.beam_size], args.beam_thresholds or [own.beam_threshold], args.tokens_per_step or [own.tokens_per_step],
         args.lm_weights or [own.lm_weight], args.word_scores or [own.word_score], args.prior_weights or [own.prior_weight],
+        args.history_steps or [own.history_steps],
     ))  # fmt: skip
     processes = min(args.processes or usable_cores(), len(grid))
     if processes == 1:
@@ -141,8 +146,8 @@ def main() -> None:
     else:
         results = (row for _, row in run_in_processes(partial(prepared, tuning), searched, grid, processes))
     rows = list(tqdm(results, total=len(grid), desc=f"searches in {processes} processes" if processes > 1 else "searches", unit="setting"))
-    header = ("WER %", "beam", "threshold", "tokens/step", "LM weight", "word score", "prior weight", "search CPU s")
-    lines = [[f"{100 * wer:.2f}", str(b), f"{h:g}", str(k), f"{w:g}", f"{s:g}", f"{p:g}", f"{t:.1f}"] for wer, b, h, k, w, s, p, t in sorted(rows)]
+    header = ("WER %", "beam", "threshold", "tokens/step", "LM weight", "word score", "prior weight", "history steps", "search CPU s")
+    lines = [[f"{100 * wer:.2f}", str(b), f"{h:g}", str(k), f"{w:g}", f"{s:g}", f"{p:g}", str(y), f"{t:.1f}"] for wer, b, h, k, w, s, p, y, t in sorted(rows)]
     print(f"{len(entries)} files of {args.manifest}")
     if args.markdown:
         print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))

@@ -17,7 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.beam import BeamDecoder, _Grammar, arpa_vocabulary
+from asr.beam import PAUSE_STEPS, SETTLE_EVERY, BeamDecoder, _Grammar, arpa_vocabulary
 from asr.cli import hotword_argument, main
 from asr.config import BeamConfig
 from asr.decoding import GreedyDecoder, Hotwords, Transcript
@@ -130,6 +130,24 @@ def test_the_lexicon_search_over_phones_spells_words_with_their_pronunciations(p
     assert (cat.start, cat.end) == (pytest.approx(7 * STEP), pytest.approx(12 * STEP))  # K at step 7 to T at step 11
     assert 0.3 < cat.conf < 0.4 and the.conf == pytest.approx(0.9, abs=1e-6)
     assert (sat.start, sat.end) == (pytest.approx(15 * STEP), pytest.approx(21 * STEP))  # the 2-step S starts it
+
+
+def partials_step_by_step(beam: BeamDecoder, log_probs: torch.Tensor) -> list[str]:
+    search = beam.search()
+    return [search.accept(emissions(log_probs[step : step + 1])) or search.partial_text for step in range(len(log_probs))]
+
+
+def test_partials_show_the_words_said_since_the_last_complete_one_at_a_pause(phone_beam: BeamDecoder) -> None:
+    partials = partials_step_by_step(phone_beam, phone_log_probs(CAT_SAT + ["_"] * PAUSE_STEPS, {9: "EH"}))
+    assert partials[3] == ""  # DH AH said, but the word is not complete and the speaker has not paused
+    assert partials[14] == "the cat"  # completed by the search, though the best path says "K EH T"
+    said_sat = 20  # its T; no separator follows the last word
+    assert partials[said_sat + PAUSE_STEPS - 1] == "the cat" and partials[said_sat + PAUSE_STEPS] == partials[-1] == "the cat sat"
+
+
+def test_partials_of_a_character_model_show_the_letters_so_far_at_a_pause(small_beam: BeamDecoder) -> None:
+    partials = partials_step_by_step(small_beam, one_hot_log_probs("_tt_hh_ee_ _cc_aa_tt_ _ss_aa_t" + "_" * PAUSE_STEPS))
+    assert (partials[15], partials[28], partials[-1]) == ("the", "the cat", "the cat sat")
 
 
 def test_a_phone_model_needs_a_lexicon(lm_path: Path) -> None:
@@ -290,6 +308,56 @@ def test_streaming_phone_lexicon_search_equals_offline_for_any_chunking(phone_be
     offline = decode(phone_beam, log_probs)[0]
     assert streamed == offline and offline.text == "the cat sat on the mat"
     assert all(later.startswith(earlier) for earlier, later in zip(partials, partials[1:]) if earlier)
+
+
+SPOKEN_AT_LENGTH = (CAT_SAT + "_ | _ AA _ N _ | DH _ AH _ | _ M _ AE _ T _ |".split()) * 5 + ["_"] * PAUSE_STEPS  # "the cat sat on the mat" five times, then a pause
+SETTLED_HISTORY = 12  # steps; words end at most 9 steps apart in SPOKEN_AT_LENGTH
+
+
+@pytest.fixture(scope="module")
+def settling_beam(lm_path: Path) -> BeamDecoder:
+    return BeamDecoder(PHONES, STEP, lm_path, BeamConfig(history_steps=SETTLED_HISTORY), lexicon=LEXICON)
+
+
+def spoken_at_length() -> torch.Tensor:
+    """(220, V) phone log-probs of SPOKEN_AT_LENGTH, where every "cat" sounds like "K EH T"."""
+    return phone_log_probs(SPOKEN_AT_LENGTH, {step: "EH" for step, phone in enumerate(SPOKEN_AT_LENGTH) if phone == "AE" and SPOKEN_AT_LENGTH[step - 2] == "K"})
+
+
+def test_a_long_search_settles_its_old_history_and_finds_what_keeping_it_finds(settling_beam: BeamDecoder, lm_path: Path) -> None:
+    log_probs = spoken_at_length()
+    settling = settling_beam.search()
+    settling.accept(emissions(log_probs))
+    keeping = BeamDecoder(PHONES, STEP, lm_path, BeamConfig(history_steps=0), lexicon=LEXICON).search()
+    keeping.accept(emissions(log_probs))
+    # its best result runs from the search's start (to the step after the last word): all 220 steps, or the last few dozen
+    assert len(keeping._decoder.get_best_hypothesis().tokens) > len(log_probs) - 9
+    assert len(settling._decoder.get_best_hypothesis().tokens) <= SETTLED_HISTORY + 9 + SETTLE_EVERY + 1
+    assert settling.partial_text == keeping.partial_text == " ".join(["the cat sat on the mat"] * 5)  # the last word in progress too
+    (settled,), (kept,) = settling.finish(), keeping.finish()
+    assert settled.text == kept.text and settled.words == kept.words  # the same words, times and confidences
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 25), min_size=1, max_size=8))
+def test_a_settling_search_streams_exactly_as_it_decodes_offline(settling_beam: BeamDecoder, sizes: list[int]) -> None:
+    log_probs = spoken_at_length()
+    streamed, partials = stream_in_chunks(settling_beam, log_probs, sizes)
+    assert streamed == decode(settling_beam, log_probs)[0]  # the settled history, its words' times and the score too
+    assert all(later.startswith(earlier) for earlier, later in zip(partials, partials[1:]) if earlier)
+
+
+def test_an_nbest_list_varies_only_the_words_not_yet_settled(lm_path: Path) -> None:
+    def nbest(history_steps: int) -> list[Transcript]:
+        config = BeamConfig(history_steps=history_steps, nbest=3, beam_threshold=50)  # a wide threshold keeps unlikely alternatives
+        return decode(BeamDecoder(PHONES, STEP, lm_path, config, lexicon=LEXICON), spoken_at_length())
+
+    settling, keeping = nbest(SETTLED_HISTORY), nbest(0)
+    assert settling[0].text == keeping[0].text == " ".join(["the cat sat on the mat"] * 5)
+    assert len(settling) == len(keeping) == 3
+    early = slice(0, 20)  # of 30 words: those that end more than 2 s before the end
+    assert any(other.text.split()[early] != keeping[0].text.split()[early] for other in keeping[1:])  # "a cat" for "the cat"
+    assert all(other.words[early] == settling[0].words[early] for other in settling[1:])
 
 
 def test_eval_puts_the_lexicon_search_beside_pocketsphinx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
