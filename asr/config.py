@@ -223,7 +223,7 @@ class BeamConfig:
     prior_weight: float = 0.0  # each token's log-prob loses this times its log prior before the search
     token_priors: tuple[float, ...] = ()  # the model's mean posterior of each token (asr/priors.py)
     nbest: int = 1
-    hotword_boost: float = 10.0  # added to a hotword's LM log10 score when a hotword gives none
+    hotword_boost: float = 5.0  # added to a hotword's LM log10 score when a hotword gives none (README, "Hotwords")
     # alternatives are kept for the last this many steps; the best path's words before them are settled and the rest
     # of the history freed (asr/beam.py: BeamSearch; 0: keep it all). 60 steps (1.8 s) cost no accuracy on dev.
     history_steps: int = 60

@@ -164,7 +164,7 @@ def _caption_locally(
     recognizer = StreamingRecognizer.from_pretrained(model, device=compute, decoder=decoder, precision=precision)
     if hotwords and recognizer.decoder.name != "lexicon":
         raise ValueError(f"--hotword needs the lexicon search, and this model decodes with the {recognizer.decoder.name} search (it ships no LM)")
-    stream = recognizer.create_stream(source.sample_rate, EndpointConfig(), hotwords)  # a new hotword list's lexicon takes about 1 s
+    stream = recognizer.create_stream(source.sample_rate, EndpointConfig(), hotwords)  # a hotword the LM lacks takes seconds to prepare
     announce("this machine")
     source.start()  # only once the model and the stream are ready, so that the captions keep up from the first word
     caption_source(recognizer, stream, source, on_partial, on_final, stop)

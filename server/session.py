@@ -160,7 +160,7 @@ class Session:
         endpoint = self.settings.endpoint if self.settings.endpointing else None
         hotwords = [(hotword.phrase, hotword.boost) for hotword in start.hotwords]
         try:
-            # in a thread: a new hotword list's lexicon takes about a second, which only this session waits for
+            # in a thread: a hotword list with words the LM lacks takes seconds to prepare, which only this session waits for
             return await asyncio.to_thread(
                 self.batcher.recognizer.create_stream, start.sample_rate, endpoint, hotwords, start.grammar, start.alternatives or None
             )

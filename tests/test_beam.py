@@ -216,6 +216,15 @@ def test_an_unknown_word_is_recognized_once_it_is_a_hotword(phone_beam: BeamDeco
     assert decode(phone_beam, log_probs, [("zorblax", None)])[0].text == boosted  # the same list: the cached lexicon
 
 
+def test_a_known_word_given_as_a_hotword_wins_where_it_is_heard_and_shares_the_search_lexicon(phone_beam: BeamDecoder) -> None:
+    """"log" is heard (L 0.55 against D 0.35), but the LM prefers "the dog sat": boosted, "log" wins; "mat", unheard, stays out."""
+    log_probs = phone_log_probs("_ DH _ AH _ | _ D _ AO _ G _ | _ S _ AE _ T _".split(), {7: "L"})
+    assert decode(phone_beam, log_probs)[0].text == "the dog sat"
+    assert decode(phone_beam, log_probs, [("log", None)])[0].text == "the log sat"
+    assert decode(phone_beam, log_probs, [("mat", None)])[0].text == "the dog sat"
+    assert phone_beam.prepare([("log", None)]).trie is phone_beam.prepare(()).trie  # words the LM knows: no trie to build
+
+
 def test_a_grammar_recognizes_only_sequences_of_its_phrases(phone_beam: BeamDecoder) -> None:
     dog_sat = "_ DH _ AH _ | _ D _ AO _ G _ | _ S S _ AE _ T _".split()
     log_probs = phone_log_probs(dog_sat, {7: "K", 9: "AE", 11: "T"})  # "the dog sat", heard a little more as "the cat sat"
