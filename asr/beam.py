@@ -148,7 +148,7 @@ class _GrammarLM(LM):
         return state
 
     def start(self, start_with_nothing: bool) -> LMState:
-        return self._state(frozenset({()}))  # one search per instance
+        return self._state(frozenset({()}))
 
     def score(self, state: LMState, word: int) -> tuple[LMState, float]:
         prefixes = self._grammar.after(self._prefixes[state], word)
@@ -171,7 +171,7 @@ class _Lexicon:
     grammar: _Grammar | None = None  # grammar lexicons: the phrases, which replace the LM
 
     def lm(self, kenlm: KenLM) -> LM:
-        """KenLM itself, or an LM of the search's own (it holds one search's states): a grammar's, or hotwords' boosting wrapper."""
+        """KenLM itself, or an LM for one search: a grammar's (it holds the places in the grammar the search reaches), or the hotwords' boosting wrapper."""
         if self.grammar is not None:
             return _GrammarLM(self.grammar)
         return kenlm if self.boosts is None else _BoostedLM(kenlm, self.to_base, self.boosts)
