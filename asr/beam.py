@@ -41,7 +41,7 @@ from asr.lexicon import Lexicon, check_hotword, check_word, pronounce
 from asr.lm import BOS, EOS, UNK
 from asr.tokens import CHARACTERS, Tokenizer, normalize_text
 
-__all__ = ["BeamDecoder", "BeamSearch", "arpa_vocabulary", "default_lm", "default_lexicon"]
+__all__ = ["BeamDecoder", "BeamSearch", "TrieLimitReached", "arpa_vocabulary", "default_lm", "default_lexicon"]
 
 SILENCE = "|"  # the decoder's word separator, standing in for our space token
 CLOSED = float("-inf")  # the log-probability of a token that cannot occur
@@ -50,6 +50,10 @@ LEXICON_CACHE = 8  # lexicons kept for the most recent hotword lists and grammar
 MAX_HOMOPHONES = 6  # words a flashlight trie node can hold (it drops more, with a warning on stderr)
 PAUSE_STEPS = 5  # quiet steps (150 ms) after which a partial shows words the search has not completed (BeamSearch)
 SETTLE_EVERY = 10  # steps between settlings of a search's old history (BeamSearch)
+
+
+class TrieLimitReached(RuntimeError):
+    """A hotword list needs a trie of its own, and ``BeamDecoder.trie_limit`` of them are in use."""
 
 
 def default_lm(model_folder: Path) -> Path:
@@ -201,6 +205,7 @@ class BeamDecoder:
         self.score_offsets = _prior_offsets(config, len(tokenizer))
         self._tokens = Dictionary([SILENCE if token == tokenizer.separator else token for token in tokenizer.tokens])
         self._vocabulary = arpa_vocabulary(lm_path)
+        self._known_words = frozenset(self._vocabulary)
         self._pronunciations = lexicon
         if lexicon is not None:
             missing = [word for word in self._vocabulary if word not in lexicon]
@@ -213,7 +218,9 @@ class BeamDecoder:
         # Hotword and grammar lexicons: alive while any stream holds one (weak), and the LEXICON_CACHE latest besides.
         self._lexicons: weakref.WeakValueDictionary[tuple[object, ...], _Lexicon] = weakref.WeakValueDictionary()
         self._recent_lexicons: OrderedDict[tuple[object, ...], _Lexicon] = OrderedDict()
-        self._lexicons_lock = threading.Lock()  # guards both maps; never held while a lexicon is built
+        self._lexicons_lock = threading.Lock()  # guards both maps and the count below; never held while a lexicon is built
+        self._tries_building = 0  # hotword tries being built now
+        self.trie_limit: int | None = None  # the most hotword lists with tries of their own at once (a server sets it)
         self.beam_limit: int | None = None  # caps the beam of searches started from now on (the server narrows it under load)
 
     def _spellings(self, word: str, lexicon: Lexicon | None) -> list[list[str]]:
@@ -265,8 +272,22 @@ class BeamDecoder:
         key: tuple[object, ...] = ("grammar", *sorted(set(grammar))) if grammar else ("hotwords", *sorted(hotwords))
         with self._lexicons_lock:
             lexicon = self._lexicons.get(key)
-        if lexicon is None:  # built unlocked: other streams' searches go on meanwhile
-            lexicon = self._build_grammar_lexicon(grammar) if grammar else self._build_hotword_lexicon(hotwords)
+        if lexicon is not None:
+            return self._remember(key, lexicon)
+        if grammar:
+            return self._remember(key, self._build_grammar_lexicon(grammar))
+        boosts = _hotword_boosts(hotwords)
+        if set(boosts) <= self._known_words:
+            return self._remember(key, self._shared_trie_lexicon(boosts))
+        self._reserve_trie()
+        try:  # built unlocked: other streams' searches go on meanwhile
+            return self._remember(key, self._hotword_trie_lexicon(boosts))
+        finally:
+            with self._lexicons_lock:
+                self._tries_building -= 1
+
+    def _remember(self, key: tuple[object, ...], lexicon: _Lexicon) -> _Lexicon:
+        """The lexicon cached under ``key`` (``lexicon``, unless another thread cached one first), now the most recent."""
         with self._lexicons_lock:
             lexicon = self._lexicons.setdefault(key, lexicon)
             self._recent_lexicons[key] = lexicon
@@ -275,28 +296,43 @@ class BeamDecoder:
                 self._recent_lexicons.popitem(last=False)
         return lexicon
 
+    def _reserve_trie(self) -> None:
+        """Count one more hotword trie in the making, or raise TrieLimitReached when ``trie_limit`` are in use
+        (held by streams or being built; cached ones that nothing else holds are dropped first)."""
+        with self._lexicons_lock:
+            if self.trie_limit is not None and self._tries_in_use() >= self.trie_limit:
+                for key in [key for key, lexicon in self._recent_lexicons.items() if lexicon.to_base is not None]:
+                    del self._recent_lexicons[key]  # a lexicon no stream holds goes with its last reference
+                if self._tries_in_use() >= self.trie_limit:
+                    raise TrieLimitReached(
+                        f"{self.trie_limit} hotword lists with words the language model lacks are in use, the most this "
+                        "server builds search lexicons for at once; try again when a session using one has ended"
+                    )
+            self._tries_building += 1
+
+    def _tries_in_use(self) -> int:
+        """Hotword tries that exist or are being built (the caller holds the lock)."""
+        return self._tries_building + sum(1 for lexicon in self._lexicons.values() if lexicon.to_base is not None)
+
     def _pronounced(self, new_words: Sequence[str]) -> Lexicon | None:
         """The decoder's pronunciations, extended by CMUdict or espeak-ng with any of ``new_words`` they lack (a character model: None)."""
         missing = [word for word in new_words if self._pronunciations is not None and word not in self._pronunciations]
         return self._pronunciations.extended(pronounce(missing)) if missing else self._pronunciations
 
-    def _build_hotword_lexicon(self, hotwords: Sequence[tuple[str, float]]) -> _Lexicon:
-        """The LM's words and the hotwords' words, the hotwords boosted where a word ends.
+    def _shared_trie_lexicon(self, boosts: dict[str, float]) -> _Lexicon:
+        """Hotwords the LM knows, boosted where a word ends: the base trie spells them already, so the list costs nothing to prepare."""
+        numbered = {self._base.words.get_index(word): boost for word, boost in boosts.items()}
+        return _Lexicon(self._base.words, self._base.trie, self._base.spelled, None, numbered)
 
-        Hotwords the LM knows are in the base trie already, so a list of them shares it and costs
-        nothing to prepare. Words it lacks need a trie of their own with every word (about 2.7 s and
-        125 MB for the default model's 82,738 words), where their look-ahead is their boosted score (the
-        LM's <unk>, far below any word's, would prune them before they end); the LM's words keep their
-        own look-ahead there, so that a word's boost does the same in either trie.
+    def _hotword_trie_lexicon(self, boosts: dict[str, float]) -> _Lexicon:
+        """The LM's words and hotwords it lacks, in a trie of their own (about 2.7 s and 125 MB for the default
+        model's 82,738 words), the hotwords boosted where a word ends.
+
+        The new words' look-ahead is their boosted score (the LM's <unk>, far below any word's, would
+        prune them before they end); the LM's words keep their own there, so that a known word's boost
+        does the same as in the base trie.
         """
-        boosts: dict[str, float] = {}
-        for phrase, boost in hotwords:
-            for word in normalize_text(phrase).split():
-                boosts[check_word(word)] = max(boost, boosts.get(word, boost))
-        new_words = sorted(set(boosts) - set(self._vocabulary))
-        if not new_words:
-            numbered = {self._base.words.get_index(word): boost for word, boost in boosts.items()}
-            return _Lexicon(self._base.words, self._base.trie, self._base.spelled, None, numbered)
+        new_words = sorted(set(boosts) - self._known_words)
         words = _word_numbering([*self._vocabulary, *new_words])
         to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
         numbered = {words.get_index(word): boost for word, boost in boosts.items()}
@@ -526,6 +562,15 @@ def _quiet_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _hotword_boosts(hotwords: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Each word of the hotword phrases -> its boost (the largest of its phrases'); ValueError names a word that cannot be pronounced."""
+    boosts: dict[str, float] = {}
+    for phrase, boost in hotwords:
+        for word in normalize_text(phrase).split():
+            boosts[check_word(word)] = max(boost, boosts.get(word, boost))
+    return boosts
 
 
 def _phrases(grammar: Sequence[str]) -> tuple[tuple[str, ...], ...]:

@@ -34,6 +34,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from asr.beam import BeamDecoder
 from asr.checkpoint import resolve_model_path
 from asr.config import DecoderConfig
 from asr.decoders import search_with_beam, server_beam_size
@@ -93,6 +94,8 @@ class SpeechServer:
         )
         self.metrics = ServerMetrics(group_metrics_dir)
         self.governor = SearchGovernor(self.recognizer.decoder, config.min_beam_size, self.metrics)
+        if isinstance(self.recognizer.decoder, BeamDecoder):
+            self.recognizer.decoder.trie_limit = config.max_hotword_lexicons
         self.batcher = Batcher(self.recognizer, config.max_batch, config.max_wait_ms / 1000, self.metrics, config.workers, self.governor)
         self.sessions: dict[str, Session] = {}
         self.draining = False
@@ -160,6 +163,8 @@ class SpeechServer:
             await self._server.wait_closed()
         await self.batcher.close()
         self.governor.restore()  # the recognizer may outlive this server
+        if isinstance(self.recognizer.decoder, BeamDecoder):
+            self.recognizer.decoder.trie_limit = None
         log.info("stopped", extra={"event": "stopped"})
 
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -225,7 +230,7 @@ class SpeechServer:
             if len(self._handlers) > self.config.max_sessions:  # raced past _admit with others
                 self.metrics.refused.labels("too_many_sessions").inc()
                 await connection.send(protocol.error("too_many_sessions", "the server is full; retry later"))
-                await connection.close(1013, "too_many_sessions")  # 1013: try again later
+                await connection.close(CloseCode.TRY_AGAIN_LATER, "too_many_sessions")
                 return
             session_id = f"{self._id_prefix}-{next(self._ids)}"
             dialect = self.routes[urlsplit(connection.request.path).path](self.config)

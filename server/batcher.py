@@ -110,6 +110,7 @@ class Batcher:
             task = loop.create_task(self._step(batch))
             self._computing.add(task)
             task.add_done_callback(self._computing.discard)
+            del batch  # waiting for the next one, this coroutine would still hold the streams of this one (and their lexicons)
 
     async def _step(self, batch: list[_Request]) -> None:
         """Compute one batch on a worker thread and hand each session its result."""

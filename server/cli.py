@@ -58,6 +58,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="while the server falls behind real time, the searches of new utterances narrow, down to this beam, and widen again as it catches up; the beam size or more: never narrow (default 200)",
     )  # fmt: skip
     parser.add_argument("--max-sessions", type=int, default=None, help="concurrent sessions; more get HTTP 503 (default 200)")
+    parser.add_argument(
+        "--max-hotword-lexicons", type=int, default=None,
+        help="per process, hotword lists in use that hold a word the LM lacks: each needs a search lexicon of its own (2.7 s and 125 MB for the default model); a session that would need one more is closed with too_many_hotword_lexicons (1013, try again later). Lists of words the LM knows cost nothing (default 8)",
+    )  # fmt: skip
     parser.add_argument("--max-batch", type=int, default=None, help="streams per batched forward pass (default 128)")
     parser.add_argument("--max-wait-ms", type=float, default=None, help="how long a batch waits to fill (default 5)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads, each stepping its own batch while the other computes (default 2)")
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "precision", "decoder", "lm", "lexicon", "beam_size", "min_beam_size", "max_sessions", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "precision", "decoder", "lm", "lexicon", "beam_size", "min_beam_size", "max_sessions", "max_hotword_lexicons", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)

@@ -45,11 +45,12 @@ class ServerConfig:
     lexicon: str | None = None  # a phone model's pronunciation lexicon; None: the one shipped beside the model
     beam_size: int | None = None  # the lexicon search's beam; None: the model's beam for servers (decoder.json's server_beam_size), else its tuned one
     min_beam_size: int = 200  # under load, new searches narrow down to this beam (server/governor.py); at or above beam_size: never narrow
+    max_hotword_lexicons: int = 8  # per process: hotword lists with words the LM lacks, each a search lexicon of its own (125 MB for the default model)
     endpointing: bool = True  # cut sessions into utterances, each with its own final; off: one final at stop
     endpoint: EndpointConfig = EndpointConfig()  # the [endpoint] table
 
     def __post_init__(self) -> None:
-        positive = ("max_sessions", "max_batch", "workers", "max_frame_bytes", "queue_seconds", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "drain_timeout")
+        positive = ("max_sessions", "max_batch", "max_hotword_lexicons", "workers", "max_frame_bytes", "queue_seconds", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "drain_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -66,6 +66,7 @@ class CloseCode:
     POLICY = 1008  # a limit: idle too long, session too long, audio before start
     TOO_BIG = 1009  # a frame larger than max_frame_bytes
     INTERNAL = 1011  # a bug on our side; other sessions are unaffected
+    TRY_AGAIN_LATER = 1013  # a server-wide limit is reached: too many sessions, too many hotword lexicons
 
 
 class ProtocolError(ValueError):

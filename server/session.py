@@ -21,6 +21,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from asr.audio import AudioError, float32_bytes_to_float, pcm16_to_float
+from asr.beam import TrieLimitReached
 from asr.decoding import Segment
 from asr.stream import StepOutput, Stream
 from server import protocol
@@ -124,6 +125,7 @@ class Session:
         except ConnectionClosed:
             outcome = "client_gone"
         finally:
+            self.stream = None  # and any hotword lexicon of its own with it, now rather than when this session is collected
             self.metrics.active_sessions.dec()
             log.info(
                 "session closed",
@@ -166,6 +168,8 @@ class Session:
             )
         except ValueError as exc:  # a hotword the recognizer cannot pronounce, a grammar it cannot follow
             raise ProtocolError("bad_message", str(exc)) from None
+        except TrieLimitReached as exc:  # max_hotword_lexicons lists with words the LM lacks are in use
+            raise ProtocolError("too_many_hotword_lexicons", str(exc), CloseCode.TRY_AGAIN_LATER) from None
 
     def _note_ignored(self, start: Start) -> None:
         if start.ignored:
@@ -282,6 +286,7 @@ class Session:
 
     async def _close_normally(self) -> None:
         """After the last final: the dialect's closing message; close (1001 when the server is shutting down)."""
+        self.stream = None  # done: its hotword lexicon, if it has one of its own, is free for others before the client hears the end
         closing = self.dialect.closing()
         if closing is not None:
             await self.connection.send(closing)

@@ -17,7 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.beam import PAUSE_STEPS, SETTLE_EVERY, BeamDecoder, _Grammar, arpa_vocabulary
+from asr.beam import PAUSE_STEPS, SETTLE_EVERY, BeamDecoder, TrieLimitReached, _Grammar, arpa_vocabulary
 from asr.cli import hotword_argument, main
 from asr.config import BeamConfig
 from asr.decoding import GreedyDecoder, Hotwords, Transcript
@@ -223,6 +223,19 @@ def test_a_known_word_given_as_a_hotword_wins_where_it_is_heard_and_shares_the_s
     assert decode(phone_beam, log_probs, [("log", None)])[0].text == "the log sat"
     assert decode(phone_beam, log_probs, [("mat", None)])[0].text == "the dog sat"
     assert phone_beam.prepare([("log", None)]).trie is phone_beam.prepare(()).trie  # words the LM knows: no trie to build
+
+
+def test_hotword_lists_with_words_the_lm_lacks_are_held_to_the_trie_limit(lm_path: Path) -> None:
+    beam = BeamDecoder(PHONES, STEP, lm_path, lexicon=LEXICON)
+    beam.trie_limit = 1
+    held = beam.prepare([("zorblax", None)])  # a stream holds it
+    assert held.trie is not beam.prepare(()).trie
+    with pytest.raises(TrieLimitReached, match="1 hotword lists with words the language model lacks are in use"):
+        beam.prepare([("quintana", None)])
+    assert beam.prepare([("log", None)]).trie is beam.prepare(()).trie  # words the LM knows need no trie of their own
+    assert beam.prepare([("zorblax", None)]) is held  # the same list: the same lexicon
+    del held
+    assert beam.prepare([("quintana", None)]).trie is not beam.prepare(()).trie  # the cached one nobody holds made way
 
 
 def test_a_grammar_recognizes_only_sequences_of_its_phrases(phone_beam: BeamDecoder) -> None:

@@ -290,6 +290,35 @@ def test_session_hotwords_make_an_unknown_name_recognizable(default_recognizer: 
     assert "zorblax" in asyncio.run(session([{"phrase": "Zorblax"}])).split()
 
 
+def test_hotword_lists_needing_lexicons_of_their_own_beyond_the_limit_are_refused_until_one_ends(
+    default_recognizer: StreamingRecognizer, tmp_path: Path
+) -> None:
+    """Each list with a word the LM lacks costs a search lexicon (125 MB): with max_hotword_lexicons 1, a second
+    such list waits for the first session to end (close 1013), while lists of known words go on."""
+    samples, rate = read_pcm16(speak("please call zorblax tomorrow", tmp_path / "name.wav", voice="en"))
+    frames = pcm_chunks(samples, [rate // 10])
+
+    async def scenario() -> tuple[Exchange, Exchange, Exchange, Exchange]:
+        async with running_server(default_recognizer, max_hotword_lexicons=1) as server:
+            async with connect(url(server), compression=None) as first:  # holds its lexicon while it is open
+                await first.send(json.dumps({"type": "start", "sample_rate": rate, "hotwords": ["zorblax"]}))
+                assert json.loads(await first.recv())["type"] == "ready"
+                refused = await stream_native(url(server), frames, rate, hotwords=["florbix"])
+                known_words = await stream_native(url(server), frames, rate, hotwords=["tomorrow"])
+                for frame in frames:
+                    await first.send(frame)
+                await first.send(json.dumps({"type": "stop"}))
+                held = await read_all(first)
+            return held, refused, known_words, await stream_native(url(server), frames, rate, hotwords=["florbix"])
+
+    held, refused, known_words, later = asyncio.run(scenario())
+    assert "zorblax" in held.final["text"].split()
+    assert (refused.error_code, refused.close_code) == ("too_many_hotword_lexicons", 1013)
+    assert "1 hotword lists with words the language model lacks are in use" in refused.of_type("error")[0]["message"]
+    assert known_words.final["text"] and later.final["text"]  # a list of known words needs no lexicon; after the first ended, a slot
+    assert default_recognizer.decoder.trie_limit is None  # the shared recognizer is whole again after the server stopped
+
+
 def test_a_new_hotword_list_is_built_off_the_inference_thread(
     default_recognizer: StreamingRecognizer, speech: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,14 +331,14 @@ def test_a_new_hotword_list_is_built_off_the_inference_thread(
     from asr.beam import BeamDecoder
 
     building, healthy_done = threading.Event(), threading.Event()
-    build = BeamDecoder._build_hotword_lexicon
+    build = BeamDecoder._hotword_trie_lexicon
 
     def held_build(self: BeamDecoder, *args: object) -> object:
         building.set()
         healthy_done.wait(60)
         return build(self, *args)
 
-    monkeypatch.setattr(BeamDecoder, "_build_hotword_lexicon", held_build)
+    monkeypatch.setattr(BeamDecoder, "_hotword_trie_lexicon", held_build)
     samples, rate = read_pcm16(speech[0])
     frames = pcm_chunks(samples, [rate // 10])
 
