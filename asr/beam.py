@@ -277,11 +277,12 @@ class BeamDecoder:
         if grammar:
             return self._remember(key, self._build_grammar_lexicon(grammar))
         boosts = _hotword_boosts(hotwords)
-        if set(boosts) <= self._known_words:
+        new_words = sorted(set(boosts) - self._known_words)
+        if not new_words:
             return self._remember(key, self._shared_trie_lexicon(boosts))
         self._reserve_trie()
         try:  # built unlocked: other streams' searches go on meanwhile
-            return self._remember(key, self._hotword_trie_lexicon(boosts))
+            return self._remember(key, self._hotword_trie_lexicon(boosts, new_words))
         finally:
             with self._lexicons_lock:
                 self._tries_building -= 1
@@ -324,15 +325,14 @@ class BeamDecoder:
         numbered = {self._base.words.get_index(word): boost for word, boost in boosts.items()}
         return _Lexicon(self._base.words, self._base.trie, self._base.spelled, None, numbered)
 
-    def _hotword_trie_lexicon(self, boosts: dict[str, float]) -> _Lexicon:
-        """The LM's words and hotwords it lacks, in a trie of their own (about 2.7 s and 125 MB for the default
+    def _hotword_trie_lexicon(self, boosts: dict[str, float], new_words: list[str]) -> _Lexicon:
+        """The LM's words and hotwords it lacks (``new_words``), in a trie of their own (about 2.7 s and 125 MB for the default
         model's 82,738 words), the hotwords boosted where a word ends.
 
         The new words' look-ahead is their boosted score (the LM's <unk>, far below any word's, would
         prune them before they end); the LM's words keep their own there, so that a known word's boost
         does the same as in the base trie.
         """
-        new_words = sorted(set(boosts) - self._known_words)
         words = _word_numbering([*self._vocabulary, *new_words])
         to_base = [self._base.words.get_index(words.get_entry(i)) for i in range(words.index_size())]
         numbered = {words.get_index(word): boost for word, boost in boosts.items()}
@@ -396,7 +396,6 @@ class BeamSearch:
         self._lm = lm  # a Python LM must outlive the C++ decoder that calls it
         self._log_probs: list[torch.Tensor] = []  # (T_i, V) chunks, kept for word times and confidences
         self._best_tokens: list[int] = []  # (T,) each step's likeliest token
-        self._steps = 0  # steps searched so far
         # flashlight's per-step tokens and word labels of the settled history, from the segment's start: index i is
         # the state after i steps, as in a result of the unsettled search. The search's own results start at the
         # last settled state (their index 0, which these lists already hold).
@@ -411,18 +410,18 @@ class BeamSearch:
         if not chunk.shape[0]:
             return
         self._log_probs.append(chunk)  # the model's own log-probs, for word times and confidences
+        steps = len(self._best_tokens)  # searched before this chunk
         self._best_tokens += emissions.best_tokens
         offsets = self._beam.score_offsets
         searched = chunk if offsets is None else chunk + offsets
         history = self._beam.config.history_steps
         start = 0
         while start < len(searched):
-            to_settle = SETTLE_EVERY - self._steps % SETTLE_EVERY if history else len(searched)
+            to_settle = SETTLE_EVERY - (steps + start) % SETTLE_EVERY if history else len(searched)
             piece = searched[start : start + to_settle]
             self._decoder.decode_step(piece.data_ptr(), piece.shape[0], piece.shape[1])
-            self._steps += piece.shape[0]
             start += piece.shape[0]
-            if history and self._steps % SETTLE_EVERY == 0:
+            if history and (steps + start) % SETTLE_EVERY == 0:
                 self._settle(history)
 
     def _settle(self, history: int) -> None:

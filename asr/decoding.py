@@ -109,6 +109,12 @@ class Emissions:
     best_tokens: list[int]  # (T,)
     best_probs: list[float]  # (T,)
 
+    @classmethod
+    def of(cls, log_probs: torch.Tensor) -> Emissions:
+        """(T, V) log-probs with each step's best token and its posterior, as the engine hands them over."""
+        best_log_probs, best_tokens = log_probs.max(dim=-1)
+        return cls(log_probs, best_tokens.tolist(), best_log_probs.exp().tolist())
+
     def __len__(self) -> int:
         return len(self.best_tokens)
 

@@ -80,9 +80,7 @@ def main() -> None:
     logmel = LogMel(checkpoint.features)
     searched = []
     for entry in tqdm(entries, desc="without hotwords", unit="file"):
-        log_probs = file_log_probs(checkpoint, entry.audio, logmel)  # (T, V)
-        best_log_probs, best_tokens = log_probs.max(dim=-1)
-        emissions = Emissions(log_probs, best_tokens.tolist(), best_log_probs.exp().tolist())
+        emissions = Emissions.of(file_log_probs(checkpoint, entry.audio, logmel))
         searched.append((emissions, normalize_text(str(entry.text)), transcript(decoder, emissions)))
     candidates = sorted({word for _, reference, _ in searched for word in reference.split() if word in known and len(word) >= MIN_LETTERS})
     rng = random.Random(args.seed)

@@ -51,12 +51,6 @@ Setting = tuple[int, float, int, float, float, float, int]  # beam, threshold, t
 Row = tuple[float, int, float, int, float, float, float, int, float]  # WER, the setting, the search's CPU seconds
 
 
-def emissions_of(log_probs: torch.Tensor) -> Emissions:
-    """A file's (T, V) log-probs with each step's best token and its posterior, as the engine passes them on."""
-    best_log_probs, best_tokens = log_probs.max(dim=-1)
-    return Emissions(log_probs, best_tokens.tolist(), best_log_probs.exp().tolist())
-
-
 def transcribe(decoder: Decoder, emissions: Emissions, step_seconds: float, blank_id: int) -> str:
     """The file's text as the engine makes it: cut at its endpoints, each utterance searched on its own."""
     segmenter = Segmenter(decoder, EndpointConfig(), step_seconds, blank_id=blank_id)
@@ -83,7 +77,7 @@ class TuningSet:
 
 def prepared(tuning: TuningSet) -> tuple[TuningSet, list[Emissions]]:
     """The set with each file's emissions, made once per process (a worker process's "build")."""
-    return tuning, [emissions_of(torch.from_numpy(log_probs)) for log_probs in tuning.log_probs]
+    return tuning, [Emissions.of(torch.from_numpy(log_probs)) for log_probs in tuning.log_probs]
 
 
 def searched(ready: tuple[TuningSet, list[Emissions]], setting: Setting) -> Iterator[Row]:

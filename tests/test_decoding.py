@@ -26,8 +26,7 @@ def one_hot_log_probs(path: str, peak: float = 0.9) -> torch.Tensor:
 
 def emissions(log_probs: torch.Tensor) -> Emissions:
     """(T, V) log-probs with their best tokens and posteriors, as the engine hands them over."""
-    best, tokens = log_probs.max(dim=-1)
-    return Emissions(log_probs, tokens.tolist(), best.exp().tolist())
+    return Emissions.of(log_probs)
 
 
 def decode_in_chunks(log_probs: torch.Tensor, sizes: list[int]) -> GreedySearch:
