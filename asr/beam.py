@@ -17,6 +17,7 @@ step of where the decoder put it).
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import itertools
 import math
@@ -304,6 +305,10 @@ class BeamDecoder:
             if self.trie_limit is not None and self._tries_in_use() >= self.trie_limit:
                 for key in [key for key, lexicon in self._recent_lexicons.items() if lexicon.to_base is not None]:
                     del self._recent_lexicons[key]  # a lexicon no stream holds goes with its last reference
+                if self._tries_in_use() >= self.trie_limit:
+                    # A search that has just ended can still be held in a reference cycle that only the collector
+                    # frees: under load, a session opened right after one ended was refused about one time in two.
+                    gc.collect()
                 if self._tries_in_use() >= self.trie_limit:
                     raise TrieLimitReached(
                         f"{self.trie_limit} hotword lists with words the language model lacks are in use, the most this "

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-import torch
+
+# scripts/test.sh runs one pytest-xdist worker per core, so each worker's torch, and each process a test starts, gets
+# one thread (a caller's own OMP_NUM_THREADS wins). With a thread per core in every worker, OpenMP's waiting threads
+# fought over the cores: the training test took 320 s instead of 8, and the suite 16 minutes. Set before torch loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
 
 from asr.checkpoint import Checkpoint, random_checkpoint
 from asr.config import DecoderConfig, ExperimentConfig, ModelConfig
