@@ -3,7 +3,7 @@
 The lexicon search (asr/beam.py) needs the word LM shipped beside the model (``lm.arpa.gz``)
 and, for a phone model, the pronunciation lexicon (``lexicon.txt.gz``). Its weights default to
 those tuned for the model (``decoder.json`` beside it: ``tuned_search``), which may also name a
-narrower beam for a server, where many streams share the cores (``server_beam_size``); greedy decoding
+narrower beam for a server, where many streams share the cores (``server_search``); greedy decoding
 (asr/decoding.py) needs nothing but a character model. Adding a decoder means a module with a
 ``Decoder`` and a branch in ``build_decoder``.
 """
@@ -21,7 +21,7 @@ from asr.decoding import Decoder, GreedyDecoder
 from asr.lexicon import Lexicon
 from asr.tokens import CHARACTERS, Tokenizer
 
-__all__ = ["build_decoder", "resolve_method", "tuned_search", "server_beam_size", "search_with_beam", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
+__all__ = ["build_decoder", "resolve_method", "tuned_search", "server_search", "search_with_beam", "save_tuned_search", "TUNED_SEARCH_FILE", "TUNABLE"]
 
 TUNED_SEARCH_FILE = "decoder.json"
 TUNABLE = ("beam_size", "tokens_per_step", "beam_threshold", "lm_weight", "word_score", "prior_weight", "token_priors")  # BeamConfig fields a model may set
@@ -49,21 +49,28 @@ def tuned_search(model_folder: Path | None, **given: Any) -> BeamConfig:
     """
     tuned, path = _read_tuned(model_folder)
     tuned.pop(SERVER_BEAM, None)
+    return _search(tuned, path, given)
+
+
+def server_search(model_folder: Path | None, beam_size: int | None = None) -> BeamConfig | None:
+    """The search a server runs: the model's tuned one with ``beam_size``, else with the narrower beam its
+    ``decoder.json`` names for servers, where many streams share the cores (``server_beam_size``); None, meaning
+    the tuned search as it is, when neither names a beam. ValueError names a malformed file or a bad beam."""
+    tuned, path = _read_tuned(model_folder)
+    server_beam = tuned.pop(SERVER_BEAM, None)
+    if server_beam is not None and (not isinstance(server_beam, int) or isinstance(server_beam, bool) or server_beam < 1):
+        raise ValueError(f"{path}: {SERVER_BEAM} must be a whole number of at least 1, got {server_beam!r}")
+    beam_size = beam_size if beam_size is not None else server_beam
+    return _search(tuned, path, {"beam_size": beam_size}) if beam_size is not None else None
+
+
+def _search(tuned: dict[str, Any], path: Path | None, given: dict[str, Any]) -> BeamConfig:
+    """BeamConfig from decoder.json's search keys (``tuned``, read from ``path``), ``given`` settings winning."""
     from_file = from_dict(BeamConfig, tuned, str(path))  # the file's own faults name the file alone
     if not given:
         return from_file
     where = "search settings " + ", ".join(f"{name}={value!r}" for name, value in given.items())
     return from_dict(BeamConfig, {**tuned, **given}, f"{where} over {path}" if tuned else where)
-
-
-def server_beam_size(model_folder: Path | None) -> int | None:
-    """The beam a server searches with by default, from the model's ``decoder.json``: narrower than its tuned one
-    where many streams share the cores (None: the tuned one). ValueError names a malformed file."""
-    tuned, path = _read_tuned(model_folder)
-    beam = tuned.get(SERVER_BEAM)
-    if beam is not None and (not isinstance(beam, int) or isinstance(beam, bool) or beam < 1):
-        raise ValueError(f"{path}: {SERVER_BEAM} must be a whole number of at least 1, got {beam!r}")
-    return beam
 
 
 def search_with_beam(model: str | Path | None, beam_size: int | None) -> BeamConfig | None:

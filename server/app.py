@@ -37,7 +37,7 @@ from websockets.http11 import Request, Response
 from asr.beam import BeamDecoder
 from asr.checkpoint import resolve_model_path
 from asr.config import DecoderConfig
-from asr.decoders import server_beam_size, tuned_search
+from asr.decoders import server_search
 from asr.stream import StreamingRecognizer
 from server import protocol
 from server.batcher import Batcher
@@ -73,9 +73,7 @@ WEBSOCKET_QUEUE_FRAMES = 2
 def _decoder_config(config: ServerConfig) -> DecoderConfig:
     """The search every session runs: the one tuned for the model (its decoder.json), with ``beam_size`` when set,
     else with the server's beam the model names (decoder.json's ``server_beam_size``), if it names one."""
-    folder = resolve_model_path(config.model).parent
-    beam_size = config.beam_size if config.beam_size is not None else server_beam_size(folder)
-    beam = tuned_search(folder, beam_size=beam_size) if beam_size is not None else None
+    beam = server_search(resolve_model_path(config.model).parent, config.beam_size)
     return DecoderConfig(method=config.decoder, lm=config.lm, lexicon=config.lexicon, beam=beam)
 
 

@@ -457,7 +457,7 @@ def test_a_model_folder_carries_the_search_settings_tuned_for_it(tmp_path: Path,
 def test_a_model_folder_may_name_a_narrower_beam_for_servers(tmp_path: Path, lm_path: Path) -> None:
     """``asr export --server-beam-size`` writes decoder.json's server_beam_size; the search everywhere else keeps its beam."""
     from asr.checkpoint import random_checkpoint, save_checkpoint
-    from asr.decoders import server_beam_size, tuned_search
+    from asr.decoders import server_search, tuned_search
     from tests.conftest import TINY
 
     save_checkpoint(random_checkpoint(TINY, seed=1), tmp_path / "run.pt")
@@ -465,15 +465,16 @@ def test_a_model_folder_may_name_a_narrower_beam_for_servers(tmp_path: Path, lm_
     assert main([*export, "--server-beam-size", "5"]) == 0
     folder = tmp_path / "model"
     assert json.loads((folder / "decoder.json").read_text())["server_beam_size"] == 5
-    assert server_beam_size(folder) == 5 and tuned_search(folder).beam_size == 9
+    assert server_search(folder) == replace(tuned_search(folder), beam_size=5) and tuned_search(folder).beam_size == 9
+    assert server_search(folder, 7).beam_size == 7  # a server's own setting wins
     assert main(export) == 0
-    assert server_beam_size(folder) is None and tuned_search(folder).beam_size == 9  # none named: servers use the tuned beam
-    assert server_beam_size(tmp_path) is None  # no decoder.json at all
+    assert server_search(folder) is None and tuned_search(folder).beam_size == 9  # none named: servers use the tuned search
+    assert server_search(tmp_path) is None  # no decoder.json at all
     assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "refused"), "--lm", str(lm_path), "--server-beam-size", "5"]) == 2
     for bad in ("0", "2.5", "true", '"wide"'):
         (folder / "decoder.json").write_text('{"beam_size": 9, "server_beam_size": %s}' % bad)
         with pytest.raises(ValueError, match=r"decoder\.json: server_beam_size must be a whole number of at least 1"):
-            server_beam_size(folder)
+            server_search(folder)
 
 
 def test_a_beam_limit_narrows_the_searches_that_start_after_it(small_beam: BeamDecoder, lm_path: Path) -> None:

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from asr.checkpoint import resolve_model_path
-from asr.decoders import server_beam_size, tuned_search
+from asr.decoders import server_search, tuned_search
 from asr.stream import StreamingRecognizer
 from asr import worker_pool
 from asr.transcribe import transcribe_file
@@ -382,9 +382,9 @@ def test_without_a_number_of_processes_the_server_runs_one_per_core_as_memory_al
 
 def test_the_server_searches_with_the_models_server_beam_and_the_beam_size_setting_wins() -> None:
     folder = resolve_model_path(None).parent
-    tuned, server_beam = tuned_search(folder), server_beam_size(folder)
-    assert server_beam is not None and server_beam < tuned.beam_size  # the shipped model names a narrower one for servers
-    assert SpeechServer(ServerConfig()).recognizer.decoder.config == replace(tuned, beam_size=server_beam)
+    tuned, served = tuned_search(folder), server_search(folder)
+    assert served is not None and served.beam_size < tuned.beam_size  # the shipped model names a narrower one for servers
+    assert SpeechServer(ServerConfig()).recognizer.decoder.config == served == replace(tuned, beam_size=served.beam_size)
     assert SpeechServer(ServerConfig(beam_size=tuned.beam_size + 700)).recognizer.decoder.config == replace(tuned, beam_size=tuned.beam_size + 700)
 
 
