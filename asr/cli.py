@@ -538,8 +538,16 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         help="learn a model of npm's nlp-corpus apart (which scripts/setup.sh installs; about 60,000 speakable sentences of modern English from the web: TV dialogue, text messages, forums, reviews, news; none a test sentence) and interpolate it at weight W (0 < W < 1, with --brown-weight summing below 1; the default model uses 0.15). Only its sentences whose every word the other text, Brown or the vocabulary prior already has are used, so it brings phrasing, never its typos and slang spellings",
     )  # fmt: skip
     build.add_argument(
+        "--pocketsphinx-weight", type=float, default=None, metavar="W",
+        help="interpolate CMU's general US English trigram model, which PyPI's pocketsphinx carries (en-us.lm.bin: 72,547 words, 3.7 million n-grams from far more text than the rest), at weight W (0 < W < 1, with the other weights summing below 1; the default model uses 0.5). Only its n-grams whose every word the other text, Brown or the vocabulary prior already has are used, so the vocabulary and the lexicon stay",
+    )  # fmt: skip
+    build.add_argument(
         "--max-top-ngrams", type=int, default=None, metavar="N",
         help="keep at most N n-grams of the highest order, those whose removal would change the model most (relative-entropy pruning); the backoff weights are recomputed so every context stays a distribution. Use it to fit a size budget",
+    )  # fmt: skip
+    build.add_argument(
+        "--max-bigrams", type=int, default=None, metavar="N",
+        help="after --max-top-ngrams, keep at most N bigrams the same way (those a kept trigram needs as its context always stay). Use it with --pocketsphinx-weight, whose 2 million bigrams alone would make a 20 MB model",
     )  # fmt: skip
     lexicon = actions.add_parser(
         "lexicon",
@@ -739,32 +747,40 @@ def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command == "lexicon":
         return _run_lexicon(args)
     from asr.data.text import brown_sentences, nlp_corpus_sentences, wordnet_examples
-    from asr.lm import english_word_frequencies, estimate, interpolated, pruned, read_sentences, write_arpa
+    from asr.lm import NGramModel, english_word_frequencies, estimate, interpolated, pruned, read_sentences, write_arpa
+    from asr.sphinx_lm import pocketsphinx_lm_path, read_sphinx_lm
 
-    weights = {"--brown-weight": args.brown_weight, "--nlp-corpus-weight": args.nlp_corpus_weight}
+    weights = {"--brown-weight": args.brown_weight, "--nlp-corpus-weight": args.nlp_corpus_weight, "--pocketsphinx-weight": args.pocketsphinx_weight}
     for option, weight in weights.items():
         if weight is not None and not 0 < weight < 1:
             raise ValueError(f"{option} must be between 0 and 1, got {weight}")
-    if sum(weight or 0 for weight in weights.values()) >= 1:
-        raise ValueError(f"--brown-weight and --nlp-corpus-weight must sum to less than 1, got {args.brown_weight} + {args.nlp_corpus_weight}")
+    given = {option: weight for option, weight in weights.items() if weight is not None}
+    if sum(given.values()) >= 1:
+        raise ValueError(f"{' + '.join(given)} must sum to less than 1, got {' + '.join(map(str, given.values()))}")
+    if args.max_bigrams is not None and args.max_top_ngrams is None:
+        raise ValueError("--max-bigrams prunes after --max-top-ngrams: give both")
+    if args.pocketsphinx_weight is not None and args.order != 3:
+        raise ValueError(f"--pocketsphinx-weight mixes in a trigram model: --order must be 3, got {args.order}")
     extra = (wordnet_examples() if args.wordnet_examples else []) + (brown_sentences() if args.brown else [])
     sentences = read_sentences(args.sources, args.exclude, [s.text for s in extra])
     prior = english_word_frequencies(args.vocabulary_prior) if args.vocabulary_prior else None
     apart: list[tuple[list[str], float]] = []  # texts learnt apart, each interpolated at its weight
     if args.brown_weight is not None:
         apart.append((read_sentences([], args.exclude, [s.text for s in brown_sentences()]), args.brown_weight))
+    known = set(prior or ()) | {word for text in [sentences, *(texts for texts, _ in apart)] for sentence in text for word in sentence.split()}
     if args.nlp_corpus_weight is not None:
-        known = set(prior or ()) | {word for text in [sentences, *(texts for texts, _ in apart)] for sentence in text for word in sentence.split()}
         web = read_sentences([], args.exclude, [s.text for s in nlp_corpus_sentences()])
         apart.append(([sentence for sentence in web if all(word in known for word in sentence.split())], args.nlp_corpus_weight))
-    if not apart:
+    # models made elsewhere, each at its weight: pocketsphinx's, its n-grams of known words only
+    ready: list[tuple[NGramModel, float]] = [(read_sphinx_lm(pocketsphinx_lm_path(), known), args.pocketsphinx_weight)] if args.pocketsphinx_weight is not None else []
+    if not apart and not ready:
         model = estimate(sentences, args.order, prior, args.max_top_ngrams)
     else:
-        models = [estimate(sentences, args.order, prior)] + [estimate(texts, args.order, prior) for texts, _ in apart]
-        model = interpolated(models, [1 - sum(weight for _, weight in apart)] + [weight for _, weight in apart])
-        if args.max_top_ngrams is not None and args.order > 1:
-            model = pruned(model, args.max_top_ngrams)
+        mixed = [(estimate(sentences, args.order, prior), 1 - sum(given.values()))] + [(estimate(texts, args.order, prior), weight) for texts, weight in apart] + ready
+        model = interpolated([model for model, _ in mixed], [weight for _, weight in mixed])
         sentences += [sentence for texts, _ in apart for sentence in texts]
+    if args.max_top_ngrams is not None and args.order > 1 and (apart or ready or args.max_bigrams is not None):
+        model = pruned(model, args.max_top_ngrams, args.max_bigrams)
     write_arpa(model, args.output)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")

@@ -144,9 +144,10 @@ def estimate(sentences: Iterable[str], order: int = 3, prior: Mapping[str, float
     return pruned(model, max_top_ngrams) if max_top_ngrams is not None and order > 1 else model
 
 
-def pruned(model: NGramModel, max_top_ngrams: int) -> NGramModel:
-    """``model`` with at most ``max_top_ngrams`` n-grams of its highest order: those whose removal
-    would change it most (Stolcke's relative-entropy pruning, 1998; SRILM's ``ngram -prune``).
+def pruned(model: NGramModel, max_top_ngrams: int, max_bigrams: int | None = None) -> NGramModel:
+    """``model`` with at most ``max_top_ngrams`` n-grams of its highest order, and then, if given, at most
+    ``max_bigrams`` bigrams: those whose removal would change it most (Stolcke's relative-entropy pruning,
+    1998; SRILM's ``ngram -prune``).
 
     Removing ``(h, w)`` alone lets ``w`` back off, with ``h``'s backoff weight raised to keep the
     distribution whole; its cost is the relative entropy that adds, weighted by ``P(h)``:
@@ -160,30 +161,52 @@ def pruned(model: NGramModel, max_top_ngrams: int) -> NGramModel:
 
         a(h) = (1 - sum_kept p(v|h)) / (1 - sum_kept p(v|h'))
 
+    A bigram that is the context of a kept trigram stays (ARPA needs it), and after bigrams go, every
+    trigram context's weight is recomputed, since the ``p(v|h')`` it divides by may have changed.
     Most trigrams of a small text are seen once and cost little: halving the default model's
     LM with the Brown corpus cost a tenth of a point of held-out WER (en-phone-v18's card).
     """
-    if max_top_ngrams < 0:
-        raise ValueError(f"max_top_ngrams must be 0 or more, got {max_top_ngrams}")
-    top = model.order
-    grams = model.probabilities[top]
+    for limit in (max_top_ngrams, max_bigrams):
+        if limit is not None and limit < 0:
+            raise ValueError(f"n-gram limits must be 0 or more, got {limit}")
+    model = _pruned_order(model, model.order, max_top_ngrams)
+    if max_bigrams is None or model.order < 3:
+        return model
+    model = _pruned_order(model, 2, max_bigrams, protected={gram[:-1] for gram in model.probabilities[3]})
+    backoffs = list(model.backoffs)
+    for n in range(3, model.order + 1):  # bottom up: each order's weights use the ones below
+        grams = model.probabilities[n]
+        seen = _sums_by_context(grams)
+        seen_lower = _sums_by_context({gram: model.probability(gram[-1], gram[1:-1]) for gram in grams})
+        backoffs[n - 1] = {context: (1 - seen[context]) / (1 - seen_lower[context]) for context in seen}
+        model = NGramModel(model.order, model.probabilities, backoffs, model.vocabulary)
+    return model
+
+
+def _pruned_order(model: NGramModel, order: int, limit: int, protected: set[Gram] | frozenset[Gram] = frozenset()) -> NGramModel:
+    """``model`` with at most ``limit`` n-grams of ``order`` (``pruned``'s rule; ``protected`` n-grams always stay)."""
+    grams = model.probabilities[order]
     lower = {gram: model.probability(gram[-1], gram[1:-1]) for gram in grams}  # p(w | h')
     seen, seen_lower = _sums_by_context(grams), _sums_by_context(lower)
     history_probability: dict[Gram, float] = {}
     costs = {}
     for gram, p in grams.items():
+        if gram in protected:
+            continue
         context = gram[:-1]
         if context not in history_probability:
             history_probability[context] = math.prod(model.probability(word, context[:i]) for i, word in enumerate(context) if word != BOS)
         raised = (1 - seen[context] + p) / (1 - seen_lower[context] + lower[gram])
-        change = p * (math.log(raised * lower[gram]) - math.log(p)) + math.log(raised / model.backoffs[top - 1][context]) * (1 - seen[context])
+        change = p * (math.log(raised * lower[gram]) - math.log(p)) + math.log(raised / model.backoffs[order - 1][context]) * (1 - seen[context])
         costs[gram] = -history_probability[context] * change
-    kept = {gram: grams[gram] for gram in sorted(grams, key=lambda gram: (-costs[gram], gram))[:max_top_ngrams]}
+    most_costly = sorted(costs, key=lambda gram: (-costs[gram], gram))[: max(0, limit - len(protected & grams.keys()))]
+    kept = {gram: grams[gram] for gram in [*(protected & grams.keys()), *most_costly]}
     kept_mass, kept_lower = _sums_by_context(kept), _sums_by_context({gram: lower[gram] for gram in kept})
-    top_backoffs = dict(model.backoffs[top - 1])
+    order_backoffs = dict(model.backoffs[order - 1])
     for context in {gram[:-1] for gram in grams.keys() - kept.keys()}:
-        top_backoffs[context] = (1 - kept_mass[context]) / (1 - kept_lower[context])
-    return NGramModel(top, [*model.probabilities[:top], kept], [*model.backoffs[: top - 1], top_backoffs, *model.backoffs[top:]], model.vocabulary)
+        order_backoffs[context] = (1 - kept_mass[context]) / (1 - kept_lower[context])
+    probabilities = [*model.probabilities[:order], kept, *model.probabilities[order + 1 :]]
+    return NGramModel(model.order, probabilities, [*model.backoffs[: order - 1], order_backoffs, *model.backoffs[order:]], model.vocabulary)
 
 
 def interpolated(models: Sequence[NGramModel], weights: Sequence[float]) -> NGramModel:

@@ -22,7 +22,9 @@ from tests.server_util import speak
 from tests.test_decoding import emissions, one_hot_log_probs
 from tests.test_stream import run as run_stream
 
-SAID = ["open the door", "turn on the radio", "good night"]  # the three utterances of the real-speech tests
+# The three utterances of the real-speech tests. Not "good night": with pocketsphinx's model in its LM, the
+# default model writes it "goodnight", the same sounds as one word, and the word-time test needs two.
+SAID = ["open the door", "turn on the radio", "good morning"]
 STEP = 0.1  # 100 ms steps keep the rule lengths readable: 1 s = 10 steps
 RULES = EndpointConfig(blank_threshold=0.8, trailing_silence=0.5, leading_silence=1.0, max_segment=2.0)
 DECODER = GreedyDecoder(Tokenizer(), STEP)

@@ -98,6 +98,25 @@ def test_a_pruned_model_keeps_every_context_a_distribution(sentences: list[str],
 
 @settings(max_examples=40, deadline=None)
 @given(
+    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    top_share=st.floats(0.0, 1.0),
+    bigram_share=st.floats(0.0, 1.0),
+)
+def test_pruning_bigrams_too_keeps_every_context_a_distribution_and_every_trigram_its_context(sentences: list[str], top_share: float, bigram_share: float) -> None:
+    full = estimate(sentences, 3)
+    top, bigrams = round(top_share * len(full.probabilities[3])), round(bigram_share * len(full.probabilities[2]))
+    smaller = pruned(full, top, bigrams)
+    contexts = {gram[:-1] for gram in smaller.probabilities[3]}
+    assert len(smaller.probabilities[3]) == top and contexts <= smaller.probabilities[2].keys()
+    assert len(smaller.probabilities[2]) == max(bigrams, len(contexts)) and smaller.probabilities[1] == full.probabilities[1]
+    assert all(full.probabilities[n][gram] == p for n in (2, 3) for gram, p in smaller.probabilities[n].items())  # kept ones unchanged
+    words = [*smaller.vocabulary, EOS, UNK]
+    for context in {gram[:-1] for n in (2, 3) for gram in full.probabilities[n]} | {("z",), ("z", "z")}:
+        assert sum(smaller.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+
+
+@settings(max_examples=40, deadline=None)
+@given(
     first=st.lists(st.lists(st.sampled_from("abcd"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=10),
     second=st.lists(st.lists(st.sampled_from("bcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=10),
     order=st.integers(1, 4),
@@ -140,6 +159,8 @@ def test_pruning_keeps_the_ngrams_the_backoff_would_get_most_wrong() -> None:
     assert pruned(full, 0).probabilities[3] == {} and pruned(full, 10**6).probabilities == full.probabilities
     with pytest.raises(ValueError, match="max_top_ngrams must be 0 or more, got -1"):
         estimate(sentences, 3, max_top_ngrams=-1)
+    with pytest.raises(ValueError, match="n-gram limits must be 0 or more, got -2"):
+        pruned(full, 5, -2)
 
 
 def test_kenlm_reads_the_arpa_file_and_scores_as_we_do(tmp_path: Path) -> None:
@@ -256,7 +277,7 @@ def test_lm_build_interpolates_nlp_corpus_phrasing_but_never_its_new_words(tmp_p
     text_only = estimate(read_sentences([tmp_path / "text.txt"]), 3)
     assert 0.75 * text_only.probability("the", ("turn", "on")) <= 10 ** float(line.split()[0]) < text_only.probability("the", ("turn", "on"))
     assert main([*command, "--brown-weight", "0.8"]) == 2
-    assert "--brown-weight and --nlp-corpus-weight must sum to less than 1, got 0.8 + 0.25" in capsys.readouterr().err
+    assert "--brown-weight + --nlp-corpus-weight must sum to less than 1, got 0.8 + 0.25" in capsys.readouterr().err
     assert main(["lm", "build", str(tmp_path / "text.txt"), "--nlp-corpus-weight", "0", "-o", str(tmp_path / "lm.arpa")]) == 2
     assert "--nlp-corpus-weight must be between 0 and 1, got 0.0" in capsys.readouterr().err
 
