@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,17 @@ from hypothesis import strategies as st
 import asr.data.text
 from asr.cli import main
 from asr.data.text import Sentence, brown_sentences, nlp_corpus_sentences
-from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, _adjusted_counts, _counts, _discount, estimate, interpolated, pruned, read_sentences, write_arpa
+from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, Gram, NGramModel, _adjusted_counts, _counts, _discount, estimate, interpolated, pruned, read_sentences, write_arpa
 
 CORPUS = ["the cat sat", "the cat ran", "a dog sat", "the dog ran far", "a cat sat on the mat"]
+TEXTS = st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12)  # small texts of five words
+
+
+def assert_every_context_a_distribution(model: NGramModel, contexts: Iterable[Gram]) -> None:
+    """p(w | context) over the vocabulary, </s> and <unk> sums to 1 for each of ``contexts``."""
+    words = [*model.vocabulary, EOS, UNK]
+    for context in contexts:
+        assert sum(model.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
 
 
 def test_counts_and_continuation_counts_are_the_known_ones() -> None:
@@ -43,16 +52,14 @@ def test_a_hand_computed_probability() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    sentences=TEXTS,
     order=st.integers(1, 4),
     prior=st.dictionaries(st.sampled_from("cdexyz"), st.floats(1e-6, 10.0), min_size=1),
 )
 def test_a_vocabulary_prior_keeps_every_context_a_distribution(sentences: list[str], order: int, prior: dict[str, float]) -> None:
     model = estimate(sentences, order, prior)
     assert set(prior) <= set(model.vocabulary)
-    words = [*model.vocabulary, EOS, UNK]
-    for context in {gram[:-1] for n in range(1, order + 1) for gram in model.probabilities[n]} | {("x",)}:
-        assert sum(model.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+    assert_every_context_a_distribution(model, {gram[:-1] for n in range(1, order + 1) for gram in model.probabilities[n]} | {("x",)})
 
 
 def test_words_only_the_prior_knows_get_mass_by_their_frequency() -> None:
@@ -68,20 +75,17 @@ def test_words_only_the_prior_knows_get_mass_by_their_frequency() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    sentences=TEXTS,
     order=st.integers(1, 4),
 )
 def test_every_context_is_a_probability_distribution(sentences: list[str], order: int) -> None:
     model = estimate(sentences, order)
-    words = [*model.vocabulary, EOS, UNK]
-    contexts = {gram[:-1] for n in range(1, order + 1) for gram in model.probabilities[n]} | {("z",), ("a", "z")}
-    for context in contexts:
-        assert sum(model.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+    assert_every_context_a_distribution(model, {gram[:-1] for n in range(1, order + 1) for gram in model.probabilities[n]} | {("z",), ("a", "z")})
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    sentences=TEXTS,
     order=st.integers(2, 4),
     share=st.floats(0.0, 1.0),
 )
@@ -91,14 +95,12 @@ def test_a_pruned_model_keeps_every_context_a_distribution(sentences: list[str],
     smaller = estimate(sentences, order, max_top_ngrams=keep)
     assert len(smaller.probabilities[order]) == keep and smaller.probabilities[:order] == full.probabilities[:order]
     assert all(full.probabilities[order][gram] == p for gram, p in smaller.probabilities[order].items())
-    words = [*smaller.vocabulary, EOS, UNK]
-    for context in {gram[:-1] for gram in full.probabilities[order]} | {("z",) * (order - 1)}:
-        assert sum(smaller.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+    assert_every_context_a_distribution(smaller, {gram[:-1] for gram in full.probabilities[order]} | {("z",) * (order - 1)})
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    sentences=st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    sentences=TEXTS,
     top_share=st.floats(0.0, 1.0),
     bigram_share=st.floats(0.0, 1.0),
 )
@@ -110,9 +112,7 @@ def test_pruning_bigrams_too_keeps_every_context_a_distribution_and_every_trigra
     assert len(smaller.probabilities[3]) == top and contexts <= smaller.probabilities[2].keys()
     assert len(smaller.probabilities[2]) == max(bigrams, len(contexts)) and smaller.probabilities[1] == full.probabilities[1]
     assert all(full.probabilities[n][gram] == p for n in (2, 3) for gram, p in smaller.probabilities[n].items())  # kept ones unchanged
-    words = [*smaller.vocabulary, EOS, UNK]
-    for context in {gram[:-1] for n in (2, 3) for gram in full.probabilities[n]} | {("z",), ("z", "z")}:
-        assert sum(smaller.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+    assert_every_context_a_distribution(smaller, {gram[:-1] for n in (2, 3) for gram in full.probabilities[n]} | {("z",), ("z", "z")})
 
 
 @settings(max_examples=40, deadline=None)
@@ -133,9 +133,7 @@ def test_an_interpolated_model_mixes_stored_ngrams_exactly_and_stays_a_distribut
     for gram, p in mixed.probabilities[order].items():  # a word a model never saw gets nothing from it (not its <unk> mass)
         own = [model.probability(gram[-1], gram[:-1]) if (gram[-1],) in model.probabilities[1] else 0.0 for model in models]
         assert p == pytest.approx((1 - weight) * own[0] + weight * own[1])
-    words = [*mixed.vocabulary, EOS, UNK]
-    for context in {gram[:-1] for n in range(1, order + 1) for gram in mixed.probabilities[n]} | {("z",) * (order - 1)}:
-        assert sum(mixed.probability(word, context) for word in words) == pytest.approx(1.0, abs=1e-9), context
+    assert_every_context_a_distribution(mixed, {gram[:-1] for n in range(1, order + 1) for gram in mixed.probabilities[n]} | {("z",) * (order - 1)})
 
 
 def test_interpolation_weights_are_checked() -> None:
