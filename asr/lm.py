@@ -250,8 +250,12 @@ def _sums_by_context(values: Mapping[Gram, float]) -> dict[Gram, float]:
     return sums
 
 
-def write_arpa(model: NGramModel, path: Path) -> None:
-    """The model in ARPA text format (log10 probabilities and backoff weights); gzipped if ``path`` ends in .gz."""
+def write_arpa(model: NGramModel, path: Path, decimals: int = 6) -> None:
+    """The model in ARPA text format (log10 probabilities and backoff weights); gzipped if ``path`` ends in .gz.
+
+    ``decimals``: digits after the point of each log10 value. Two (a probability to within 1.2%) make a gzipped
+    file a third smaller than six, so more n-grams fit a size budget.
+    """
     lines = ["", "\\data\\"]
     grams = [dict(model.probabilities[n]) for n in range(model.order + 1)]
     grams[1][(BOS,)] = 0.0  # <s> is never predicted, only a context
@@ -259,9 +263,9 @@ def write_arpa(model: NGramModel, path: Path) -> None:
     for n in range(1, model.order + 1):
         lines += ["", f"\\{n}-grams:"]
         for gram in sorted(grams[n]):
-            entry = f"{_log10(grams[n][gram]):.6f}\t{' '.join(gram)}"
+            entry = f"{_log10(grams[n][gram]):.{decimals}f}\t{' '.join(gram)}"
             if n < model.order and gram in model.backoffs[n]:
-                entry += f"\t{_log10(model.backoffs[n][gram]):.6f}"
+                entry += f"\t{_log10(model.backoffs[n][gram]):.{decimals}f}"
             lines.append(entry)
     lines += ["", "\\end\\", ""]
     path.parent.mkdir(parents=True, exist_ok=True)

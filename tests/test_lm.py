@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import random
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -161,11 +163,12 @@ def test_pruning_keeps_the_ngrams_the_backoff_would_get_most_wrong() -> None:
         pruned(full, 5, -2)
 
 
-def test_kenlm_reads_the_arpa_file_and_scores_as_we_do(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("decimals", "tolerance"), [(6, 1e-5), (2, 0.01)])  # at 2, a probability and a backoff weight each round by 0.005
+def test_kenlm_reads_the_arpa_file_and_scores_as_we_do(tmp_path: Path, decimals: int, tolerance: float) -> None:
     kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm", reason="flashlight-text is not installed")
     dictionary = pytest.importorskip("flashlight.lib.text.dictionary")
     model = estimate(CORPUS, 3)
-    write_arpa(model, tmp_path / "lm.arpa")
+    write_arpa(model, tmp_path / "lm.arpa", decimals)
     words = [*model.vocabulary, EOS, UNK, BOS, "zebra"]
     word_dict = dictionary.create_word_dict({word: [[word]] for word in words})
     lm = kenlm.KenLM(str(tmp_path / "lm.arpa"), word_dict)
@@ -173,8 +176,21 @@ def test_kenlm_reads_the_arpa_file_and_scores_as_we_do(tmp_path: Path) -> None:
     for word in ["the", "cat", "ran", "zebra", "far", "dog", EOS]:
         state, score = lm.score(state, word_dict.get_index(word))
         word = UNK if word == "zebra" else word
-        assert score == pytest.approx(math.log10(model.probability(word, history)), abs=1e-5), word
+        assert score == pytest.approx(math.log10(model.probability(word, history)), abs=tolerance), word
         history = (*history, word)
+
+
+def test_fewer_decimals_write_a_smaller_gzipped_file_with_the_same_ngrams(tmp_path: Path) -> None:
+    draw = random.Random(0)
+    words = [f"w{n}" for n in range(300)]
+    model = estimate([" ".join(draw.choices(words, k=draw.randint(3, 12))) for _ in range(3000)], 3)
+    write_arpa(model, tmp_path / "six.arpa.gz")
+    write_arpa(model, tmp_path / "two.arpa.gz", decimals=2)
+    six, two = ([line.split("\t") for line in gzip.decompress((tmp_path / name).read_bytes()).decode().splitlines()] for name in ("six.arpa.gz", "two.arpa.gz"))
+    assert [fields[1:2] for fields in six] == [fields[1:2] for fields in two]  # the same n-grams in the same order
+    values = [(float(a), b) for long, short in zip(six, two) if len(long) > 1 for a, b in zip(long[::2], short[::2])]
+    assert len(values) > 30_000 and all(len(b.split(".")[1]) == 2 and abs(a - float(b)) <= 0.005 + 1e-6 for a, b in values)
+    assert (tmp_path / "two.arpa.gz").stat().st_size < 0.8 * (tmp_path / "six.arpa.gz").stat().st_size
 
 
 def test_lm_build_normalizes_text_and_leaves_out_excluded_sentences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,6 +201,12 @@ def test_lm_build_normalizes_text_and_leaves_out_excluded_sentences(tmp_path: Pa
     arpa = (tmp_path / "lm.arpa").read_text()
     assert "ngram 3=4" in arpa and "turn on the\n" in arpa and "meeting" not in arpa
     assert "1 sentences, 4 words; 6 1-grams, 5 2-grams, 4 3-grams" in capsys.readouterr().out
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--decimals", "2", "-o", str(tmp_path / "short.arpa")]) == 0
+    entries = [line.split("\t") for line in (tmp_path / "short.arpa").read_text().splitlines() if "\t" in line]
+    assert ["turn", "on", "the"] in [fields[1].split() for fields in entries]
+    assert all(re.fullmatch(r"-?\d+\.\d\d", value) for fields in entries for value in fields[::2])
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--decimals", "0", "-o", str(tmp_path / "none.arpa")]) == 2
+    assert "--decimals must be from 1 to 9, got 0" in capsys.readouterr().err and not (tmp_path / "none.arpa").exists()
 
 
 def test_lm_build_learns_from_wordnet_examples_except_excluded_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
