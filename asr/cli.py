@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import torch
 
     from asr.evaluate import System
+    from asr.lm import NGramModel
     from asr.stream import StreamingRecognizer
 
 __all__ = ["main", "build_parser", "hotword_argument"]
@@ -261,6 +262,10 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--generated", type=int, default=12000, help="generated everyday sentences to add to the fortunes and quotations")
     parser.add_argument("--dev", type=int, default=300, help="dev sentences (each in 4 conditions)")
     parser.add_argument("--test", type=int, default=300, help="test sentences (each in 4 conditions)")
+    parser.add_argument(
+        "--dev-everyday", action="store_true",
+        help="the dev split says --dev of the hand-written everyday dev sentences (asr/data/everyday_dev_sentences.txt, 145, written apart from the test's; no training text or LM has them) instead of sentences cut from the training text, whose generators the LM learnt: tune search settings there",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=1, help="how many voices say each training sentence")
     parser.add_argument(
         "--train-utterances",
@@ -550,6 +555,10 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         help="after --max-top-ngrams, keep at most N bigrams the same way (those a kept trigram needs as its context always stay). Use it with --pocketsphinx-weight, whose 2 million bigrams alone would make a 20 MB model",
     )  # fmt: skip
     build.add_argument(
+        "--tune-weights", nargs="+", default=[], metavar="DEV",
+        help="choose the interpolation weights (the text's and those of --brown-weight, --nlp-corpus-weight and --pocketsphinx-weight, which are where the search starts) by maximum likelihood on held-out text files or manifests (EM, as SRILM's compute-best-mix), print them with the perplexities, and build with them. --exclude applies to this text too, so the test can never tune them",
+    )  # fmt: skip
+    build.add_argument(
         "--decimals", type=int, default=6, metavar="N",
         help="digits after the point of each log10 probability and backoff weight written; 2 (each probability to within 1.2%%) makes a gzipped model a third smaller, so more n-grams fit a size budget",
     )  # fmt: skip
@@ -657,6 +666,7 @@ def _run_synth(args: argparse.Namespace) -> int:
                "festival-accented-more": args.festival_accented_more, "kokoro": args.kokoro,
                "kokoro-blend": args.kokoro_blend, "kokoro-english": args.kokoro_english, "kokoro-english-blend": args.kokoro_english_blend,
                "kokoro-accented": args.kokoro_accented},
+        dev_everyday=args.dev_everyday,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")
@@ -763,6 +773,8 @@ def _run_lm(args: argparse.Namespace) -> int:
         raise ValueError(f"{' + '.join(given)} must sum to less than 1, got {' + '.join(map(str, given.values()))}")
     if args.max_bigrams is not None and args.max_top_ngrams is None:
         raise ValueError("--max-bigrams prunes after --max-top-ngrams: give both")
+    if args.tune_weights and not given:
+        raise ValueError("--tune-weights tunes a mixture's weights: give --brown-weight, --nlp-corpus-weight or --pocketsphinx-weight to start from")
     if not 1 <= args.decimals <= 9:
         raise ValueError(f"--decimals must be from 1 to 9, got {args.decimals}")
     if args.pocketsphinx_weight is not None and args.order != 3:
@@ -783,7 +795,10 @@ def _run_lm(args: argparse.Namespace) -> int:
         model = estimate(sentences, args.order, prior, args.max_top_ngrams)
     else:
         mixed = [(estimate(sentences, args.order, prior), 1 - sum(given.values()))] + [(estimate(texts, args.order, prior), weight) for texts, weight in apart] + ready
-        model = interpolated([model for model, _ in mixed], [weight for _, weight in mixed])
+        models, mix = [model for model, _ in mixed], [weight for _, weight in mixed]
+        if args.tune_weights:
+            mix = _tuned_weights(models, mix, ["the text", *given], read_sentences(args.tune_weights, args.exclude))
+        model = interpolated(models, mix)
         sentences += [sentence for texts, _ in apart for sentence in texts]
     if args.max_top_ngrams is not None and args.order > 1 and (apart or ready or args.max_bigrams is not None):
         model = pruned(model, args.max_top_ngrams, args.max_bigrams)
@@ -791,6 +806,17 @@ def _run_lm(args: argparse.Namespace) -> int:
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")
     return 0
+
+
+def _tuned_weights(models: list[NGramModel], weights: list[float], names: list[str], held_out: list[str]) -> list[float]:
+    """The maximum-likelihood weights on ``held_out`` sentences, printed beside the given ones."""
+    from asr.lm import best_mixture_weights
+
+    _, given_perplexity = best_mixture_weights(models, weights, held_out, iterations=0)
+    tuned, perplexity = best_mixture_weights(models, weights, held_out)
+    found = ", ".join(f"{name} {weight:.3f}" for name, weight in zip(names, tuned))
+    print(f"interpolation weights tuned on {len(held_out):,} held-out sentences: {found}; perplexity {perplexity:.1f} (at the given weights {given_perplexity:.1f})")
+    return tuned
 
 
 def _run_lexicon(args: argparse.Namespace) -> int:

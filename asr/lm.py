@@ -31,10 +31,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from asr.data.manifest import read_manifest
 from asr.tokens import normalize_text
 
-__all__ = ["NGramModel", "estimate", "interpolated", "pruned", "write_arpa", "read_sentences", "english_word_frequencies", "BOS", "EOS", "UNK", "PRIOR_SHARE"]
+__all__ = ["NGramModel", "estimate", "interpolated", "best_mixture_weights", "pruned", "write_arpa", "read_sentences", "english_word_frequencies", "BOS", "EOS", "UNK", "PRIOR_SHARE"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 Gram = tuple[str, ...]
@@ -241,6 +243,30 @@ def interpolated(models: Sequence[NGramModel], weights: Sequence[float]) -> NGra
         seen_lower = _sums_by_context({gram: mixed.probability(gram[-1], gram[1:-1]) for gram in probabilities[n]})
         mixed.backoffs[n - 1] = {context: (1 - seen[context]) / (1 - seen_lower[context]) for context in seen}
     return mixed
+
+
+def best_mixture_weights(models: Sequence[NGramModel], weights: Sequence[float], sentences: Iterable[str], iterations: int = 100) -> tuple[list[float], float]:
+    """The interpolation weights that make held-out ``sentences`` likeliest under the mixture (EM, as
+    SRILM's ``compute-best-mix``), starting from ``weights``, and the mixture's perplexity with them.
+
+    Each word is scored as ``interpolated`` mixes it: p_i by model i's backoff, 0 for a word model i lacks.
+    Words no model knows are left out of the likelihood (as KenLM's and SRILM's perplexities leave out
+    <unk>), but stay in the history as <unk>.
+    """
+    vocabulary = set().union(*(model.vocabulary for model in models)) | {EOS}
+    rows = []  # [token][model] -> p_i(w | h)
+    for sentence in sentences:
+        history: Gram = (BOS,)
+        for word in [*sentence.split(), EOS]:
+            if word in vocabulary:
+                rows.append([model.probability(word, history) if (word,) in model.probabilities[1] else 0.0 for model in models])
+            history = (*history, word if word in vocabulary else UNK)
+    if not rows:
+        raise ValueError("no held-out words to tune interpolation weights on")
+    probabilities, mix = np.array(rows), np.array(weights, dtype=float)
+    for _ in range(iterations):
+        mix = (probabilities * mix / (probabilities @ mix)[:, None]).mean(axis=0)
+    return mix.tolist(), float(np.exp(-np.log(probabilities @ mix).mean()))
 
 
 def _sums_by_context(values: Mapping[Gram, float]) -> dict[Gram, float]:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import asr.data.text
 from asr.cli import main
 from asr.data.text import Sentence, brown_sentences, nlp_corpus_sentences
-from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, Gram, NGramModel, _adjusted_counts, _counts, _discount, estimate, interpolated, pruned, read_sentences, write_arpa
+from asr.lm import BOS, EOS, PRIOR_SHARE, UNK, Gram, NGramModel, _adjusted_counts, _counts, _discount, best_mixture_weights, estimate, interpolated, pruned, read_sentences, write_arpa
 
 CORPUS = ["the cat sat", "the cat ran", "a dog sat", "the dog ran far", "a cat sat on the mat"]
 TEXTS = st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12)  # small texts of five words
@@ -146,6 +146,54 @@ def test_interpolation_weights_are_checked() -> None:
         interpolated(models, [0.5, 0.6])
     with pytest.raises(ValueError, match="one order only"):
         interpolated([models[0], estimate(CORPUS, 3)], [0.5, 0.5])
+
+
+@settings(max_examples=25, deadline=None)
+@given(TEXTS, TEXTS, TEXTS, st.floats(0.05, 0.95))
+def test_tuned_mixture_weights_are_at_least_as_likely_as_any_others(first: list[str], second: list[str], held_out: list[str], start: float) -> None:
+    models = [estimate(first, 2), estimate(second, 2)]
+    tuned, perplexity = best_mixture_weights(models, [1 - start, start], held_out)
+    assert sum(tuned) == pytest.approx(1) and all(weight >= 0 for weight in tuned)
+    for weight in [0.01, 0.2, 0.5, 0.8, 0.99, start]:
+        assert perplexity <= best_mixture_weights(models, [1 - weight, weight], held_out, iterations=0)[1] * (1 + 1e-6)
+
+
+def test_mixture_perplexity_scores_each_known_word_as_the_mixture_does() -> None:
+    models = [estimate(CORPUS, 2), estimate(["a bird flew far", "the bird sat"], 2)]
+    _, perplexity = best_mixture_weights(models, [0.7, 0.3], ["the bird zebra sat"], iterations=0)
+    mixture = [  # "zebra" no model knows: left out of the likelihood, <unk> in the history of "sat"
+        0.7 * models[0].probability("the", (BOS,)) + 0.3 * models[1].probability("the", (BOS,)),
+        0.3 * models[1].probability("bird", ("the",)),  # the first model lacks "bird"
+        0.7 * models[0].probability("sat", (UNK,)) + 0.3 * models[1].probability("sat", (UNK,)),
+        0.7 * models[0].probability(EOS, ("sat",)) + 0.3 * models[1].probability(EOS, ("sat",)),
+    ]
+    assert perplexity == pytest.approx(math.exp(-sum(map(math.log, mixture)) / 4))
+    tuned, _ = best_mixture_weights(models, [0.5, 0.5], ["a bird flew far"] * 3 + ["the cat sat"])
+    assert tuned[1] > 0.5  # the held-out text is mostly the second model's
+    with pytest.raises(ValueError, match="no held-out words"):
+        best_mixture_weights(models, [0.5, 0.5], [])
+
+
+def test_lm_build_tunes_mixture_weights_on_held_out_text_never_on_excluded_sentences(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    web = ["the lights on", "the radio on the lights", "lights on"]
+    monkeypatch.setattr(asr.data.text, "nlp_corpus_sentences", lambda: [Sentence(text, text) for text in web])
+    (tmp_path / "text.txt").write_text("turn on the lights\nturn the radio on\n")
+    (tmp_path / "dev.txt").write_text("The lights on!\nthe radio on\n")
+    (tmp_path / "test.txt").write_text("the radio on\n")
+    command = ["lm", "build", str(tmp_path / "text.txt"), "--nlp-corpus-weight", "0.1", "-o", str(tmp_path / "lm.arpa")]
+    assert main([*command, "--tune-weights", str(tmp_path / "dev.txt")]) == 0
+    tuned = capsys.readouterr().out
+    assert "interpolation weights tuned on 2 held-out sentences: the text " in tuned and "(at the given weights " in tuned
+    web_weight = float(tuned.split("--nlp-corpus-weight ")[1].split(";")[0])
+    assert web_weight > 0.5  # the held-out text reads like the web text
+    (line,) = [line for line in (tmp_path / "lm.arpa").read_text().splitlines() if line.split("\t")[1:2] == ["lights on"]]
+    text_only, web_only = estimate(read_sentences([tmp_path / "text.txt"]), 3), estimate(web, 3)
+    mixed = (1 - web_weight) * text_only.probability("on", ("lights",)) + web_weight * web_only.probability("on", ("lights",))
+    assert 10 ** float(line.split()[0]) == pytest.approx(mixed, rel=0.01)  # built with the tuned weights
+    assert main([*command, "--tune-weights", str(tmp_path / "dev.txt"), "--exclude", str(tmp_path / "test.txt")]) == 0
+    assert "tuned on 1 held-out sentences" in capsys.readouterr().out  # a test sentence never tunes them
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--tune-weights", str(tmp_path / "dev.txt"), "-o", str(tmp_path / "lm.arpa")]) == 2
+    assert "--tune-weights tunes a mixture's weights: give --brown-weight" in capsys.readouterr().err
 
 
 def test_pruning_keeps_the_ngrams_the_backoff_would_get_most_wrong() -> None:

