@@ -536,15 +536,15 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     brown.add_argument(
         "--brown-weight", type=float, default=None, metavar="W",
-        help="learn a model of the Brown corpus apart and interpolate it with the model of the other text, at weight W (0 < W < 1; the default model uses 0.3); unlike --brown, its 35,000 sentences cannot drown the other text's phrasing",
+        help="learn a model of the Brown corpus apart and interpolate it with the model of the other text, at weight W (0 < W < 1; the default model uses 0.022, which --tune-weights found); unlike --brown, its 35,000 sentences cannot drown the other text's phrasing",
     )  # fmt: skip
     build.add_argument(
         "--nlp-corpus-weight", type=float, default=None, metavar="W",
-        help="learn a model of npm's nlp-corpus apart (which scripts/setup.sh installs; about 60,000 speakable sentences of modern English from the web: TV dialogue, text messages, forums, reviews, news; none a test sentence) and interpolate it at weight W (0 < W < 1, with --brown-weight summing below 1; the default model uses 0.15). Only its sentences whose every word the other text, Brown or the vocabulary prior already has are used, so it brings phrasing, never its typos and slang spellings",
+        help="learn a model of npm's nlp-corpus apart (which scripts/setup.sh installs; about 60,000 speakable sentences of modern English from the web: TV dialogue, text messages, forums, reviews, news; none a test sentence) and interpolate it at weight W (0 < W < 1, with --brown-weight summing below 1; the default model uses 0.036). Only its sentences whose every word the other text, Brown or the vocabulary prior already has are used, so it brings phrasing, never its typos and slang spellings",
     )  # fmt: skip
     build.add_argument(
         "--pocketsphinx-weight", type=float, default=None, metavar="W",
-        help="interpolate CMU's general US English trigram model, which PyPI's pocketsphinx carries (en-us.lm.bin: 72,547 words, 3.7 million n-grams from far more text than the rest), at weight W (0 < W < 1, with the other weights summing below 1; the default model uses 0.5). Only its n-grams whose every word the other text, Brown or the vocabulary prior already has are used, so the vocabulary and the lexicon stay",
+        help="interpolate CMU's general US English trigram model, which PyPI's pocketsphinx carries (en-us.lm.bin: 72,547 words, 3.7 million n-grams from far more text than the rest), at weight W (0 < W < 1, with the other weights summing below 1; the default model uses 0.545). Only its n-grams whose every word the other text, Brown or the vocabulary prior already has are used, so the vocabulary and the lexicon stay",
     )  # fmt: skip
     build.add_argument(
         "--max-top-ngrams", type=int, default=None, metavar="N",
