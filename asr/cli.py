@@ -812,7 +812,7 @@ def _tuned_weights(models: list[NGramModel], weights: list[float], names: list[s
     """The maximum-likelihood weights on ``held_out`` sentences, printed beside the given ones."""
     from asr.lm import best_mixture_weights
 
-    _, given_perplexity = best_mixture_weights(models, weights, held_out, iterations=0)
+    _, given_perplexity = best_mixture_weights(models, weights, held_out, max_iterations=0)
     tuned, perplexity = best_mixture_weights(models, weights, held_out)
     found = ", ".join(f"{name} {weight:.3f}" for name, weight in zip(names, tuned))
     print(f"interpolation weights tuned on {len(held_out):,} held-out sentences: {found}; perplexity {perplexity:.1f} (at the given weights {given_perplexity:.1f})")

@@ -245,9 +245,14 @@ def interpolated(models: Sequence[NGramModel], weights: Sequence[float]) -> NGra
     return mixed
 
 
-def best_mixture_weights(models: Sequence[NGramModel], weights: Sequence[float], sentences: Iterable[str], iterations: int = 100) -> tuple[list[float], float]:
+def best_mixture_weights(
+    models: Sequence[NGramModel], weights: Sequence[float], sentences: Iterable[str], max_iterations: int = 100_000, tolerance: float = 1e-9
+) -> tuple[list[float], float]:
     """The interpolation weights that make held-out ``sentences`` likeliest under the mixture (EM, as
-    SRILM's ``compute-best-mix``), starting from ``weights``, and the mixture's perplexity with them.
+    SRILM's ``compute-best-mix``), starting from ``weights``, and the mixture's perplexity with them. EM
+    stops when no weight moves by more than ``tolerance`` in an iteration (it crawls where a weight
+    heads for 0, hence the many iterations allowed; each is one pass over a matrix of the held-out
+    words' probabilities); ``max_iterations=0`` scores ``weights`` as they are.
 
     Each word is scored as ``interpolated`` mixes it: p_i by model i's backoff, 0 for a word model i lacks.
     Words no model knows are left out of the likelihood (as KenLM's and SRILM's perplexities leave out
@@ -264,8 +269,10 @@ def best_mixture_weights(models: Sequence[NGramModel], weights: Sequence[float],
     if not rows:
         raise ValueError("no held-out words to tune interpolation weights on")
     probabilities, mix = np.array(rows), np.array(weights, dtype=float)
-    for _ in range(iterations):
-        mix = (probabilities * mix / (probabilities @ mix)[:, None]).mean(axis=0)
+    for _ in range(max_iterations):
+        mix, previous = (probabilities * mix / (probabilities @ mix)[:, None]).mean(axis=0), mix
+        if np.abs(mix - previous).max() < tolerance:
+            break
     return mix.tolist(), float(np.exp(-np.log(probabilities @ mix).mean()))
 
 

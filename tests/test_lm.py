@@ -155,12 +155,12 @@ def test_tuned_mixture_weights_are_at_least_as_likely_as_any_others(first: list[
     tuned, perplexity = best_mixture_weights(models, [1 - start, start], held_out)
     assert sum(tuned) == pytest.approx(1) and all(weight >= 0 for weight in tuned)
     for weight in [0.01, 0.2, 0.5, 0.8, 0.99, start]:
-        assert perplexity <= best_mixture_weights(models, [1 - weight, weight], held_out, iterations=0)[1] * (1 + 1e-6)
+        assert perplexity <= best_mixture_weights(models, [1 - weight, weight], held_out, max_iterations=0)[1] * (1 + 1e-6)
 
 
 def test_mixture_perplexity_scores_each_known_word_as_the_mixture_does() -> None:
     models = [estimate(CORPUS, 2), estimate(["a bird flew far", "the bird sat"], 2)]
-    _, perplexity = best_mixture_weights(models, [0.7, 0.3], ["the bird zebra sat"], iterations=0)
+    _, perplexity = best_mixture_weights(models, [0.7, 0.3], ["the bird zebra sat"], max_iterations=0)
     mixture = [  # "zebra" no model knows: left out of the likelihood, <unk> in the history of "sat"
         0.7 * models[0].probability("the", (BOS,)) + 0.3 * models[1].probability("the", (BOS,)),
         0.3 * models[1].probability("bird", ("the",)),  # the first model lacks "bird"
