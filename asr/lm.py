@@ -175,14 +175,7 @@ def pruned(model: NGramModel, max_top_ngrams: int, max_bigrams: int | None = Non
     if max_bigrams is None or model.order < 3:
         return model
     model = _pruned_order(model, 2, max_bigrams, protected={gram[:-1] for gram in model.probabilities[3]})
-    backoffs = list(model.backoffs)
-    for n in range(3, model.order + 1):  # bottom up: each order's weights use the ones below
-        grams = model.probabilities[n]
-        seen = _sums_by_context(grams)
-        seen_lower = _sums_by_context({gram: model.probability(gram[-1], gram[1:-1]) for gram in grams})
-        backoffs[n - 1] = {context: (1 - seen[context]) / (1 - seen_lower[context]) for context in seen}
-        model = NGramModel(model.order, model.probabilities, backoffs, model.vocabulary)
-    return model
+    return _with_backoffs_recomputed(model, 3)
 
 
 def _pruned_order(model: NGramModel, order: int, limit: int, protected: set[Gram] | frozenset[Gram] = frozenset()) -> NGramModel:
@@ -231,18 +224,31 @@ def interpolated(models: Sequence[NGramModel], weights: Sequence[float]) -> NGra
         raise ValueError(f"models of one order only, got orders {[model.order for model in models]}")
 
     def mixture(gram: Gram) -> float:
-        word, history = gram[-1], gram[:-1]
-        return sum(weight * model.probability(word, history) for model, weight in zip(models, weights) if (word,) in model.probabilities[1])
+        return sum(weight * _own_probability(model, gram[-1], gram[:-1]) for model, weight in zip(models, weights))
 
     probabilities: list[dict[Gram, float]] = [{}]
     for n in range(1, order + 1):
         probabilities.append({gram: mixture(gram) for gram in set().union(*(model.probabilities[n] for model in models))})
     mixed = NGramModel(order, probabilities, [{} for _ in range(order + 1)], sorted(set().union(*(model.vocabulary for model in models))))
-    for n in range(2, order + 1):
-        seen = _sums_by_context(probabilities[n])
-        seen_lower = _sums_by_context({gram: mixed.probability(gram[-1], gram[1:-1]) for gram in probabilities[n]})
-        mixed.backoffs[n - 1] = {context: (1 - seen[context]) / (1 - seen_lower[context]) for context in seen}
-    return mixed
+    return _with_backoffs_recomputed(mixed, 2)
+
+
+def _own_probability(model: NGramModel, word: str, history: Gram) -> float:
+    """p(word | history) by ``model``'s own backoff, 0 for a word it lacks (not its <unk> mass): what a mixture takes from it."""
+    return model.probability(word, history) if (word,) in model.probabilities[1] else 0.0
+
+
+def _with_backoffs_recomputed(model: NGramModel, lowest_order: int) -> NGramModel:
+    """``model`` with the backoff weight of every context of its n-grams of ``lowest_order`` and up set so that
+    the context sums to 1 again; bottom up, since each order's weights use the ones below."""
+    backoffs = list(model.backoffs)
+    recomputed = NGramModel(model.order, model.probabilities, backoffs, model.vocabulary)
+    for n in range(lowest_order, model.order + 1):
+        grams = model.probabilities[n]
+        seen = _sums_by_context(grams)
+        seen_lower = _sums_by_context({gram: recomputed.probability(gram[-1], gram[1:-1]) for gram in grams})
+        backoffs[n - 1] = {context: (1 - seen[context]) / (1 - seen_lower[context]) for context in seen}
+    return recomputed
 
 
 def best_mixture_weights(
@@ -264,7 +270,7 @@ def best_mixture_weights(
         history: Gram = (BOS,)
         for word in [*sentence.split(), EOS]:
             if word in vocabulary:
-                rows.append([model.probability(word, history) if (word,) in model.probabilities[1] else 0.0 for model in models])
+                rows.append([_own_probability(model, word, history) for model in models])
             history = (*history, word if word in vocabulary else UNK)
     if not rows:
         raise ValueError("no held-out words to tune interpolation weights on")
