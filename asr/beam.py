@@ -36,6 +36,7 @@ from flashlight.lib.text.decoder import LM, CriterionType, LexiconDecoder, Lexic
 from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary, create_word_dict
 
+from asr.arpa_pack import is_packed, kenlm_readable, packed_vocabulary
 from asr.config import BeamConfig
 from asr.decoding import Emissions, Hotwords, Transcript, Word
 from asr.lexicon import Lexicon, check_hotword, check_word, pronounce
@@ -58,9 +59,11 @@ class TrieLimitReached(RuntimeError):
 
 
 def default_lm(model_folder: Path) -> Path:
-    """The LM shipped beside a model: lm.arpa.gz, else lm.arpa (which may not exist)."""
-    packed = model_folder / "lm.arpa.gz"
-    return packed if packed.exists() else model_folder / "lm.arpa"
+    """The LM shipped beside a model: lm.pack (asr/arpa_pack.py), else lm.arpa.gz, else lm.arpa (which may not exist)."""
+    for name in ("lm.pack", "lm.arpa.gz"):
+        if (model_folder / name).exists():
+            return model_folder / name
+    return model_folder / "lm.arpa"
 
 
 def default_lexicon(model_folder: Path) -> Path:
@@ -70,22 +73,25 @@ def default_lexicon(model_folder: Path) -> Path:
 
 
 def arpa_vocabulary(path: Path) -> list[str]:
-    """The words of an ARPA file's (or .arpa.gz's) unigram section, without <s>, </s> and <unk>."""
-    words, in_unigrams = [], False
+    """The words of an ARPA file's (or .arpa.gz's, or a packed LM's) unigram section, without <s>, </s> and <unk>."""
+    words = [word for word in (packed_vocabulary(path) if is_packed(path) else _arpa_unigrams(path)) if word not in (BOS, EOS, UNK)]
+    if not words:
+        raise ValueError(f"{path}: no unigrams found; is it an ARPA language model?")
+    return words
+
+
+def _arpa_unigrams(path: Path) -> Iterator[str]:
+    """The words of an ARPA text file's (or .arpa.gz's) unigram section, in its order."""
+    in_unigrams = False
     with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as handle:
         for line in handle:
             line = line.strip()
             if line == "\\1-grams:":
                 in_unigrams = True
             elif in_unigrams and (not line or line.startswith("\\")):
-                break
+                return
             elif in_unigrams:
-                word = line.split("\t")[1]
-                if word not in (BOS, EOS, UNK):
-                    words.append(word)
-    if not words:
-        raise ValueError(f"{path}: no unigrams found; is it an ARPA language model?")
-    return words
+                yield line.split("\t")[1]
 
 
 class _BoostedLM(LM):
@@ -212,8 +218,8 @@ class BeamDecoder:
             missing = [word for word in self._vocabulary if word not in lexicon]
             self._pronunciations = lexicon.extended(pronounce(missing)) if missing else lexicon
         words = _word_numbering(self._vocabulary)
-        with _quiet_stderr():  # KenLM draws a progress bar and a tip about binary files on stderr
-            self._kenlm = KenLM(str(lm_path), words)
+        with kenlm_readable(lm_path) as readable, _quiet_stderr():  # KenLM draws a progress bar and a tip about binary files on stderr
+            self._kenlm = KenLM(str(readable), words)
         self._lookahead_scores = _unigram_scores(self._vocabulary, words, self._kenlm)  # the trie's look-ahead for the LM's words
         self._base = _Lexicon(words, *self._build_trie(self._lookahead_scores, words, self._pronunciations))
         # Hotword and grammar lexicons: alive while any stream holds one (weak), and the LEXICON_CACHE latest besides.

@@ -6,6 +6,7 @@ import argparse
 import functools
 import math
 import sys
+import tempfile
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -64,7 +65,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 DECODER_HELP = (
-    "lexicon: beam search over the lexicon's words with the word LM (the model's lm.arpa.gz and, for a phone model, "
+    "lexicon: beam search over the lexicon's words with the word LM (the model's lm.pack or lm.arpa.gz and, for a phone model, "
     "lexicon.txt.gz); greedy: the best path, character models only; auto: lexicon when the model ships an LM"
 )
 
@@ -74,7 +75,7 @@ def _add_decoder_options(parser: argparse.ArgumentParser, several: bool) -> None
         parser.add_argument("--decoder", nargs="+", choices=DECODER_METHODS, default=["auto"], help=DECODER_HELP + "; give several to compare them side by side")
     else:
         parser.add_argument("--decoder", choices=DECODER_METHODS, default="auto", help=DECODER_HELP)
-    parser.add_argument("--lm", default=None, help="ARPA language model (.arpa or .arpa.gz) for the lexicon search (default: lm.arpa.gz beside the model)")
+    parser.add_argument("--lm", default=None, help="ARPA language model (.arpa, .arpa.gz or packed .pack) for the lexicon search (default: lm.pack or lm.arpa.gz beside the model)")
     parser.add_argument("--lexicon", default=None, help="pronunciation lexicon for a phone model (default: lexicon.txt.gz beside the model)")
     tuned = "the value tuned for the model (its decoder.json), else"
     parser.add_argument("--beam-size", type=int, default=None, help=f"hypotheses kept per step (lexicon search; default: {tuned} {BeamConfig.beam_size})")
@@ -214,13 +215,13 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         help="package a trained model for shipping: float16 or int8 weights, its LM and lexicon",
         description=(
             "Write a model folder that --model loads: model.pt with its weights in float16 (half the size; log-probs "
-            "move by about 1e-3) or int8 (a quarter; about 1e-2), lm.arpa.gz, and for a phone model lexicon.txt.gz "
+            "move by about 1e-3) or int8 (a quarter; about 1e-2), lm.pack or lm.arpa.gz, and for a phone model lexicon.txt.gz "
             "with a pronunciation for every word of the LM (from --lexicon, or built with CMUdict and espeak-ng)."
         ),
     )
     parser.add_argument("model", type=Path, metavar="MODEL", help="the trained checkpoint (a run's model.pt)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the folder to write, e.g. models/NAME")
-    parser.add_argument("--lm", type=Path, default=None, help="the word LM (.arpa or .arpa.gz) for the lexicon search")
+    parser.add_argument("--lm", type=Path, default=None, help="the word LM (.arpa, .arpa.gz or .pack) for the lexicon search; shipped as lm.pack if packed, else as lm.arpa.gz")
     parser.add_argument("--lexicon", type=Path, default=None, help="a phone model's lexicon (default: built from the LM's words)")
     parser.add_argument(
         "--weights", choices=WEIGHT_STORAGE, default="float16",
@@ -518,7 +519,10 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         formatter_class=_HelpFormatter,
     )
     build.add_argument("sources", nargs="+", metavar="TEXT", help="text file or manifest (.jsonl)")
-    build.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write; gzipped if it ends in .gz (e.g. models/NAME/lm.arpa.gz)")
+    build.add_argument(
+        "-o", "--output", type=Path, required=True,
+        help="ARPA file to write; gzipped if it ends in .gz (e.g. models/NAME/lm.arpa.gz), packed if it ends in .pack (as asr lm pack writes, at --decimals)",
+    )  # fmt: skip
     build.add_argument("--order", type=int, default=3, help="n-gram order")
     build.add_argument("--exclude", nargs="+", default=[], metavar="TEXT", help="drop every sentence that occurs in these files or manifests")
     build.add_argument(
@@ -571,12 +575,35 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
         ),
         formatter_class=_HelpFormatter,
     )
-    lexicon.add_argument("lm", type=Path, metavar="LM", help="ARPA language model (.arpa or .arpa.gz)")
+    lexicon.add_argument("lm", type=Path, metavar="LM", help="ARPA language model (.arpa, .arpa.gz or .pack)")
     lexicon.add_argument("-o", "--output", type=Path, required=True, help="lexicon to write; gzipped if it ends in .gz (e.g. models/NAME/lexicon.txt.gz)")
     lexicon.add_argument(
         "--espeak-variants", action="store_true",
         help="also give a CMUdict word espeak-ng's pronunciation where it differs (dog: D AO G and D AA G), as the espeak-ng training voices say it",
     )  # fmt: skip
+    pack = actions.add_parser(
+        "pack",
+        help="write an ARPA LM in the packed form, in under half the bytes of .arpa.gz",
+        description=(
+            "Write an ARPA language model (.arpa or .arpa.gz) packed: its words numbered, its n-grams delta-coded and "
+            "its log10 values as whole numbers of 10^-DECIMALS, compressed with xz; under half the bytes of gzipped "
+            "ARPA, so a model folder's size budget holds twice the n-grams. Every command that takes an LM takes a "
+            ".pack, and a model folder's lm.pack is loaded before its lm.arpa.gz; it is unpacked to a temporary "
+            "ARPA file when a decoder loads it (about a second per million n-grams)."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    pack.add_argument("lm", type=Path, metavar="LM", help="ARPA language model (.arpa or .arpa.gz)")
+    pack.add_argument("-o", "--output", type=Path, required=True, help="packed LM to write (.pack, e.g. models/NAME/lm.pack)")
+    pack.add_argument(
+        "--decimals", type=int, default=2, metavar="N",
+        help="digits after the point kept of each log10 value (1 to 6); an LM built with asr lm build --decimals N loses nothing at N",
+    )  # fmt: skip
+    unpack = actions.add_parser(
+        "unpack", help="write a packed LM back as ARPA text", description="Write a packed language model (.pack) as ARPA text.", formatter_class=_HelpFormatter
+    )
+    unpack.add_argument("lm", type=Path, metavar="LM", help="packed language model (.pack)")
+    unpack.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write; gzipped if it ends in .gz")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -758,10 +785,10 @@ def evaluated_systems(model: str | None, device: str | None, decoders: tuple[Dec
 
 
 def _run_lm(args: argparse.Namespace) -> int:
-    if args.lm_command == "lexicon":
-        return _run_lexicon(args)
+    if args.lm_command != "build":
+        return {"lexicon": _run_lexicon, "pack": _run_pack, "unpack": _run_unpack}[args.lm_command](args)
     from asr.data.text import brown_sentences, nlp_corpus_sentences, wordnet_examples
-    from asr.lm import NGramModel, english_word_frequencies, estimate, interpolated, pruned, read_sentences, write_arpa
+    from asr.lm import NGramModel, english_word_frequencies, estimate, interpolated, pruned, read_sentences
     from asr.sphinx_lm import pocketsphinx_lm_path, read_sphinx_lm
 
     weights = {"--brown-weight": args.brown_weight, "--nlp-corpus-weight": args.nlp_corpus_weight, "--pocketsphinx-weight": args.pocketsphinx_weight}
@@ -802,9 +829,40 @@ def _run_lm(args: argparse.Namespace) -> int:
         sentences += [sentence for texts, _ in apart for sentence in texts]
     if args.max_top_ngrams is not None and args.order > 1 and (apart or ready or args.max_bigrams is not None):
         model = pruned(model, args.max_top_ngrams, args.max_bigrams)
-    write_arpa(model, args.output, args.decimals)
+    _write_lm(model, args.output, args.decimals)
     grams = ", ".join(f"{len(model.probabilities[n]):,} {n}-grams" for n in range(1, model.order + 1))
     print(f"wrote {args.output}: {len(sentences):,} sentences, {len(model.vocabulary):,} words; {grams}")
+    return 0
+
+
+def _write_lm(model: NGramModel, path: Path, decimals: int) -> None:
+    """``model`` as ARPA text at ``path``, or packed there (by way of a temporary ARPA file) if it ends in .pack."""
+    from asr.arpa_pack import is_packed, pack_arpa
+    from asr.lm import write_arpa
+
+    if not is_packed(path):
+        write_arpa(model, path, decimals)
+        return
+    with tempfile.TemporaryDirectory(prefix="asr-lm-") as folder:
+        write_arpa(model, Path(folder) / "lm.arpa", decimals)
+        pack_arpa(Path(folder) / "lm.arpa", path, decimals)
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    from asr.arpa_pack import PACKED_SUFFIX, is_packed, pack_arpa
+
+    if not is_packed(args.output):
+        raise ValueError(f"{args.output}: a packed LM's name ends in {PACKED_SUFFIX}")
+    pack_arpa(args.lm, args.output, args.decimals)
+    print(f"wrote {args.output}: {args.output.stat().st_size / 1e6:.1f} MB, from {args.lm} ({args.lm.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _run_unpack(args: argparse.Namespace) -> int:
+    from asr.arpa_pack import unpack_arpa
+
+    unpack_arpa(args.lm, args.output)
+    print(f"wrote {args.output}: {args.output.stat().st_size / 1e6:.1f} MB")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Decoders are built here and nowhere else: from a frozen ``DecoderConfig`` and the model's folder.
 
-The lexicon search (asr/beam.py) needs the word LM shipped beside the model (``lm.arpa.gz``)
+The lexicon search (asr/beam.py) needs the word LM shipped beside the model (``lm.pack`` or ``lm.arpa.gz``)
 and, for a phone model, the pronunciation lexicon (``lexicon.txt.gz``). Its weights default to
 those tuned for the model (``decoder.json`` beside it: ``tuned_search``), which may also name a
 narrower beam for a server, where many streams share the cores (``server_search``); greedy decoding

@@ -1,7 +1,7 @@
 """Package a trained model for shipping: its checkpoint in float16 or int8, its word LM, and a phone model's lexicon.
 
-The folder it writes is what ``--model NAME`` (or the default model) loads: ``model.pt``, ``lm.arpa.gz``,
-for a phone model ``lexicon.txt.gz`` holding a pronunciation for every word of the LM, and with
+The folder it writes is what ``--model NAME`` (or the default model) loads: ``model.pt``, ``lm.arpa.gz`` (or
+``lm.pack``, for a packed LM), for a phone model ``lexicon.txt.gz`` holding a pronunciation for every word of the LM, and with
 ``search`` or ``priors`` the lexicon search's settings tuned for the model (``decoder.json``), its
 decoders' defaults.
 """
@@ -12,6 +12,7 @@ import gzip
 import shutil
 from pathlib import Path
 
+from asr.arpa_pack import is_packed
 from asr.beam import arpa_vocabulary
 from asr.checkpoint import load_checkpoint, save_checkpoint
 from asr.config import BeamConfig
@@ -27,7 +28,7 @@ def export_model(
     model: Path, folder: Path, lm: Path | None = None, lexicon: Path | None = None, weights: str = "float16",
     search: dict[str, float] | None = None, priors: Path | None = None, server_beam: int | None = None,
 ) -> dict[str, int]:  # fmt: skip
-    """Write ``folder``/model.pt (and lm.arpa.gz, lexicon.txt.gz, decoder.json); returns each written file's size in bytes.
+    """Write ``folder``/model.pt (and lm.arpa.gz or lm.pack, lexicon.txt.gz, decoder.json); returns each written file's size in bytes.
 
     ``weights``: how model.pt stores them (``asr.checkpoint.WEIGHT_STORAGE``).
     A phone model's lexicon is ``lexicon`` when given (it must pronounce every LM word), else built
@@ -47,9 +48,9 @@ def export_model(
     save_checkpoint(checkpoint, folder / "model.pt", weights=weights)
     written = [folder / "model.pt"]
     if lm is not None:
-        written.append(_copy_gzipped(lm, folder / "lm.arpa.gz"))
+        written.append(_copy_lm(lm, folder))
         if checkpoint.tokenizer.units != CHARACTERS:
-            words = arpa_vocabulary(folder / "lm.arpa.gz")
+            words = arpa_vocabulary(written[-1])
             chosen = Lexicon.load(lexicon) if lexicon is not None else Lexicon(pronounce(words))
             missing = [word for word in words if word not in chosen]
             if missing:
@@ -61,6 +62,19 @@ def export_model(
     if tuned is not None:
         written.append(save_tuned_search(folder, tuned, server_beam))
     return {path.name: path.stat().st_size for path in written}
+
+
+def _copy_lm(source: Path, folder: Path) -> Path:
+    """``source`` as ``folder``/lm.pack if it is packed, else as lm.arpa.gz; the other name, left from an
+    earlier export, is removed, so that the folder holds the one LM its decoders load (``default_lm``)."""
+    target, other = (folder / "lm.pack", folder / "lm.arpa.gz") if is_packed(source) else (folder / "lm.arpa.gz", folder / "lm.pack")
+    if is_packed(source):
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+    else:
+        _copy_gzipped(source, target)
+    other.unlink(missing_ok=True)
+    return target
 
 
 def _copy_gzipped(source: Path, target: Path) -> Path:

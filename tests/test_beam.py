@@ -17,6 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from asr.arpa_pack import pack_arpa
 from asr.beam import PAUSE_STEPS, SETTLE_EVERY, BeamDecoder, TrieLimitReached, _Grammar, arpa_vocabulary
 from asr.cli import hotword_argument, main
 from asr.config import BeamConfig
@@ -130,6 +131,15 @@ def test_the_lexicon_search_over_phones_spells_words_with_their_pronunciations(p
     assert (cat.start, cat.end) == (pytest.approx(7 * STEP), pytest.approx(12 * STEP))  # K at step 7 to T at step 11
     assert 0.3 < cat.conf < 0.4 and the.conf == pytest.approx(0.9, abs=1e-6)
     assert (sat.start, sat.end) == (pytest.approx(15 * STEP), pytest.approx(21 * STEP))  # the 2-step S starts it
+
+
+def test_a_packed_lm_searches_as_its_arpa_file_does(lm_path: Path, phone_beam: BeamDecoder, tmp_path: Path) -> None:
+    pack_arpa(lm_path, tmp_path / "lm.pack", decimals=6)
+    packed = BeamDecoder(PHONES, STEP, tmp_path / "lm.pack", lexicon=LEXICON)
+    assert arpa_vocabulary(tmp_path / "lm.pack") == arpa_vocabulary(lm_path)
+    for swaps in ({}, {9: "EH"}, {2: "IY", 9: "EH", 16: "Z"}):
+        log_probs = phone_log_probs(CAT_SAT, swaps)
+        assert decode(packed, log_probs) == decode(phone_beam, log_probs)
 
 
 def partials_step_by_step(beam: BeamDecoder, log_probs: torch.Tensor) -> list[str]:

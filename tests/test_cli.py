@@ -203,3 +203,9 @@ def test_export_packages_a_phone_model_with_its_lm_and_a_lexicon_for_every_word(
     assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "int8"), "--lm", str(tmp_path / "lm.arpa"), "--weights", "int8"]) == 0
     assert "int8_weights" in torch.load(tmp_path / "int8" / "model.pt", weights_only=True)
     assert StreamingRecognizer.from_pretrained(str(tmp_path / "int8"), device="cpu").decoder.name == "lexicon"
+    # a packed LM ships as lm.pack, in place of the folder's lm.arpa.gz, and is the one its decoders load
+    assert main(["lm", "pack", str(tmp_path / "lm.arpa"), "-o", str(tmp_path / "lm.pack"), "--decimals", "6"]) == 0
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(tmp_path / "int8"), "--lm", str(tmp_path / "lm.pack"), "--weights", "int8"]) == 0
+    assert sorted(path.name for path in (tmp_path / "int8").iterdir()) == ["lexicon.txt.gz", "lm.pack", "model.pt"]
+    assert Lexicon.load(tmp_path / "int8" / "lexicon.txt.gz").words == ["a", "cat", "ran", "sat", "the", "zorblax"]
+    assert StreamingRecognizer.from_pretrained(str(tmp_path / "int8"), device="cpu").decoder.name == "lexicon"

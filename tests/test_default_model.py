@@ -42,7 +42,7 @@ def test_the_default_model_ships_its_language_model() -> None:
     from asr.checkpoint import resolve_model_path
 
     lm = default_lm(resolve_model_path(None).parent)
-    assert lm.name == "lm.arpa.gz"
+    assert lm.name == "lm.pack"
     assert {"the", "meeting", "monday", "thirty"} <= set(arpa_vocabulary(lm))
 
 
