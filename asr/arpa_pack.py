@@ -99,7 +99,10 @@ def kenlm_readable(path: Path) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="asr-lm-") as folder:
         arpa = Path(folder) / "lm.arpa"
-        unpack_arpa(path, arpa)
+        try:
+            unpack_arpa(path, arpa)
+        except OSError as error:  # a full or read-only temporary folder
+            raise ValueError(f"{path}: cannot unpack it into {folder} ({error}); set TMPDIR to a folder with room for its ARPA text") from None
         yield arpa
 
 

@@ -107,6 +107,19 @@ def test_a_file_that_is_not_arpa_is_refused_with_its_name(tmp_path: Path, text: 
     assert not (tmp_path / "bad.pack").exists()
 
 
+def test_a_temporary_folder_without_room_is_named_in_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    random_lm(tmp_path / "lm.arpa", sentences=100)
+    pack_arpa(tmp_path / "lm.arpa", tmp_path / "lm.pack")
+
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("asr.arpa_pack.unpack_arpa", full)
+    with pytest.raises(ValueError, match=r"lm\.pack: cannot unpack it into .*No space left on device.*set TMPDIR"):
+        with kenlm_readable(tmp_path / "lm.pack"):
+            pass
+
+
 def test_a_damaged_or_foreign_packed_file_is_refused_with_its_name(tmp_path: Path) -> None:
     random_lm(tmp_path / "lm.arpa", sentences=100)
     pack_arpa(tmp_path / "lm.arpa", tmp_path / "lm.pack")
