@@ -186,6 +186,8 @@ def _positions(shorter: _Order, context: np.ndarray, word: np.ndarray, path: Pat
     """Where each (context, word) pair sits among the sorted n-grams of ``shorter``; ValueError if one is missing."""
     keys = shorter.context * (1 << 24) + shorter.word
     wanted = context * (1 << 24) + word
+    if len(wanted) == 0:
+        return wanted
     found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     if len(keys) == 0 or not np.array_equal(keys[found], wanted):
         raise ValueError(f"{path}: a {n}-gram's context is not among the shorter n-grams, as ARPA requires")

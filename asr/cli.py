@@ -589,7 +589,7 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
             "its log10 values as whole numbers of 10^-DECIMALS, compressed with xz; under half the bytes of gzipped "
             "ARPA, so a model folder's size budget holds twice the n-grams. Every command that takes an LM takes a "
             ".pack, and a model folder's lm.pack is loaded before its lm.arpa.gz; it is unpacked to a temporary "
-            "ARPA file when a decoder loads it (about a second per million n-grams)."
+            "ARPA file when a decoder loads it (about 3 s for 5 million n-grams)."
         ),
         formatter_class=_HelpFormatter,
     )
@@ -787,6 +787,7 @@ def evaluated_systems(model: str | None, device: str | None, decoders: tuple[Dec
 def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command != "build":
         return {"lexicon": _run_lexicon, "pack": _run_pack, "unpack": _run_unpack}[args.lm_command](args)
+    from asr.arpa_pack import is_packed
     from asr.data.text import brown_sentences, nlp_corpus_sentences, wordnet_examples
     from asr.lm import NGramModel, english_word_frequencies, estimate, interpolated, pruned, read_sentences
     from asr.sphinx_lm import pocketsphinx_lm_path, read_sphinx_lm
@@ -804,6 +805,8 @@ def _run_lm(args: argparse.Namespace) -> int:
         raise ValueError("--tune-weights tunes a mixture's weights: give --brown-weight, --nlp-corpus-weight or --pocketsphinx-weight to start from")
     if not 1 <= args.decimals <= 9:
         raise ValueError(f"--decimals must be from 1 to 9, got {args.decimals}")
+    if is_packed(args.output) and args.decimals > 6:
+        raise ValueError(f"a packed LM keeps at most 6 decimals: give --decimals 6 or fewer for {args.output}, not {args.decimals}")
     if args.pocketsphinx_weight is not None and args.order != 3:
         raise ValueError(f"--pocketsphinx-weight mixes in a trigram model: --order must be 3, got {args.order}")
     extra = (wordnet_examples() if args.wordnet_examples else []) + (brown_sentences() if args.brown else [])

@@ -43,6 +43,13 @@ def test_unpacking_gives_back_the_arpa_text_that_was_packed(texts: list[str], or
         assert packed_vocabulary(packed) == [line.split("\t")[1] for line in arpa.read_text().split("\\1-grams:\n")[1].split("\n\n")[0].splitlines()]
 
 
+def test_an_order_without_ngrams_packs(tmp_path: Path) -> None:
+    (tmp_path / "lm.arpa").write_text("\n\\data\\\nngram 1=2\nngram 2=0\nngram 3=0\n\n\\1-grams:\n-0.30\ta\n-0.30\tb\n\n\\2-grams:\n\n\\3-grams:\n\n\\end\\\n")
+    pack_arpa(tmp_path / "lm.arpa", tmp_path / "lm.pack")
+    unpack_arpa(tmp_path / "lm.pack", tmp_path / "back.arpa")
+    assert (tmp_path / "back.arpa").read_text() == (tmp_path / "lm.arpa").read_text()
+
+
 def test_a_packed_lm_is_under_half_the_gzipped_size_and_always_the_same_bytes(tmp_path: Path) -> None:
     random_lm(tmp_path / "lm.arpa.gz")
     pack_arpa(tmp_path / "lm.arpa.gz", tmp_path / "a.pack")
@@ -144,5 +151,7 @@ def test_asr_lm_pack_unpack_and_build_write_the_same_packed_lm(tmp_path: Path, c
     assert (tmp_path / "built.pack").read_bytes() == (tmp_path / "packed.pack").read_bytes() and is_packed(tmp_path / "built.pack")
     assert main(["lm", "unpack", str(tmp_path / "built.pack"), "-o", str(tmp_path / "back.arpa")]) == 0
     assert (tmp_path / "back.arpa").read_text() == same_values(gzip.decompress((tmp_path / "lm.arpa.gz").read_bytes()).decode())
+    assert main(["lm", "build", str(tmp_path / "text.txt"), "--decimals", "7", "-o", str(tmp_path / "seven.pack")]) == 2
+    assert "a packed LM keeps at most 6 decimals" in capsys.readouterr().err and not (tmp_path / "seven.pack").exists()
     assert main(["lm", "pack", str(tmp_path / "lm.arpa.gz"), "-o", str(tmp_path / "lm.xz")]) == 2
     assert "lm.xz: a packed LM's name ends in .pack" in capsys.readouterr().err and not (tmp_path / "lm.xz").exists()
