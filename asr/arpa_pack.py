@@ -26,12 +26,13 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["PACKED_SUFFIX", "is_packed", "pack_arpa", "unpack_arpa", "packed_vocabulary", "kenlm_readable"]
+__all__ = ["PACKED_SUFFIX", "MAX_DECIMALS", "is_packed", "pack_arpa", "unpack_arpa", "packed_vocabulary", "kenlm_readable"]
 
 PACKED_SUFFIX = ".pack"
 _MAGIC = b"asr-packed-arpa 1\n"
 _XZ_PRESET = 9 | lzma.PRESET_EXTREME
 _LINES_PER_SLICE = 1 << 16
+MAX_DECIMALS = 6  # 10**6 x -99 (log10 of a probability of 0) still fits the int32 columns
 
 
 def is_packed(path: Path) -> bool:
@@ -56,8 +57,8 @@ def pack_arpa(source: Path, target: Path, decimals: int = 2) -> None:
     The same ``source`` always gives the same bytes. Raises ValueError naming the file and line of
     anything that is not ARPA, or of an n-gram whose words or context the file lacks.
     """
-    if not 1 <= decimals <= 6:
-        raise ValueError(f"a packed LM keeps 1 to 6 decimals, got {decimals}")
+    if not 1 <= decimals <= MAX_DECIMALS:
+        raise ValueError(f"a packed LM keeps 1 to {MAX_DECIMALS} decimals, got {decimals}")
     vocabulary, orders = _read_arpa(Path(source), 10**decimals)
     columns: dict[str, np.ndarray] = {"vocabulary": np.frombuffer("\n".join(vocabulary).encode("utf-8"), dtype=np.uint8)}
     for n, grams in enumerate(orders, start=1):
@@ -86,8 +87,8 @@ def unpack_arpa(source: Path, target: Path) -> None:
 
 def packed_vocabulary(path: Path) -> list[str]:
     """The words of a packed LM's unigrams, in its order (<s>, </s> and <unk> among them, where the LM has them)."""
-    _, vocabulary, _ = _read_packed(Path(path), vocabulary_only=True)
-    return vocabulary
+    _, columns = _read_columns(Path(path), 1)
+    return _words(columns)
 
 
 @contextlib.contextmanager
@@ -202,12 +203,9 @@ def _sorted_order(context: np.ndarray, word: np.ndarray, logprob: np.ndarray, ba
     return _Order(context[keep], word[keep], logprob[keep], None if backoff is None else backoff[keep], None if backoff is None else has_backoff[keep])
 
 
-def _read_packed(path: Path, vocabulary_only: bool = False) -> tuple[int, list[str], list[_Order]]:
+def _read_packed(path: Path) -> tuple[int, list[str], list[_Order]]:
     """(decimals, words, n-grams by order) of a packed LM; ValueError naming the file if it is not one."""
-    header, columns = _read_columns(path, 1 if vocabulary_only else None)
-    vocabulary = columns["vocabulary"].tobytes().decode("utf-8").split("\n")
-    if vocabulary_only:
-        return header["decimals"], vocabulary, []
+    header, columns = _read_columns(path, None)
     orders = []
     for n in range(1, header["order"] + 1):
         count = header["counts"][n - 1]
@@ -215,7 +213,12 @@ def _read_packed(path: Path, vocabulary_only: bool = False) -> tuple[int, list[s
         highest = n == header["order"]
         has_backoff = None if highest else np.unpackbits(columns[f"{n}.has_backoff"], count=count).astype(bool)
         orders.append(_Order(context, word, columns[f"{n}.logprob"], None if highest else columns[f"{n}.backoff"], has_backoff))
-    return header["decimals"], vocabulary, orders
+    return header["decimals"], _words(columns), orders
+
+
+def _words(columns: dict[str, np.ndarray]) -> list[str]:
+    """The unigrams' words, from the "vocabulary" column (UTF-8, one word per line)."""
+    return columns["vocabulary"].tobytes().decode("utf-8").split("\n")
 
 
 def _read_columns(path: Path, limit: int | None) -> tuple[dict, dict[str, np.ndarray]]:

@@ -787,7 +787,7 @@ def evaluated_systems(model: str | None, device: str | None, decoders: tuple[Dec
 def _run_lm(args: argparse.Namespace) -> int:
     if args.lm_command != "build":
         return {"lexicon": _run_lexicon, "pack": _run_pack, "unpack": _run_unpack}[args.lm_command](args)
-    from asr.arpa_pack import is_packed
+    from asr.arpa_pack import MAX_DECIMALS, is_packed
     from asr.data.text import brown_sentences, nlp_corpus_sentences, wordnet_examples
     from asr.lm import NGramModel, english_word_frequencies, estimate, interpolated, pruned, read_sentences
     from asr.sphinx_lm import pocketsphinx_lm_path, read_sphinx_lm
@@ -805,8 +805,8 @@ def _run_lm(args: argparse.Namespace) -> int:
         raise ValueError("--tune-weights tunes a mixture's weights: give --brown-weight, --nlp-corpus-weight or --pocketsphinx-weight to start from")
     if not 1 <= args.decimals <= 9:
         raise ValueError(f"--decimals must be from 1 to 9, got {args.decimals}")
-    if is_packed(args.output) and args.decimals > 6:
-        raise ValueError(f"a packed LM keeps at most 6 decimals: give --decimals 6 or fewer for {args.output}, not {args.decimals}")
+    if is_packed(args.output) and args.decimals > MAX_DECIMALS:  # before the build, not after it
+        raise ValueError(f"a packed LM keeps at most {MAX_DECIMALS} decimals: give --decimals {MAX_DECIMALS} or fewer for {args.output}, not {args.decimals}")
     if args.pocketsphinx_weight is not None and args.order != 3:
         raise ValueError(f"--pocketsphinx-weight mixes in a trigram model: --order must be 3, got {args.order}")
     extra = (wordnet_examples() if args.wordnet_examples else []) + (brown_sentences() if args.brown else [])

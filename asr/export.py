@@ -65,24 +65,16 @@ def export_model(
 
 
 def _copy_lm(source: Path, folder: Path) -> Path:
-    """``source`` as ``folder``/lm.pack if it is packed, else as lm.arpa.gz; the other name, left from an
-    earlier export, is removed, so that the folder holds the one LM its decoders load (``default_lm``)."""
-    target, other = (folder / "lm.pack", folder / "lm.arpa.gz") if is_packed(source) else (folder / "lm.arpa.gz", folder / "lm.pack")
-    if is_packed(source):
-        if source.resolve() != target.resolve():
-            shutil.copyfile(source, target)
-    else:
-        _copy_gzipped(source, target)
-    other.unlink(missing_ok=True)
-    return target
-
-
-def _copy_gzipped(source: Path, target: Path) -> Path:
-    """``source`` (.arpa or .arpa.gz) as gzip at ``target``, without a timestamp so that it is byte-reproducible."""
-    if source.suffix == ".gz":
+    """``source`` as ``folder``/lm.pack if it is packed, else as lm.arpa.gz (gzipped here without a timestamp, so that
+    it is byte-reproducible); the other name, left from an earlier export, is removed, so that the folder holds the
+    one LM its decoders load (``default_lm``)."""
+    packed = is_packed(source)
+    target, other = (folder / "lm.pack", folder / "lm.arpa.gz") if packed else (folder / "lm.arpa.gz", folder / "lm.pack")
+    if packed or source.suffix == ".gz":
         if source.resolve() != target.resolve():  # re-exporting a model folder in place keeps its LM
             shutil.copyfile(source, target)
-        return target
-    with open(source, "rb") as raw, open(target, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as packed:
-        shutil.copyfileobj(raw, packed)
+    else:
+        with open(source, "rb") as raw, open(target, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as compressed:
+            shutil.copyfileobj(raw, compressed)
+    other.unlink(missing_ok=True)
     return target
