@@ -81,7 +81,7 @@ def unpack_arpa(source: Path, target: Path) -> None:
     """Write the packed LM ``source`` as ARPA text at ``target`` (gzipped if it ends in .gz)."""
     decimals, vocabulary, orders = _read_packed(Path(source))
     opener = gzip.open if Path(target).suffix == ".gz" else open
-    with opener(target, "wt", encoding="utf-8") as out:
+    with opener(target, "wb") as out:
         _write_arpa_text(out, vocabulary, orders, decimals)
 
 
@@ -177,6 +177,8 @@ def _read_arpa_line(line: str, counts: list[int], rows: list[list[tuple[list[str
         fields = line.split("\t")
         if len(fields) not in (2, 3) or len(words := fields[1].split(" ")) != len(rows):
             raise ValueError(f"not an ARPA {len(rows)}-gram line: {line[:80]!r}")
+        if "\0" in fields[1]:
+            raise ValueError("a word holds a NUL character, which ARPA text cannot carry")
         rows[-1].append((words, float(fields[0]), float(fields[2]) if len(fields) == 3 else None))
     else:
         raise ValueError(f"not an ARPA line: {line[:80]!r}")
@@ -213,6 +215,8 @@ def _read_packed(path: Path) -> tuple[int, list[str], list[_Order]]:
         highest = n == header["order"]
         has_backoff = None if highest else np.unpackbits(columns[f"{n}.has_backoff"], count=count).astype(bool)
         orders.append(_Order(context, word, columns[f"{n}.logprob"], None if highest else columns[f"{n}.backoff"], has_backoff))
+    if 0 in columns["vocabulary"]:  # the lines are squeezed of zero bytes as they are written
+        raise ValueError(f"{path}: a word holds a NUL character, which ARPA text cannot carry")
     return header["decimals"], _words(columns), orders
 
 
@@ -248,25 +252,43 @@ def _column_names(order: int) -> list[str]:
     return names
 
 
-def _write_arpa_text(out: IO[str], vocabulary: list[str], orders: list[_Order], decimals: int) -> None:
-    """ARPA text of the n-grams, order by order, written a slice at a time so that no order's text is ever whole in memory."""
-    out.write("\n\\data\\\n" + "".join(f"ngram {n}={len(grams.word)}\n" for n, grams in enumerate(orders, start=1)))
-    words = np.array(vocabulary, dtype=object)
+def _write_arpa_text(out: IO[bytes], vocabulary: list[str], orders: list[_Order], decimals: int) -> None:
+    """ARPA text of the n-grams as UTF-8, order by order, written a slice at a time so that no order's text is ever whole in memory.
+
+    Each line is assembled from rows of fixed-width byte tables (``_padded``): the value's text and a tab, the
+    words, a newline or a tab, the backoff's text and a newline, gathered side by side for a slice of lines and
+    squeezed of their padding in one step. Written by hand because it measures better than formatting lines in
+    Python: 1.1 s against 2.1 s for the shipped LM's 5.2 million n-grams, a second off every decoder's start.
+    """
+    out.write(("\n\\data\\\n" + "".join(f"ngram {n}={len(grams.word)}\n" for n, grams in enumerate(orders, start=1))).encode("utf-8"))
+    spaced, bare = _padded(vocabulary, " "), _padded(vocabulary, "")
+    line_ends = _padded(["\n", "\t"], "")  # row 1 where a backoff follows
     for n, grams in enumerate(orders, start=1):
         ids = _word_ids(orders, n)
         values = np.unique(np.concatenate([grams.logprob, *([] if grams.backoff is None else [grams.backoff])]))
-        spelled_values = np.array([f"{v / 10**decimals:.{decimals}f}" for v in values.tolist()], dtype=object)
-        out.write(f"\n\\{n}-grams:\n")
+        spelled = [f"{v / 10**decimals:.{decimals}f}" for v in values.tolist()]
+        tabbed, backoffs = _padded(spelled, "\t"), _padded([*spelled, ""], "\n")
+        backoffs[-1] = 0  # the last row, all padding, for the n-grams without a backoff
+        out.write(f"\n\\{n}-grams:\n".encode("utf-8"))
         for start in range(0, len(ids), _LINES_PER_SLICE):
             rows = slice(start, start + _LINES_PER_SLICE)
-            spelled = [" ".join(gram) for gram in zip(*(words[ids[rows, k]] for k in range(n)))]
-            logprobs = spelled_values[np.searchsorted(values, grams.logprob[rows])]
+            pieces = [tabbed[np.searchsorted(values, grams.logprob[rows])], *(spaced[ids[rows, k]] for k in range(n - 1)), bare[ids[rows, n - 1]]]
             if grams.backoff is None or grams.has_backoff is None:
-                out.writelines(f"{p}\t{g}\n" for p, g in zip(logprobs, spelled))
+                pieces.append(line_ends[np.zeros(len(pieces[0]), dtype=np.int64)])
             else:
-                backoffs = spelled_values[np.searchsorted(values, grams.backoff[rows])]
-                out.writelines(f"{p}\t{g}\t{b}\n" if has else f"{p}\t{g}\n" for p, g, b, has in zip(logprobs, spelled, backoffs, grams.has_backoff[rows]))
-    out.write("\n\\end\\\n")
+                has_backoff = grams.has_backoff[rows]
+                pieces.append(line_ends[has_backoff.astype(np.int64)])
+                pieces.append(backoffs[np.where(has_backoff, np.searchsorted(values, grams.backoff[rows]), len(spelled))])
+            lines = np.hstack(pieces)  # (lines, total width) uint8, zero-padded
+            out.write(lines[lines != 0].tobytes())
+    out.write(b"\n\\end\\\n")
+
+
+def _padded(texts: list[str], suffix: str) -> np.ndarray:
+    """(len(texts), W) uint8: each text and ``suffix`` in UTF-8, zero-padded to the longest (W bytes; no text holds a zero byte)."""
+    encoded = [(text + suffix).encode("utf-8") for text in texts]
+    width = max(map(len, encoded), default=1)
+    return np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(len(encoded), width)
 
 
 def _word_ids(orders: list[_Order], n: int) -> np.ndarray:

@@ -105,6 +105,7 @@ def test_kenlm_reads_a_packed_lm_through_a_temporary_arpa_file_that_is_then_remo
         ("\\data\\\nngram 1=1\n\n\\2-grams:\n", r"bad\.arpa:4: unexpected section"),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\nminus one\ta\n\n\\end\\\n", r"bad\.arpa:5: could not convert string to float"),
         ("\\data\\\nngram 1=one\n", r"bad\.arpa:2: invalid literal for int"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\ta\0b\n\n\\end\\\n", r"bad\.arpa:5: a word holds a NUL character"),
     ],
 )  # fmt: skip
 def test_a_file_that_is_not_arpa_is_refused_with_its_name(tmp_path: Path, text: str, message: str) -> None:
@@ -138,6 +139,10 @@ def test_a_damaged_or_foreign_packed_file_is_refused_with_its_name(tmp_path: Pat
     for name in ("cut.pack", "text.pack", "other.pack", "broken.pack"):
         with pytest.raises(ValueError, match=f"{name}: cannot read it as a packed language model"):
             unpack_arpa(tmp_path / name, tmp_path / "out.arpa")
+    vocabulary_start = whole.index(b"\n", whole.index(b"\n") + 1) + 1  # after the magic line and the JSON header
+    (tmp_path / "nul.pack").write_bytes(lzma.compress(whole[:vocabulary_start] + b"\0" + whole[vocabulary_start + 1 :]))
+    with pytest.raises(ValueError, match="nul.pack: a word holds a NUL character"):
+        unpack_arpa(tmp_path / "nul.pack", tmp_path / "out.arpa")
     with pytest.raises(ValueError, match="a packed LM keeps 1 to 6 decimals, got 7"):
         pack_arpa(tmp_path / "lm.arpa", tmp_path / "x.pack", decimals=7)
 
