@@ -165,6 +165,13 @@ def test_a_phone_model_needs_a_lexicon(lm_path: Path) -> None:
         BeamDecoder(PHONES, STEP, lm_path)
 
 
+def test_an_lm_word_a_character_model_cannot_spell_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "lm.arpa"
+    write_arpa(estimate(["the café is open", "the cat is out"], 2), path)
+    with pytest.raises(ValueError, match="the word 'café' is spelled with 'é', which is not one of the model's units"):
+        BeamDecoder(TOKENIZER, STEP, path)
+
+
 @pytest.mark.parametrize(
     "setting", [{"beam_size": 0}, {"tokens_per_step": 0}, {"nbest": 0}, {"beam_threshold": 0.0}, {"prior_weight": -1.0}, {"prior_weight": float("nan")},
                 {"prior_weight": 0.5}, {"token_priors": (0.5, 0.0)}]
