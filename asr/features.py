@@ -6,7 +6,8 @@ A frame ``i`` covers samples ``[i * hop, i * hop + win)``; there is no centering
 so a frame depends only on samples already received. The streaming extractor keeps the
 samples that the next frame still needs, which makes its output for any chunking equal to
 the whole-signal output. Every path (offline, one stream, a batch of streams) runs the same
-``LogMel.frames_to_logmel`` on a matrix of frames.
+``LogMel.frames_to_logmel`` on a matrix of frames. A model's features may first pass the
+samples through a causal high-pass (``HighPass``), whose state a stream carries across chunks.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import torchaudio
 
 from asr.config import FeatureConfig
 
-__all__ = ["LogMel", "StreamingLogMel", "stack_frames", "FrameStacker"]
+__all__ = ["HighPass", "LogMel", "StreamingLogMel", "stack_frames", "FrameStacker"]
 
 # The power floor of every mel bin, about where training's dither (1e-4 RMS, about -17.1 in log)
 # leaves silence: digital zeros would otherwise reach log(1e-10) = -23, far below anything the
 # model heard in training, and a muted microphone would then disturb the next words.
 LOG_FLOOR = 1e-8
 VTLP_KNEE = 0.85  # of the Nyquist frequency: below it the spectrum is scaled, above it bent back to keep Nyquist
+HIGHPASS_ORDER = 4  # 24 dB per octave: mains hum at 50 Hz is 16 dB down under an 80 Hz cutoff
 
 
 def _windows(array: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
@@ -36,6 +38,38 @@ def _windows(array: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]
     view = np.ndarray(shape, dtype=array.dtype, buffer=array, strides=strides)
     view.flags.writeable = False
     return view
+
+
+class HighPass:
+    """A Butterworth high-pass over a stream of samples: for any chunking, the same samples as filtering the whole signal.
+
+    Synthesized speech has almost nothing below 80 Hz; real recordings carry mains hum, room rumble and handling
+    noise there, which the log of the lowest mel bins turns into a loud, steady floor the model never heard in
+    training (on Debian's LibriVox recordings, the same model reads 45.7% of words wrong without it and 37.0% with
+    an 80 Hz cutoff; README). scipy's ``sosfilt`` runs the recursion in C, carrying its state across chunks.
+    """
+
+    def __init__(self, cutoff_hz: float, sample_rate: int) -> None:
+        from scipy import signal  # imported here: only a model with a high-pass needs scipy (scripts/gpu's box may lack it)
+
+        self._sosfilt = signal.sosfilt
+        self.sections = signal.butter(HIGHPASS_ORDER, cutoff_hz, "highpass", fs=sample_rate, output="sos")  # (S, 6)
+        self.reset()
+
+    def reset(self) -> None:
+        self._state = np.zeros((self.sections.shape[0], 2))
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        """(N,) samples -> (N,) float32 filtered samples, continuing from the samples given before."""
+        if not samples.size:  # sosfilt refuses an empty signal with a state
+            return samples.astype(np.float32)
+        filtered, self._state = self._sosfilt(self.sections, samples.astype(np.float64), zi=self._state)
+        return filtered.astype(np.float32)
+
+
+def _highpass_of(config: FeatureConfig) -> HighPass | None:
+    """The high-pass ``config`` asks for, in its initial state; None when it asks for none."""
+    return HighPass(config.highpass_hz, config.sample_rate) if config.highpass_hz else None
 
 
 class LogMel:
@@ -84,6 +118,9 @@ class LogMel:
         """(N,) float32 at 16 kHz -> (F, M) for the whole signal; ``warp`` != 1 is vocal tract length perturbation."""
         if warp != 1.0 and warp not in self._warped:
             self._warped[warp] = self.warped_filters(warp)
+        highpass = _highpass_of(self.config)
+        if highpass is not None:
+            samples = torch.from_numpy(highpass(samples.detach().cpu().numpy()))
         return self.frames_to_logmel(self.frame(samples.float()), self._warped.get(warp))
 
     def warped_filters(self, warp: float) -> torch.Tensor:
@@ -127,15 +164,20 @@ class StreamingLogMel:
 
     def __init__(self, logmel: LogMel) -> None:
         self.logmel = logmel
+        self._highpass = _highpass_of(logmel.config)
         self.reset()
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.float32)
+        if self._highpass is not None:
+            self._highpass.reset()
 
     def take_frames(self, samples: np.ndarray) -> np.ndarray:
         """Append (N,) float32 samples; return a read-only (F, win_length) view of the newly
         complete frames and keep the samples that later frames still need."""
         c = self.logmel.config
+        if self._highpass is not None:
+            samples = self._highpass(samples)
         buffer = np.concatenate([self._pending, samples])
         count = self.logmel.num_frames(buffer.size)
         self._pending = buffer[count * c.hop_length :]

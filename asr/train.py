@@ -98,7 +98,7 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
 def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> None:
     """Start from a checkpoint's weights and CMVN. Its model and features must be the config's, but for
     what changes no weight: ``running_cmn_steps`` (a model can learn to use a running mean from one
-    without) and ``dropout``; and for one growth that keeps what it computed: a smaller ``hidden`` (a
+    without), ``dropout`` and the features' ``highpass_hz`` (the run's own is kept); and for one growth that keeps what it computed: a smaller ``hidden`` (a
     narrower model is widened, AcousticModel.load_narrower) or fewer ``lookahead_frames`` (the new future
     frames start unused, AcousticModel.load_shorter_lookahead)."""
     checkpoint = load_checkpoint(path)
@@ -110,7 +110,8 @@ def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> No
         compared = replace(theirs_model, hidden=config.model.hidden)
     elif lengthen and not widen:
         compared = replace(theirs_model, lookahead_frames=config.model.lookahead_frames)
-    for part, theirs, ours in (("model", compared, config.model), ("features", checkpoint.features, config.features)):
+    theirs_features = replace(checkpoint.features, highpass_hz=config.features.highpass_hz)
+    for part, theirs, ours in (("model", compared, config.model), ("features", theirs_features, config.features)):
         if theirs != ours:
             raise ValueError(f"train.init_from {path}: its {part} config {asdict(theirs)} differs from this run's {asdict(ours)}")
     if widen:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from asr.features import LOG_FLOOR, FrameStacker, LogMel, StreamingLogMel, stack
 from tests.conftest import synth_signal
 
 LOGMEL = LogMel(FeatureConfig())
+HIGHPASSED = LogMel(FeatureConfig(highpass_hz=80.0))
 SIGNAL = torch.from_numpy(synth_signal(1.5, seed=7))
 
 
@@ -53,12 +55,37 @@ def test_digital_silence_sits_near_trainings_dither_level() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=20))
-def test_streaming_logmel_equals_offline_for_any_chunking(chunk_sizes: list[int]) -> None:
-    streaming = StreamingLogMel(LOGMEL)
-    streamed = torch.cat([LOGMEL.frames_to_logmel(torch.from_numpy(streaming.take_frames(piece.numpy()).copy())) for piece in split(SIGNAL, chunk_sizes)])
-    offline = LOGMEL(SIGNAL)
-    assert torch.equal(streamed, offline)  # bit for bit, whatever the row counts of the products
+@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=20), st.sampled_from([LOGMEL, HIGHPASSED]))
+def test_streaming_logmel_equals_offline_for_any_chunking(chunk_sizes: list[int], logmel: LogMel) -> None:
+    streaming = StreamingLogMel(logmel)
+    streamed = torch.cat([logmel.frames_to_logmel(torch.from_numpy(streaming.take_frames(piece.numpy()).copy())) for piece in split(SIGNAL, chunk_sizes)])
+    offline = logmel(SIGNAL)
+    assert torch.equal(streamed, offline)  # bit for bit, whatever the row counts of the products and the filter's chunks
+
+
+def test_the_high_pass_removes_hum_and_keeps_speech_bands() -> None:
+    seconds = torch.arange(16000) / 16000
+    hum = 0.3 * torch.sin(2 * torch.pi * 50 * seconds)
+    plain, highpassed = LOGMEL(SIGNAL[:16000] + hum), HIGHPASSED(SIGNAL[:16000] + hum)
+    bins_hz = LOGMEL.mel_filters.argmax(0) * 16000 / LOGMEL.config.n_fft  # each mel bin's peak frequency
+    low, speech = bins_hz < 70, bins_hz > 300
+    assert float((plain[:, low] - highpassed[:, low]).mean()) > np.log(10)  # more than 10 dB of hum gone
+    assert float((plain[:, speech] - highpassed[:, speech]).abs().mean()) < 0.05  # speech's bands kept within 0.2 dB
+
+
+def test_a_reset_stream_starts_its_filter_afresh() -> None:
+    streaming = StreamingLogMel(HIGHPASSED)
+    assert streaming.take_frames(np.zeros(0, dtype=np.float32)).shape == (0, HIGHPASSED.config.win_length)
+    streaming.take_frames(SIGNAL[:8000].numpy())
+    streaming.reset()
+    again = HIGHPASSED.frames_to_logmel(torch.from_numpy(streaming.take_frames(SIGNAL.numpy()).copy()))
+    assert torch.equal(again, HIGHPASSED(SIGNAL))
+
+
+@pytest.mark.parametrize("cutoff", [-1.0, 7600.0, 9000.0])
+def test_a_high_pass_outside_the_band_is_refused(cutoff: float) -> None:
+    with pytest.raises(ValueError, match="features.highpass_hz must be 0"):
+        FeatureConfig(highpass_hz=cutoff)
 
 
 @settings(max_examples=60, deadline=None)

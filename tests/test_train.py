@@ -111,6 +111,15 @@ def test_a_run_can_start_from_a_checkpoint(corpus: Path, tmp_path: Path) -> None
     trainer = Trainer(undropped, torch.device("cpu"))
     assert trainer.model.config.dropout == 0.0 and trainer.model.lstm.dropout == 0.0
     assert all(torch.equal(trainer.model.state_dict()[name], tensor) for name, tensor in pretrained.model.state_dict().items())
+    # nor does a high-pass in front: a run may add one (its features are the run's), and another feature may not change
+    highpassed = dataclasses.replace(
+        config, features=dataclasses.replace(config.features, highpass_hz=80.0), train=dataclasses.replace(config.train, output_dir=str(tmp_path / "third"))
+    )
+    trainer = Trainer(highpassed, torch.device("cpu"))
+    assert all(torch.equal(trainer.model.state_dict()[name], tensor) for name, tensor in pretrained.model.state_dict().items())
+    assert load_checkpoint(train(highpassed)).features.highpass_hz == 80.0
+    with pytest.raises(ValueError, match="init_from .*features config"):
+        Trainer(dataclasses.replace(config, features=dataclasses.replace(config.features, f_min=40.0)), torch.device("cpu"))
 
 
 def test_a_left_out_engine_is_never_trained_on(corpus: Path, tmp_path: Path) -> None:
