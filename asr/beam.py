@@ -243,7 +243,7 @@ class BeamDecoder:
         Words go in likeliest first: a trie node holds at most ``MAX_HOMOPHONES`` words (flashlight's
         limit), so where more words sound alike (a phone model's homophones), the rarest are the ones left out.
         """
-        unit_ids = {self._tokens.get_entry(i): i for i in range(self._tokens.index_size())}  # a dict: a million lookups, a third of a second faster
+        unit_ids = {self._tokens.get_entry(i): i for i in range(self._tokens.index_size())}  # a million lookups: ~0.2 s less than flashlight calls
         silence = unit_ids[SILENCE]
         trie = Trie(len(unit_ids), silence)
         spelled: dict[tuple[int, ...], str] = {}

@@ -45,8 +45,8 @@ class HighPass:
 
     Synthesized speech has almost nothing below 80 Hz; real recordings carry mains hum, room rumble and handling
     noise there, which the log of the lowest mel bins turns into a loud, steady floor the model never heard in
-    training (on Debian's LibriVox recordings, the same model reads 45.7% of words wrong without it and 37.0% with
-    an 80 Hz cutoff; README). scipy's ``sosfilt`` runs the recursion in C, carrying its state across chunks.
+    training (on Debian's real recordings, the default model reads 45.7% of words wrong without it and 37.0% with
+    an 80 Hz cutoff; its card). scipy's ``sosfilt`` runs the recursion in C, carrying its state across chunks.
     """
 
     def __init__(self, cutoff_hz: float, sample_rate: int) -> None:

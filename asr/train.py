@@ -98,9 +98,10 @@ def _schedule(config: ExperimentConfig, total_steps: int) -> Any:
 def _init_from(model: AcousticModel, config: ExperimentConfig, path: Path) -> None:
     """Start from a checkpoint's weights and CMVN. Its model and features must be the config's, but for
     what changes no weight: ``running_cmn_steps`` (a model can learn to use a running mean from one
-    without), ``dropout`` and the features' ``highpass_hz`` (the run's own is kept); and for one growth that keeps what it computed: a smaller ``hidden`` (a
-    narrower model is widened, AcousticModel.load_narrower) or fewer ``lookahead_frames`` (the new future
-    frames start unused, AcousticModel.load_shorter_lookahead)."""
+    without), ``dropout`` and the features' ``highpass_hz`` (the run's own is kept); and for one growth
+    that keeps what it computed: a smaller ``hidden`` (a narrower model is widened,
+    AcousticModel.load_narrower) or fewer ``lookahead_frames`` (the new future frames start unused,
+    AcousticModel.load_shorter_lookahead)."""
     checkpoint = load_checkpoint(path)
     theirs_model = replace(checkpoint.model.config, running_cmn_steps=config.model.running_cmn_steps, dropout=config.model.dropout)
     widen = config.model.proj > 0 and theirs_model.hidden < config.model.hidden
