@@ -589,7 +589,7 @@ def _add_lm(commands: argparse._SubParsersAction) -> None:
             "its log10 values as whole numbers of 10^-DECIMALS, compressed with xz; under half the bytes of gzipped "
             "ARPA, so a model folder's size budget holds twice the n-grams. Every command that takes an LM takes a "
             ".pack, and a model folder's lm.pack is loaded before its lm.arpa.gz; it is unpacked to a temporary "
-            "ARPA file when a decoder loads it (about 3 s for 5 million n-grams)."
+            "ARPA file when a decoder loads it (about 2 s for 5 million n-grams)."
         ),
         formatter_class=_HelpFormatter,
     )
