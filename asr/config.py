@@ -48,10 +48,12 @@ class FeatureConfig:
     f_min: float = 20.0
     f_max: float = 7600.0
     highpass_hz: float = 0.0  # a Butterworth high-pass before framing, removing hum and rumble (asr/features.py); 0: none
+    denoise_mix: float = 0.0  # RNNoise's suppressed signal mixed in at this share, first of all (asr/denoise.py); 0: none
 
     def __post_init__(self) -> None:
         _require(self.sample_rate == 16000, "features.sample_rate must be 16000 (audio is resampled on load)")
         _require(0 <= self.highpass_hz < self.f_max, "features.highpass_hz must be 0 (none) or a frequency below f_max")
+        _require(0 <= self.denoise_mix <= 1, "features.denoise_mix must be 0 (none) or a share up to 1")
         _require(self.n_mels > 0, "features.n_mels must be positive")
         _require(0 < self.hop_length <= self.win_length <= self.n_fft, "features need 0 < hop_length <= win_length <= n_fft")
         _require(0 <= self.f_min < self.f_max <= self.sample_rate / 2, "features need 0 <= f_min < f_max <= sample_rate / 2")

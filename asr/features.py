@@ -7,7 +7,9 @@ so a frame depends only on samples already received. The streaming extractor kee
 samples that the next frame still needs, which makes its output for any chunking equal to
 the whole-signal output. Every path (offline, one stream, a batch of streams) runs the same
 ``LogMel.frames_to_logmel`` on a matrix of frames. A model's features may first pass the
-samples through a causal high-pass (``HighPass``), whose state a stream carries across chunks.
+samples through a causal high-pass (``HighPass``), whose state a stream carries across chunks,
+and, when asked for, RNNoise's suppression before that (``asr.denoise.RNNoiseMix``), which a
+stream flushes when its input ends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 import torchaudio
 
 from asr.config import FeatureConfig
+from asr.denoise import RNNoiseMix
 
 __all__ = ["HighPass", "LogMel", "StreamingLogMel", "stack_frames", "FrameStacker"]
 
@@ -72,6 +75,11 @@ def _highpass_of(config: FeatureConfig) -> HighPass | None:
     return HighPass(config.highpass_hz, config.sample_rate) if config.highpass_hz else None
 
 
+def _denoiser_of(config: FeatureConfig) -> RNNoiseMix | None:
+    """The noise suppression ``config`` asks for, in its initial state; None when it asks for none."""
+    return RNNoiseMix(config.denoise_mix) if config.denoise_mix else None
+
+
 class LogMel:
     """Log-mel filterbank energies: power spectrum of a Hann-windowed frame, mel-warped, log."""
 
@@ -118,6 +126,9 @@ class LogMel:
         """(N,) float32 at 16 kHz -> (F, M) for the whole signal; ``warp`` != 1 is vocal tract length perturbation."""
         if warp != 1.0 and warp not in self._warped:
             self._warped[warp] = self.warped_filters(warp)
+        denoiser = _denoiser_of(self.config)
+        if denoiser is not None:
+            samples = torch.from_numpy(denoiser(samples.detach().cpu().numpy(), last=True))
         highpass = _highpass_of(self.config)
         if highpass is not None:
             samples = torch.from_numpy(highpass(samples.detach().cpu().numpy()))
@@ -164,18 +175,24 @@ class StreamingLogMel:
 
     def __init__(self, logmel: LogMel) -> None:
         self.logmel = logmel
+        self._denoiser = _denoiser_of(logmel.config)
         self._highpass = _highpass_of(logmel.config)
         self.reset()
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.float32)
+        if self._denoiser is not None:
+            self._denoiser.reset()
         if self._highpass is not None:
             self._highpass.reset()
 
-    def take_frames(self, samples: np.ndarray) -> np.ndarray:
+    def take_frames(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
         """Append (N,) float32 samples; return a read-only (F, win_length) view of the newly
-        complete frames and keep the samples that later frames still need."""
+        complete frames and keep the samples that later frames still need. ``last``: the
+        signal ends with these samples (the noise suppression, if any, gives out its tail)."""
         c = self.logmel.config
+        if self._denoiser is not None:
+            samples = self._denoiser(samples, last=last)
         if self._highpass is not None:
             samples = self._highpass(samples)
         buffer = np.concatenate([self._pending, samples])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from asr.checkpoint import Checkpoint, load_checkpoint, resolve_model_path
 from asr.config import PRECISIONS, DecoderConfig, ModelConfig
 from asr.decoders import build_decoder
 from asr.decoding import Decoder, Emissions, Hotwords, Segment
+from asr.denoise import RNNoiseMix
 from asr.endpoint import EndpointConfig
 from asr.features import FrameStacker, LogMel, StreamingLogMel
 from asr.int8 import FULL_WEIGHT_LEVELS, int8_supported, quantize_model, weight_levels
@@ -116,7 +117,7 @@ class Stream:
         """(F, W) feature frames completed by the queued audio (consumes the queue)."""
         audio = self._audio[0] if len(self._audio) == 1 else torch.cat(self._audio) if self._audio else torch.zeros(0)
         self._audio = []
-        return self._features.take_frames(audio.numpy())
+        return self._features.take_frames(audio.numpy(), last=self.input_ended)
 
 
 class StreamingRecognizer:
@@ -143,11 +144,19 @@ class StreamingRecognizer:
 
     @classmethod
     def from_pretrained(
-        cls, model: str | Path | None = None, device: str | torch.device | None = None, decoder: DecoderConfig = DecoderConfig(), precision: str = "float32"
-    ) -> StreamingRecognizer:
-        """Load ``model`` (a path, a folder or a name under ``models/``; None for the default) with its decoder."""
+        cls, model: str | Path | None = None, device: str | torch.device | None = None, decoder: DecoderConfig = DecoderConfig(), precision: str = "float32",
+        denoise: float = 0.0,
+    ) -> StreamingRecognizer:  # fmt: skip
+        """Load ``model`` (a path, a folder or a name under ``models/``; None for the default) with its decoder.
+        ``denoise``: mix RNNoise's suppressed signal in at this share before the features (``asr.denoise``; 0: the
+        model's own front end); DenoiseError, before anything else loads, when RNNoise is not installed."""
+        if denoise:
+            RNNoiseMix(denoise)  # refuses a share outside (0, 1] and a missing library now, not at the first stream
         path = resolve_model_path(model)
-        return cls(load_checkpoint(path), device=device, decoder=decoder, model_folder=path.parent, precision=precision)
+        checkpoint = load_checkpoint(path)
+        if denoise:
+            checkpoint = replace(checkpoint, features=replace(checkpoint.features, denoise_mix=denoise))
+        return cls(checkpoint, device=device, decoder=decoder, model_folder=path.parent, precision=precision)
 
     def create_stream(
         self, sample_rate: float = SAMPLE_RATE, endpoint: EndpointConfig | None = None, hotwords: Hotwords = (),

@@ -86,6 +86,13 @@ if [ ! -f "$stamp" ]; then
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi
+# RNNoise for --denoise (asr/denoise.py): only the C library in pyrnnoise's wheel is used, through ctypes, so the
+# wheel comes without its Python side's dependencies (PyAV, requests, matplotlib)
+if [ ! -f "$VENV/.rnnoise-0.4.5" ]; then
+    echo "setup: installing RNNoise (pyrnnoise 0.4.5, without its dependencies) into $VENV"
+    "$VENV/bin/python" -m pip install -q --no-deps pyrnnoise==0.4.5
+    touch "$VENV/.rnnoise-0.4.5"
+fi
 # GnuSpeech: the versions pinned in scripts/gnuspeech/package-lock.json
 if [ ! -f scripts/gnuspeech/node_modules/@echogarden/gnuspeech-wasm/package.json ]; then
     echo "setup: installing GnuSpeech (npm) into scripts/gnuspeech"

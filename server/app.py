@@ -90,7 +90,7 @@ class SpeechServer:
         root = {"/": by_name[config.root_protocol]} if config.root_protocol in by_name else {}
         self.routes: dict[str, type[Dialect]] = {**DIALECTS, **root}  # websocket path -> its protocol dialect
         self.recognizer = recognizer or StreamingRecognizer.from_pretrained(
-            config.model, device=config.device, decoder=_decoder_config(config), precision=config.precision
+            config.model, device=config.device, decoder=_decoder_config(config), precision=config.precision, denoise=config.denoise
         )
         self.metrics = ServerMetrics(group_metrics_dir)
         self.governor = SearchGovernor(self.recognizer.decoder, config.min_beam_size, self.metrics)

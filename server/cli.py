@@ -28,6 +28,7 @@ Settings come from --config (default: configs/server.toml when present), then th
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from asr.cli import add_denoise_option
     from asr.config import PRECISIONS
     from server.config import ROOT_PROTOCOLS
 
@@ -43,6 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--precision", default=None, choices=PRECISIONS,
         help="the model's arithmetic: float32, int8 (x86 CPUs only), or auto (default): int8 on a CPU whose int8 kernels take 8-bit weights (VNNI), where it has float32's accuracy at about half the CPU per stream, float32 elsewhere",
     )  # fmt: skip
+    add_denoise_option(parser, default=None, scope="every stream's audio: ")
     parser.add_argument(
         "--decoder", default=None, choices=["auto", "lexicon", "greedy"],
         help="lexicon: beam search with the model's word LM; greedy: best path, character models only; auto (default): lexicon when the model ships an LM",
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "model", "device", "precision", "decoder", "lm", "lexicon", "beam_size", "min_beam_size", "max_sessions", "max_hotword_lexicons", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
+        for name in ("host", "port", "model", "device", "precision", "denoise", "decoder", "lm", "lexicon", "beam_size", "min_beam_size", "max_sessions", "max_hotword_lexicons", "max_batch", "max_wait_ms", "workers", "processes", "root_protocol", "vosk_sample_rate", "idle_timeout", "vosk_idle_timeout", "max_session_seconds", "protect_metrics", "certfile", "keyfile", "log_format")
     }
     overrides["token"] = _token(args.token)
     config = load_server_config(path, overrides)

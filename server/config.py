@@ -22,6 +22,7 @@ class ServerConfig:
     model: str | None = None  # None: the shipped default model
     device: str = "auto"
     precision: str = "auto"  # the model's arithmetic: auto | float32 | int8 (asr.stream.resolve_precision)
+    denoise: float = 0.0  # RNNoise's suppressed signal mixed in at this share before the features (asr.denoise); 0: off
     max_sessions: int = 200  # beyond this, new connections get HTTP 503
     max_batch: int = 128  # streams in one batched forward pass
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
@@ -66,6 +67,8 @@ class ServerConfig:
             raise ValueError(f"root_protocol must be one of {', '.join(ROOT_PROTOCOLS)}, got {self.root_protocol!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not 0 <= self.denoise <= 1:
+            raise ValueError(f"denoise must be 0 (off) or a share up to 1, got {self.denoise}")
         if self.decoder not in DECODER_METHODS:
             raise ValueError(f"decoder must be one of {', '.join(DECODER_METHODS)}, got {self.decoder!r}")
         if self.processes is not None and self.processes < 1:

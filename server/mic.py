@@ -54,7 +54,7 @@ start to its last word's end.
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from asr.cli import hotword_argument
+    from asr.cli import add_denoise_option, hotword_argument
     from asr.config import PRECISIONS, BeamConfig
 
     parser = commands.add_parser("mic", help="live captions from a microphone", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,6 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--precision", default="auto", choices=PRECISIONS,
         help="local recognition: the model's arithmetic: float32, int8 (x86 CPUs only), or auto: int8 where the CPU's int8 kernels take 8-bit weights (VNNI), float32 elsewhere",
     )  # fmt: skip
+    add_denoise_option(parser, scope="local recognition: ")
     parser.add_argument(
         "--decoder", default="auto", choices=["auto", "lexicon", "greedy"],
         help="local recognition: lexicon (streaming search with the model's word LM), greedy (character models), auto: lexicon when the model ships an LM",
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--speed must be positive, got {args.speed}")
         if args.server and (args.decoder != "auto" or args.lm or args.lexicon or args.beam_size is not None):
             raise ValueError("--decoder, --lm, --lexicon and --beam-size apply to local recognition; with --server, the server's decoder is used")
+        if args.server and args.denoise:
+            raise ValueError("--denoise applies to local recognition; with --server, the server's front end is used (asr serve --denoise)")
         if args.hotword and args.decoder == "greedy":
             raise ValueError("--hotword needs the lexicon search; --decoder greedy ignores hotwords")
         local = None if args.server else local_decoder(args)  # before the microphone opens, so a bad option costs nothing
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             source.start()
             asyncio.run(_caption_remotely(args.server, args.token, args.hotword, source, view, on_final, stop, announce))
         else:
-            _caption_locally(args.model, args.compute, args.precision, local, args.hotword, source, view.partial, on_final, stop, announce)
+            _caption_locally(args.model, args.compute, args.precision, args.denoise, local, args.hotword, source, view.partial, on_final, stop, announce)
     except ConnectionError as error:
         view.clear()
         print(f"asr mic: error: {error}", file=sys.stderr)
@@ -154,14 +157,14 @@ def local_decoder(args: argparse.Namespace) -> DecoderConfig:
 
 
 def _caption_locally(
-    model: str | None, compute: str, precision: str, decoder: DecoderConfig, hotwords: Hotwords, source: Source, on_partial: Callable[[str], None],
+    model: str | None, compute: str, precision: str, denoise: float, decoder: DecoderConfig, hotwords: Hotwords, source: Source, on_partial: Callable[[str], None],
     on_final: Callable[[Segment], None], stop: threading.Event, announce: Callable[[str], None],
 ) -> None:  # fmt: skip
     from asr.captions import caption_source
     from asr.endpoint import EndpointConfig
     from asr.stream import StreamingRecognizer
 
-    recognizer = StreamingRecognizer.from_pretrained(model, device=compute, decoder=decoder, precision=precision)
+    recognizer = StreamingRecognizer.from_pretrained(model, device=compute, decoder=decoder, precision=precision, denoise=denoise)
     if hotwords and recognizer.decoder.name != "lexicon":
         raise ValueError(f"--hotword needs the lexicon search, and this model decodes with the {recognizer.decoder.name} search (it ships no LM)")
     stream = recognizer.create_stream(source.sample_rate, EndpointConfig(), hotwords)  # a hotword the LM lacks takes seconds to prepare

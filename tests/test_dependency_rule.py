@@ -16,7 +16,7 @@ STDLIB = set(sys.stdlib_module_names)
 # Bottom to top. A module imports only from its own layer or the layers below it.
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"config", "phones", "endpoint", "scoring", "shard", "worker_pool", "data.manifest"}),
-    ("audio, units and words", {"audio", "capture", "inputs", "block_reader", "tokens", "lexicon", "lm", "sphinx_lm", "arpa_pack"}),
+    ("audio, units and words", {"audio", "denoise", "capture", "inputs", "block_reader", "tokens", "lexicon", "lm", "sphinx_lm", "arpa_pack"}),
     ("features and model", {"features", "model", "int8", "checkpoint", "offline", "priors"}),
     ("decoding", {"decoding", "beam", "decoders", "segmenter", "formats", "outputs", "caption_view", "caption_files"}),
     ("training data", {"data.rooms", "data.augment", "data.text", "data.voices", "data.gnuspeech", "data.piper", "data.kokoro", "data.espeak_accents", "data.pico_accents", "data.festival_accents",

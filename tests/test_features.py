@@ -14,6 +14,7 @@ from tests.conftest import synth_signal
 
 LOGMEL = LogMel(FeatureConfig())
 HIGHPASSED = LogMel(FeatureConfig(highpass_hz=80.0))
+DENOISED = LogMel(FeatureConfig(highpass_hz=80.0, denoise_mix=0.3))  # RNNoise's light mix, then the high-pass
 SIGNAL = torch.from_numpy(synth_signal(1.5, seed=7))
 
 
@@ -55,12 +56,15 @@ def test_digital_silence_sits_near_trainings_dither_level() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=20), st.sampled_from([LOGMEL, HIGHPASSED]))
+@given(st.lists(st.integers(min_value=0, max_value=4000), max_size=20), st.sampled_from([LOGMEL, HIGHPASSED, DENOISED]))
 def test_streaming_logmel_equals_offline_for_any_chunking(chunk_sizes: list[int], logmel: LogMel) -> None:
     streaming = StreamingLogMel(logmel)
-    streamed = torch.cat([logmel.frames_to_logmel(torch.from_numpy(streaming.take_frames(piece.numpy()).copy())) for piece in split(SIGNAL, chunk_sizes)])
+    pieces = split(SIGNAL, chunk_sizes)
+    frames = [streaming.take_frames(piece.numpy(), last=index == len(pieces) - 1) for index, piece in enumerate(pieces)]
+    streamed = torch.cat([logmel.frames_to_logmel(torch.from_numpy(piece_frames.copy())) for piece_frames in frames])
     offline = logmel(SIGNAL)
-    assert torch.equal(streamed, offline)  # bit for bit, whatever the row counts of the products and the filter's chunks
+    assert torch.equal(streamed, offline)  # bit for bit, whatever the row counts of the products and the filters' chunks
+    assert offline.shape == LOGMEL(SIGNAL).shape  # the noise suppression, flushed at the end, keeps every frame
 
 
 def test_the_high_pass_removes_hum_and_keeps_speech_bands() -> None:

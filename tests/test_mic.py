@@ -227,6 +227,11 @@ def test_decoder_options_with_a_server_are_refused(three_utterances: Path) -> No
     assert result.returncode == 2 and "--decoder" in result.stderr
 
 
+def test_denoise_with_a_server_is_refused(three_utterances: Path) -> None:
+    result = asr_mic("--input-file", str(three_utterances), "--server", "ws://127.0.0.1:9/v1/stream", "--denoise")
+    assert result.returncode == 2 and "--denoise applies to local recognition" in result.stderr
+
+
 def test_the_beam_size_widens_the_models_tuned_search_for_local_captions() -> None:
     from server.mic import local_decoder
 

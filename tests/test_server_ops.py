@@ -388,6 +388,13 @@ def test_the_server_searches_with_the_models_server_beam_and_the_beam_size_setti
     assert SpeechServer(ServerConfig(beam_size=tuned.beam_size + 700)).recognizer.decoder.config == replace(tuned, beam_size=tuned.beam_size + 700)
 
 
+def test_the_denoise_setting_reaches_every_streams_front_end() -> None:
+    assert SpeechServer(ServerConfig(denoise=0.3)).recognizer.logmel.config.denoise_mix == 0.3
+    assert SpeechServer(ServerConfig()).recognizer.logmel.config.denoise_mix == 0.0  # off unless asked for
+    with pytest.raises(ValueError, match="denoise must be 0"):
+        ServerConfig(denoise=1.5)
+
+
 def test_asr_serve_is_a_subcommand_with_help() -> None:
     result = subprocess.run([sys.executable, "-m", "asr.cli", "serve", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0
