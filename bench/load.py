@@ -200,7 +200,7 @@ class ServerProcess:
 
 def server_options(args: argparse.Namespace) -> list[str]:
     options = ["--max-sessions", str(2 * max(args.streams) + 16)]  # room for the previous round's closing sessions
-    spawned = (("--model", args.model), ("--device", args.device), ("--precision", args.precision), ("--decoder", args.decoder), ("--beam-size", args.beam_size), ("--min-beam-size", args.min_beam_size), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
+    spawned = (("--model", args.model), ("--device", args.device), ("--precision", args.precision), ("--denoise", args.denoise), ("--decoder", args.decoder), ("--beam-size", args.beam_size), ("--min-beam-size", args.min_beam_size), ("--max-batch", args.max_batch), ("--max-wait-ms", args.max_wait_ms), ("--workers", args.workers), ("--processes", args.processes))
     for flag, value in spawned:
         if value is not None:
             options += [flag, str(value)]
@@ -427,6 +427,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="spawned server: checkpoint, model folder or name under models/ (default: the shipped model)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="spawned server: where the model runs (default: the server's, auto)")
     parser.add_argument("--precision", default=None, choices=["auto", "float32", "int8"], help="spawned server: the model's arithmetic (default: the server's, auto)")
+    parser.add_argument("--denoise", type=float, default=None, metavar="MIX", help="spawned server: RNNoise's noise suppression mixed in at this share, e.g. 0.3 (default: the server's, off)")
     parser.add_argument("--decoder", default=None, choices=["auto", "lexicon", "greedy"], help="spawned server: the lexicon search with the LM, or greedy (character models) (default: the server's, auto)")
     parser.add_argument("--beam-size", type=int, default=None, help="spawned server: the lexicon search's beam (default: the one tuned for the model)")
     parser.add_argument("--min-beam-size", type=int, default=None, help="spawned server: the narrowest beam it searches with under load (default: the server's, 200)")
@@ -445,8 +446,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--gap-seconds must be in [0, {MAX_SECONDS:g}]")
     if not 10 <= args.chunk_ms <= 1000:
         parser.error("--chunk-ms must be 10-1000")
-    if args.url is not None and any(v is not None for v in (args.model, args.device, args.precision, args.decoder, args.beam_size, args.min_beam_size, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
-        parser.error("--model, --device, --precision, --decoder, --beam-size, --min-beam-size, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
+    if args.url is not None and any(v is not None for v in (args.model, args.device, args.precision, args.denoise, args.decoder, args.beam_size, args.min_beam_size, args.max_batch, args.max_wait_ms, args.workers, args.processes)):
+        parser.error("--model, --device, --precision, --denoise, --decoder, --beam-size, --min-beam-size, --max-batch, --max-wait-ms, --workers and --processes configure a spawned server; they do not apply with --url")
     if args.url is not None:
         args.url = loopback_url(args.url)
     return args

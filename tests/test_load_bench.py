@@ -14,12 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="the bench synthesizes its audio with espeak-ng")
-def test_two_streams_report_latencies_and_no_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server_args", [[], ["--denoise", "0.3"]], ids=["plain", "denoised"])
+def test_two_streams_report_latencies_and_no_errors(tmp_path: Path, server_args: list[str]) -> None:
     model = tmp_path / "m.pt"
     init = [sys.executable, "-m", "asr.cli", "init-model", "--config", str(ROOT / "configs" / "model" / "tiny.toml"), "-o", str(model)]
     subprocess.run(init, check=True, capture_output=True, cwd=ROOT, timeout=60)
 
-    bench = [sys.executable, str(ROOT / "bench" / "load.py"), "--model", str(model), "--device", "cpu", "--streams", "2", "--seconds", "2", "--markdown"]
+    bench = [sys.executable, str(ROOT / "bench" / "load.py"), "--model", str(model), "--device", "cpu", "--streams", "2", "--seconds", "2", "--markdown", *server_args]
     result = subprocess.run(bench, capture_output=True, text=True, cwd=ROOT, timeout=120)
 
     assert result.returncode == 0, result.stderr
