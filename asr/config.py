@@ -134,6 +134,8 @@ class AugmentConfig:
     gain_prob: float = 0.5
     gain_db_range: tuple[float, float] = (-12.0, 6.0)
     dither: float = 0.0  # white noise of this RMS (full scale 1) on every utterance: digital silence never occurs
+    denoise_prob: float = 0.0  # RNNoise after the whole channel, as `--denoise` puts it in front of the features
+    denoise_mix_range: tuple[float, float] = (0.3, 1.0)  # its mix with the input (asr/denoise.py), drawn uniformly
     vtlp_prob: float = 0.0  # vocal tract length perturbation of the features (asr/features.py)
     vtlp_range: tuple[float, float] = (0.8, 1.2)
     freq_masks: int = 2
@@ -145,9 +147,9 @@ class AugmentConfig:
     NOISE_KINDS = ("white", "pink", "brown", "babble", "music")
 
     def __post_init__(self) -> None:
-        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "vtlp_range", "noise_kinds", "low_shelf_db_range", "lowpass_hz_range"):
+        for name in ("speed_range", "snr_db_range", "rt60_range", "gain_db_range", "vtlp_range", "noise_kinds", "low_shelf_db_range", "lowpass_hz_range", "denoise_mix_range"):
             object.__setattr__(self, name, tuple(getattr(self, name)))  # TOML gives lists
-        for name in ("speed_prob", "pitch_prob", "noise_prob", "reverb_prob", "telephone_prob", "eq_prob", "low_shelf_prob", "lowpass_prob", "gain_prob", "vtlp_prob"):
+        for name in ("speed_prob", "pitch_prob", "noise_prob", "reverb_prob", "telephone_prob", "eq_prob", "low_shelf_prob", "lowpass_prob", "gain_prob", "vtlp_prob", "denoise_prob"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"augment.{name} must be in [0, 1]")
         _require(self.eq_gain_db >= 0 and 0 <= self.dither < 0.1, "augment.eq_gain_db must be >= 0 and dither in [0, 0.1)")
         _require(0.5 <= self.vtlp_range[0] <= self.vtlp_range[1] <= 2.0, "augment.vtlp_range must be [low, high] within [0.5, 2]")
@@ -157,6 +159,7 @@ class AugmentConfig:
         _require(self.speed_range[0] > 0 and self.rt60_range[0] > 0, "augment speed and rt60 ranges must be positive")
         _require(0 < self.lowpass_hz_range[0] and self.lowpass_hz_range[1] < 8000, "augment.lowpass_hz_range must lie within (0, 8000) Hz")
         _require(self.room_bank >= 1, "augment.room_bank must be >= 1")
+        _require(0 < self.denoise_mix_range[0] <= self.denoise_mix_range[1] <= 1, "augment.denoise_mix_range must be [low, high] within (0, 1]")
         unknown = set(self.noise_kinds) - set(self.NOISE_KINDS)
         _require(not unknown, f"augment.noise_kinds: unknown {sorted(unknown)}; choose from {self.NOISE_KINDS}")
         _require(min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) >= 0, "augment mask counts and widths must be >= 0")

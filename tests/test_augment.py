@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from asr.data.augment import (
     telephone,
 )
 from asr.data.rooms import room_impulse_response
+from asr.denoise import RNNoiseMix
 from tests.conftest import synth_signal
 
 SR = 16000
@@ -391,6 +393,25 @@ def test_augmenter_with_everything_enabled_changes_the_wave() -> None:
         assert abs(out.numel() - SPEECH.numel()) <= SPEECH.numel() * 0.1 + 2  # speed_range (0.9, 1.1)
         assert out.abs().max().item() <= 1.0
         assert out.shape != SPEECH.shape or not torch.equal(out, SPEECH)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_augmenter_denoises_last_as_the_product_would_and_draws_nothing_else(seed: int) -> None:
+    """RNNoise comes after the whole channel, exactly as `--denoise` would read the recording."""
+    mix = 0.6
+    recorded = Augmenter(EVERYTHING, POOL)(SPEECH, np.random.default_rng(seed))
+    with_denoise = replace(EVERYTHING, denoise_prob=1.0, denoise_mix_range=(mix, mix))
+    denoised = Augmenter(with_denoise, POOL)(SPEECH, np.random.default_rng(seed))
+    assert torch.equal(denoised, torch.from_numpy(RNNoiseMix(mix)(recorded.numpy(), last=True)))
+    assert denoised.shape == recorded.shape and not torch.equal(denoised, recorded)
+
+
+def test_denoise_in_training_takes_noise_down() -> None:
+    config = replace(NOTHING, noise_prob=1.0, snr_db_range=(5.0, 5.0), noise_kinds=("pink",), denoise_prob=1.0, denoise_mix_range=(1.0, 1.0))
+    speech = torch.cat([SPEECH, torch.zeros(SR)])  # a second of noise alone at the end
+    noisy = Augmenter(replace(config, denoise_prob=0.0))(speech, np.random.default_rng(0))
+    denoised = Augmenter(config)(speech, np.random.default_rng(0))
+    assert db(noisy[-SR // 2 :].square().mean().item() / denoised[-SR // 2 :].square().mean().item()) > 15.0
 
 
 @pytest.mark.parametrize("kind", ["babble", "music"])

@@ -45,6 +45,11 @@ def test_invalid_values_are_errors(tmp_path: Path) -> None:
         AugmentConfig(low_shelf_db_range=(6.0, -6.0))
     with pytest.raises(ValueError, match=r"augment.lowpass_prob must be in \[0, 1\]"):
         AugmentConfig(lowpass_prob=1.5)
+    for mixes in ((0.0, 0.5), (0.8, 0.4), (0.5, 1.5)):
+        with pytest.raises(ValueError, match=r"augment.denoise_mix_range must be \[low, high\] within \(0, 1\]"):
+            AugmentConfig(denoise_mix_range=mixes)
+    with pytest.raises(ValueError, match=r"augment.denoise_prob must be in \[0, 1\]"):
+        AugmentConfig(denoise_prob=-0.1)
     with pytest.raises(ValueError, match="not found"):
         load_config(tmp_path / "missing.toml")
     path.write_text("[model\n")

@@ -19,6 +19,7 @@ import torchaudio.functional as AF
 from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_audio
 from asr.config import AugmentConfig
 from asr.data.rooms import room_impulse_response
+from asr.denoise import RNNoiseMix
 
 __all__ = [
     "speed_perturb",
@@ -30,6 +31,7 @@ __all__ = [
     "add_noise_at_snr",
     "microphone_eq",
     "recording_band",
+    "denoise",
     "dither",
     "reverberate",
     "telephone",
@@ -412,6 +414,12 @@ def dither(wave: torch.Tensor, rms: float, rng: np.random.Generator) -> torch.Te
     return wave + torch.from_numpy(rng.standard_normal(wave.numel()).astype(np.float32)) * rms
 
 
+def denoise(wave: torch.Tensor, mix: float) -> torch.Tensor:
+    """RNNoise's suppression mixed with the input at ``mix``, as `--denoise` reads a whole signal: (N,) -> (N,)."""
+    wave = _check_wave(wave)
+    return torch.from_numpy(RNNoiseMix(mix)(wave.numpy(), last=True))
+
+
 def apply_gain(wave: torch.Tensor, gain_db: float) -> torch.Tensor:
     """Scale by ``gain_db`` and clip to [-1, 1], as a recorder's converter would: (N,) -> (N,)."""
     wave = _check_wave(wave)
@@ -456,7 +464,8 @@ class Augmenter:
     microphone (ambient sound, not the talker's echo); the telephone channel then carries speech
     and noise together; the microphone's response colours it and the recording chain's band
     edges bound it; gain is the recording level, so clipping happens where a real converter
-    would clip; dither is the converter's noise floor.
+    would clip; dither is the converter's noise floor; RNNoise last, as ``--denoise`` runs it on what
+    was recorded (``denoise_prob``; off unless a config asks).
 
     Rooms come from a bank of ``config.room_bank`` simulated rooms made once, from ``seed``:
     simulating a room costs ~30 ms, a third of all the augmentation of an utterance, and a few
@@ -489,7 +498,7 @@ class Augmenter:
         return wave
 
     def channel(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """Everything between the talker and the recording, room to dither: (N,) -> (N,).
+        """Everything between the talker and the features, room to noise suppression: (N,) -> (N,).
 
         ``rng`` must be the generator that ``talker`` drew from: ``channel(talker(w, rng), rng)``
         is ``self(w, rng)``, so a clean twin of an augmented utterance costs no extra draw.
@@ -512,6 +521,8 @@ class Augmenter:
             wave = apply_gain(wave, rng.uniform(*c.gain_db_range))
         if c.dither > 0:
             wave = dither(wave, c.dither, rng)
+        if c.denoise_prob > 0 and rng.random() < c.denoise_prob:
+            wave = denoise(wave, rng.uniform(*c.denoise_mix_range))
         return wave
 
     def _noise(self, num_samples: int, rng: np.random.Generator) -> torch.Tensor:
