@@ -25,7 +25,7 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE
 
-__all__ = ["DEFAULT_MIX", "DenoiseError", "RNNoiseMix"]
+__all__ = ["DEFAULT_MIX", "DenoiseError", "RNNoiseMix", "denoise_whole"]
 
 DEFAULT_MIX = 0.3  # what `--denoise` alone asks for: the mix measured best on held-out noisy speech
 RNNOISE_RATE = 48000
@@ -144,3 +144,8 @@ class RNNoiseMix:
 
     def __del__(self) -> None:
         self._release()
+
+
+def denoise_whole(samples: np.ndarray, mix: float) -> np.ndarray:
+    """A whole signal through a fresh ``RNNoiseMix(mix)``, flushed: (N,) float32 -> (N,) float32."""
+    return RNNoiseMix(mix)(samples, last=True)

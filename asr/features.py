@@ -19,7 +19,7 @@ import torch
 import torchaudio
 
 from asr.config import FeatureConfig
-from asr.denoise import RNNoiseMix
+from asr.denoise import RNNoiseMix, denoise_whole
 
 __all__ = ["HighPass", "LogMel", "StreamingLogMel", "stack_frames", "FrameStacker"]
 
@@ -126,9 +126,8 @@ class LogMel:
         """(N,) float32 at 16 kHz -> (F, M) for the whole signal; ``warp`` != 1 is vocal tract length perturbation."""
         if warp != 1.0 and warp not in self._warped:
             self._warped[warp] = self.warped_filters(warp)
-        denoiser = _denoiser_of(self.config)
-        if denoiser is not None:
-            samples = torch.from_numpy(denoiser(samples.detach().cpu().numpy(), last=True))
+        if self.config.denoise_mix:
+            samples = torch.from_numpy(denoise_whole(samples.detach().cpu().numpy(), self.config.denoise_mix))
         highpass = _highpass_of(self.config)
         if highpass is not None:
             samples = torch.from_numpy(highpass(samples.detach().cpu().numpy()))

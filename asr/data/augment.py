@@ -19,7 +19,7 @@ import torchaudio.functional as AF
 from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_audio
 from asr.config import AugmentConfig
 from asr.data.rooms import room_impulse_response
-from asr.denoise import RNNoiseMix
+from asr.denoise import denoise_whole
 
 __all__ = [
     "speed_perturb",
@@ -417,7 +417,7 @@ def dither(wave: torch.Tensor, rms: float, rng: np.random.Generator) -> torch.Te
 def denoise(wave: torch.Tensor, mix: float) -> torch.Tensor:
     """RNNoise's suppression mixed with the input at ``mix``, as `--denoise` reads a whole signal: (N,) -> (N,)."""
     wave = _check_wave(wave)
-    return torch.from_numpy(RNNoiseMix(mix)(wave.numpy(), last=True))
+    return torch.from_numpy(denoise_whole(wave.numpy(), mix))
 
 
 def apply_gain(wave: torch.Tensor, gain_db: float) -> torch.Tensor:
