@@ -17,6 +17,7 @@ step of where the decoder put it).
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import gzip
 import itertools
@@ -372,6 +373,14 @@ class BeamDecoder:
     @property
     def nbest(self) -> int:
         return self.config.nbest
+
+    def with_beam(self, config: BeamConfig) -> BeamDecoder:
+        """This decoder with other search settings, sharing its LM and lexicon trie (seconds to build), none of its hotword lexicons."""
+        twin = copy.copy(self)
+        twin.config, twin.score_offsets = config, _prior_offsets(config, len(self.tokenizer))
+        twin._lexicons, twin._recent_lexicons = weakref.WeakValueDictionary(), OrderedDict()
+        twin._lexicons_lock, twin._tries_building = threading.Lock(), 0
+        return twin
 
     def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = (), grammar: Sequence[str] = ()) -> BeamSearch:
         """An incremental search for one segment; ``start_step``: where its first log-probs are, for word times.

@@ -34,6 +34,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from asr.beam import BeamDecoder  # noqa: E402
 from asr.checkpoint import load_checkpoint, resolve_model_path  # noqa: E402
 from asr.config import BeamConfig, DecoderConfig  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
@@ -75,20 +76,25 @@ class TuningSet:
     token_priors: tuple[float, ...]
 
 
-def prepared(tuning: TuningSet) -> tuple[TuningSet, list[Emissions]]:
-    """The set with each file's emissions, made once per process (a worker process's "build")."""
-    return tuning, [Emissions.of(torch.from_numpy(log_probs)) for log_probs in tuning.log_probs]
+Prepared = tuple[TuningSet, list[Emissions], BeamDecoder]
 
 
-def searched(ready: tuple[TuningSet, list[Emissions]], setting: Setting) -> Iterator[Row]:
+def prepared(tuning: TuningSet) -> Prepared:
+    """The set with each file's emissions and a decoder (its LM loaded), made once per process (a worker process's "build")."""
+    decoder = build_decoder(tuning.tokenizer, tuning.step_seconds, tuning.model_folder, DecoderConfig(method="lexicon", lm=tuning.lm, lexicon=tuning.lexicon))
+    assert isinstance(decoder, BeamDecoder)
+    return tuning, [Emissions.of(torch.from_numpy(log_probs)) for log_probs in tuning.log_probs], decoder
+
+
+def searched(ready: Prepared, setting: Setting) -> Iterator[Row]:
     """One row: WER over the set with this search setting, and the search's CPU seconds."""
-    tuning, emitted = ready
+    tuning, emitted, loaded = ready
     beam_size, threshold, tokens, lm_weight, word_score, prior_weight, history_steps = setting
     beam = BeamConfig(
         beam_size=beam_size, beam_threshold=threshold, tokens_per_step=tokens, lm_weight=lm_weight, word_score=word_score,
         prior_weight=prior_weight, token_priors=tuning.token_priors, history_steps=history_steps,
     )  # fmt: skip
-    decoder = build_decoder(tuning.tokenizer, tuning.step_seconds, tuning.model_folder, DecoderConfig(method="lexicon", lm=tuning.lm, lexicon=tuning.lexicon, beam=beam))
+    decoder = loaded.with_beam(beam)
     started = time.process_time()
     hypotheses = [transcribe(decoder, emissions, tuning.step_seconds, tuning.tokenizer.blank_id) for emissions in emitted]
     yield (jiwer.wer(tuning.references, hypotheses), *setting, time.process_time() - started)

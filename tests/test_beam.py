@@ -208,6 +208,14 @@ def test_token_priors_keep_a_faint_word_the_search_would_drop(lm_path: Path) -> 
     assert best.words[2].conf == pytest.approx(0.35, abs=1e-6)  # confidences stay the model's own posteriors
 
 
+def test_a_decoder_given_other_settings_searches_as_one_built_with_them(phone_beam: BeamDecoder, lm_path: Path) -> None:
+    rebeamed = phone_beam.with_beam(BLANK_HEAVY_PRIORS)
+    built = BeamDecoder(PHONES, STEP, lm_path, BLANK_HEAVY_PRIORS, lexicon=LEXICON)
+    assert decode(rebeamed, faint_sat()) == decode(built, faint_sat())
+    assert decode(rebeamed, faint_sat())[0].text == "the cat sat"
+    assert decode(phone_beam, faint_sat())[0].text == "the cat"  # the original keeps its own settings
+
+
 def test_token_priors_must_cover_every_token(lm_path: Path) -> None:
     with pytest.raises(ValueError, match="token_priors has 2 entries, but the model has 41 tokens"):
         BeamDecoder(PHONES, STEP, lm_path, BeamConfig(prior_weight=1.0, token_priors=(0.5, 0.5)), lexicon=LEXICON)
