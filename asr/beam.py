@@ -223,11 +223,7 @@ class BeamDecoder:
             self._kenlm = KenLM(str(readable), words)
         self._lookahead_scores = _unigram_scores(self._vocabulary, words, self._kenlm)  # the trie's look-ahead for the LM's words
         self._base = _Lexicon(words, *self._build_trie(self._lookahead_scores, words, self._pronunciations))
-        # Hotword and grammar lexicons: alive while any stream holds one (weak), and the LEXICON_CACHE latest besides.
-        self._lexicons: weakref.WeakValueDictionary[tuple[object, ...], _Lexicon] = weakref.WeakValueDictionary()
-        self._recent_lexicons: OrderedDict[tuple[object, ...], _Lexicon] = OrderedDict()
-        self._lexicons_lock = threading.Lock()  # guards both maps and the count below; never held while a lexicon is built
-        self._tries_building = 0  # hotword tries being built now
+        self._start_lexicon_caches()
         self.trie_limit: int | None = None  # the most hotword lists with tries of their own at once (a server sets it)
         self.beam_limit: int | None = None  # caps the beam of searches started from now on (the server narrows it under load)
 
@@ -378,9 +374,15 @@ class BeamDecoder:
         """This decoder with other search settings, sharing its LM and lexicon trie (seconds to build), none of its hotword lexicons."""
         twin = copy.copy(self)
         twin.config, twin.score_offsets = config, _prior_offsets(config, len(self.tokenizer))
-        twin._lexicons, twin._recent_lexicons = weakref.WeakValueDictionary(), OrderedDict()
-        twin._lexicons_lock, twin._tries_building = threading.Lock(), 0
+        twin._start_lexicon_caches()
         return twin
+
+    def _start_lexicon_caches(self) -> None:
+        """Empty caches of hotword and grammar lexicons: alive while any stream holds one (weak), and the LEXICON_CACHE latest besides."""
+        self._lexicons: weakref.WeakValueDictionary[tuple[object, ...], _Lexicon] = weakref.WeakValueDictionary()
+        self._recent_lexicons: OrderedDict[tuple[object, ...], _Lexicon] = OrderedDict()
+        self._lexicons_lock = threading.Lock()  # guards both maps and the count below; never held while a lexicon is built
+        self._tries_building = 0  # hotword tries being built now
 
     def search(self, start_step: int = 0, previous_token: int = 0, hotwords: Hotwords = (), grammar: Sequence[str] = ()) -> BeamSearch:
         """An incremental search for one segment; ``start_step``: where its first log-probs are, for word times.
